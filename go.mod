@@ -1,0 +1,14 @@
+module github.com/heraldhq/herald
+
+go 1.26
+
+require (
+	github.com/gobwas/ws v1.4.0
+	golang.org/x/sys v0.38.0
+	gopkg.in/yaml.v3 v3.0.1
+)
+
+require (
+	github.com/gobwas/httphead v0.1.0 // indirect
+	github.com/gobwas/pool v0.2.1 // indirect
+)

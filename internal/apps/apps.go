@@ -1,0 +1,153 @@
+// Package apps is the registry of the applications one Herald serves. Each
+// app has its own credentials and limits, and nothing of one app (its
+// connections, channels or users) is visible to another.
+package apps
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Defaults applied by Normalize to zero-valued limits. They follow Pusher's
+// published limits where Pusher publishes one.
+const (
+	DefaultActivityTimeout          = 120 * time.Second
+	DefaultClientEventRate          = 10
+	DefaultMaxPresenceMembers       = 100
+	DefaultMaxPresenceUserInfoBytes = 1024
+	DefaultSigninTimeout            = 30 * time.Second
+	DefaultMaxEventBytes            = 10 * 1024
+	DefaultMaxBatchEvents           = 10
+	DefaultWatchlistLimit           = 100
+	DefaultMaxChannelNameLength     = 200
+	DefaultMaxEventNameLength       = 200
+	DefaultMaxBodyBytes             = 256 * 1024
+)
+
+// App is one tenant. The zero value of every limit means "the default"; call
+// Normalize before use.
+type App struct {
+	ID     string `yaml:"id"`
+	Key    string `yaml:"key"`
+	Secret string `yaml:"secret"`
+
+	// Enabled is a pointer so that an omitted key in a file means true.
+	Enabled *bool `yaml:"enabled"`
+	// ClientEvents allows client-* events on private and presence channels.
+	ClientEvents bool `yaml:"client_events"`
+	// MaxConnections caps concurrent connections of the app on this node; 0 is unlimited.
+	MaxConnections int `yaml:"max_connections"`
+	// ActivityTimeout is announced to clients in connection_established; the
+	// server pings a client silent for that long.
+	ActivityTimeout time.Duration `yaml:"activity_timeout"`
+	// ClientEventRate is the number of client events one connection may send per second.
+	ClientEventRate int `yaml:"client_event_rate"`
+	// MaxPresenceMembers is the number of distinct users a presence channel admits.
+	MaxPresenceMembers int `yaml:"max_presence_members"`
+	// MaxPresenceUserInfoBytes bounds the JSON user_info of one presence member.
+	MaxPresenceUserInfoBytes int `yaml:"max_presence_user_info_bytes"`
+	// RequireSignin closes (4009) a connection that neither signs in nor joins
+	// a private or presence channel within SigninTimeout.
+	RequireSignin bool          `yaml:"require_signin"`
+	SigninTimeout time.Duration `yaml:"signin_timeout"`
+	// MaxEventBytes bounds the data of one event, from the REST API or a client.
+	MaxEventBytes int `yaml:"max_event_bytes"`
+	// MaxBatchEvents bounds the events of one batch_events request.
+	MaxBatchEvents int `yaml:"max_batch_events"`
+	// MaxBodyBytes bounds a REST request body.
+	MaxBodyBytes int `yaml:"max_body_bytes"`
+	// WatchlistLimit is the number of watched user ids honoured per sign-in.
+	WatchlistLimit int `yaml:"watchlist_limit"`
+	// MaxChannelNameLength bounds channel names (the server SDKs use 200).
+	MaxChannelNameLength int `yaml:"max_channel_name_length"`
+}
+
+// IsEnabled reports whether the app accepts connections and requests.
+func (a *App) IsEnabled() bool { return a.Enabled == nil || *a.Enabled }
+
+// Normalize fills zero limits with their defaults.
+func (a *App) Normalize() {
+	setDur := func(d *time.Duration, def time.Duration) {
+		if *d == 0 {
+			*d = def
+		}
+	}
+	setInt := func(n *int, def int) {
+		if *n == 0 {
+			*n = def
+		}
+	}
+	setDur(&a.ActivityTimeout, DefaultActivityTimeout)
+	setDur(&a.SigninTimeout, DefaultSigninTimeout)
+	setInt(&a.ClientEventRate, DefaultClientEventRate)
+	setInt(&a.MaxPresenceMembers, DefaultMaxPresenceMembers)
+	setInt(&a.MaxPresenceUserInfoBytes, DefaultMaxPresenceUserInfoBytes)
+	setInt(&a.MaxEventBytes, DefaultMaxEventBytes)
+	setInt(&a.MaxBatchEvents, DefaultMaxBatchEvents)
+	setInt(&a.MaxBodyBytes, DefaultMaxBodyBytes)
+	setInt(&a.WatchlistLimit, DefaultWatchlistLimit)
+	setInt(&a.MaxChannelNameLength, DefaultMaxChannelNameLength)
+}
+
+// Validate reports the first thing wrong with a normalized app.
+func (a *App) Validate() error {
+	switch {
+	case a.ID == "":
+		return errors.New("app id is empty")
+	case a.Key == "":
+		return fmt.Errorf("app %s: key is empty", a.ID)
+	case a.Secret == "":
+		return fmt.Errorf("app %s: secret is empty", a.ID)
+	case a.ActivityTimeout < time.Second:
+		return fmt.Errorf("app %s: activity_timeout must be at least 1s", a.ID)
+	case a.MaxConnections < 0, a.ClientEventRate < 0, a.MaxPresenceMembers < 0,
+		a.MaxPresenceUserInfoBytes < 0, a.MaxEventBytes < 0, a.MaxBatchEvents < 0,
+		a.MaxBodyBytes < 0, a.WatchlistLimit < 0, a.MaxChannelNameLength < 0:
+		return fmt.Errorf("app %s: limits must not be negative", a.ID)
+	}
+	return nil
+}
+
+// Registry finds apps by id or key. It is built once and then only read, so
+// it needs no lock.
+type Registry struct {
+	byID  map[string]*App
+	byKey map[string]*App
+	list  []*App
+}
+
+// NewRegistry normalizes and validates apps and indexes them. Ids and keys
+// must be unique.
+func NewRegistry(list []App) (*Registry, error) {
+	r := &Registry{byID: map[string]*App{}, byKey: map[string]*App{}}
+	for i := range list {
+		a := list[i]
+		a.Normalize()
+		if err := a.Validate(); err != nil {
+			return nil, err
+		}
+		if _, dup := r.byID[a.ID]; dup {
+			return nil, fmt.Errorf("app id %q defined twice", a.ID)
+		}
+		if _, dup := r.byKey[a.Key]; dup {
+			return nil, fmt.Errorf("app key %q defined twice", a.Key)
+		}
+		r.byID[a.ID] = &a
+		r.byKey[a.Key] = &a
+		r.list = append(r.list, &a)
+	}
+	if len(r.list) == 0 {
+		return nil, errors.New("no apps configured")
+	}
+	return r, nil
+}
+
+// ByID returns the app with this id, or nil.
+func (r *Registry) ByID(id string) *App { return r.byID[id] }
+
+// ByKey returns the app with this key, or nil.
+func (r *Registry) ByKey(key string) *App { return r.byKey[key] }
+
+// All returns every app in configuration order.
+func (r *Registry) All() []*App { return r.list }
