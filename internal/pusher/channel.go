@@ -1,0 +1,107 @@
+package pusher
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Kind is what a channel's name prefix makes it.
+type Kind uint8
+
+const (
+	Public Kind = iota
+	Private
+	Presence
+	Encrypted // private-encrypted-*
+	ServerToUser
+)
+
+// Channel describes a validated channel name.
+type Channel struct {
+	Name  string
+	Kind  Kind
+	Cache bool // cache-* and the cache variants of the other kinds
+}
+
+// ServerToUserPrefix names a signed-in user's own channel. Only the server
+// may create it, and only the user it names may subscribe to it.
+const ServerToUserPrefix = "#server-to-user-"
+
+// Channel name errors.
+var (
+	ErrChannelEmpty   = errors.New("channel name is empty")
+	ErrChannelLength  = errors.New("channel name is too long")
+	ErrChannelCharset = errors.New("channel name contains invalid characters")
+)
+
+// ParseChannel validates name (allowed characters A-Z a-z 0-9 _ - = @ , . ;
+// and at most maxLen of them) and classifies it. '#' is reserved: the only
+// '#' name accepted is "#server-to-user-{user id}".
+func ParseChannel(name string, maxLen int) (Channel, error) {
+	if name == "" {
+		return Channel{}, ErrChannelEmpty
+	}
+	if len(name) > maxLen {
+		return Channel{}, fmt.Errorf("%w: %d characters, at most %d", ErrChannelLength, len(name), maxLen)
+	}
+	body := name
+	if strings.HasPrefix(name, ServerToUserPrefix) {
+		body = name[len(ServerToUserPrefix):]
+		if body == "" {
+			return Channel{}, ErrChannelCharset
+		}
+	}
+	if !validNameChars(body) {
+		return Channel{}, ErrChannelCharset
+	}
+	c := Channel{Name: name}
+	switch {
+	case body != name:
+		c.Kind = ServerToUser
+	case strings.HasPrefix(name, "private-encrypted-"):
+		c.Kind = Encrypted
+		c.Cache = strings.HasPrefix(name, "private-encrypted-cache-")
+	case strings.HasPrefix(name, "private-"):
+		c.Kind = Private
+		c.Cache = strings.HasPrefix(name, "private-cache-")
+	case strings.HasPrefix(name, "presence-"):
+		c.Kind = Presence
+		c.Cache = strings.HasPrefix(name, "presence-cache-")
+	default:
+		c.Cache = strings.HasPrefix(name, "cache-")
+	}
+	return c, nil
+}
+
+// NeedsAuth reports whether a subscription must carry a signature.
+func (c Channel) NeedsAuth() bool {
+	return c.Kind == Private || c.Kind == Presence || c.Kind == Encrypted
+}
+
+// AllowsClientEvents reports whether client-* events may be sent on the
+// channel: private and presence only; the server cannot read ciphertext on
+// encrypted channels, so it refuses to relay clients' own payloads there.
+func (c Channel) AllowsClientEvents() bool {
+	return c.Kind == Private || c.Kind == Presence
+}
+
+// ValidUserID reports whether id may name a user: non-empty, at most 200
+// characters from the channel-name alphabet, so that it fits into
+// "#server-to-user-{id}".
+func ValidUserID(id string) bool {
+	return id != "" && len(id) <= 200 && validNameChars(id)
+}
+
+func validNameChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '_', c == '-', c == '=', c == '@', c == ',', c == '.', c == ';':
+		default:
+			return false
+		}
+	}
+	return true
+}

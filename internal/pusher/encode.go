@@ -1,0 +1,193 @@
+package pusher
+
+import (
+	"strconv"
+
+	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/wsconn"
+)
+
+// The builders below produce complete WebSocket frames of server messages.
+// pusher:* and pusher_internal:* data is double-encoded (a JSON string
+// holding JSON) as Pusher clients expect, except pusher:error, whose data is
+// an object. Every message carries a "data" key: the Java client dereferences
+// it unconditionally.
+
+// EncodeEvent is the one encoder of channel events, shared by every
+// subscriber of a publication through hub.Publication.Frame.
+func EncodeEvent(m *broker.Message) []byte {
+	b := make([]byte, 0, 48+len(m.Event)+len(m.Channel)+len(m.Data)+len(m.Data)/8)
+	b = append(b, `{"event":`...)
+	b = AppendString(b, m.Event)
+	b = append(b, `,"channel":`...)
+	b = AppendString(b, m.Channel)
+	b = append(b, `,"data":`...)
+	if m.DataJSON {
+		b = append(b, m.Data...)
+	} else {
+		b = AppendString(b, m.Data)
+	}
+	if m.UserID != "" {
+		b = append(b, `,"user_id":`...)
+		b = AppendString(b, m.UserID)
+	}
+	b = append(b, '}')
+	return wsconn.TextFrame(b)
+}
+
+// frame builds {"event":event[,"channel":channel],"data":<dataJSON>}.
+// dataJSON must already be valid JSON.
+func frame(event, channel string, dataJSON []byte) []byte {
+	b := make([]byte, 0, 40+len(event)+len(channel)+len(dataJSON))
+	b = append(b, `{"event":`...)
+	b = AppendString(b, event)
+	if channel != "" {
+		b = append(b, `,"channel":`...)
+		b = AppendString(b, channel)
+	}
+	b = append(b, `,"data":`...)
+	b = append(b, dataJSON...)
+	b = append(b, '}')
+	return wsconn.TextFrame(b)
+}
+
+// stringData JSON-encodes inner (itself JSON) as a string: the
+// double-encoding of pusher:* data.
+func stringData(inner []byte) []byte {
+	return AppendString(nil, string(inner))
+}
+
+var emptyData = []byte(`"{}"`)
+
+func connectionEstablishedFrame(socketID string, activityTimeoutSec int) []byte {
+	inner := []byte(`{"socket_id":`)
+	inner = AppendString(inner, socketID)
+	inner = append(inner, `,"activity_timeout":`...)
+	inner = strconv.AppendInt(inner, int64(activityTimeoutSec), 10)
+	inner = append(inner, '}')
+	return frame("pusher:connection_established", "", stringData(inner))
+}
+
+// errorFrame builds pusher:error; code 0 is sent as null (Pusher's form for
+// errors that are not close codes).
+func errorFrame(code Code, message, channel string) []byte {
+	d := []byte(`{"code":`)
+	if code == 0 {
+		d = append(d, "null"...)
+	} else {
+		d = strconv.AppendInt(d, int64(code), 10)
+	}
+	d = append(d, `,"message":`...)
+	d = AppendString(d, message)
+	d = append(d, '}')
+	return frame("pusher:error", channel, d)
+}
+
+// Subscription error types, as pusher-js and Laravel Echo report them.
+const (
+	errTypeAuth    = "AuthError"
+	errTypeLimit   = "LimitReached"
+	errTypeChannel = "InvalidChannel"
+)
+
+func subscriptionErrorFrame(channel, typ, message string, status int) []byte {
+	d := []byte(`{"type":`)
+	d = AppendString(d, typ)
+	d = append(d, `,"error":`...)
+	d = AppendString(d, message)
+	d = append(d, `,"status":`...)
+	d = strconv.AppendInt(d, int64(status), 10)
+	d = append(d, '}')
+	return frame("pusher:subscription_error", channel, d)
+}
+
+func subscriptionSucceededFrame(channel string) []byte {
+	return frame("pusher_internal:subscription_succeeded", channel, emptyData)
+}
+
+func presenceSucceededFrame(channel string, members []broker.Member) []byte {
+	inner := []byte(`{"presence":{"ids":[`)
+	for i, m := range members {
+		if i > 0 {
+			inner = append(inner, ',')
+		}
+		inner = AppendString(inner, m.UserID)
+	}
+	inner = append(inner, `],"hash":{`...)
+	for i, m := range members {
+		if i > 0 {
+			inner = append(inner, ',')
+		}
+		inner = AppendString(inner, m.UserID)
+		inner = append(inner, ':')
+		inner = appendInfo(inner, m.Info)
+	}
+	inner = append(inner, `},"count":`...)
+	inner = strconv.AppendInt(inner, int64(len(members)), 10)
+	inner = append(inner, `}}`...)
+	return frame("pusher_internal:subscription_succeeded", channel, stringData(inner))
+}
+
+// memberAddedData is the data string of pusher_internal:member_added.
+func memberAddedData(userID string, info []byte) string {
+	b := []byte(`{"user_id":`)
+	b = AppendString(b, userID)
+	b = append(b, `,"user_info":`...)
+	b = appendInfo(b, info)
+	b = append(b, '}')
+	return string(b)
+}
+
+func memberRemovedData(userID string) string {
+	return string(AppendString([]byte(`{"user_id":`), userID)) + "}"
+}
+
+func appendInfo(dst, info []byte) []byte {
+	if len(info) == 0 {
+		return append(dst, "{}"...)
+	}
+	return append(dst, info...)
+}
+
+func cacheMissFrame(channel string) []byte {
+	return frame("pusher:cache_miss", channel, emptyData)
+}
+
+func signinSuccessFrame(userData string) []byte {
+	d := AppendString([]byte(`{"user_data":`), userData)
+	d = append(d, '}')
+	return frame("pusher:signin_success", "", d)
+}
+
+func watchlistFrame(online, offline []string) []byte {
+	d := []byte(`{"events":[`)
+	first := true
+	add := func(name string, ids []string) {
+		if len(ids) == 0 {
+			return
+		}
+		if !first {
+			d = append(d, ',')
+		}
+		first = false
+		d = append(d, `{"name":`...)
+		d = AppendString(d, name)
+		d = append(d, `,"user_ids":[`...)
+		for i, id := range ids {
+			if i > 0 {
+				d = append(d, ',')
+			}
+			d = AppendString(d, id)
+		}
+		d = append(d, "]}"...)
+	}
+	add("online", online)
+	add("offline", offline)
+	d = append(d, "]}"...)
+	return frame("pusher_internal:watchlist_events", "", d)
+}
+
+var (
+	pongFrame = frame("pusher:pong", "", emptyData)
+	pingFrame = frame("pusher:ping", "", emptyData)
+)
