@@ -1,0 +1,182 @@
+package broker
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// DefaultCacheTTL is how long a cache channel remembers its last event.
+const DefaultCacheTTL = 30 * time.Minute
+
+// Memory is the single-node broker: Publish hands the message straight to
+// the handler in the caller's goroutine, so order per channel is the order of
+// Publish calls. Presence and cache state live in maps, each under its own
+// lock; neither is on the broadcast path.
+type Memory struct {
+	handler  Handler
+	cacheTTL time.Duration
+	now      func() time.Time
+
+	cacheMu sync.Mutex
+	cache   map[chanKey]cached
+
+	presMu   sync.Mutex
+	presence map[chanKey]*presenceChannel
+}
+
+var _ Broker = (*Memory)(nil)
+
+type chanKey struct{ app, channel string }
+
+type cached struct {
+	msg     Message
+	expires time.Time
+}
+
+type presenceChannel struct {
+	order []string                 // user ids in join order
+	users map[string]*presenceUser // by user id
+}
+
+type presenceUser struct {
+	member Member
+	conns  map[string]struct{}
+}
+
+// NewMemory returns a single-node broker. cacheTTL <= 0 means
+// DefaultCacheTTL.
+func NewMemory(cacheTTL time.Duration) *Memory {
+	if cacheTTL <= 0 {
+		cacheTTL = DefaultCacheTTL
+	}
+	return &Memory{
+		handler:  func(Message) {},
+		cacheTTL: cacheTTL,
+		now:      time.Now,
+		cache:    map[chanKey]cached{},
+		presence: map[chanKey]*presenceChannel{},
+	}
+}
+
+// SetHandler implements Broker.
+func (b *Memory) SetHandler(h Handler) { b.handler = h }
+
+// Publish implements Broker.
+func (b *Memory) Publish(ctx context.Context, m Message) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if m.Cache && m.Kind == KindEvent {
+		b.cacheMu.Lock()
+		b.cache[chanKey{m.AppID, m.Channel}] = cached{msg: m, expires: b.now().Add(b.cacheTTL)}
+		b.cacheMu.Unlock()
+	}
+	b.handler(m)
+	return nil
+}
+
+// LastEvent implements Broker.
+func (b *Memory) LastEvent(ctx context.Context, appID, channel string) (Message, bool, error) {
+	k := chanKey{appID, channel}
+	b.cacheMu.Lock()
+	defer b.cacheMu.Unlock()
+	c, ok := b.cache[k]
+	if !ok {
+		return Message{}, false, nil
+	}
+	if b.now().After(c.expires) {
+		delete(b.cache, k)
+		return Message{}, false, nil
+	}
+	return c.msg, true, nil
+}
+
+// CacheTTL reports how long the cached event of a channel has left, for the
+// REST API's info=cache. It returns 0 when there is none.
+func (b *Memory) CacheTTL(appID, channel string) time.Duration {
+	b.cacheMu.Lock()
+	defer b.cacheMu.Unlock()
+	c, ok := b.cache[chanKey{appID, channel}]
+	if !ok {
+		return 0
+	}
+	return c.expires.Sub(b.now())
+}
+
+// Join implements PresenceManager.
+func (b *Memory) Join(ctx context.Context, appID, channel, connID string, m Member, maxMembers int) (bool, error) {
+	k := chanKey{appID, channel}
+	b.presMu.Lock()
+	defer b.presMu.Unlock()
+	pc := b.presence[k]
+	if pc == nil {
+		pc = &presenceChannel{users: map[string]*presenceUser{}}
+		b.presence[k] = pc
+	}
+	u := pc.users[m.UserID]
+	if u == nil {
+		if maxMembers > 0 && len(pc.users) >= maxMembers {
+			if len(pc.users) == 0 {
+				delete(b.presence, k)
+			}
+			return false, ErrMemberLimit
+		}
+		u = &presenceUser{member: m, conns: map[string]struct{}{}}
+		pc.users[m.UserID] = u
+		pc.order = append(pc.order, m.UserID)
+	} else {
+		// The latest signed user_info wins, as with a fresh auth.
+		u.member.Info = m.Info
+	}
+	u.conns[connID] = struct{}{}
+	return len(u.conns) == 1, nil
+}
+
+// Leave implements PresenceManager.
+func (b *Memory) Leave(ctx context.Context, appID, channel, connID, userID string) (bool, error) {
+	k := chanKey{appID, channel}
+	b.presMu.Lock()
+	defer b.presMu.Unlock()
+	pc := b.presence[k]
+	if pc == nil {
+		return false, nil
+	}
+	u := pc.users[userID]
+	if u == nil {
+		return false, nil
+	}
+	if _, ok := u.conns[connID]; !ok {
+		return false, nil
+	}
+	delete(u.conns, connID)
+	if len(u.conns) > 0 {
+		return false, nil
+	}
+	delete(pc.users, userID)
+	for i, id := range pc.order {
+		if id == userID {
+			pc.order = append(pc.order[:i], pc.order[i+1:]...)
+			break
+		}
+	}
+	if len(pc.users) == 0 {
+		delete(b.presence, k)
+	}
+	return true, nil
+}
+
+// Members implements PresenceManager.
+func (b *Memory) Members(ctx context.Context, appID, channel string) ([]Member, error) {
+	b.presMu.Lock()
+	defer b.presMu.Unlock()
+	pc := b.presence[chanKey{appID, channel}]
+	if pc == nil {
+		return nil, nil
+	}
+	out := make([]Member, 0, len(pc.order))
+	for _, id := range pc.order {
+		out = append(out, pc.users[id].member)
+	}
+	return out, nil
+}

@@ -1,0 +1,210 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/heraldhq/herald/internal/broker"
+)
+
+// recorder is a Subscriber that keeps the frames it is given.
+type recorder struct {
+	id     string
+	mu     sync.Mutex
+	frames [][]byte
+}
+
+func (r *recorder) SocketID() string { return r.id }
+func (r *recorder) Deliver(p *Publication) {
+	f := p.Frame(EncodingPusher, testEncode)
+	r.mu.Lock()
+	r.frames = append(r.frames, f)
+	r.mu.Unlock()
+}
+
+var encodes atomic.Int64
+
+func testEncode(m *broker.Message) []byte {
+	encodes.Add(1)
+	return []byte(m.Event + ":" + m.Data)
+}
+
+func newHub() *Hub { return New(broker.NewMemory(0)) }
+
+func TestFanoutEncodesOnceAndExcludes(t *testing.T) {
+	h := newHub()
+	subs := make([]*recorder, 50)
+	for i := range subs {
+		subs[i] = &recorder{id: fmt.Sprintf("1.%d", i)}
+		h.Subscribe("app", "ch", subs[i])
+	}
+	other := &recorder{id: "2.0"}
+	h.Subscribe("other-app", "ch", other)
+	encodes.Store(0)
+	if err := h.Publish(context.Background(), broker.Message{AppID: "app", Channel: "ch", Event: "e", Data: "d", Exclude: "1.7"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := encodes.Load(); n != 1 {
+		t.Fatalf("encoded %d times for 49 subscribers, want once", n)
+	}
+	var first []byte
+	for i, s := range subs {
+		if i == 7 {
+			if len(s.frames) != 0 {
+				t.Fatal("excluded socket received the event")
+			}
+			continue
+		}
+		if len(s.frames) != 1 || string(s.frames[0]) != "e:d" {
+			t.Fatalf("sub %d got %q", i, s.frames)
+		}
+		if first == nil {
+			first = s.frames[0]
+		} else if &first[0] != &s.frames[0][0] {
+			t.Fatal("subscribers received different byte slices; the frame must be shared")
+		}
+	}
+	if len(other.frames) != 0 {
+		t.Fatal("another app's subscriber received the event")
+	}
+}
+
+func TestSubscribeUnsubscribeCounts(t *testing.T) {
+	h := newHub()
+	a, b := &recorder{id: "1.1"}, &recorder{id: "1.2"}
+	if n, added := h.Subscribe("app", "ch", a); n != 1 || !added {
+		t.Fatalf("first subscribe: %d %v", n, added)
+	}
+	if n, added := h.Subscribe("app", "ch", a); n != 1 || added {
+		t.Fatalf("repeat subscribe: %d %v", n, added)
+	}
+	h.Subscribe("app", "ch", b)
+	h.Subscribe("app", "presence-x", b)
+	got := h.Channels("app", "")
+	if len(got) != 2 || got[0].Name != "ch" || got[0].Subscriptions != 2 || got[1].Name != "presence-x" {
+		t.Fatalf("channels %+v", got)
+	}
+	if got := h.Channels("app", "presence-"); len(got) != 1 {
+		t.Fatalf("prefix filter %+v", got)
+	}
+	if n, removed := h.Unsubscribe("app", "ch", a); n != 1 || !removed {
+		t.Fatalf("unsubscribe: %d %v", n, removed)
+	}
+	if _, removed := h.Unsubscribe("app", "ch", a); removed {
+		t.Fatal("second unsubscribe reported a removal")
+	}
+	h.Unsubscribe("app", "ch", b)
+	if h.SubscriptionCount("app", "ch") != 0 || len(h.Channels("app", "ch")) != 0 {
+		t.Fatal("empty channel still listed")
+	}
+	// The remaining subscriber still receives after swaps in the slice.
+	h.Publish(context.Background(), broker.Message{AppID: "app", Channel: "presence-x", Event: "e"})
+	if len(b.frames) != 1 {
+		t.Fatal("remaining subscriber missed the event")
+	}
+}
+
+type fakeUser struct {
+	mu         sync.Mutex
+	terminated int
+	changes    []string
+}
+
+func (u *fakeUser) Terminate() { u.mu.Lock(); u.terminated++; u.mu.Unlock() }
+func (u *fakeUser) WatchlistChange(id string, online bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.changes = append(u.changes, fmt.Sprintf("%s:%v", id, online))
+}
+
+func TestUsersWatchlistAndTerminate(t *testing.T) {
+	h := newHub()
+	w := &fakeUser{}
+	tab1, tab2 := &fakeUser{}, &fakeUser{}
+	if online := h.Watch("app", w, []string{"bob", "carol"}); len(online) != 0 {
+		t.Fatalf("online %v", online)
+	}
+	h.SignIn("app", "bob", tab1)
+	h.SignIn("app", "bob", tab2) // second tab: no second "online"
+	h.SignIn("other", "bob", &fakeUser{})
+	if online := h.Watch("app", &fakeUser{}, []string{"bob", "carol"}); len(online) != 1 || online[0] != "bob" {
+		t.Fatalf("online %v", online)
+	}
+	if err := h.TerminateUser(context.Background(), "app", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if tab1.terminated != 1 || tab2.terminated != 1 {
+		t.Fatal("terminate missed a connection")
+	}
+	h.SignOut("app", "bob", tab1)
+	h.SignOut("app", "bob", tab2)
+	h.Unwatch("app", w, []string{"bob", "carol"})
+	h.SignIn("app", "bob", tab1)
+	if fmt.Sprint(w.changes) != "[bob:true bob:false]" {
+		t.Fatalf("watcher saw %v", w.changes)
+	}
+}
+
+func TestConnectionQuota(t *testing.T) {
+	h := newHub()
+	if !h.AddConnection("a", 2) || !h.AddConnection("a", 2) || h.AddConnection("a", 2) {
+		t.Fatal("quota of 2 not enforced")
+	}
+	if !h.AddConnection("b", 2) {
+		t.Fatal("quota leaked across apps")
+	}
+	h.RemoveConnection("a")
+	if !h.AddConnection("a", 2) || h.Connections("a") != 2 {
+		t.Fatal("removed connection not uncounted")
+	}
+}
+
+// nopSub counts deliveries without keeping anything, like a connection
+// whose queue append is amortized.
+type nopSub struct {
+	id string
+	n  int
+}
+
+func (s *nopSub) SocketID() string { return s.id }
+func (s *nopSub) Deliver(p *Publication) {
+	_ = p.Frame(EncodingPusher, testEncode)
+	s.n++
+}
+
+// The broadcast path allocates per publication, never per subscriber.
+func TestFanoutAllocationsIndependentOfSubscribers(t *testing.T) {
+	allocs := func(n int) float64 {
+		h := newHub()
+		for i := 0; i < n; i++ {
+			h.Subscribe("app", "ch", &nopSub{id: fmt.Sprint(i)})
+		}
+		m := broker.Message{AppID: "app", Channel: "ch", Event: "e", Data: "d"}
+		return testing.AllocsPerRun(50, func() { h.Publish(context.Background(), m) })
+	}
+	one, many := allocs(1), allocs(1000)
+	if many != one {
+		t.Fatalf("allocations per publish: %v with 1 subscriber, %v with 1000", one, many)
+	}
+}
+
+func BenchmarkFanout(b *testing.B) {
+	for _, n := range []int{1, 100, 10000} {
+		b.Run(fmt.Sprintf("subs=%d", n), func(b *testing.B) {
+			h := newHub()
+			for i := 0; i < n; i++ {
+				h.Subscribe("app", "ch", &nopSub{id: fmt.Sprint(i)})
+			}
+			m := broker.Message{AppID: "app", Channel: "ch", Event: "e", Data: `{"price":42}`}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				h.Publish(context.Background(), m)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
+		})
+	}
+}

@@ -1,0 +1,48 @@
+package hub
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/heraldhq/herald/internal/broker"
+)
+
+// Encoding identifies one front end's wire format. Each publication caches
+// its encoded frame per encoding, so an event is encoded once per protocol,
+// however many subscribers receive it.
+type Encoding uint8
+
+const (
+	EncodingPusher Encoding = iota
+	// numEncodings leaves room for the other protocol front ends.
+	numEncodings = 2
+)
+
+// Publication is one event on its way to local subscribers.
+type Publication struct {
+	broker.Message
+	frames [numEncodings]encodedFrame
+}
+
+type encodedFrame struct {
+	ready atomic.Pointer[[]byte]
+	mu    sync.Mutex
+}
+
+// Frame returns the publication's frame in encoding e, building it with
+// build the first time any subscriber asks. Every later caller gets the same
+// bytes; they must not be modified.
+func (p *Publication) Frame(e Encoding, build func(*broker.Message) []byte) []byte {
+	f := &p.frames[e]
+	if b := f.ready.Load(); b != nil {
+		return *b
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if b := f.ready.Load(); b != nil {
+		return *b
+	}
+	b := build(&p.Message)
+	f.ready.Store(&b)
+	return b
+}
