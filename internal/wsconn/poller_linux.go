@@ -1,0 +1,664 @@
+//go:build linux
+
+package wsconn
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+const defaultTransport = TransportEpoll
+
+const (
+	readBufferSize = 64 * 1024
+	maxIovecs      = 1024 // IOV_MAX on Linux
+	maxEvents      = 512
+)
+
+// pollerSet spreads connections over its pollers round-robin.
+type pollerSet struct {
+	pollers []*poller
+	next    atomic.Uint32
+	wg      sync.WaitGroup
+}
+
+func newPollerSet(cfg Config) (*pollerSet, error) {
+	ps := &pollerSet{}
+	for i := 0; i < cfg.Pollers; i++ {
+		p, err := newPoller(cfg)
+		if err != nil {
+			ps.close()
+			return nil, err
+		}
+		ps.pollers = append(ps.pollers, p)
+		ps.wg.Add(1)
+		go func() {
+			defer ps.wg.Done()
+			p.loop()
+		}()
+	}
+	return ps, nil
+}
+
+func (ps *pollerSet) close() {
+	for _, p := range ps.pollers {
+		p.stop()
+	}
+	ps.wg.Wait()
+}
+
+// adopt takes a connection over from the Go runtime: its socket is
+// duplicated, the runtime's copy closed, and the duplicate served by a
+// poller. Bytes the HTTP server had already buffered are handed over too.
+func (ps *pollerSet) adopt(nc net.Conn, br *bufio.Reader) (Conn, error) {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		nc.Close()
+		return nil, errors.New("connection has no file descriptor")
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	fd := -1
+	var dupErr error
+	if err := raw.Control(func(s uintptr) { fd, dupErr = unix.Dup(int(s)) }); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	if dupErr != nil {
+		nc.Close()
+		return nil, fmt.Errorf("dup: %w", dupErr)
+	}
+	var early []byte
+	if n := br.Buffered(); n > 0 {
+		early, _ = br.Peek(n)
+		early = append([]byte(nil), early...)
+	}
+	// The duplicate shares the socket, and its O_NONBLOCK flag, with the
+	// runtime's descriptor; closing the latter leaves the socket open.
+	nc.Close()
+	p := ps.pollers[int(ps.next.Add(1))%len(ps.pollers)]
+	c := &pconn{fd: fd, p: p}
+	c.reader.max = p.cfg.MaxMessageBytes
+	c.reader.carry = early
+	c.lastRead.Store(time.Now().UnixNano())
+	return c, nil
+}
+
+// poller is one epoll loop. It owns every read and write of its
+// connections' sockets, and closes them; other goroutines only queue frames
+// and ask it, through its todo list and an eventfd, to act.
+type poller struct {
+	cfg  Config
+	epfd int
+	evfd int
+
+	mu       sync.Mutex
+	conns    map[int]*pconn // by fd
+	todo     []*pconn
+	todoNext []*pconn // the loop's drained list, reused so scheduling allocates nothing
+	woken    bool
+	done     bool
+	one      [8]byte // eventfd increment; a field so that waking allocates nothing
+
+	// Owned by the loop goroutine.
+	buf   []byte
+	iovs  []unix.Iovec
+	evbuf [8]byte
+}
+
+func newPoller(cfg Config) (*poller, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll_create1: %w", err)
+	}
+	evfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, evfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(evfd)}); err != nil {
+		unix.Close(epfd)
+		unix.Close(evfd)
+		return nil, fmt.Errorf("epoll_ctl eventfd: %w", err)
+	}
+	return &poller{
+		one:   [8]byte{1},
+		cfg:   cfg,
+		epfd:  epfd,
+		evfd:  evfd,
+		conns: map[int]*pconn{},
+		buf:   make([]byte, readBufferSize),
+		iovs:  make([]unix.Iovec, maxIovecs),
+	}, nil
+}
+
+// schedule asks the loop to look at c (flush it, or finish closing it).
+func (p *poller) schedule(c *pconn) {
+	p.mu.Lock()
+	p.todo = append(p.todo, c)
+	wake := !p.woken
+	p.woken = true
+	p.mu.Unlock()
+	if wake {
+		p.wake()
+	}
+}
+
+func (p *poller) wake() {
+	unix.Write(p.evfd, p.one[:])
+}
+
+func (p *poller) stop() {
+	p.mu.Lock()
+	p.done = true
+	p.mu.Unlock()
+	p.wake()
+}
+
+func (p *poller) loop() {
+	events := make([]unix.EpollEvent, maxEvents)
+	conns := make([]*pconn, maxEvents)
+	for {
+		// Checked before every wait, not after: the stop wake-up may have
+		// been consumed by the previous round's eventfd read.
+		p.mu.Lock()
+		done := p.done
+		p.mu.Unlock()
+		if done {
+			p.drain()
+			return
+		}
+		n, err := unix.EpollWait(p.epfd, events, -1)
+		if err != nil && err != unix.EINTR {
+			panic(fmt.Sprintf("epoll_wait: %v", err)) // the epoll fd is ours; this cannot happen
+		}
+		p.mu.Lock()
+		for i := 0; i < n; i++ {
+			conns[i] = p.conns[int(events[i].Fd)]
+		}
+		p.mu.Unlock()
+		for i := 0; i < n; i++ {
+			ev := events[i]
+			if int(ev.Fd) == p.evfd {
+				unix.Read(p.evfd, p.evbuf[:])
+				continue
+			}
+			c := conns[i]
+			conns[i] = nil
+			if c == nil {
+				continue
+			}
+			if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+				p.read(c)
+			}
+			if ev.Events&unix.EPOLLOUT != 0 {
+				p.flush(c)
+			}
+		}
+		p.runTodo()
+	}
+}
+
+// drain closes every connection and the poller's own descriptors.
+func (p *poller) drain() {
+	p.mu.Lock()
+	all := make([]*pconn, 0, len(p.conns))
+	for _, c := range p.conns {
+		all = append(all, c)
+	}
+	p.mu.Unlock()
+	for _, c := range all {
+		p.shutdown(c, ErrClosed)
+	}
+	unix.Close(p.epfd)
+	unix.Close(p.evfd)
+}
+
+// runTodo serves connections that asked for the loop's attention, until
+// none is left.
+func (p *poller) runTodo() {
+	for {
+		p.mu.Lock()
+		todo := p.todo
+		p.todo = p.todoNext[:0]
+		p.todoNext = nil
+		if len(todo) == 0 {
+			p.woken = false
+		}
+		p.mu.Unlock()
+		if len(todo) == 0 {
+			return
+		}
+		for i, c := range todo {
+			todo[i] = nil
+			c.mu.Lock()
+			c.scheduled = false
+			carry := c.pendingCarry && !c.closed
+			c.pendingCarry = false
+			c.mu.Unlock()
+			if carry {
+				if err := c.reader.feed(nil, c); err != nil {
+					c.Close(CloseProtocolError, "protocol error")
+					c.fatal = err
+				}
+			}
+			p.flush(c)
+		}
+		p.mu.Lock()
+		p.todoNext = todo[:0]
+		p.mu.Unlock()
+	}
+}
+
+// register adds a started connection to epoll.
+func (p *poller) register(c *pconn) error {
+	p.mu.Lock()
+	p.conns[c.fd] = c
+	p.mu.Unlock()
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(c.fd)}
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
+		p.mu.Lock()
+		delete(p.conns, c.fd)
+		p.mu.Unlock()
+		return fmt.Errorf("epoll_ctl add: %w", err)
+	}
+	return nil
+}
+
+// read takes one bufferful from the socket; level-triggered epoll reports
+// the connection again if more is waiting, which keeps connections fair.
+func (p *poller) read(c *pconn) {
+	if c.isClosed() {
+		return
+	}
+	n, err := unix.Read(c.fd, p.buf)
+	switch {
+	case n > 0:
+		c.lastRead.Store(time.Now().UnixNano())
+		if err := c.reader.feed(p.buf[:n], c); err != nil {
+			c.Close(CloseProtocolError, "protocol error")
+			c.fatal = err
+		}
+	case n == 0:
+		p.shutdown(c, io.EOF)
+	case err == unix.EAGAIN || err == unix.EINTR:
+	default:
+		p.shutdown(c, err)
+	}
+}
+
+// flush writes whatever is queued for c with as few writev calls as the
+// kernel allows, then finishes a close if one is pending.
+func (p *poller) flush(c *pconn) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.out = append(c.out, c.queue...)
+	c.queue = recycle(c.queue)
+	closing, forced := c.closing, c.forceClose
+	c.mu.Unlock()
+	if forced {
+		p.shutdown(c, c.closeErr())
+		return
+	}
+
+	written := 0
+	var werr error
+	for c.outHead < len(c.out) {
+		iov := p.iovs[:0]
+		for i, b := range c.out[c.outHead:] {
+			if i == maxIovecs {
+				break
+			}
+			if i == 0 {
+				b = b[c.outOff:]
+			}
+			v := unix.Iovec{Base: &b[0]}
+			v.SetLen(len(b))
+			iov = append(iov, v)
+		}
+		n, err := writev(c.fd, iov)
+		clear(iov) // drop the references to frames for the collector
+		if n > 0 {
+			written += n
+			c.consume(n)
+		}
+		if err != nil {
+			if err != unix.EAGAIN && err != unix.EINTR {
+				werr = err
+			}
+			break
+		}
+	}
+	if c.outHead == len(c.out) {
+		// Everything went out: reuse the slice from its start, unless a
+		// burst grew it, in which case an idle connection should not keep it.
+		c.out, c.outHead = recycle(c.out), 0
+	}
+	c.mu.Lock()
+	c.queued -= written
+	c.mu.Unlock()
+	if werr != nil {
+		p.shutdown(c, werr)
+		return
+	}
+	if len(c.out) > 0 {
+		// The kernel's buffer is full; wait for EPOLLOUT.
+		if !c.wantWrite {
+			c.wantWrite = true
+			c.blockedSince = time.Now()
+			p.modify(c, unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLOUT)
+		} else if time.Since(c.blockedSince) > p.cfg.WriteTimeout {
+			p.shutdown(c, errors.New("write timeout"))
+		}
+		return
+	}
+	if c.wantWrite {
+		c.wantWrite = false
+		p.modify(c, unix.EPOLLIN|unix.EPOLLRDHUP)
+	}
+	// The close frame is the last frame ever queued, so once a flush that
+	// started in the closing state has drained out, it has been written.
+	if !closing {
+		return
+	}
+	c.sentClose = true
+	if c.peerClosed || c.fatal != nil {
+		p.shutdown(c, c.closeErr())
+		return
+	}
+	if !c.halfClosed {
+		c.halfClosed = true
+		// Half-close and give the client closeGrace to answer before the
+		// socket is dropped.
+		unix.Shutdown(c.fd, unix.SHUT_WR)
+		c.mu.Lock()
+		if c.closeTimer != nil {
+			c.closeTimer.Reset(closeGrace)
+		}
+		c.mu.Unlock()
+	}
+}
+
+func (p *poller) modify(c *pconn, events uint32) {
+	ev := unix.EpollEvent{Events: events, Fd: int32(c.fd)}
+	unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, c.fd, &ev)
+}
+
+// shutdown closes c's socket and tells its handler. Only the loop calls it.
+func (p *poller) shutdown(c *pconn, err error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.closing = true
+	clear(c.queue)
+	c.queue = nil
+	c.queued = 0
+	h := c.h
+	timer := c.closeTimer
+	c.mu.Unlock()
+	if timer != nil {
+		timer.Stop()
+	}
+	c.out, c.outHead = nil, 0
+	c.reader = frameReader{}
+	unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+	p.mu.Lock()
+	if p.conns[c.fd] == c {
+		delete(p.conns, c.fd)
+	}
+	p.mu.Unlock()
+	unix.Close(c.fd)
+	if h != nil {
+		h.HandleClose(err)
+	}
+}
+
+// recycle empties a frame slice for reuse. A slice that a burst grew is kept
+// while the traffic that grew it lasts, so steady bursts allocate nothing,
+// and dropped once it is mostly unused, so an idle connection holds no
+// large array.
+func recycle(q [][]byte) [][]byte {
+	n := len(q)
+	clear(q)
+	if cap(q) > 16 && n < cap(q)/4 {
+		return nil
+	}
+	return q[:0]
+}
+
+func writev(fd int, iov []unix.Iovec) (int, error) {
+	if len(iov) == 0 {
+		return 0, nil
+	}
+	n, _, errno := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+	if errno != 0 {
+		return int(n), errno
+	}
+	return int(n), nil
+}
+
+// pconn is a connection served by a poller.
+//
+// Locking: mu guards the fields from queue to closeTimer; Send, Close and
+// Abort may be called from any goroutine. The fields after them belong to the
+// poller's loop goroutine.
+type pconn struct {
+	fd       int
+	p        *poller
+	lastRead atomic.Int64
+
+	mu           sync.Mutex
+	h            Handler
+	queue        [][]byte // frames not yet taken by the loop
+	queued       int      // bytes in queue and out
+	scheduled    bool
+	pendingCarry bool // bytes that came with the handshake await parsing
+	closing      bool // a close frame is queued
+	closeFrame   []byte
+	forceClose   bool // drop the socket at the next look
+	closed       bool // socket closed, handler told
+	closeTimer   *time.Timer
+
+	// Loop-owned.
+	out          [][]byte // frames being written: out[outHead] from byte outOff on
+	outHead      int
+	outOff       int
+	sentClose    bool
+	halfClosed   bool
+	wantWrite    bool
+	blockedSince time.Time
+	peerClosed   bool
+	fatal        error
+	reader       frameReader
+}
+
+var _ Conn = (*pconn)(nil)
+
+// Start implements Conn.
+func (c *pconn) Start(h Handler) {
+	c.mu.Lock()
+	c.h = h
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		h.HandleClose(ErrClosed)
+		return
+	}
+	// Decide before registering: from then on the reader is the loop's.
+	early := len(c.reader.carry) > 0
+	if err := c.p.register(c); err != nil {
+		c.forceShutdown()
+		return
+	}
+	if early {
+		// Frames that arrived with the handshake: the loop parses them
+		// without waiting for the next read.
+		c.mu.Lock()
+		c.pendingCarry = true
+		sched := !c.scheduled
+		c.scheduled = true
+		c.mu.Unlock()
+		if sched {
+			c.p.schedule(c)
+		}
+	}
+}
+
+// LastRead implements Conn.
+func (c *pconn) LastRead() time.Time { return time.Unix(0, c.lastRead.Load()) }
+
+// Send implements Conn.
+func (c *pconn) Send(frame []byte) error {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	if c.queued+len(frame) > c.p.cfg.MaxQueueBytes {
+		c.mu.Unlock()
+		return ErrQueueFull
+	}
+	c.queue = append(c.queue, frame)
+	c.queued += len(frame)
+	sched := !c.scheduled
+	c.scheduled = true
+	c.mu.Unlock()
+	if sched {
+		c.p.schedule(c)
+	}
+	return nil
+}
+
+// Close implements Conn.
+func (c *pconn) Close(code int, reason string) { c.close(code, reason, false) }
+
+// Abort implements Conn.
+func (c *pconn) Abort(code int, reason string) { c.close(code, reason, true) }
+
+func (c *pconn) close(code int, reason string, drop bool) {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return
+	}
+	c.closing = true
+	if drop {
+		clear(c.queue)
+		c.queue = c.queue[:0]
+		c.queued = 0
+	}
+	c.queue = append(c.queue, closeFrame(code, reason))
+	// Whatever happens on the wire, the socket is gone by then.
+	c.closeTimer = time.AfterFunc(c.p.cfg.WriteTimeout+closeGrace, c.forceShutdown)
+	sched := !c.scheduled
+	c.scheduled = true
+	c.mu.Unlock()
+	if sched {
+		c.p.schedule(c)
+	}
+}
+
+// forceShutdown has the loop drop the socket at its next look.
+func (c *pconn) forceShutdown() {
+	c.mu.Lock()
+	c.forceClose = true
+	c.closing = true
+	c.mu.Unlock()
+	c.p.schedule(c)
+}
+
+func (c *pconn) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+func (c *pconn) closeErr() error {
+	if c.fatal != nil {
+		return c.fatal
+	}
+	return io.EOF
+}
+
+// consume drops n written bytes from the front of out.
+func (c *pconn) consume(n int) {
+	for n > 0 && c.outHead < len(c.out) {
+		rest := len(c.out[c.outHead]) - c.outOff
+		if n < rest {
+			c.outOff += n
+			return
+		}
+		n -= rest
+		c.out[c.outHead] = nil
+		c.outHead++
+		c.outOff = 0
+	}
+}
+
+// The frameSink methods run on the loop goroutine, from feed.
+
+func (c *pconn) message(data []byte) {
+	if c.fatal != nil || c.h == nil {
+		return
+	}
+	c.h.HandleMessage(data)
+}
+
+func (c *pconn) tooLarge(size int) {
+	if c.h != nil {
+		c.h.HandleTooLarge(size)
+	}
+}
+
+func (c *pconn) control(op byte, payload []byte) {
+	switch op {
+	case opPing:
+		c.sendControl(appendFrame(nil, opPong, payload))
+	case opClose:
+		code := CloseNormal
+		if len(payload) >= 2 {
+			code = int(payload[0])<<8 | int(payload[1])
+		}
+		c.peerClosed = true
+		c.Close(code, "")
+		if c.sentClose {
+			c.p.shutdown(c, io.EOF)
+		}
+	}
+}
+
+// sendControl queues a control frame even when the data queue is full.
+func (c *pconn) sendControl(frame []byte) {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return
+	}
+	c.queue = append(c.queue, frame)
+	c.queued += len(frame)
+	sched := !c.scheduled
+	c.scheduled = true
+	c.mu.Unlock()
+	if sched {
+		c.p.schedule(c)
+	}
+}

@@ -1,0 +1,176 @@
+// Package wsconn is Herald's WebSocket transport and the only importer of a
+// WebSocket library. It upgrades HTTP requests, reads client frames and hands
+// whole messages to a Handler, and writes pre-framed server frames from a
+// per-connection queue bounded in bytes: whatever is queued leaves in one
+// writev(2).
+//
+// Two transports sit behind the same Conn interface:
+//   - "epoll" (Linux, the default): a few poller goroutines serve every
+//     connection; an idle connection holds no goroutine and no buffer.
+//   - "goroutine": a reader and a writer goroutine per connection, portable.
+//
+// The protocol logic above owns no loop of its own: it reacts to Handler
+// calls and its own timers, so either transport can run it.
+package wsconn
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// Defaults for a zero Config.
+const (
+	DefaultMaxMessageBytes = 64 * 1024
+	DefaultMaxQueueBytes   = 1 << 20
+	DefaultWriteTimeout    = 10 * time.Second
+	// closeGrace is how long a closing connection waits for the client's
+	// close reply before dropping the socket.
+	closeGrace = 2 * time.Second
+)
+
+// Transport names.
+const (
+	TransportEpoll     = "epoll"
+	TransportGoroutine = "goroutine"
+)
+
+// Close codes of RFC 6455 used by the transport itself.
+const (
+	CloseNormal        = 1000
+	CloseGoingAway     = 1001
+	CloseProtocolError = 1002
+	CloseTooBig        = 1009
+)
+
+// Errors.
+var (
+	// ErrQueueFull means the connection's send queue would exceed its byte
+	// limit: the client is not reading fast enough.
+	ErrQueueFull = errors.New("wsconn: send queue full")
+	// ErrClosed means the connection is closing or closed.
+	ErrClosed = errors.New("wsconn: connection closed")
+	// errProtocol is a client frame that breaks RFC 6455.
+	errProtocol = errors.New("wsconn: protocol error")
+)
+
+// Config tunes the transport. The zero value uses the defaults above.
+type Config struct {
+	// Transport is TransportEpoll (default on Linux) or TransportGoroutine.
+	Transport string
+	// Pollers is the number of epoll loops; zero means one per CPU.
+	Pollers int
+	// MaxMessageBytes bounds one client message; a longer one is discarded
+	// and reported with HandleTooLarge, and the connection lives on.
+	MaxMessageBytes int
+	// MaxQueueBytes bounds the bytes queued for one client.
+	MaxQueueBytes int
+	// WriteTimeout bounds how long a client may keep its socket unwritable
+	// (goroutine transport: every write) before it is dropped.
+	WriteTimeout time.Duration
+}
+
+func (c *Config) normalize() {
+	if c.Transport == "" {
+		c.Transport = defaultTransport
+	}
+	if c.Pollers <= 0 {
+		c.Pollers = runtime.GOMAXPROCS(0)
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.MaxQueueBytes <= 0 {
+		c.MaxQueueBytes = DefaultMaxQueueBytes
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+}
+
+// Handler receives a connection's events, one call at a time per
+// connection.
+type Handler interface {
+	// HandleMessage receives one complete text or binary message. data is
+	// only valid during the call.
+	HandleMessage(data []byte)
+	// HandleTooLarge reports a message longer than MaxMessageBytes, which was
+	// discarded.
+	HandleTooLarge(size int)
+	// HandleClose is the last call: the connection is gone. err says why
+	// (nil or io.EOF for an orderly close).
+	HandleClose(err error)
+}
+
+// Conn is one upgraded WebSocket connection.
+type Conn interface {
+	// Start hands the connection its handler and starts serving it. No
+	// Handler call happens before Start.
+	Start(h Handler)
+	// Send queues a pre-framed server frame (see AppendText). It never
+	// blocks. The frame is not copied and must not be modified afterwards.
+	// It returns ErrQueueFull when the queue would exceed its byte limit,
+	// leaving the queue as it was, and ErrClosed once the connection is closing.
+	Send(frame []byte) error
+	// Close queues a close frame after whatever is queued and ends the
+	// connection once it is written. Later calls do nothing.
+	Close(code int, reason string)
+	// Abort is Close for a client that does not read: queued frames are
+	// dropped and only the close frame is sent.
+	Abort(code int, reason string)
+	// LastRead is when the last frame of any kind arrived from the client.
+	LastRead() time.Time
+}
+
+// Upgrader turns HTTP requests into connections served by the configured
+// transport.
+type Upgrader struct {
+	cfg     Config
+	pollers *pollerSet // nil for the goroutine transport
+}
+
+// NewUpgrader starts the transport's pollers, if any. Close stops them.
+func NewUpgrader(cfg Config) (*Upgrader, error) {
+	cfg.normalize()
+	u := &Upgrader{cfg: cfg}
+	switch cfg.Transport {
+	case TransportGoroutine:
+	case TransportEpoll:
+		ps, err := newPollerSet(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("epoll transport: %w", err)
+		}
+		u.pollers = ps
+	default:
+		return nil, fmt.Errorf("unknown transport %q (want %s or %s)", cfg.Transport, TransportEpoll, TransportGoroutine)
+	}
+	return u, nil
+}
+
+// Transport names the transport in use.
+func (u *Upgrader) Transport() string { return u.cfg.Transport }
+
+// Upgrade completes the WebSocket handshake on r. The caller then calls
+// Start on the connection.
+func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request) (Conn, error) {
+	nc, rw, _, err := ws.HTTPUpgrader{}.Upgrade(r, w)
+	if err != nil {
+		return nil, fmt.Errorf("websocket upgrade: %w", err)
+	}
+	if u.pollers != nil {
+		return u.pollers.adopt(nc, rw.Reader)
+	}
+	return newGoConn(nc, rw.Reader, u.cfg), nil
+}
+
+// Close stops the pollers. Connections still open on them are dropped;
+// callers close connections gracefully first.
+func (u *Upgrader) Close() {
+	if u.pollers != nil {
+		u.pollers.close()
+	}
+}
