@@ -1,0 +1,73 @@
+// Command herald runs a Herald node: a Pusher Channels compatible realtime
+// server. With no configuration it serves a development app in memory.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/heraldhq/herald/internal/config"
+	"github.com/heraldhq/herald/internal/server"
+)
+
+func main() {
+	if err := run(); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, strings.TrimPrefix(err.Error(), flag.ErrHelp.Error()+"\n"))
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "herald:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg, err := config.Load(os.Args[1:], os.Getenv)
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.LogLevel))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	srv, err := server.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	ln, err := srv.Listen()
+	if err != nil {
+		return err
+	}
+	printBanner(cfg, ln.Addr().String())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return srv.Serve(ctx, ln)
+}
+
+// printBanner tells a developer how to connect. Secrets are printed only for
+// the built-in development app, whose credentials are public anyway.
+func printBanner(cfg config.Config, addr string) {
+	host, port := addr, ""
+	if i := strings.LastIndex(addr, ":"); i >= 0 {
+		host, port = addr[:i], addr[i+1:]
+	}
+	if host == "" || host == "::" || host == "[::]" || host == "0.0.0.0" {
+		host = "127.0.0.1"
+	}
+	fmt.Printf("Herald listening on %s\n", addr)
+	for _, a := range cfg.Apps {
+		fmt.Printf("  app %s: ws://%s:%s/app/%s   REST http://%s:%s/apps/%s\n", a.ID, host, port, a.Key, host, port, a.ID)
+	}
+	if cfg.DevApp {
+		fmt.Printf("\nWARNING: serving the built-in development app (id %q, key %q, secret %q).\n", config.DevAppID, config.DevAppKey, config.DevAppSecret)
+		fmt.Println("These credentials are public: set HERALD_APP_ID, HERALD_APP_KEY and HERALD_APP_SECRET, or HERALD_CONFIG, for anything but local development.")
+		fmt.Printf("\npusher-js: new Pusher(%q, {cluster: \"local\", wsHost: %q, wsPort: %s, forceTLS: false, enabledTransports: [\"ws\"]})\n", config.DevAppKey, host, port)
+	}
+}

@@ -1,0 +1,162 @@
+package server
+
+import (
+	"encoding/json"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/internal/config"
+)
+
+func TestPongTimeoutCloses4201(t *testing.T) {
+	a := testApp("1")
+	a.ActivityTimeout = time.Second
+	cfg := oneApp(a)
+	cfg.PongTimeout = 500 * time.Millisecond
+	ts := startServer(t, cfg)
+
+	silent, _ := connect(t, ts, a.Key)
+	polite, _ := connect(t, ts, a.Key)
+	if m := silent.expect("pusher:ping"); string(m.Data) != `"{}"` {
+		t.Fatalf("ping data %s", m.Data)
+	}
+	// The polite client answers its ping and survives.
+	polite.expect("pusher:ping")
+	polite.send(map[string]any{"event": "pusher:pong", "data": map[string]any{}})
+
+	m := silent.expect("pusher:error")
+	if code, _ := errorData(t, m); code == nil || *code != 4201 {
+		t.Fatalf("code %v", code)
+	}
+	if code := silent.expectClose(); code != 4201 {
+		t.Fatalf("close %d", code)
+	}
+	polite.alive()
+}
+
+func TestRequireSignin(t *testing.T) {
+	a := testApp("1")
+	a.RequireSignin = true
+	a.SigninTimeout = 300 * time.Millisecond
+	ts := startServer(t, oneApp(a))
+	lazy, _ := connect(t, ts, a.Key)
+	authed, sid := connect(t, ts, a.Key)
+	authed.subscribe("private-ok", channelToken(a, sid, "private-ok", ""), "")
+	authed.expect("pusher_internal:subscription_succeeded")
+	if code, msg := errorData(t, lazy.expect("pusher:error")); code == nil || *code != 4009 || msg == "" {
+		t.Fatalf("code %v msg %q", code, msg)
+	}
+	if code := lazy.expectClose(); code != 4009 {
+		t.Fatalf("close %d", code)
+	}
+	time.Sleep(200 * time.Millisecond)
+	authed.alive()
+}
+
+func TestShutdownAsksClientsToReconnect(t *testing.T) {
+	a := testApp("1")
+	ts := startServer(t, oneApp(a))
+	var clients []*wsClient
+	for i := 0; i < 5; i++ {
+		c, _ := connect(t, ts, a.Key)
+		clients = append(clients, c)
+	}
+	start := time.Now()
+	errc := make(chan error, 1)
+	go func() { errc <- ts.stop(t) }()
+	for _, c := range clients {
+		if code, _ := errorData(t, c.expect("pusher:error")); code == nil || *code != 4200 {
+			t.Fatalf("code %v", code)
+		}
+		if code := c.expectClose(); code != 4200 {
+			t.Fatalf("close %d", code)
+		}
+		c.conn.Close()
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("Serve returned %v", err)
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Fatalf("shutdown took %v", d)
+	}
+}
+
+// A client that stops reading is cut off with 4100 once its queue is full,
+// while a reading client on the same channel receives every event in order.
+func TestSlowClientIsolated(t *testing.T) {
+	a := testApp("1")
+	cfg := oneApp(a)
+	cfg.MaxQueueBytes = 64 * 1024
+	ts := startServer(t, cfg)
+	slow, _ := connect(t, ts, a.Key)
+	fast, _ := connect(t, ts, a.Key)
+	for _, c := range []*wsClient{slow, fast} {
+		c.subscribe("firehose", "", "")
+		c.expect("pusher_internal:subscription_succeeded")
+	}
+	const n = 20000
+	payload := strings.Repeat("x", 1000)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var received atomic.Int64
+	var readErr error
+	go func() {
+		defer wg.Done()
+		for received.Load() < n {
+			m, err := fast.next(10 * time.Second)
+			if err != nil {
+				readErr = err
+				return
+			}
+			var d string
+			json.Unmarshal(m.Data, &d)
+			if m.Event != "tick" || d != payload {
+				continue
+			}
+			received.Add(1)
+		}
+	}()
+	// Publish in bursts the fast client can absorb: it is the slow client's
+	// queue that must overflow, not the reader's.
+	for i := 0; i < n; i++ {
+		publish(t, ts, a.ID, "firehose", "tick", payload)
+		for int64(i)-received.Load() > 32 && readErr == nil {
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	wg.Wait()
+	if readErr != nil || received.Load() != n {
+		t.Fatalf("fast client received %d of %d (%v)", received.Load(), n, readErr)
+	}
+	if code := slow.expectClose(); code != 4100 {
+		t.Fatalf("slow client closed with %d, want 4100", code)
+	}
+	if ts.pusher.SlowClients() != 1 {
+		t.Fatalf("slow clients counted: %d", ts.pusher.SlowClients())
+	}
+}
+
+func TestConfigFromFileServesApps(t *testing.T) {
+	// Keeps the YAML keys documented in the README honest.
+	dir := t.TempDir()
+	path := dir + "/herald.yaml"
+	yaml := "pong_timeout: 5s\napps:\n  - id: \"77\"\n    key: k77\n    secret: s77\n    client_events: true\n    activity_timeout: 30s\n"
+	if err := writeFile(path, yaml); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load([]string{"--config", path}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, cfg)
+	c := dial(t, ts, "/app/k77?protocol=7")
+	m := c.read()
+	var s string
+	json.Unmarshal(m.Data, &s)
+	if m.Event != "pusher:connection_established" || !strings.Contains(s, `"activity_timeout":30`) {
+		t.Fatalf("%+v %s", m, s)
+	}
+}

@@ -1,0 +1,282 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/auth"
+)
+
+type presencePayload struct {
+	Presence struct {
+		IDs   []string                   `json:"ids"`
+		Hash  map[string]json.RawMessage `json:"hash"`
+		Count int                        `json:"count"`
+	} `json:"presence"`
+}
+
+func decodePresence(t *testing.T, m frameMsg) presencePayload {
+	t.Helper()
+	var s string
+	if err := json.Unmarshal(m.Data, &s); err != nil {
+		t.Fatalf("presence data must be a JSON string: %s", m.Data)
+	}
+	var p presencePayload
+	if err := json.Unmarshal([]byte(s), &p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func joinPresence(t *testing.T, ts *testServer, a apps.App, channel, channelData string) (*wsClient, string, presencePayload) {
+	t.Helper()
+	c, sid := connect(t, ts, a.Key)
+	c.subscribe(channel, channelToken(a, sid, channel, channelData), channelData)
+	return c, sid, decodePresence(t, c.expect("pusher_internal:subscription_succeeded"))
+}
+
+func TestPresenceMembersAreUsers(t *testing.T) {
+	a := testApp("1")
+	ts := startServer(t, oneApp(a))
+	ch := "presence-room"
+	alice := `{"user_id":"alice","user_info":{"name":"Alice"}}`
+	bob := `{"user_id":"bob","user_info":{"name":"Bob"}}`
+
+	ca, _, p := joinPresence(t, ts, a, ch, alice)
+	if p.Presence.Count != 1 || p.Presence.IDs[0] != "alice" || string(p.Presence.Hash["alice"]) != `{"name":"Alice"}` {
+		t.Fatalf("first member sees %+v", p)
+	}
+	cb1, _, p := joinPresence(t, ts, a, ch, bob)
+	if p.Presence.Count != 2 {
+		t.Fatalf("bob sees count %d", p.Presence.Count)
+	}
+	added := ca.expect("pusher_internal:member_added")
+	var s string
+	json.Unmarshal(added.Data, &s)
+	if s != `{"user_id":"bob","user_info":{"name":"Bob"}}` {
+		t.Fatalf("member_added data %s", s)
+	}
+	// Bob's second tab is not a new member.
+	cb2, _, p := joinPresence(t, ts, a, ch, bob)
+	if p.Presence.Count != 2 {
+		t.Fatalf("second tab sees count %d", p.Presence.Count)
+	}
+	ca.expectSilence(200 * time.Millisecond)
+	cb1.expectSilence(100 * time.Millisecond) // nobody announces bob to bob
+
+	// One tab leaving removes nobody; the last one does.
+	cb1.send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]any{"channel": ch}})
+	ca.expectSilence(200 * time.Millisecond)
+	cb2.conn.Close()
+	removed := ca.expect("pusher_internal:member_removed")
+	json.Unmarshal(removed.Data, &s)
+	if s != `{"user_id":"bob"}` {
+		t.Fatalf("member_removed data %s", s)
+	}
+}
+
+func TestPresenceRefusals(t *testing.T) {
+	a := testApp("1")
+	a.MaxPresenceMembers = 2
+	a.MaxPresenceUserInfoBytes = 50
+	ts := startServer(t, oneApp(a))
+	ch := "presence-small"
+
+	t.Run("tampered channel_data", func(t *testing.T) {
+		c, sid := connect(t, ts, a.Key)
+		signed := `{"user_id":"mallory"}`
+		c.subscribe(ch, channelToken(a, sid, ch, signed), `{"user_id":"admin"}`)
+		c.expect("pusher:subscription_error")
+		c.alive()
+	})
+	t.Run("missing channel_data", func(t *testing.T) {
+		c, sid := connect(t, ts, a.Key)
+		c.subscribe(ch, channelToken(a, sid, ch, ""), "")
+		c.expect("pusher:subscription_error")
+	})
+	t.Run("user_info too large", func(t *testing.T) {
+		c, sid := connect(t, ts, a.Key)
+		cd := fmt.Sprintf(`{"user_id":"big","user_info":{"x":"%s"}}`, strings.Repeat("x", 60))
+		c.subscribe(ch, channelToken(a, sid, ch, cd), cd)
+		m := c.expect("pusher:subscription_error")
+		if !strings.Contains(string(m.Data), "LimitReached") {
+			t.Fatalf("%s", m.Data)
+		}
+	})
+	t.Run("numeric user_id", func(t *testing.T) {
+		c, _, p := joinPresence(t, ts, a, "presence-numbers", `{"user_id":10}`)
+		if p.Presence.IDs[0] != "10" {
+			t.Fatalf("ids %v", p.Presence.IDs)
+		}
+		c.alive()
+	})
+	t.Run("member limit", func(t *testing.T) {
+		joinPresence(t, ts, a, ch, `{"user_id":"u1"}`)
+		joinPresence(t, ts, a, ch, `{"user_id":"u2"}`)
+		// A known member's extra connection is still welcome...
+		joinPresence(t, ts, a, ch, `{"user_id":"u2"}`)
+		// ...but a third user is not.
+		c, sid := connect(t, ts, a.Key)
+		cd := `{"user_id":"u3"}`
+		c.subscribe(ch, channelToken(a, sid, ch, cd), cd)
+		m := c.expect("pusher:subscription_error")
+		if !strings.Contains(string(m.Data), "LimitReached") {
+			t.Fatalf("%s", m.Data)
+		}
+	})
+}
+
+func TestClientEvents(t *testing.T) {
+	a := testApp("1")
+	a.ClientEventRate = 5
+	ts := startServer(t, oneApp(a))
+	ch := "presence-chat"
+	c1, _, _ := joinPresence(t, ts, a, ch, `{"user_id":"one"}`)
+	c2, _, _ := joinPresence(t, ts, a, ch, `{"user_id":"two"}`)
+	c1.expect("pusher_internal:member_added")
+
+	c1.send(map[string]any{"event": "client-typing", "channel": ch, "data": map[string]any{"on": true}})
+	m := c2.expect("client-typing")
+	if m.UserID != "one" || string(m.Data) != `{"on":true}` || m.Channel != ch {
+		t.Fatalf("client event %+v data %s", m, m.Data)
+	}
+	c1.expectSilence(150 * time.Millisecond) // never echoed
+
+	// Not subscribed: refused.
+	c1.send(map[string]any{"event": "client-x", "channel": "private-elsewhere", "data": 1})
+	if code, _ := errorData(t, c1.expect("pusher:error")); code == nil || *code != 4301 {
+		t.Fatalf("code %v", code)
+	}
+	// Public channel: refused.
+	c1.subscribe("lobby", "", "")
+	c1.expect("pusher_internal:subscription_succeeded")
+	c1.send(map[string]any{"event": "client-x", "channel": "lobby", "data": 1})
+	c1.expect("pusher:error")
+
+	// Rate limit: a burst beyond 5/s is refused with 4301 and the
+	// connection stays open.
+	time.Sleep(1100 * time.Millisecond)
+	for i := 0; i < 20; i++ {
+		c1.send(map[string]any{"event": "client-burst", "channel": ch, "data": i})
+	}
+	if code, _ := errorData(t, c1.expect("pusher:error")); code == nil || *code != 4301 {
+		t.Fatalf("code %v", code)
+	}
+	got := 0
+	for {
+		m, err := c2.next(300 * time.Millisecond)
+		if err != nil {
+			break
+		}
+		if m.Event == "client-burst" {
+			got++
+		}
+	}
+	if got != 5 {
+		t.Fatalf("peer received %d burst events, want exactly 5", got)
+	}
+	c1.alive()
+}
+
+func TestClientEventsDisabled(t *testing.T) {
+	a := testApp("1")
+	a.ClientEvents = false
+	ts := startServer(t, oneApp(a))
+	c, sid := connect(t, ts, a.Key)
+	c.subscribe("private-x", channelToken(a, sid, "private-x", ""), "")
+	c.expect("pusher_internal:subscription_succeeded")
+	c.send(map[string]any{"event": "client-x", "channel": "private-x", "data": 1})
+	if _, msg := errorData(t, c.expect("pusher:error")); !strings.Contains(msg, "enable") {
+		t.Fatalf("message %q", msg)
+	}
+	c.alive()
+}
+
+func TestCacheChannel(t *testing.T) {
+	a := testApp("1")
+	ts := startServer(t, oneApp(a))
+	c1, _ := connect(t, ts, a.Key)
+	c1.subscribe("cache-prices", "", "")
+	c1.expect("pusher_internal:subscription_succeeded")
+	if m := c1.expect("pusher:cache_miss"); m.Channel != "cache-prices" || string(m.Data) != `"{}"` {
+		t.Fatalf("cache_miss %+v %s", m, m.Data)
+	}
+	publish(t, ts, a.ID, "cache-prices", "price", "41")
+	publish(t, ts, a.ID, "cache-prices", "price", "42")
+	c1.expect("price")
+	c2, _ := connect(t, ts, a.Key)
+	c2.subscribe("cache-prices", "", "")
+	c2.expect("pusher_internal:subscription_succeeded")
+	m := c2.read()
+	var d string
+	json.Unmarshal(m.Data, &d)
+	if m.Event != "price" || d != "42" || m.Channel != "cache-prices" {
+		t.Fatalf("cached event %+v %s", m, m.Data)
+	}
+}
+
+func TestSigninWatchlistAndServerToUser(t *testing.T) {
+	a := testApp("1")
+	a.WatchlistLimit = 2
+	ts := startServer(t, oneApp(a))
+
+	signin := func(c *wsClient, sid, userData string) {
+		c.send(map[string]any{"event": "pusher:signin", "data": map[string]any{
+			"auth": auth.Token(a.Key, a.Secret, auth.UserString(sid, userData)), "user_data": userData}})
+	}
+	watcher, wsid := connect(t, ts, a.Key)
+	signin(watcher, wsid, `{"id":"w","watchlist":["bob","carol","dave"]}`)
+	m := watcher.expect("pusher:signin_success")
+	var sd struct {
+		UserData string `json:"user_data"`
+	}
+	json.Unmarshal(m.Data, &sd)
+	if sd.UserData != `{"id":"w","watchlist":["bob","carol","dave"]}` {
+		t.Fatalf("signin_success %s", m.Data)
+	}
+	if code, _ := errorData(t, watcher.expect("pusher:error")); code == nil || *code != 4302 {
+		t.Fatalf("want 4302 for a watchlist over the limit, got %v", code)
+	}
+	status := watcher.expect("pusher_internal:watchlist_events")
+	if !strings.Contains(string(status.Data), `{"name":"offline","user_ids":["bob","carol"]}`) {
+		t.Fatalf("initial watchlist %s", status.Data)
+	}
+
+	bob, bsid := connect(t, ts, a.Key)
+	// Bad signature: refused, connection kept.
+	bob.send(map[string]any{"event": "pusher:signin", "data": map[string]any{"auth": a.Key + ":00", "user_data": `{"id":"bob"}`}})
+	if code, _ := errorData(t, bob.expect("pusher:error")); code == nil || *code != 4009 {
+		t.Fatalf("code %v", code)
+	}
+	// Someone else's server-to-user channel: refused.
+	bob.subscribe("#server-to-user-w", "", "")
+	bob.expect("pusher:subscription_error")
+
+	signin(bob, bsid, `{"id":"bob"}`)
+	bob.expect("pusher:signin_success")
+	if m := watcher.expect("pusher_internal:watchlist_events"); string(m.Data) != `{"events":[{"name":"online","user_ids":["bob"]}]}` {
+		t.Fatalf("online event %s", m.Data)
+	}
+	bob.subscribe("#server-to-user-bob", "", "")
+	bob.expect("pusher_internal:subscription_succeeded")
+	publish(t, ts, a.ID, "#server-to-user-bob", "dm", "hello bob")
+	if m := bob.expect("dm"); m.Channel != "#server-to-user-bob" {
+		t.Fatalf("%+v", m)
+	}
+	watcher.expectSilence(100 * time.Millisecond)
+
+	// Terminating bob closes his connection with 4009, and watchers see him go.
+	if err := ts.hub.TerminateUser(t.Context(), a.ID, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if code := bob.expectClose(); code != 4009 {
+		t.Fatalf("terminate close %d", code)
+	}
+	if m := watcher.expect("pusher_internal:watchlist_events"); string(m.Data) != `{"events":[{"name":"offline","user_ids":["bob"]}]}` {
+		t.Fatalf("offline event %s", m.Data)
+	}
+}

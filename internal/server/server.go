@@ -1,0 +1,121 @@
+// Package server wires Herald together: config to apps, broker, hub, the
+// protocol front ends and the REST API, behind one HTTP listener. It owns
+// every long-lived goroutine and shuts them down in order.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/config"
+	"github.com/heraldhq/herald/internal/httpapi"
+	"github.com/heraldhq/herald/internal/hub"
+	"github.com/heraldhq/herald/internal/pusher"
+	"github.com/heraldhq/herald/internal/wsconn"
+)
+
+// Server is one Herald node.
+type Server struct {
+	cfg    config.Config
+	log    *slog.Logger
+	apps   *apps.Registry
+	hub    *hub.Hub
+	pusher *pusher.FrontEnd
+	up     *wsconn.Upgrader
+	http   *http.Server
+}
+
+// New builds a node from a validated config.
+func New(cfg config.Config, log *slog.Logger) (*Server, error) {
+	reg, err := apps.NewRegistry(cfg.Apps)
+	if err != nil {
+		return nil, fmt.Errorf("apps: %w", err)
+	}
+	up, err := wsconn.NewUpgrader(wsconn.Config{
+		Transport:       cfg.Transport,
+		MaxMessageBytes: cfg.MaxMessageBytes,
+		MaxQueueBytes:   cfg.MaxQueueBytes,
+	})
+	if err != nil {
+		return nil, err
+	}
+	b := broker.NewMemory(0)
+	h := hub.New(b)
+	fe := pusher.New(pusher.Config{
+		Apps:           reg,
+		Hub:            h,
+		Log:            log,
+		PongTimeout:    cfg.PongTimeout,
+		MaxConnections: cfg.MaxConnections,
+		Upgrader:       up,
+	})
+	api := httpapi.New(httpapi.Config{Apps: reg, Hub: h, Log: log})
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /app/{key}", fe)
+	mux.Handle("/apps/", api)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte("ok\n"))
+	})
+	s := &Server{
+		cfg:    cfg,
+		log:    log,
+		apps:   reg,
+		hub:    h,
+		pusher: fe,
+		up:     up,
+		http: &http.Server{
+			Handler:           mux,
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		},
+	}
+	return s, nil
+}
+
+// Listen opens the listening socket, so callers learn of a busy port before
+// Serve.
+func (s *Server) Listen() (net.Listener, error) {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
+	}
+	return ln, nil
+}
+
+// Serve serves ln until ctx ends, then shuts down gracefully: it stops
+// accepting, tells every client to reconnect (4200) and waits for them to go,
+// at most ShutdownTimeout.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down", "connections", s.pusher.Connections())
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	// http.Server.Shutdown closes the listener and waits for REST requests;
+	// it does not see hijacked WebSocket connections, which the front end
+	// drains itself.
+	herr := s.http.Shutdown(sctx)
+	ferr := s.pusher.Shutdown(sctx)
+	s.up.Close()
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return errors.Join(herr, ferr)
+}
+
+// Apps is the node's app registry.
+func (s *Server) Apps() *apps.Registry { return s.apps }
