@@ -1,11 +1,24 @@
-// Package httpapi serves the Pusher REST API under /apps/{app_id}/.
+// Package httpapi serves the Pusher HTTP API under /apps/{app_id}/, the API
+// every official Pusher server SDK speaks: trigger and batch-trigger events,
+// query channels and presence users, terminate a user's connections.
+//
+// Every request is authenticated before it is parsed: the app is found by
+// the id in the path, the body is read up to the app's limit, and the
+// signature over method, path and query (with body_md5) is checked. A
+// request that fails any check changes nothing.
 package httpapi
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/hub"
 )
 
@@ -14,16 +27,151 @@ type Config struct {
 	Apps *apps.Registry
 	Hub  *hub.Hub
 	Log  *slog.Logger
+	// Now is the clock requests' auth_timestamp is checked against; nil
+	// means time.Now.
+	Now func() time.Time
 }
 
 // API is the REST API handler.
 type API struct {
 	cfg Config
+	mux *http.ServeMux
 }
 
 // New returns the API handler.
-func New(cfg Config) *API { return &API{cfg: cfg} }
+func New(cfg Config) *API {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	a := &API{cfg: cfg, mux: http.NewServeMux()}
+	a.mux.Handle("POST /apps/{app_id}/events", a.signed(a.trigger))
+	a.mux.Handle("POST /apps/{app_id}/batch_events", a.signed(a.batchTrigger))
+	a.mux.Handle("GET /apps/{app_id}/channels", a.signed(a.channels))
+	a.mux.Handle("GET /apps/{app_id}/channels/{channel_name}", a.signed(a.channel))
+	a.mux.Handle("GET /apps/{app_id}/channels/{channel_name}/users", a.signed(a.users))
+	a.mux.Handle("POST /apps/{app_id}/users/{user_id}/terminate_connections", a.signed(a.terminate))
+	a.mux.HandleFunc("/apps/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "Not found: no such endpoint %s %s", r.Method, r.URL.Path)
+	})
+	return a
+}
 
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	http.Error(w, "not implemented", http.StatusNotImplemented)
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+// request is an authenticated API request.
+type request struct {
+	*http.Request
+	app  *apps.App
+	body []byte
+}
+
+// errResponse is a refusal: the HTTP status and the text the SDK surfaces.
+type errResponse struct {
+	status int
+	msg    string
+}
+
+func (e *errResponse) Error() string { return e.msg }
+
+func refuse(status int, format string, args ...any) error {
+	return &errResponse{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+// handlerFunc answers an authenticated request with a JSON-encodable value
+// or an error (an *errResponse, or anything else for a 500).
+type handlerFunc func(r *request) (any, error)
+
+// signed authenticates a request and runs h on it: unknown app 404, body
+// over the app's limit 413, bad signature or stale timestamp 401, disabled
+// app 403.
+func (a *API) signed(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		app := a.cfg.Apps.ByID(r.PathValue("app_id"))
+		if app == nil {
+			writeError(w, http.StatusNotFound, "Unknown app id %q", truncate(r.PathValue("app_id"), 64))
+			return
+		}
+		body, err := readBody(w, r, app.MaxBodyBytes)
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				writeError(w, http.StatusRequestEntityTooLarge, "Request body is larger than %d bytes", app.MaxBodyBytes)
+				return
+			}
+			writeError(w, http.StatusBadRequest, "Could not read the request body: %v", err)
+			return
+		}
+		if err := a.verify(app, r, body); err != nil {
+			a.cfg.Log.Debug("rest request refused", "app_id", app.ID, "method", r.Method, "path", r.URL.Path, "reason", err)
+			writeError(w, http.StatusUnauthorized, "%s", err)
+			return
+		}
+		if !app.IsEnabled() {
+			writeError(w, http.StatusForbidden, "App %s is disabled", app.ID)
+			return
+		}
+		res, err := h(&request{Request: r, app: app, body: body})
+		if err != nil {
+			var e *errResponse
+			if errors.As(err, &e) {
+				a.cfg.Log.Debug("rest request refused", "app_id", app.ID, "method", r.Method, "path", r.URL.Path, "status", e.status, "reason", e.msg)
+				writeError(w, e.status, "%s", e.msg)
+				return
+			}
+			a.cfg.Log.Error("rest request failed", "app_id", app.ID, "method", r.Method, "path", r.URL.Path, "err", err)
+			writeError(w, http.StatusInternalServerError, "Internal error, try again")
+			return
+		}
+		writeJSON(w, http.StatusOK, res)
+	})
+}
+
+// verify checks the request signature. SDKs sign the path as they built
+// it, before percent-encoding; when the client sent an escaped path (a
+// channel name with '#', say) the escaped form is accepted too.
+func (a *API) verify(app *apps.App, r *http.Request, body []byte) error {
+	q := r.URL.Query()
+	now := a.cfg.Now()
+	err := auth.VerifyRequest(app.Key, app.Secret, r.Method, r.URL.Path, q, body, now)
+	if err != nil && errors.Is(err, auth.ErrBadSignature) && r.URL.RawPath != "" {
+		if auth.VerifyRequest(app.Key, app.Secret, r.Method, r.URL.RawPath, q, body, now) == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+func readBody(w http.ResponseWriter, r *http.Request, limit int) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, int64(limit)))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"could not encode the response"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// writeError answers {"error": "..."}: the SDKs surface the body as the
+// error's text, so it says exactly what was wrong.
+func writeError(w http.ResponseWriter, status int, format string, args ...any) {
+	writeJSON(w, status, struct {
+		Error string `json:"error"`
+	}{fmt.Sprintf(format, args...)})
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }

@@ -1,0 +1,210 @@
+package httpapi
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald/internal/pusher"
+)
+
+// infoSet is the set of attributes an `info` parameter asks for.
+type infoSet uint8
+
+const (
+	infoUserCount infoSet = 1 << iota
+	infoSubscriptionCount
+	infoCache
+)
+
+// parseInfo reads a comma-separated info list. Unknown attributes are
+// ignored, so that a client asking for something newer still gets the rest.
+func parseInfo(s string) (infoSet, error) {
+	var set infoSet
+	if len(s) > 256 {
+		return 0, fmt.Errorf("info is longer than 256 characters")
+	}
+	for _, attr := range strings.Split(s, ",") {
+		switch strings.TrimSpace(attr) {
+		case "user_count":
+			set |= infoUserCount
+		case "subscription_count":
+			set |= infoSubscriptionCount
+		case "cache":
+			set |= infoCache
+		}
+	}
+	return set, nil
+}
+
+// channelInfo is one channel's attributes in an API response; only the
+// requested ones are present.
+type channelInfo struct {
+	Occupied          *bool      `json:"occupied,omitempty"`
+	UserCount         *int       `json:"user_count,omitempty"`
+	SubscriptionCount *int       `json:"subscription_count,omitempty"`
+	Cache             *cacheInfo `json:"cache,omitempty"`
+}
+
+// cacheInfo is a cache channel's remembered event and the seconds it has left.
+type cacheInfo struct {
+	Event string `json:"event"`
+	Data  string `json:"data"`
+	TTL   int    `json:"ttl"`
+}
+
+// cacheTTLer is implemented by brokers that can tell how long a cached
+// event has left to live.
+type cacheTTLer interface {
+	CacheTTL(appID, channel string) time.Duration
+}
+
+// info gathers the attributes in set for one channel. With strict, asking
+// for an attribute the channel cannot have is a 400 (the single-channel
+// query); without, such attributes are left out (trigger responses).
+func (a *API) info(r *request, ch pusher.Channel, set infoSet, strict bool) (channelInfo, error) {
+	var out channelInfo
+	if set&infoUserCount != 0 {
+		if ch.Kind == pusher.Presence {
+			members, err := a.cfg.Hub.Broker().Members(r.Context(), r.app.ID, ch.Name)
+			if err != nil {
+				return out, fmt.Errorf("presence members of %s: %w", ch.Name, err)
+			}
+			n := len(members)
+			out.UserCount = &n
+		} else if strict {
+			return out, refuse(http.StatusBadRequest, "Cannot retrieve the user count unless the channel is a presence channel")
+		}
+	}
+	if set&infoSubscriptionCount != 0 {
+		n := a.cfg.Hub.SubscriptionCount(r.app.ID, ch.Name)
+		out.SubscriptionCount = &n
+	}
+	if set&infoCache != 0 {
+		if ch.Cache {
+			c, err := a.cacheInfo(r, ch.Name)
+			if err != nil {
+				return out, err
+			}
+			out.Cache = c
+		} else if strict {
+			return out, refuse(http.StatusBadRequest, "Cannot retrieve the cache unless the channel is a cache channel")
+		}
+	}
+	return out, nil
+}
+
+func (a *API) cacheInfo(r *request, name string) (*cacheInfo, error) {
+	b := a.cfg.Hub.Broker()
+	m, ok, err := b.LastEvent(r.Context(), r.app.ID, name)
+	if err != nil {
+		return nil, fmt.Errorf("cached event of %s: %w", name, err)
+	}
+	if !ok {
+		return nil, nil
+	}
+	c := &cacheInfo{Event: m.Event, Data: m.Data}
+	if t, ok := b.(cacheTTLer); ok {
+		c.TTL = int(math.Ceil(t.CacheTTL(r.app.ID, name).Seconds()))
+	}
+	return c, nil
+}
+
+// parseChannelParam validates the {channel_name} path segment.
+func parseChannelParam(r *request) (pusher.Channel, error) {
+	name := r.PathValue("channel_name")
+	ch, err := pusher.ParseChannel(name, r.app.MaxChannelNameLength)
+	if err != nil {
+		return ch, refuse(http.StatusBadRequest, "invalid channel name %q: %v", truncate(name, 64), err)
+	}
+	return ch, nil
+}
+
+// channels is GET /apps/{app_id}/channels: the occupied channels, filtered
+// by prefix, each with the requested counts.
+func (a *API) channels(r *request) (any, error) {
+	q := r.URL.Query()
+	prefix := q.Get("filter_by_prefix")
+	set, err := parseInfo(q.Get("info"))
+	if err != nil {
+		return nil, refuse(http.StatusBadRequest, "%v", err)
+	}
+	set &^= infoCache
+	if set&infoUserCount != 0 && !strings.HasPrefix(prefix, "presence-") {
+		return nil, refuse(http.StatusBadRequest, "user_count may only be requested when filter_by_prefix limits the request to presence- channels")
+	}
+	out := map[string]channelInfo{}
+	for _, cc := range a.cfg.Hub.Channels(r.app.ID, prefix) {
+		var info channelInfo
+		if set&infoUserCount != 0 {
+			if ch, err := pusher.ParseChannel(cc.Name, math.MaxInt); err == nil {
+				if info, err = a.info(r, ch, infoUserCount, false); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if set&infoSubscriptionCount != 0 {
+			n := cc.Subscriptions
+			info.SubscriptionCount = &n
+		}
+		out[cc.Name] = info
+	}
+	return map[string]any{"channels": out}, nil
+}
+
+// channel is GET /apps/{app_id}/channels/{channel_name}.
+func (a *API) channel(r *request) (any, error) {
+	ch, err := parseChannelParam(r)
+	if err != nil {
+		return nil, err
+	}
+	set, err := parseInfo(r.URL.Query().Get("info"))
+	if err != nil {
+		return nil, refuse(http.StatusBadRequest, "%v", err)
+	}
+	info, err := a.info(r, ch, set, true)
+	if err != nil {
+		return nil, err
+	}
+	occupied := a.cfg.Hub.SubscriptionCount(r.app.ID, ch.Name) > 0
+	info.Occupied = &occupied
+	return info, nil
+}
+
+// users is GET /apps/{app_id}/channels/{channel_name}/users: the distinct
+// members of a presence channel.
+func (a *API) users(r *request) (any, error) {
+	ch, err := parseChannelParam(r)
+	if err != nil {
+		return nil, err
+	}
+	if ch.Kind != pusher.Presence {
+		return nil, refuse(http.StatusBadRequest, "Users may only be listed for presence channels")
+	}
+	members, err := a.cfg.Hub.Broker().Members(r.Context(), r.app.ID, ch.Name)
+	if err != nil {
+		return nil, fmt.Errorf("presence members of %s: %w", ch.Name, err)
+	}
+	type user struct {
+		ID string `json:"id"`
+	}
+	out := make([]user, len(members))
+	for i, m := range members {
+		out[i].ID = m.UserID
+	}
+	return map[string]any{"users": out}, nil
+}
+
+// terminate is POST /apps/{app_id}/users/{user_id}/terminate_connections.
+func (a *API) terminate(r *request) (any, error) {
+	id := r.PathValue("user_id")
+	if !pusher.ValidUserID(id) {
+		return nil, refuse(http.StatusBadRequest, "invalid user id %q", truncate(id, 64))
+	}
+	if err := a.cfg.Hub.TerminateUser(r.Context(), r.app.ID, id); err != nil {
+		return nil, fmt.Errorf("terminate user connections: %w", err)
+	}
+	return struct{}{}, nil
+}

@@ -1,0 +1,242 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/pusher"
+)
+
+// MaxTriggerChannels is how many channels one trigger may name, as in every
+// Pusher server SDK.
+const MaxTriggerChannels = 100
+
+// eventBody is one event as POST /events and each element of POST
+// /batch_events carry it.
+type eventBody struct {
+	Name     string          `json:"name"`
+	Data     json.RawMessage `json:"data"`
+	Channel  string          `json:"channel"`
+	Channels []string        `json:"channels"`
+	SocketID string          `json:"socket_id"`
+	Info     string          `json:"info"`
+}
+
+// event is a validated event, ready to publish.
+type event struct {
+	name     string
+	data     string
+	channels []pusher.Channel
+	socketID string
+	info     infoSet
+}
+
+// parseEvent validates one event against the app's limits. what names the
+// event in error messages ("" for a single trigger, "batch[3]" in a batch).
+func parseEvent(app *apps.App, b *eventBody, what string, batch bool) (event, error) {
+	prefix := ""
+	if what != "" {
+		prefix = what + ": "
+	}
+	ev := event{name: b.Name, socketID: b.SocketID}
+	switch {
+	case b.Name == "":
+		return ev, refuse(http.StatusBadRequest, "%sname is required", prefix)
+	case len(b.Name) > apps.DefaultMaxEventNameLength:
+		return ev, refuse(http.StatusBadRequest, "%sevent name is longer than %d characters", prefix, apps.DefaultMaxEventNameLength)
+	case b.Data == nil:
+		return ev, refuse(http.StatusBadRequest, "%sdata is required", prefix)
+	}
+	data, err := dataString(b.Data)
+	if err != nil {
+		return ev, refuse(http.StatusBadRequest, "%s%v", prefix, err)
+	}
+	if len(data) > app.MaxEventBytes {
+		return ev, refuse(http.StatusRequestEntityTooLarge, "%sevent data is %d bytes, more than the limit of %d", prefix, len(data), app.MaxEventBytes)
+	}
+	ev.data = data
+
+	names := b.Channels
+	if batch {
+		// A batch event names exactly one channel.
+		if b.Channel == "" || len(b.Channels) > 0 {
+			return ev, refuse(http.StatusBadRequest, "%sa batch event needs exactly one channel, in \"channel\"", prefix)
+		}
+		names = []string{b.Channel}
+	} else if b.Channel != "" {
+		names = append([]string{b.Channel}, names...)
+	}
+	switch {
+	case len(names) == 0:
+		return ev, refuse(http.StatusBadRequest, "%schannel or channels is required", prefix)
+	case len(names) > MaxTriggerChannels:
+		return ev, refuse(http.StatusBadRequest, "%san event may be triggered on at most %d channels, not %d", prefix, MaxTriggerChannels, len(names))
+	}
+	seen := make(map[string]bool, len(names))
+	for _, n := range names {
+		if seen[n] {
+			continue // one delivery per channel, however often it is named
+		}
+		seen[n] = true
+		ch, err := pusher.ParseChannel(n, app.MaxChannelNameLength)
+		if err != nil {
+			return ev, refuse(http.StatusBadRequest, "%sinvalid channel name %q: %v", prefix, truncate(n, 64), err)
+		}
+		ev.channels = append(ev.channels, ch)
+	}
+	if b.SocketID != "" && !validSocketID(b.SocketID) {
+		return ev, refuse(http.StatusBadRequest, "%ssocket_id %q is not a valid socket id", prefix, truncate(b.SocketID, 64))
+	}
+	if ev.info, err = parseInfo(b.Info); err != nil {
+		return ev, refuse(http.StatusBadRequest, "%s%v", prefix, err)
+	}
+	return ev, nil
+}
+
+// dataString returns the event data as the string subscribers receive.
+// Pusher's API takes data as a JSON string; a JSON object or other value is
+// accepted too and forwarded as its compact JSON text, which is what an SDK
+// would have sent after encoding it.
+func dataString(raw json.RawMessage) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) > 0 && raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", err
+		}
+		return s, nil
+	}
+	if bytes.Equal(raw, []byte("null")) {
+		return "", errDataRequired
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return "", err
+	}
+	return buf.String(), nil
+}
+
+var errDataRequired = refuse(http.StatusBadRequest, "data is required")
+
+// validSocketID checks the "digits.digits" form every Pusher socket id has.
+func validSocketID(s string) bool {
+	dot := strings.IndexByte(s, '.')
+	if dot <= 0 || dot == len(s)-1 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if i != dot && (s[i] < '0' || s[i] > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// publish hands a validated event to the hub, one message per channel.
+func (a *API) publish(r *request, ev *event) error {
+	for _, ch := range ev.channels {
+		err := a.cfg.Hub.Publish(r.Context(), broker.Message{
+			Kind:    broker.KindEvent,
+			AppID:   r.app.ID,
+			Channel: ch.Name,
+			Event:   ev.name,
+			Data:    ev.data,
+			Exclude: ev.socketID,
+			Cache:   ch.Cache,
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// trigger is POST /apps/{app_id}/events.
+func (a *API) trigger(r *request) (any, error) {
+	var b eventBody
+	if err := decodeBody(r.body, &b); err != nil {
+		return nil, err
+	}
+	ev, err := parseEvent(r.app, &b, "", false)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.publish(r, &ev); err != nil {
+		return nil, err
+	}
+	if ev.info == 0 {
+		return struct{}{}, nil
+	}
+	out := make(map[string]channelInfo, len(ev.channels))
+	for _, ch := range ev.channels {
+		info, err := a.info(r, ch, ev.info, false)
+		if err != nil {
+			return nil, err
+		}
+		out[ch.Name] = info
+	}
+	return map[string]any{"channels": out}, nil
+}
+
+// batchTrigger is POST /apps/{app_id}/batch_events. The whole batch is
+// validated before any of it is published: a refused batch delivers nothing.
+func (a *API) batchTrigger(r *request) (any, error) {
+	var b struct {
+		Batch []eventBody `json:"batch"`
+	}
+	if err := decodeBody(r.body, &b); err != nil {
+		return nil, err
+	}
+	switch {
+	case b.Batch == nil:
+		return nil, refuse(http.StatusBadRequest, "batch is required")
+	case len(b.Batch) > r.app.MaxBatchEvents:
+		return nil, refuse(http.StatusBadRequest, "a batch may hold at most %d events, not %d", r.app.MaxBatchEvents, len(b.Batch))
+	}
+	events := make([]event, len(b.Batch))
+	wantInfo := false
+	for i := range b.Batch {
+		ev, err := parseEvent(r.app, &b.Batch[i], "batch["+strconv.Itoa(i)+"]", true)
+		if err != nil {
+			return nil, err
+		}
+		events[i] = ev
+		wantInfo = wantInfo || ev.info != 0
+	}
+	for i := range events {
+		if err := a.publish(r, &events[i]); err != nil {
+			return nil, err
+		}
+	}
+	if !wantInfo {
+		return struct{}{}, nil
+	}
+	out := make([]channelInfo, len(events))
+	for i, ev := range events {
+		if ev.info == 0 {
+			continue
+		}
+		info, err := a.info(r, ev.channels[0], ev.info, false)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = info
+	}
+	return map[string]any{"batch": out}, nil
+}
+
+// decodeBody parses a JSON request body into v, refusing anything else.
+func decodeBody(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return refuse(http.StatusBadRequest, "the request body must be a JSON object")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return refuse(http.StatusBadRequest, "the request body is not valid JSON for this endpoint: %v", err)
+	}
+	return nil
+}
