@@ -4,6 +4,7 @@ go 1.26
 
 require (
 	github.com/gobwas/ws v1.4.0
+	github.com/pusher/pusher-http-go/v5 v5.1.1
 	golang.org/x/sys v0.38.0
 	gopkg.in/yaml.v3 v3.0.1
 )
@@ -11,4 +12,5 @@ require (
 require (
 	github.com/gobwas/httphead v0.1.0 // indirect
 	github.com/gobwas/pool v0.2.1 // indirect
+	golang.org/x/crypto v0.44.0 // indirect
 )

@@ -9,12 +9,14 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/internal/apps"
@@ -106,7 +108,7 @@ func (a *API) signed(h handlerFunc) http.Handler {
 		}
 		if err := a.verify(app, r, body); err != nil {
 			a.cfg.Log.Debug("rest request refused", "app_id", app.ID, "method", r.Method, "path", r.URL.Path, "reason", err)
-			writeError(w, http.StatusUnauthorized, "%s", err)
+			writeError(w, http.StatusUnauthorized, "%s", capitalize(err.Error()))
 			return
 		}
 		if !app.IsEnabled() {
@@ -152,13 +154,28 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int) ([]byte, error)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":"could not encode the response"}`)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // keep '&' in signing hints readable
+	if err := enc.Encode(v); err != nil {
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"error":"could not encode the response"}` + "\n")
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
+	w.Write(buf.Bytes())
+}
+
+// capitalize starts an error message with a capital letter, as API error
+// texts do; Go error strings start in lower case. A leading parameter name
+// such as body_md5 is left as it is.
+func capitalize(s string) string {
+	word, _, _ := strings.Cut(s, " ")
+	if s == "" || s[0] < 'a' || s[0] > 'z' || strings.Contains(word, "_") {
+		return s
+	}
+	return string(s[0]-'a'+'A') + s[1:]
 }
 
 // writeError answers {"error": "..."}: the SDKs surface the body as the

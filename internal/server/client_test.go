@@ -9,10 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -278,20 +276,6 @@ func errorData(t *testing.T, m frameMsg) (code *int, message string) {
 
 func channelToken(a apps.App, socketID, channel, data string) string {
 	return auth.Token(a.Key, a.Secret, auth.ChannelString(socketID, channel, data))
-}
-
-// restPublish triggers an event through the REST API, signed as an SDK would.
-func restPublish(t *testing.T, ts *testServer, a apps.App, channel, event, data string) int {
-	t.Helper()
-	body, _ := json.Marshal(map[string]any{"name": event, "data": data, "channels": []string{channel}})
-	path := "/apps/" + a.ID + "/events"
-	q := auth.SignRequest(a.Key, a.Secret, "POST", path, nil, body, time.Now())
-	resp, err := http.Post("http://"+ts.addr+path+"?"+q.Encode(), "application/json", strings.NewReader(string(body)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
 }
 
 func writeFile(path, content string) error {
