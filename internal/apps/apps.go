@@ -6,6 +6,7 @@ package apps
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -99,6 +100,9 @@ func (a *App) Validate() error {
 		return fmt.Errorf("app %s: key is empty", a.ID)
 	case a.Secret == "":
 		return fmt.Errorf("app %s: secret is empty", a.ID)
+	case strings.Contains(a.Key, ":"):
+		// Clients send auth tokens as "key:signature", split at the first ':'.
+		return fmt.Errorf("app %s: key must not contain ':'", a.ID)
 	case a.ActivityTimeout < time.Second:
 		return fmt.Errorf("app %s: activity_timeout must be at least 1s", a.ID)
 	case a.MaxConnections < 0, a.ClientEventRate < 0, a.MaxPresenceMembers < 0,

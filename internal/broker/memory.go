@@ -85,7 +85,7 @@ func (b *Memory) LastEvent(ctx context.Context, appID, channel string) (Message,
 	if !ok {
 		return Message{}, false, nil
 	}
-	if b.now().After(c.expires) {
+	if !b.now().Before(c.expires) {
 		delete(b.cache, k)
 		return Message{}, false, nil
 	}
@@ -93,7 +93,8 @@ func (b *Memory) LastEvent(ctx context.Context, appID, channel string) (Message,
 }
 
 // CacheTTL reports how long the cached event of a channel has left, for the
-// REST API's info=cache. It returns 0 when there is none.
+// REST API's info=cache. It returns 0 when there is none, including an
+// expired event that no LastEvent has dropped yet.
 func (b *Memory) CacheTTL(appID, channel string) time.Duration {
 	b.cacheMu.Lock()
 	defer b.cacheMu.Unlock()
@@ -101,7 +102,7 @@ func (b *Memory) CacheTTL(appID, channel string) time.Duration {
 	if !ok {
 		return 0
 	}
-	return c.expires.Sub(b.now())
+	return max(c.expires.Sub(b.now()), 0)
 }
 
 // Join implements PresenceManager.

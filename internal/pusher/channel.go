@@ -37,28 +37,30 @@ var (
 
 // ParseChannel validates name (allowed characters A-Z a-z 0-9 _ - = @ , . ;
 // and at most maxLen of them) and classifies it. '#' is reserved: the only
-// '#' name accepted is "#server-to-user-{user id}".
+// '#' name accepted is "#server-to-user-{user id}", where the id follows the
+// rule of ValidUserID instead of maxLen: every user that may sign in must be
+// able to subscribe to its own channel.
 func ParseChannel(name string, maxLen int) (Channel, error) {
 	if name == "" {
 		return Channel{}, ErrChannelEmpty
 	}
+	if id, ok := strings.CutPrefix(name, ServerToUserPrefix); ok {
+		switch {
+		case len(id) > maxUserIDLength:
+			return Channel{}, fmt.Errorf("%w: user id of %d characters, at most %d", ErrChannelLength, len(id), maxUserIDLength)
+		case id == "", !validNameChars(id):
+			return Channel{}, ErrChannelCharset
+		}
+		return Channel{Name: name, Kind: ServerToUser}, nil
+	}
 	if len(name) > maxLen {
 		return Channel{}, fmt.Errorf("%w: %d characters, at most %d", ErrChannelLength, len(name), maxLen)
 	}
-	body := name
-	if strings.HasPrefix(name, ServerToUserPrefix) {
-		body = name[len(ServerToUserPrefix):]
-		if body == "" {
-			return Channel{}, ErrChannelCharset
-		}
-	}
-	if !validNameChars(body) {
+	if !validNameChars(name) {
 		return Channel{}, ErrChannelCharset
 	}
 	c := Channel{Name: name}
 	switch {
-	case body != name:
-		c.Kind = ServerToUser
 	case strings.HasPrefix(name, "private-encrypted-"):
 		c.Kind = Encrypted
 		c.Cache = strings.HasPrefix(name, "private-encrypted-cache-")
@@ -90,8 +92,11 @@ func (c Channel) AllowsClientEvents() bool {
 // characters from the channel-name alphabet, so that it fits into
 // "#server-to-user-{id}".
 func ValidUserID(id string) bool {
-	return id != "" && len(id) <= 200 && validNameChars(id)
+	return id != "" && len(id) <= maxUserIDLength && validNameChars(id)
 }
+
+// maxUserIDLength bounds user ids, as the server SDKs do.
+const maxUserIDLength = 200
 
 func validNameChars(s string) bool {
 	for i := 0; i < len(s); i++ {

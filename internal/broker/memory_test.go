@@ -1,0 +1,131 @@
+package broker_test
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/broker/brokertest"
+)
+
+func TestMemoryConformance(t *testing.T) {
+	brokertest.Run(t, func(t *testing.T) broker.Broker { return broker.NewMemory(0) })
+}
+
+// clock is a settable time source.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	c.now = t
+	c.mu.Unlock()
+}
+
+func TestMemoryCacheTTL(t *testing.T) {
+	t0 := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name string
+		ttl  time.Duration
+		want time.Duration
+	}{
+		{"default", 0, broker.DefaultCacheTTL},
+		{"negative means default", -time.Second, broker.DefaultCacheTTL},
+		{"one minute", time.Minute, time.Minute},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &clock{now: t0}
+			b := broker.NewMemory(tt.ttl)
+			b.SetClock(c.Now)
+			ctx := t.Context()
+			m := broker.Message{AppID: "1", Channel: "cache-x", Event: "e", Data: "d", Cache: true}
+			if err := b.Publish(ctx, m); err != nil {
+				t.Fatal(err)
+			}
+			if got := b.CacheTTL("1", "cache-x"); got != tt.want {
+				t.Fatalf("CacheTTL right after publishing = %v, want %v", got, tt.want)
+			}
+
+			c.Set(t0.Add(tt.want - time.Second))
+			if got := b.CacheTTL("1", "cache-x"); got != time.Second {
+				t.Errorf("CacheTTL a second before expiry = %v, want 1s", got)
+			}
+			if got, ok, err := b.LastEvent(ctx, "1", "cache-x"); err != nil || !ok || got != m {
+				t.Fatalf("LastEvent a second before expiry = %+v, %v, %v", got, ok, err)
+			}
+
+			// At the expiry instant the event is gone, and both views agree.
+			c.Set(t0.Add(tt.want))
+			if got := b.CacheTTL("1", "cache-x"); got != 0 {
+				t.Errorf("CacheTTL at expiry = %v, want 0", got)
+			}
+			if got, ok, err := b.LastEvent(ctx, "1", "cache-x"); err != nil || ok {
+				t.Fatalf("LastEvent at expiry = %+v, %v, %v; want none", got, ok, err)
+			}
+			if got := b.CacheTTL("1", "cache-x"); got != 0 {
+				t.Errorf("CacheTTL after LastEvent dropped the event = %v, want 0", got)
+			}
+		})
+	}
+}
+
+// TestMemoryCacheTTLNeverNegative reads an expired entry that no LastEvent
+// has dropped yet: the REST API reports this value as the cache's ttl.
+func TestMemoryCacheTTLNeverNegative(t *testing.T) {
+	t0 := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	c := &clock{now: t0}
+	b := broker.NewMemory(time.Minute)
+	b.SetClock(c.Now)
+	if err := b.Publish(t.Context(), broker.Message{AppID: "1", Channel: "cache-x", Event: "e", Cache: true}); err != nil {
+		t.Fatal(err)
+	}
+	c.Set(t0.Add(time.Hour))
+	if got := b.CacheTTL("1", "cache-x"); got != 0 {
+		t.Errorf("CacheTTL of an expired event = %v, want 0", got)
+	}
+	if got := b.CacheTTL("1", "cache-none"); got != 0 {
+		t.Errorf("CacheTTL of a channel without cache = %v, want 0", got)
+	}
+}
+
+// TestMemoryCacheRefresh checks that a new cached event restarts the TTL.
+func TestMemoryCacheRefresh(t *testing.T) {
+	t0 := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	c := &clock{now: t0}
+	b := broker.NewMemory(time.Minute)
+	b.SetClock(c.Now)
+	ctx := t.Context()
+	publish := func(data string) broker.Message {
+		m := broker.Message{AppID: "1", Channel: "cache-x", Event: "e", Data: data, Cache: true}
+		if err := b.Publish(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	publish("old")
+	c.Set(t0.Add(50 * time.Second))
+	fresh := publish("new")
+	c.Set(t0.Add(100 * time.Second))
+	if got, ok, _ := b.LastEvent(ctx, "1", "cache-x"); !ok || got != fresh {
+		t.Fatalf("LastEvent 50s after the second event = %+v, %v; want it", got, ok)
+	}
+	if got := b.CacheTTL("1", "cache-x"); got != 10*time.Second {
+		t.Errorf("CacheTTL = %v, want 10s", got)
+	}
+	// Uncached events do not touch the cache or its TTL.
+	if err := b.Publish(ctx, broker.Message{AppID: "1", Channel: "cache-x", Event: "e", Data: "uncached"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.CacheTTL("1", "cache-x"); got != 10*time.Second {
+		t.Errorf("CacheTTL after an uncached event = %v, want 10s", got)
+	}
+}

@@ -1,0 +1,310 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/internal/apps"
+)
+
+// env is a getenv backed by a map, so tests never read the real environment.
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "herald.yaml")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadDevApp(t *testing.T) {
+	c, err := Load(nil, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.DevApp || len(c.Apps) != 1 {
+		t.Fatalf("DevApp=%v with %d apps, want the development app alone", c.DevApp, len(c.Apps))
+	}
+	a := c.Apps[0]
+	if a.ID != "app-id" || a.Key != "app-key" || a.Secret != "app-secret" || !a.ClientEvents {
+		t.Errorf("dev app = %+v", a)
+	}
+	if a.ActivityTimeout != apps.DefaultActivityTimeout || a.MaxChannelNameLength != apps.DefaultMaxChannelNameLength {
+		t.Errorf("dev app not normalized: %+v", a)
+	}
+	if c.Addr != ":6001" || c.LogLevel != "info" || c.ShutdownTimeout != 5*time.Second || c.Transport != "" {
+		t.Errorf("defaults: addr %q log %q shutdown %v transport %q", c.Addr, c.LogLevel, c.ShutdownTimeout, c.Transport)
+	}
+
+	// Client events of the dev app can be switched off.
+	c, err = Load([]string{"--app-client-events=false"}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.DevApp || c.Apps[0].ClientEvents {
+		t.Errorf("--app-client-events=false: %+v", c.Apps[0])
+	}
+	c, err = Load(nil, env(map[string]string{"HERALD_APP_CLIENT_EVENTS": "false"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Apps[0].ClientEvents {
+		t.Error("HERALD_APP_CLIENT_EVENTS=false left client events on")
+	}
+
+	// An empty file configures nothing either.
+	c, err = Load([]string{"--config", writeFile(t, "")}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.DevApp {
+		t.Error("empty config file: no dev app")
+	}
+}
+
+func TestLoadPrecedence(t *testing.T) {
+	file := writeFile(t, `
+addr: ":1001"
+log_level: warn
+transport: goroutine
+`)
+	allEnv := map[string]string{
+		"HERALD_CONFIG":    file,
+		"HERALD_ADDR":      ":1002",
+		"HERALD_LOG_LEVEL": "error",
+		"HERALD_TRANSPORT": "epoll",
+	}
+	only := func(keys ...string) map[string]string {
+		m := map[string]string{}
+		for _, k := range keys {
+			m[k] = allEnv[k]
+		}
+		return m
+	}
+	flags := []string{"--addr", ":1003", "--log-level", "debug", "--transport", "goroutine"}
+
+	tests := []struct {
+		name                      string
+		args                      []string
+		env                       map[string]string
+		addr, logLevel, transport string
+	}{
+		{"file alone", []string{"--config", file}, nil, ":1001", "warn", "goroutine"},
+		{"file named by HERALD_CONFIG", nil, only("HERALD_CONFIG"), ":1001", "warn", "goroutine"},
+		{"env beats file", nil, allEnv, ":1002", "error", "epoll"},
+		{"flags beat env and file", flags, allEnv, ":1003", "debug", "goroutine"},
+		{"flags beat file", append([]string{"--config", file}, flags...), nil, ":1003", "debug", "goroutine"},
+		{"one flag, the rest from env", []string{"--addr=:1003"}, allEnv, ":1003", "error", "epoll"},
+		{"env without file", nil, only("HERALD_ADDR", "HERALD_LOG_LEVEL", "HERALD_TRANSPORT"), ":1002", "error", "epoll"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(tt.args, env(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Addr != tt.addr || c.LogLevel != tt.logLevel || c.Transport != tt.transport {
+				t.Errorf("got addr %q log %q transport %q, want %q %q %q", c.Addr, c.LogLevel, c.Transport, tt.addr, tt.logLevel, tt.transport)
+			}
+		})
+	}
+}
+
+func TestLoadConfigFlagBeatsEnv(t *testing.T) {
+	fromFlag := writeFile(t, "addr: \":2001\"\n")
+	fromEnv := writeFile(t, "addr: \":2002\"\n")
+	c, err := Load([]string{"--config", fromFlag}, env(map[string]string{"HERALD_CONFIG": fromEnv}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != ":2001" {
+		t.Errorf("addr %q: --config did not beat HERALD_CONFIG", c.Addr)
+	}
+}
+
+func TestLoadFileApps(t *testing.T) {
+	file := writeFile(t, `
+addr: ":7000"
+pong_timeout: 10s
+max_connections: 5000
+max_queue_bytes: 2097152
+max_message_bytes: 32768
+shutdown_timeout: 2s
+apps:
+  - id: "1001"
+    key: key-1
+    secret: secret-1
+    client_events: true
+    activity_timeout: 60s
+    max_presence_members: 50
+    enabled: false
+  - id: "1002"
+    key: key-2
+    secret: secret-2
+`)
+	c, err := Load([]string{"--config", file}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DevApp || len(c.Apps) != 2 {
+		t.Fatalf("DevApp=%v apps=%+v", c.DevApp, c.Apps)
+	}
+	if c.PongTimeout != 10*time.Second || c.MaxConnections != 5000 || c.MaxQueueBytes != 2<<20 ||
+		c.MaxMessageBytes != 32768 || c.ShutdownTimeout != 2*time.Second {
+		t.Errorf("node settings = %+v", c)
+	}
+	a, b := c.Apps[0], c.Apps[1]
+	if a.ID != "1001" || a.Key != "key-1" || a.Secret != "secret-1" || !a.ClientEvents ||
+		a.ActivityTimeout != time.Minute || a.MaxPresenceMembers != 50 || a.IsEnabled() {
+		t.Errorf("app 1001 = %+v", a)
+	}
+	if a.ClientEventRate != apps.DefaultClientEventRate {
+		t.Errorf("app 1001 not normalized: %+v", a)
+	}
+	if b.ClientEvents || !b.IsEnabled() || b.ActivityTimeout != apps.DefaultActivityTimeout {
+		t.Errorf("app 1002 = %+v", b)
+	}
+
+	// A single app from the environment is served beside the file's.
+	c, err = Load([]string{"--config", file}, env(map[string]string{
+		"HERALD_APP_ID": "1003", "HERALD_APP_KEY": "key-3", "HERALD_APP_SECRET": "secret-3", "HERALD_APP_CLIENT_EVENTS": "true",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Apps) != 3 || c.Apps[2].ID != "1003" || c.Apps[2].Key != "key-3" || !c.Apps[2].ClientEvents || c.DevApp {
+		t.Errorf("apps = %+v", c.Apps)
+	}
+}
+
+func TestLoadSingleApp(t *testing.T) {
+	e := map[string]string{"HERALD_APP_ID": "1", "HERALD_APP_KEY": "env-key", "HERALD_APP_SECRET": "env-secret"}
+	c, err := Load(nil, env(e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DevApp || len(c.Apps) != 1 || c.Apps[0].Key != "env-key" || c.Apps[0].ClientEvents {
+		t.Fatalf("apps = %+v (dev %v)", c.Apps, c.DevApp)
+	}
+	// Each flag beats its variable.
+	c, err = Load([]string{"--app-id", "2", "--app-secret", "flag-secret", "--app-client-events", "true"}, env(e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.Apps[0]
+	if a.ID != "2" || a.Key != "env-key" || a.Secret != "flag-secret" || !a.ClientEvents {
+		t.Errorf("app = %+v", a)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		file string // written to a temporary file and passed with --config
+		want string // substring of the error
+	}{
+		{name: "unknown top-level key", file: "adr: \":1\"\n", want: "adr"},
+		{name: "unknown app key", file: "apps:\n  - id: \"1\"\n    key: k\n    secret: s\n    client_event: true\n", want: "client_event"},
+		{name: "wrong type", file: "max_connections: lots\n", want: "lots"},
+		{name: "duration as a bare number", file: "apps:\n  - {id: \"1\", key: k, secret: s, activity_timeout: 60}\n", want: "into time.Duration"},
+		{name: "not YAML", file: "addr: [\n", want: "config file"},
+		{name: "negative limit", file: "max_connections: -1\n", want: "must not be negative"},
+		{name: "negative timeout", file: "pong_timeout: -1s\n", want: "must not be negative"},
+		{name: "bad transport", file: "transport: kqueue\n", want: `transport "kqueue"`},
+		{name: "bad transport flag", args: []string{"--transport", "threads"}, want: `transport "threads"`},
+		{name: "bad log level", env: map[string]string{"HERALD_LOG_LEVEL": "loud"}, want: `log_level "loud"`},
+		{name: "duplicate app id", file: "apps:\n  - {id: \"1\", key: a, secret: s}\n  - {id: \"1\", key: b, secret: s}\n", want: `app id "1" defined twice`},
+		{name: "duplicate app key", file: "apps:\n  - {id: \"1\", key: a, secret: s}\n  - {id: \"2\", key: a, secret: s}\n", want: `app key "a" defined twice`},
+		{name: "env app clashes with file app", file: "apps:\n  - {id: \"1\", key: a, secret: s}\n",
+			env: map[string]string{"HERALD_APP_ID": "1", "HERALD_APP_KEY": "b", "HERALD_APP_SECRET": "t"}, want: `app id "1" defined twice`},
+		{name: "app without secret", file: "apps:\n  - {id: \"1\", key: a}\n", want: "secret is empty"},
+		{name: "activity timeout too short", file: "apps:\n  - {id: \"1\", key: a, secret: s, activity_timeout: 500ms}\n", want: "activity_timeout must be at least 1s"},
+		{name: "partial single app", env: map[string]string{"HERALD_APP_ID": "1", "HERALD_APP_KEY": "k"}, want: "must be set together"},
+		{name: "partial single app by flag", args: []string{"--app-secret", "s"}, want: "must be set together"},
+		{name: "bad client events value", env: map[string]string{"HERALD_APP_ID": "1", "HERALD_APP_KEY": "k", "HERALD_APP_SECRET": "s", "HERALD_APP_CLIENT_EVENTS": "sometimes"},
+			want: `"sometimes" is not true or false`},
+		{name: "bad client events value for the dev app", args: []string{"--app-client-events", "maybe"}, want: `"maybe" is not true or false`},
+		{name: "missing file", args: []string{"--config", "/nonexistent/herald.yaml"}, want: "config file"},
+		{name: "missing file from env", env: map[string]string{"HERALD_CONFIG": "/nonexistent/herald.yaml"}, want: "config file"},
+		{name: "unknown flag", args: []string{"--port", "1"}, want: "flag provided but not defined: -port"},
+		{name: "positional argument", args: []string{"serve"}, want: `unexpected argument "serve"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := tt.args
+			if tt.file != "" {
+				args = append([]string{"--config", writeFile(t, tt.file)}, args...)
+			}
+			c, err := Load(args, env(tt.env))
+			if err == nil {
+				t.Fatalf("Load accepted it: %+v", c)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Load error %q does not contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadHelp(t *testing.T) {
+	_, err := Load([]string{"--help"}, env(nil))
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help: %v, want flag.ErrHelp", err)
+	}
+	for _, name := range []string{"-addr", "-config", "-app-id", "-app-key", "-app-secret", "-app-client-events", "-log-level", "-transport", "HERALD_ADDR"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("usage does not mention %s:\n%s", name, err)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	good := func() Config {
+		c := Config{Addr: ":1", LogLevel: "info", Apps: []apps.App{{ID: "1", Key: "k", Secret: "s"}}}
+		c.applyDefaults()
+		return c
+	}
+	tests := []struct {
+		name   string
+		change func(*Config)
+		want   string // "" for valid
+	}{
+		{"valid", func(*Config) {}, ""},
+		{"epoll", func(c *Config) { c.Transport = "epoll" }, ""},
+		{"goroutine", func(c *Config) { c.Transport = "goroutine" }, ""},
+		{"log level in capitals", func(c *Config) { c.LogLevel = "WARN" }, ""},
+		{"negative pong timeout", func(c *Config) { c.PongTimeout = -1 }, "must not be negative"},
+		{"negative max connections", func(c *Config) { c.MaxConnections = -1 }, "must not be negative"},
+		{"negative queue bytes", func(c *Config) { c.MaxQueueBytes = -1 }, "must not be negative"},
+		{"negative message bytes", func(c *Config) { c.MaxMessageBytes = -1 }, "must not be negative"},
+		{"negative shutdown timeout", func(c *Config) { c.ShutdownTimeout = -1 }, "must not be negative"},
+		{"unknown transport", func(c *Config) { c.Transport = "io_uring" }, "transport"},
+		{"empty log level", func(c *Config) { c.LogLevel = "" }, "log_level"},
+		{"no apps", func(c *Config) { c.Apps = nil }, "no apps configured"},
+		{"bad app", func(c *Config) { c.Apps[0].Secret = "" }, "secret is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := good()
+			tt.change(&c)
+			err := c.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("Validate: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("Validate = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
