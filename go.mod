@@ -5,6 +5,7 @@ go 1.26
 require (
 	github.com/gobwas/ws v1.4.0
 	github.com/pusher/pusher-http-go/v5 v5.1.1
+	golang.org/x/image v0.33.0
 	golang.org/x/sys v0.38.0
 	gopkg.in/yaml.v3 v3.0.1
 )

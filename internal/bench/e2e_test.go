@@ -1,0 +1,307 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
+	"github.com/heraldhq/herald/internal/auth"
+)
+
+// fakePusher is a minimal Pusher server for the end-to-end tests: public and
+// presence subscriptions, member events, and the signed trigger endpoint.
+// drop and dup, when set, make it lose or repeat deliveries on purpose.
+type fakePusher struct {
+	t    *testing.T
+	mu   sync.Mutex
+	next int
+	subs map[string]map[*fakeClient]string // channel → client → presence user id
+	drop func(n int) bool                  // per delivery number
+	dup  func(n int) bool
+	sent int
+}
+
+type fakeClient struct {
+	mu   sync.Mutex
+	conn net.Conn
+	id   string
+}
+
+func (c *fakeClient) send(msg []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	wsutil.WriteServerText(c.conn, msg)
+}
+
+func newFakePusher(t *testing.T) (*fakePusher, *httptest.Server) {
+	f := &fakePusher{t: t, subs: map[string]map[*fakeClient]string{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/app/app-key", f.serveWS)
+	mux.HandleFunc("POST /apps/app-id/events", f.serveTrigger)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return f, srv
+}
+
+func (f *fakePusher) serveWS(w http.ResponseWriter, r *http.Request) {
+	conn, _, _, err := ws.UpgradeHTTP(r, w)
+	if err != nil {
+		return
+	}
+	f.mu.Lock()
+	f.next++
+	c := &fakeClient{conn: conn, id: fmt.Sprintf("%d.%d", f.next, f.next*7)}
+	f.mu.Unlock()
+	c.send([]byte(`{"event":"pusher:connection_established","data":"{\"socket_id\":\"` + c.id + `\",\"activity_timeout\":120}"}`))
+	defer f.leaveAll(c)
+	for {
+		msg, err := wsutil.ReadClientText(conn)
+		if err != nil {
+			conn.Close()
+			return
+		}
+		var m struct {
+			Event string
+			Data  struct {
+				Channel     string
+				Auth        string
+				ChannelData string `json:"channel_data"`
+			}
+		}
+		if json.Unmarshal(msg, &m) != nil {
+			continue
+		}
+		switch m.Event {
+		case "pusher:subscribe":
+			f.subscribe(c, m.Data.Channel, m.Data.Auth, m.Data.ChannelData)
+		case "pusher:unsubscribe":
+			f.unsubscribe(c, m.Data.Channel)
+		}
+	}
+}
+
+func (f *fakePusher) subscribe(c *fakeClient, ch, token, channelData string) {
+	user := ""
+	if strings.HasPrefix(ch, "presence-") {
+		if err := auth.VerifyToken("app-key", "app-secret", token, auth.ChannelString(c.id, ch, channelData)); err != nil {
+			c.send([]byte(`{"event":"pusher:error","channel":"` + ch + `","data":{"code":null,"message":"bad auth"}}`))
+			return
+		}
+		var cd struct {
+			UserID   string          `json:"user_id"`
+			UserInfo json.RawMessage `json:"user_info"`
+		}
+		json.Unmarshal([]byte(channelData), &cd)
+		user = cd.UserID
+		if len(cd.UserInfo) == 0 {
+			cd.UserInfo = json.RawMessage("{}")
+		}
+		added, _ := json.Marshal(map[string]any{"user_id": user, "user_info": cd.UserInfo})
+		frame := f.frame("pusher_internal:member_added", ch, string(added))
+		f.mu.Lock()
+		for other := range f.subs[ch] {
+			other.send(frame)
+		}
+		f.mu.Unlock()
+	}
+	f.mu.Lock()
+	if f.subs[ch] == nil {
+		f.subs[ch] = map[*fakeClient]string{}
+	}
+	f.subs[ch][c] = user
+	f.mu.Unlock()
+	c.send(f.frame("pusher_internal:subscription_succeeded", ch, "{}"))
+}
+
+func (f *fakePusher) unsubscribe(c *fakeClient, ch string) {
+	f.mu.Lock()
+	user, ok := f.subs[ch][c]
+	delete(f.subs[ch], c)
+	var others []*fakeClient
+	for o := range f.subs[ch] {
+		others = append(others, o)
+	}
+	f.mu.Unlock()
+	if ok && user != "" {
+		frame := f.frame("pusher_internal:member_removed", ch, `{"user_id":"`+user+`"}`)
+		for _, o := range others {
+			o.send(frame)
+		}
+	}
+}
+
+func (f *fakePusher) leaveAll(c *fakeClient) {
+	f.mu.Lock()
+	var chans []string
+	for ch, m := range f.subs {
+		if _, ok := m[c]; ok {
+			chans = append(chans, ch)
+		}
+	}
+	f.mu.Unlock()
+	for _, ch := range chans {
+		f.unsubscribe(c, ch)
+	}
+}
+
+func (f *fakePusher) frame(event, channel, data string) []byte {
+	b := []byte(`{"event":`)
+	b = appendJSONString(b, event)
+	b = append(b, `,"channel":`...)
+	b = appendJSONString(b, channel)
+	b = append(b, `,"data":`...)
+	b = appendJSONString(b, data)
+	return append(b, '}')
+}
+
+func (f *fakePusher) serveTrigger(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	if err := auth.VerifyRequest("app-key", "app-secret", "POST", r.URL.Path, r.URL.Query(), body, time.Now()); err != nil {
+		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return
+	}
+	var ev struct {
+		Name, Data, Channel string
+		Channels            []string
+	}
+	if err := json.Unmarshal(body, &ev); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if ev.Channel != "" {
+		ev.Channels = append(ev.Channels, ev.Channel)
+	}
+	f.mu.Lock()
+	for _, ch := range ev.Channels {
+		frame := f.frame(ev.Name, ch, ev.Data)
+		for c := range f.subs[ch] {
+			f.sent++
+			if f.drop != nil && f.drop(f.sent) {
+				continue
+			}
+			c.send(frame)
+			if f.dup != nil && f.dup(f.sent) {
+				c.send(frame)
+			}
+		}
+	}
+	f.mu.Unlock()
+	w.Write([]byte("{}"))
+}
+
+func runAgainst(t *testing.T, srv *httptest.Server, o Options) *Result {
+	t.Helper()
+	o.URL = "ws" + strings.TrimPrefix(srv.URL, "http")
+	if o.Timeout == 0 {
+		o.Timeout = time.Minute
+	}
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	return res
+}
+
+func readers() []string {
+	if epollSupported {
+		return []string{"epoll", "goroutine"}
+	}
+	return []string{"goroutine"}
+}
+
+func TestEndToEndFanout(t *testing.T) {
+	for _, rd := range readers() {
+		t.Run(rd, func(t *testing.T) {
+			_, srv := newFakePusher(t)
+			res := runAgainst(t, srv, Options{Scenario: ScenarioFanout, Reader: rd, Conns: 20, Events: 60, Publishers: 3, Concurrency: 5})
+			d := res.Delivery
+			if !res.Complete || !d.Complete || d.Unique != 20*60 || d.Expected != 20*60 || d.Missing != 0 {
+				t.Fatalf("result %+v, delivery %+v, errors %v", res, d, res.Errors)
+			}
+			if res.Latency.Count != 20*60 || res.Publish.Requests != 60 || res.Connections.Established != 20 {
+				t.Errorf("latency samples %d, requests %d, conns %d", res.Latency.Count, res.Publish.Requests, res.Connections.Established)
+			}
+		})
+	}
+}
+
+func TestEndToEndChannels(t *testing.T) {
+	_, srv := newFakePusher(t)
+	// 60 connections × 3 channels = 180 channels: two batches per round.
+	res := runAgainst(t, srv, Options{Scenario: ScenarioChannels, Conns: 60, ChannelsPerConn: 3, Events: 4, Publishers: 2})
+	d := res.Delivery
+	if !res.Complete || d.Unique != 60*3*4 || res.Publish.Requests != 2*4 || res.Publish.ChannelEvents != 180*4 {
+		t.Fatalf("delivery %+v, publish %+v, errors %v", d, res.Publish, res.Errors)
+	}
+}
+
+func TestEndToEndPresence(t *testing.T) {
+	_, srv := newFakePusher(t)
+	res := runAgainst(t, srv, Options{Scenario: ScenarioPresence, Conns: 12, PresenceChannels: 3, Churners: 5, Cycles: 4})
+	d := res.Delivery
+	// Watchers per channel: 4; churners on channels 0,1,2: 2,2,1.
+	want := uint64(4 * (2 + 2 + 1) * 4 * 2)
+	if !res.Complete || d.Unique != want || res.Presence.Joins != 5*4 {
+		t.Fatalf("delivery %+v (want %d), presence %+v, errors %v", d, want, res.Presence, res.Errors)
+	}
+	if res.Latency.Count != want/2 || res.Presence.RemovedLatency.Count != want/2 {
+		t.Errorf("member_added samples %d, member_removed samples %d", res.Latency.Count, res.Presence.RemovedLatency.Count)
+	}
+}
+
+func TestEndToEndConnectAndIdle(t *testing.T) {
+	_, srv := newFakePusher(t)
+	res := runAgainst(t, srv, Options{Scenario: ScenarioConnect, Conns: 40, Subscribe: true})
+	if !res.Complete || res.Connections.Established != 40 || res.Connections.Handshake.Count != 40 {
+		t.Fatalf("connect: %+v", res.Connections)
+	}
+	// The fake server runs in this process: its pid exercises the /proc sampling.
+	res = runAgainst(t, srv, Options{Scenario: ScenarioIdle, Conns: 15, Duration: 50 * time.Millisecond, PID: os.Getpid()})
+	if !res.Complete || res.Idle.Alive != 15 || res.Server == nil {
+		t.Fatalf("idle: %+v %+v", res.Idle, res.Server)
+	}
+}
+
+// TestEndToEndLossIsReported has the server lose and repeat deliveries: the
+// run must stop by itself and count them.
+func TestEndToEndLossIsReported(t *testing.T) {
+	f, srv := newFakePusher(t)
+	f.drop = func(n int) bool { return n%50 == 7 }
+	f.dup = func(n int) bool { return n%40 == 3 }
+	res := runAgainst(t, srv, Options{Scenario: ScenarioFanout, Conns: 10, Events: 100, Publishers: 1, Drain: 200 * time.Millisecond})
+	d := res.Delivery
+	if res.Complete || d.Complete {
+		t.Fatal("a lossy run reported complete")
+	}
+	if d.Missing != 1000/50 || d.Duplicate != 1000/40 || d.Unique+d.Missing != 1000 || d.OutOfOrder != 0 {
+		t.Fatalf("delivery %+v", d)
+	}
+}
+
+// TestEndToEndSlowClientsLeftOpen: a server that never cuts slow clients
+// is reported as such.
+func TestEndToEndSlowClientsLeftOpen(t *testing.T) {
+	_, srv := newFakePusher(t)
+	res := runAgainst(t, srv, Options{Scenario: ScenarioSlow, Conns: 5, Slow: 2, Events: 20, Size: 100, Rate: 1000, Drain: 100 * time.Millisecond})
+	if res.Slow == nil || res.Slow.Conns != 2 || res.Slow.StillOpen != 2 || res.Slow.Events != 2*20 {
+		t.Fatalf("slow %+v", res.Slow)
+	}
+	if res.Complete {
+		t.Error("slow clients left open should make the run incomplete")
+	}
+	if !res.Delivery.Complete || res.Delivery.Unique != 5*20 {
+		t.Errorf("fast delivery %+v", res.Delivery)
+	}
+}

@@ -1,0 +1,83 @@
+package bench
+
+import (
+	"net"
+	"strings"
+	"testing"
+)
+
+func TestParseAddrList(t *testing.T) {
+	got, err := parseAddrList("127.0.0.2-127.0.0.4, 10.1.2.3,::1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "10.1.2.3", "::1"}
+	if len(got) != len(want) {
+		t.Fatalf("got %v", got)
+	}
+	for i := range want {
+		if !got[i].Equal(net.ParseIP(want[i])) {
+			t.Errorf("address %d: %v, want %s", i, got[i], want[i])
+		}
+	}
+	for _, bad := range []string{"", "x", "127.0.0.9-127.0.0.2", "127.0.0.1-127.0.1.2", "127.0.0.1-::1"} {
+		if _, err := parseAddrList(bad); err == nil {
+			t.Errorf("parseAddrList(%q) should fail", bad)
+		}
+	}
+}
+
+func TestLocalAddrsAuto(t *testing.T) {
+	per := perAddressConns()
+	if addrs, err := localAddrs("auto", "ws://127.0.0.1:6001", per); err != nil || addrs != nil {
+		t.Errorf("within one address's ports: %v %v", addrs, err)
+	}
+	addrs, err := localAddrs("auto", "ws://127.0.0.1:6001", 100_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(addrs)*per < 100_000 || len(addrs) > 100_000/per+1 {
+		t.Errorf("%d addresses of %d ports for 100000 connections", len(addrs), per)
+	}
+	for i, a := range addrs {
+		if !a.IsLoopback() || a.To4() == nil || (i > 0 && a.Equal(addrs[i-1])) {
+			t.Errorf("address %d: %v", i, a)
+		}
+	}
+	if _, err := localAddrs("auto", "ws://192.0.2.1:6001", 100_000); err == nil || !strings.Contains(err.Error(), "--local-addrs") {
+		t.Errorf("remote server, many connections: %v", err)
+	}
+	if addrs, _ := localAddrs("none", "ws://127.0.0.1:6001", 100_000); addrs != nil {
+		t.Errorf("none: %v", addrs)
+	}
+}
+
+func TestOptionsDefaultsAndValidation(t *testing.T) {
+	o := Options{Scenario: ScenarioFanout, URL: "wss://push.example.com"}
+	o.defaults()
+	if err := o.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if o.REST != "https://push.example.com" || o.Conns != 1000 || o.Events != 1000 || o.Publishers != 4 {
+		t.Errorf("defaults %+v", o)
+	}
+	if got := o.wsURL(); got != "wss://push.example.com/app/app-key?protocol=7&client=herald-bench&version=1.0&flash=false" {
+		t.Errorf("ws URL %s", got)
+	}
+	s := Options{Scenario: ScenarioSlow}
+	s.defaults()
+	if s.Rate <= 0 || int64(s.Events)*int64(s.Size) < 8<<20-1<<20 {
+		t.Errorf("slow defaults should be paced and carry several MiB per connection: %+v", s)
+	}
+	for _, bad := range []Options{
+		{Scenario: ScenarioFanout, URL: "http://x"},
+		{Scenario: ScenarioFanout, Size: 20000},
+		{Scenario: ScenarioFanout, Reader: "threads"},
+		{Scenario: ScenarioPresence, Conns: 1000, PresenceChannels: 5},
+	} {
+		bad.defaults()
+		if err := bad.validate(); err == nil {
+			t.Errorf("%+v should not validate", bad)
+		}
+	}
+}
