@@ -45,6 +45,9 @@ type Config struct {
 	// Transport is "epoll" (default on Linux: no goroutine or buffer per idle
 	// connection) or "goroutine" (a reader and a writer goroutine each).
 	Transport string `yaml:"transport"`
+	// DebugAddr, when set, serves Go's profiler (/debug/pprof/) on a
+	// listener of its own. Bind it to loopback: profiles reveal internals.
+	DebugAddr string `yaml:"debug_addr"`
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// LogLevel is debug, info, warn or error.
@@ -72,6 +75,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		clientEvents = fs.String("app-client-events", "", "true to allow client events for the single app (HERALD_APP_CLIENT_EVENTS)")
 		logLevel     = fs.String("log-level", "", "debug, info, warn or error (HERALD_LOG_LEVEL)")
 		transport    = fs.String("transport", "", "epoll or goroutine (HERALD_TRANSPORT)")
+		debugAddr    = fs.String("debug-addr", "", "serve /debug/pprof/ on this address, e.g. 127.0.0.1:6060 (HERALD_DEBUG_ADDR)")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -107,6 +111,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	}
 	if v := pick(*transport, "HERALD_TRANSPORT"); v != "" {
 		c.Transport = v
+	}
+	if v := pick(*debugAddr, "HERALD_DEBUG_ADDR"); v != "" {
+		c.DebugAddr = v
 	}
 
 	id, key, secret := pick(*appID, "HERALD_APP_ID"), pick(*appKey, "HERALD_APP_KEY"), pick(*appSecret, "HERALD_APP_SECRET")

@@ -308,3 +308,19 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadDebugAddr(t *testing.T) {
+	env := map[string]string{"HERALD_DEBUG_ADDR": "127.0.0.1:6060"}
+	c, err := Load(nil, func(k string) string { return env[k] })
+	if err != nil || c.DebugAddr != "127.0.0.1:6060" {
+		t.Fatalf("from env: %q, %v", c.DebugAddr, err)
+	}
+	c, err = Load([]string{"--debug-addr", "127.0.0.1:7070"}, func(k string) string { return env[k] })
+	if err != nil || c.DebugAddr != "127.0.0.1:7070" {
+		t.Fatalf("flag over env: %q, %v", c.DebugAddr, err)
+	}
+	c, err = Load(nil, func(string) string { return "" })
+	if err != nil || c.DebugAddr != "" {
+		t.Fatalf("default: %q, %v", c.DebugAddr, err)
+	}
+}

@@ -40,7 +40,7 @@ type Session struct {
 
 	mu        sync.Mutex
 	closed    bool
-	subs      map[string]*subscription
+	subs      subscriptions
 	user      *UserData // set by a successful pusher:signin
 	watching  []string
 	authed    bool // signed in, or joined a private or presence channel
@@ -48,11 +48,6 @@ type Session struct {
 	pingSent  time.Time
 	rate      tokenBucket
 	signinDue *time.Timer
-}
-
-type subscription struct {
-	ch     Channel
-	userID string // presence member id of this connection
 }
 
 // logError logs with the session's identity. Attributes are built per call
@@ -73,7 +68,6 @@ func newSession(fe *FrontEnd, app *apps.App, conn Transport, socketID string) *S
 		app:      app,
 		conn:     conn,
 		socketID: socketID,
-		subs:     map[string]*subscription{},
 		rate:     newTokenBucket(app.ClientEventRate, time.Now()),
 	}
 	return s
@@ -179,10 +173,10 @@ func (s *Session) HandleClose(err error) {
 	if s.signinDue != nil {
 		s.signinDue.Stop()
 	}
-	for name, sub := range s.subs {
-		s.leave(name, sub)
+	for _, sub := range s.subs.all() {
+		s.leave(sub)
 	}
-	s.subs = nil
+	s.subs = subscriptions{}
 	if s.user != nil {
 		s.fe.hub.Unwatch(s.app.ID, s, s.watching)
 		s.fe.hub.SignOut(s.app.ID, s.user.ID, s)
@@ -201,7 +195,7 @@ func (s *Session) handleSubscribe(m Message) {
 		s.refuse(d.Channel, errTypeChannel, "Invalid channel name: "+err.Error(), 400, 0)
 		return
 	}
-	if _, ok := s.subs[ch.Name]; ok {
+	if _, ok := s.subs.get(ch.Name); ok {
 		// pusher-js may re-subscribe after a quick unsubscribe/subscribe;
 		// answering success again keeps its state machine consistent.
 		s.resendSucceeded(ch)
@@ -226,12 +220,12 @@ func (s *Session) handleSubscribe(m Message) {
 		s.subscribePresence(ch, d)
 		return
 	}
-	s.join(ch, &subscription{ch: ch})
+	s.join(ch, subscription{ch: ch})
 }
 
 // join registers a non-presence subscription and confirms it.
-func (s *Session) join(ch Channel, sub *subscription) {
-	s.subs[ch.Name] = sub
+func (s *Session) join(ch Channel, sub subscription) {
+	s.subs.add(sub)
 	if ch.NeedsAuth() {
 		s.markAuthed()
 	}
@@ -283,7 +277,7 @@ func (s *Session) subscribePresence(ch Channel, d SubscribeData) {
 		s.refuse(ch.Name, errTypeLimit, "Presence is unavailable, try again", 503, 0)
 		return
 	}
-	s.subs[ch.Name] = &subscription{ch: ch, userID: member.UserID}
+	s.subs.add(subscription{ch: ch, userID: member.UserID})
 	s.markAuthed()
 	// Subscribe before reading the member list, so a member who joins in
 	// between is either in the list or announced afterwards.
@@ -338,9 +332,8 @@ func (s *Session) handleUnsubscribe(m Message) {
 		s.sendError(0, "Invalid pusher:unsubscribe: "+ErrNoChannel.Error(), "")
 		return
 	}
-	if sub, ok := s.subs[d.Channel]; ok {
-		s.leave(d.Channel, sub)
-		delete(s.subs, d.Channel)
+	if sub, ok := s.subs.remove(d.Channel); ok {
+		s.leave(sub)
 	}
 	// Unsubscribing from a channel the connection is not in is a no-op, as
 	// pusher-js expects.
@@ -348,7 +341,8 @@ func (s *Session) handleUnsubscribe(m Message) {
 
 // leave undoes a subscription; for presence it announces the member's
 // departure when this was the user's last connection.
-func (s *Session) leave(name string, sub *subscription) {
+func (s *Session) leave(sub subscription) {
+	name := sub.ch.Name
 	s.fe.hub.Unsubscribe(s.app.ID, name, s)
 	if sub.ch.Kind != Presence {
 		return
@@ -369,7 +363,7 @@ func (s *Session) leave(name string, sub *subscription) {
 }
 
 func (s *Session) handleClientEvent(m Message) {
-	sub, ok := s.subs[m.Channel]
+	sub, ok := s.subs.get(m.Channel)
 	switch {
 	case !s.app.ClientEvents:
 		s.sendError(CodeClientEventRefused, "To send client events, you must enable this feature in the app settings", m.Channel)
@@ -434,7 +428,7 @@ func (s *Session) handleSignin(m Message) {
 	s.markAuthed()
 	s.send(signinSuccessFrame(d.UserData))
 	own := ServerToUserPrefix + ud.ID
-	s.subs[own] = &subscription{ch: Channel{Name: own, Kind: ServerToUser}}
+	s.subs.add(subscription{ch: Channel{Name: own, Kind: ServerToUser}})
 	s.fe.hub.Subscribe(s.app.ID, own, s)
 	s.fe.hub.SignIn(s.app.ID, ud.ID, s)
 

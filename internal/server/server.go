@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/heraldhq/herald/internal/apps"
@@ -97,6 +98,15 @@ func (s *Server) Listen() (net.Listener, error) {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(ln) }()
+	if s.cfg.DebugAddr != "" {
+		dbg, err := s.serveDebug()
+		if err != nil {
+			s.http.Close()
+			<-errc
+			return err
+		}
+		defer dbg.Close()
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -115,6 +125,25 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return errors.Join(herr, ferr)
+}
+
+// serveDebug serves Go's profiler on its own listener, away from the public
+// port.
+func (s *Server) serveDebug() (*http.Server, error) {
+	ln, err := net.Listen("tcp", s.cfg.DebugAddr)
+	if err != nil {
+		return nil, fmt.Errorf("debug listener on %s: %w", s.cfg.DebugAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	s.log.Info("profiler listening", "addr", ln.Addr().String())
+	return srv, nil
 }
 
 // Apps is the node's app registry.

@@ -1,0 +1,81 @@
+package pusher
+
+// subscriptions is the set of channels one connection is subscribed to.
+//
+// Most connections hold a handful of channels, and an idle connection's
+// memory is mostly fixed per-connection state, so the set is a slice
+// searched linearly: one small allocation instead of a map's buckets. Past
+// indexThreshold channels a map index is added, so that a connection with
+// thousands of channels does not make each subscribe linear.
+type subscriptions struct {
+	list  []subscription
+	index map[string]int // position in list; nil until list is long
+}
+
+type subscription struct {
+	ch     Channel
+	userID string // presence member id of this connection
+}
+
+const indexThreshold = 16
+
+func (s *subscriptions) pos(name string) int {
+	if s.index != nil {
+		if i, ok := s.index[name]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := range s.list {
+		if s.list[i].ch.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// get returns the subscription to channel name.
+func (s *subscriptions) get(name string) (subscription, bool) {
+	if i := s.pos(name); i >= 0 {
+		return s.list[i], true
+	}
+	return subscription{}, false
+}
+
+// add records sub; the caller has checked it is not there yet.
+func (s *subscriptions) add(sub subscription) {
+	s.list = append(s.list, sub)
+	switch {
+	case s.index != nil:
+		s.index[sub.ch.Name] = len(s.list) - 1
+	case len(s.list) > indexThreshold:
+		s.index = make(map[string]int, len(s.list))
+		for i := range s.list {
+			s.index[s.list[i].ch.Name] = i
+		}
+	}
+}
+
+// remove deletes the subscription to channel name and returns it.
+func (s *subscriptions) remove(name string) (subscription, bool) {
+	i := s.pos(name)
+	if i < 0 {
+		return subscription{}, false
+	}
+	sub := s.list[i]
+	last := len(s.list) - 1
+	s.list[i] = s.list[last]
+	s.list[last] = subscription{}
+	s.list = s.list[:last]
+	if s.index != nil {
+		delete(s.index, name)
+		if i < last {
+			s.index[s.list[i].ch.Name] = i
+		}
+	}
+	return sub, true
+}
+
+// all returns the subscriptions, for iteration; the set must not change
+// while the result is in use.
+func (s *subscriptions) all() []subscription { return s.list }
