@@ -47,9 +47,59 @@ type shard struct {
 }
 
 type channel struct {
-	mu    sync.RWMutex
-	subs  []Subscriber
-	index map[Subscriber]int // position in subs, for O(1) removal
+	mu   sync.RWMutex
+	subs []Subscriber
+	// index is each subscriber's position in subs, for O(1) removal. Most
+	// channels have a few subscribers (a user's own channel, a document's
+	// channel), so it is built only once a channel outgrows a linear scan:
+	// a map costs an idle one-subscriber channel a few hundred bytes.
+	index map[Subscriber]int
+}
+
+// indexThreshold is the subscriber count past which a channel keeps an index.
+const indexThreshold = 16
+
+func (ch *channel) pos(s Subscriber) int {
+	if ch.index != nil {
+		if i, ok := ch.index[s]; ok {
+			return i
+		}
+		return -1
+	}
+	for i, x := range ch.subs {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
+
+func (ch *channel) add(s Subscriber) {
+	ch.subs = append(ch.subs, s)
+	switch {
+	case ch.index != nil:
+		ch.index[s] = len(ch.subs) - 1
+	case len(ch.subs) > indexThreshold:
+		ch.index = make(map[Subscriber]int, 2*len(ch.subs))
+		for i, x := range ch.subs {
+			ch.index[x] = i
+		}
+	}
+}
+
+// remove deletes the subscriber at position i, moving the last one there.
+func (ch *channel) remove(i int) {
+	s := ch.subs[i]
+	last := len(ch.subs) - 1
+	ch.subs[i] = ch.subs[last]
+	ch.subs[last] = nil
+	ch.subs = ch.subs[:last]
+	if ch.index != nil {
+		delete(ch.index, s)
+		if i < last {
+			ch.index[ch.subs[i]] = i
+		}
+	}
 }
 
 // New returns a hub that publishes through b and registers itself as b's
@@ -87,16 +137,15 @@ func (h *Hub) Subscribe(appID, name string, s Subscriber) (count int, added bool
 	defer sh.mu.Unlock()
 	ch := sh.channels[k]
 	if ch == nil {
-		ch = &channel{index: map[Subscriber]int{}}
+		ch = &channel{}
 		sh.channels[k] = ch
 	}
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	if _, ok := ch.index[s]; ok {
+	if ch.pos(s) >= 0 {
 		return len(ch.subs), false
 	}
-	ch.index[s] = len(ch.subs)
-	ch.subs = append(ch.subs, s)
+	ch.add(s)
 	return len(ch.subs), true
 }
 
@@ -113,16 +162,11 @@ func (h *Hub) Unsubscribe(appID, name string, s Subscriber) (count int, removed 
 	}
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	i, ok := ch.index[s]
-	if !ok {
+	i := ch.pos(s)
+	if i < 0 {
 		return len(ch.subs), false
 	}
-	last := len(ch.subs) - 1
-	ch.subs[i] = ch.subs[last]
-	ch.index[ch.subs[i]] = i
-	ch.subs[last] = nil
-	ch.subs = ch.subs[:last]
-	delete(ch.index, s)
+	ch.remove(i)
 	if len(ch.subs) == 0 {
 		delete(sh.channels, k)
 	}

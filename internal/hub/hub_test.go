@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -206,5 +207,62 @@ func BenchmarkFanout(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
 		})
+	}
+}
+
+// TestChannelMembershipAcrossIndexThreshold subscribes and unsubscribes at
+// random, so channels grow past the size where they add an index and shrink
+// again, and checks every publication reaches exactly the subscribed set.
+func TestChannelMembershipAcrossIndexThreshold(t *testing.T) {
+	h := newHub()
+	r := rand.New(rand.NewPCG(3, 4))
+	subs := make([]*recorder, 60)
+	for i := range subs {
+		subs[i] = &recorder{id: fmt.Sprintf("1.%d", i)}
+	}
+	in := map[*recorder]bool{}
+	for step := 0; step < 3000; step++ {
+		s := subs[r.IntN(len(subs))]
+		if in[s] {
+			n, removed := h.Unsubscribe("app", "ch", s)
+			if !removed {
+				t.Fatalf("step %d: %s was subscribed but not removed", step, s.id)
+			}
+			delete(in, s)
+			if n != len(in) {
+				t.Fatalf("step %d: count %d after unsubscribe, want %d", step, n, len(in))
+			}
+		} else {
+			n, added := h.Subscribe("app", "ch", s)
+			if !added {
+				t.Fatalf("step %d: %s was not subscribed but not added", step, s.id)
+			}
+			in[s] = true
+			if n != len(in) {
+				t.Fatalf("step %d: count %d after subscribe, want %d", step, n, len(in))
+			}
+		}
+		if in[s] {
+			if _, again := h.Subscribe("app", "ch", s); again {
+				t.Fatalf("step %d: %s added twice", step, s.id)
+			}
+		}
+		if step%100 != 0 {
+			continue
+		}
+		for _, x := range subs {
+			x.mu.Lock()
+			x.frames = nil
+			x.mu.Unlock()
+		}
+		h.Publish(context.Background(), broker.Message{AppID: "app", Channel: "ch", Event: "e", Data: "d"})
+		for _, x := range subs {
+			x.mu.Lock()
+			got := len(x.frames)
+			x.mu.Unlock()
+			if want := map[bool]int{true: 1, false: 0}[in[x]]; got != want {
+				t.Fatalf("step %d: %s received %d frames, want %d", step, x.id, got, want)
+			}
+		}
 	}
 }
