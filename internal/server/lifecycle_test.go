@@ -2,8 +2,8 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -98,38 +98,57 @@ func TestSlowClientIsolated(t *testing.T) {
 		c.expect("pusher_internal:subscription_succeeded")
 	}
 	const n = 20000
-	payload := strings.Repeat("x", 1000)
-	var wg sync.WaitGroup
-	wg.Add(1)
+	// About 1 KB a frame; the sequence number makes order checkable.
+	payload := func(i int) string { return fmt.Sprintf("%05d", i) + strings.Repeat("x", 995) }
+	// The publisher stays at most window events ahead of the fast client,
+	// so fewer than 40 KB are ever owed to it, well under its 64 KB limit,
+	// however the reader is scheduled: only the slow client can overflow.
+	const window = 32
 	var received atomic.Int64
-	var readErr error
+	readErr := make(chan error, 1) // the reader's verdict; nil when all arrived
 	go func() {
-		defer wg.Done()
-		for received.Load() < n {
+		for i := 0; i < n; {
 			m, err := fast.next(10 * time.Second)
-			if err != nil {
-				readErr = err
+			switch {
+			case err != nil:
+				readErr <- fmt.Errorf("after %d events: %w", i, err)
 				return
+			case m.closeCode != 0:
+				readErr <- fmt.Errorf("after %d events: closed with %d %s", i, m.closeCode, m.Data)
+				return
+			case m.Event != "tick":
+				continue
 			}
 			var d string
 			json.Unmarshal(m.Data, &d)
-			if m.Event != "tick" || d != payload {
-				continue
+			if want := payload(i); d != want {
+				readErr <- fmt.Errorf("event %d: got data %.20q..., want %.20q...", i, d, want)
+				return
 			}
-			received.Add(1)
+			i++
+			received.Store(int64(i))
 		}
+		readErr <- nil
 	}()
-	// Publish in bursts the fast client can absorb: it is the slow client's
-	// queue that must overflow, not the reader's.
+	var err error
+	done := false
+publishing:
 	for i := 0; i < n; i++ {
-		publish(t, ts, a.ID, "firehose", "tick", payload)
-		for int64(i)-received.Load() > 32 && readErr == nil {
-			time.Sleep(100 * time.Microsecond)
+		publish(t, ts, a.ID, "firehose", "tick", payload(i))
+		for int64(i+1)-received.Load() > window {
+			select {
+			case err = <-readErr:
+				done = true
+				break publishing
+			case <-time.After(100 * time.Microsecond):
+			}
 		}
 	}
-	wg.Wait()
-	if readErr != nil || received.Load() != n {
-		t.Fatalf("fast client received %d of %d (%v)", received.Load(), n, readErr)
+	if !done {
+		err = <-readErr
+	}
+	if err != nil {
+		t.Fatalf("fast client: %v", err)
 	}
 	if code := slow.expectClose(); code != 4100 {
 		t.Fatalf("slow client closed with %d, want 4100", code)

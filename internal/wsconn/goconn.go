@@ -136,6 +136,10 @@ func (c *goConn) writeLoop() {
 		// Swap the queue with the spare slice: senders fill one backing
 		// array while this goroutine writes the other. The two must never
 		// alias, so spare is only ever the batch just written.
+		//
+		// The batch stops counting against MaxQueueBytes now, not once it
+		// is written: the client may read it before this goroutine runs
+		// again, and must not be charged for bytes it already has.
 		c.mu.Lock()
 		batch := c.queue
 		c.queue = c.spare
@@ -148,6 +152,9 @@ func (c *goConn) writeLoop() {
 			c.nc.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout))
 			bufs := net.Buffers(batch)
 			_, err = bufs.WriteTo(c.nc)
+			if c.cfg.afterWrite != nil {
+				c.cfg.afterWrite()
+			}
 			clear(batch)
 		}
 		c.mu.Lock()

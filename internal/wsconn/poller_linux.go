@@ -308,16 +308,32 @@ func (p *poller) flush(c *pconn) {
 		c.mu.Unlock()
 		return
 	}
-	c.out = append(c.out, c.queue...)
-	c.queue = recycle(c.queue)
-	closing, forced := c.closing, c.forceClose
-	c.mu.Unlock()
-	if forced {
+	if c.forceClose {
+		c.mu.Unlock()
 		p.shutdown(c, c.closeErr())
 		return
 	}
+	if c.dropOut {
+		c.dropOut = false
+		c.queued -= c.dropUnwritten()
+	}
+	for _, b := range c.queue {
+		c.outBytes += len(b)
+	}
+	c.out = append(c.out, c.queue...)
+	c.queue = recycle(c.queue)
+	// Lend what is about to be written to the kernel: it stops counting
+	// against MaxQueueBytes until writev has said how much it refused.
+	// Counting it until writev returns would be wrong, because the client
+	// can read those bytes before this goroutine runs again: writev wakes
+	// the reader, and the loop is routinely descheduled on its way out of
+	// the syscall. Meanwhile the client, having read everything, gets more
+	// frames queued, and bytes it already holds would still be charged to
+	// it: a client that keeps up would be cut off as slow (4100).
+	c.queued -= c.outBytes
+	closing := c.closing
+	c.mu.Unlock()
 
-	written := 0
 	var werr error
 	for c.outHead < len(c.out) {
 		iov := p.iovs[:0]
@@ -334,8 +350,11 @@ func (p *poller) flush(c *pconn) {
 		}
 		n, err := writev(c.fd, iov)
 		clear(iov) // drop the references to frames for the collector
+		if p.cfg.afterWrite != nil {
+			p.cfg.afterWrite()
+		}
 		if n > 0 {
-			written += n
+			c.outBytes -= n
 			c.consume(n)
 		}
 		if err != nil {
@@ -350,8 +369,9 @@ func (p *poller) flush(c *pconn) {
 		// burst grew it, in which case an idle connection should not keep it.
 		c.out, c.outHead = recycle(c.out), 0
 	}
+	// What the kernel refused counts again.
 	c.mu.Lock()
-	c.queued -= written
+	c.queued += c.outBytes
 	c.mu.Unlock()
 	if werr != nil {
 		p.shutdown(c, werr)
@@ -418,7 +438,7 @@ func (p *poller) shutdown(c *pconn, err error) {
 	if timer != nil {
 		timer.Stop()
 	}
-	c.out, c.outHead = nil, 0
+	c.out, c.outHead, c.outOff, c.outBytes = nil, 0, 0, 0
 	c.reader = frameReader{}
 	unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
 	p.mu.Lock()
@@ -461,6 +481,10 @@ func writev(fd int, iov []unix.Iovec) (int, error) {
 // Locking: mu guards the fields from queue to closeTimer; Send, Close and
 // Abort may be called from any goroutine. The fields after them belong to the
 // poller's loop goroutine.
+//
+// Accounting: queued is the bytes of queue plus those of out the kernel has
+// not taken (outBytes), except while flush is writing, when out's bytes are
+// lent to the kernel and only queue counts.
 type pconn struct {
 	fd       int
 	p        *poller
@@ -469,11 +493,12 @@ type pconn struct {
 	mu           sync.Mutex
 	h            Handler
 	queue        [][]byte // frames not yet taken by the loop
-	queued       int      // bytes in queue and out
+	queued       int      // bytes charged against MaxQueueBytes: see above
 	scheduled    bool
 	pendingCarry bool // bytes that came with the handshake await parsing
 	closing      bool // a close frame is queued
 	closeFrame   []byte
+	dropOut      bool // Abort: drop the frames of out not yet begun
 	forceClose   bool // drop the socket at the next look
 	closed       bool // socket closed, handler told
 	closeTimer   *time.Timer
@@ -482,6 +507,7 @@ type pconn struct {
 	out          [][]byte // frames being written: out[outHead] from byte outOff on
 	outHead      int
 	outOff       int
+	outBytes     int // bytes of out not yet written
 	sentClose    bool
 	halfClosed   bool
 	wantWrite    bool
@@ -562,11 +588,17 @@ func (c *pconn) close(code int, reason string, drop bool) {
 	}
 	c.closing = true
 	if drop {
+		for _, b := range c.queue {
+			c.queued -= len(b)
+		}
 		clear(c.queue)
 		c.queue = c.queue[:0]
-		c.queued = 0
+		// Frames the loop has taken but not begun to write go too.
+		c.dropOut = true
 	}
-	c.queue = append(c.queue, closeFrame(code, reason))
+	cf := closeFrame(code, reason)
+	c.queue = append(c.queue, cf)
+	c.queued += len(cf)
 	// Whatever happens on the wire, the socket is gone by then.
 	c.closeTimer = time.AfterFunc(c.p.cfg.WriteTimeout+closeGrace, c.forceShutdown)
 	sched := !c.scheduled
@@ -597,6 +629,27 @@ func (c *pconn) closeErr() error {
 		return c.fatal
 	}
 	return io.EOF
+}
+
+// dropUnwritten drops the frames of out the client has seen nothing of,
+// keeping a partly written one, which must be finished for the stream to
+// stay parseable. It returns the bytes dropped. Only the loop calls it.
+func (c *pconn) dropUnwritten() int {
+	keep := c.outHead
+	if c.outOff > 0 {
+		keep++
+	}
+	if keep >= len(c.out) {
+		return 0
+	}
+	dropped := 0
+	for _, b := range c.out[keep:] {
+		dropped += len(b)
+	}
+	clear(c.out[keep:])
+	c.out = c.out[:keep]
+	c.outBytes -= dropped
+	return dropped
 }
 
 // consume drops n written bytes from the front of out.

@@ -67,11 +67,18 @@ type Config struct {
 	// MaxMessageBytes bounds one client message; a longer one is discarded
 	// and reported with HandleTooLarge, and the connection lives on.
 	MaxMessageBytes int
-	// MaxQueueBytes bounds the bytes queued for one client.
+	// MaxQueueBytes bounds the bytes queued for one client: frames sent but
+	// not yet taken by the kernel. Bytes being handed to the kernel do not
+	// count (a client that keeps up may already have read them), so a
+	// connection holds at most about twice this much.
 	MaxQueueBytes int
 	// WriteTimeout bounds how long a client may keep its socket unwritable
 	// (goroutine transport: every write) before it is dropped.
 	WriteTimeout time.Duration
+
+	// afterWrite, if set (by tests), runs on the writing goroutine each
+	// time a write to a socket returns, before its result is accounted.
+	afterWrite func()
 }
 
 func (c *Config) normalize() {
