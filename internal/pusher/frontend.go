@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -81,19 +82,25 @@ func (f *FrontEnd) Connections() int {
 	return len(f.sessions)
 }
 
-// ServeHTTP upgrades GET /app/{key} and runs the connection. Refusals
-// (unknown app, disabled app, unsupported protocol, quotas) are sent as a
-// pusher:error on the upgraded socket followed by a close with the same
-// code, because that is the only place Pusher clients look for them.
+// ServeHTTP upgrades GET /app/{key} and runs the connection (see
+// ServeConn).
 func (f *FrontEnd) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	conn, err := f.cfg.Upgrader.Upgrade(w, r)
 	if err != nil {
 		f.log.Debug("websocket upgrade failed", "err", err, "remote", r.RemoteAddr)
 		return
 	}
-	key := r.PathValue("key")
+	f.ServeConn(conn, r.PathValue("key"), r.URL.Query())
+}
+
+// ServeConn runs a connection upgraded from GET /app/{key}, whose query was
+// query. Refusals (unknown app, disabled app, unsupported protocol, quotas)
+// are sent as a pusher:error on the upgraded socket followed by a close with
+// the same code, because that is the only place Pusher clients look for
+// them.
+func (f *FrontEnd) ServeConn(conn wsconn.Conn, key string, query url.Values) {
 	app := f.cfg.Apps.ByKey(key)
-	code, msg := f.admit(app, r)
+	code, msg := f.admit(app, query)
 	if code != 0 {
 		conn.Send(errorFrame(code, msg, ""))
 		conn.Close(int(code), msg)
@@ -121,14 +128,14 @@ func (f *FrontEnd) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // admit decides whether a connection may open, returning 0 or the code and
 // message to refuse it with. On success the connection is counted against
 // the app's quota.
-func (f *FrontEnd) admit(app *apps.App, r *http.Request) (Code, string) {
+func (f *FrontEnd) admit(app *apps.App, query url.Values) (Code, string) {
 	if app == nil {
 		return CodeAppNotFound, MsgAppNotFound
 	}
 	if !app.IsEnabled() {
 		return CodeAppDisabled, MsgAppDisabled
 	}
-	p := r.URL.Query().Get("protocol")
+	p := query.Get("protocol")
 	if p == "" {
 		return CodeNoProtocol, "No protocol version supplied"
 	}

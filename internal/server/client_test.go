@@ -36,6 +36,13 @@ var testTransport = ""
 
 func startServer(t *testing.T, cfg config.Config) *testServer {
 	t.Helper()
+	return startServerWith(t, cfg, nil)
+}
+
+// startServerWith is startServer that lets setup adjust the node before it
+// serves.
+func startServerWith(t *testing.T, cfg config.Config, setup func(*Server)) *testServer {
+	t.Helper()
 	cfg.Addr = "127.0.0.1:0"
 	if cfg.Transport == "" {
 		cfg.Transport = testTransport
@@ -53,6 +60,9 @@ func startServer(t *testing.T, cfg config.Config) *testServer {
 	srv, err := New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(srv)
 	}
 	ln, err := srv.Listen()
 	if err != nil {

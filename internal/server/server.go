@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/internal/apps"
@@ -75,7 +76,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		up:     up,
 		http: &http.Server{
 			Handler:           mux,
-			ReadHeaderTimeout: 10 * time.Second,
+			ReadHeaderTimeout: headTimeout,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		},
 	}
@@ -96,19 +97,25 @@ func (s *Server) Listen() (net.Listener, error) {
 // accepting, tells every client to reconnect (4200) and waits for them to go,
 // at most ShutdownTimeout.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	// WebSocket upgrades of /app/{key} bypass net/http; everything else,
+	// REST included, reaches it on the same port.
+	d := newDemux(ln, "GET /app/", headTimeout, s.takeUpgrade)
 	errc := make(chan error, 1)
-	go func() { errc <- s.http.Serve(ln) }()
+	go func() { errc <- s.http.Serve(d.httpListener()) }()
 	if s.cfg.DebugAddr != "" {
 		dbg, err := s.serveDebug()
 		if err != nil {
 			s.http.Close()
 			<-errc
+			d.close()
+			d.wait()
 			return err
 		}
 		defer dbg.Close()
 	}
 	select {
 	case err := <-errc:
+		d.close()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
@@ -119,12 +126,40 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// it does not see hijacked WebSocket connections, which the front end
 	// drains itself.
 	herr := s.http.Shutdown(sctx)
+	// Upgrades already under way reach the front end before it drains.
+	d.wait()
 	ferr := s.pusher.Shutdown(sctx)
 	s.up.Close()
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return errors.Join(herr, ferr)
+}
+
+// headTimeout bounds how long a client may take to send its request head,
+// as ReadHeaderTimeout does for net/http.
+const headTimeout = 10 * time.Second
+
+// takeUpgrade serves a WebSocket upgrade of /app/{key} read by the demux
+// directly, and declines anything else, net/http's to answer. It does not
+// block on the client: the 101 response leaves with the connection's first
+// frame.
+func (s *Server) takeUpgrade(nc net.Conn, head, rest []byte) bool {
+	req, ok := wsconn.ParseUpgrade(head)
+	if !ok {
+		return false
+	}
+	key, ok := strings.CutPrefix(req.Path, "/app/")
+	if !ok || key == "" || strings.Contains(key, "/") {
+		return false
+	}
+	conn, err := s.up.UpgradeRaw(nc, &req, rest)
+	if err != nil {
+		s.log.Debug("websocket upgrade failed", "err", err, "remote", nc.RemoteAddr().String())
+		return true
+	}
+	s.pusher.ServeConn(conn, key, req.Query())
+	return true
 }
 
 // serveDebug serves Go's profiler on its own listener, away from the public

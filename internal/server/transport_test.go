@@ -19,6 +19,7 @@ func TestGoroutineTransport(t *testing.T) {
 		"PongTimeout":             TestPongTimeoutCloses4201,
 		"Shutdown":                TestShutdownAsksClientsToReconnect,
 		"SlowClientIsolated":      TestSlowClientIsolated,
+		"UpgradesBypassNetHTTP":   TestUpgradesBypassNetHTTP,
 	} {
 		t.Run(name, fn)
 	}

@@ -3,7 +3,7 @@
 package wsconn
 
 import (
-	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -59,8 +59,10 @@ func (ps *pollerSet) close() {
 
 // adopt takes a connection over from the Go runtime: its socket is
 // duplicated, the runtime's copy closed, and the duplicate served by a
-// poller. Bytes the HTTP server had already buffered are handed over too.
-func (ps *pollerSet) adopt(nc net.Conn, br *bufio.Reader) (Conn, error) {
+// poller. early holds bytes already read from the socket, which adopt
+// copies; resp, if not nil, is the handshake response, which leaves first,
+// together with the first frames sent.
+func (ps *pollerSet) adopt(nc net.Conn, early, resp []byte) (Conn, error) {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
 		nc.Close()
@@ -81,18 +83,20 @@ func (ps *pollerSet) adopt(nc net.Conn, br *bufio.Reader) (Conn, error) {
 		nc.Close()
 		return nil, fmt.Errorf("dup: %w", dupErr)
 	}
-	var early []byte
-	if n := br.Buffered(); n > 0 {
-		early, _ = br.Peek(n)
-		early = append([]byte(nil), early...)
-	}
 	// The duplicate shares the socket, and its O_NONBLOCK flag, with the
 	// runtime's descriptor; closing the latter leaves the socket open.
 	nc.Close()
 	p := ps.pollers[int(ps.next.Add(1))%len(ps.pollers)]
 	c := &pconn{fd: fd, p: p}
 	c.reader.max = p.cfg.MaxMessageBytes
-	c.reader.carry = early
+	if len(early) > 0 {
+		c.reader.carry = bytes.Clone(early)
+	}
+	if resp != nil {
+		c.queue = append(c.queue, resp)
+		c.queued = len(resp)
+		c.respQueued = true
+	}
 	c.lastRead.Store(time.Now().UnixNano())
 	return c, nil
 }
@@ -320,6 +324,11 @@ func (p *poller) flush(c *pconn) {
 	for _, b := range c.queue {
 		c.outBytes += len(b)
 	}
+	if c.respQueued {
+		// out is empty: this is the connection's first flush.
+		c.respQueued = false
+		c.respOut = true
+	}
 	c.out = append(c.out, c.queue...)
 	c.queue = recycle(c.queue)
 	// Lend what is about to be written to the kernel: it stops counting
@@ -363,6 +372,9 @@ func (p *poller) flush(c *pconn) {
 			}
 			break
 		}
+	}
+	if c.outHead > 0 || c.outOff > 0 {
+		c.respOut = false
 	}
 	if c.outHead == len(c.out) {
 		// Everything went out: reuse the slice from its start, unless a
@@ -496,6 +508,7 @@ type pconn struct {
 	queued       int      // bytes charged against MaxQueueBytes: see above
 	scheduled    bool
 	pendingCarry bool // bytes that came with the handshake await parsing
+	respQueued   bool // queue[0] is the handshake response
 	closing      bool // a close frame is queued
 	closeFrame   []byte
 	dropOut      bool // Abort: drop the frames of out not yet begun
@@ -507,7 +520,8 @@ type pconn struct {
 	out          [][]byte // frames being written: out[outHead] from byte outOff on
 	outHead      int
 	outOff       int
-	outBytes     int // bytes of out not yet written
+	outBytes     int  // bytes of out not yet written
+	respOut      bool // out[0] is the handshake response, not yet begun
 	sentClose    bool
 	halfClosed   bool
 	wantWrite    bool
@@ -588,11 +602,17 @@ func (c *pconn) close(code int, reason string, drop bool) {
 	}
 	c.closing = true
 	if drop {
-		for _, b := range c.queue {
+		// The handshake response stays: without it nothing after it
+		// makes sense to the client.
+		keep := 0
+		if c.respQueued {
+			keep = 1
+		}
+		for _, b := range c.queue[keep:] {
 			c.queued -= len(b)
 		}
-		clear(c.queue)
-		c.queue = c.queue[:0]
+		clear(c.queue[keep:])
+		c.queue = c.queue[:keep]
 		// Frames the loop has taken but not begun to write go too.
 		c.dropOut = true
 	}
@@ -636,7 +656,7 @@ func (c *pconn) closeErr() error {
 // stay parseable. It returns the bytes dropped. Only the loop calls it.
 func (c *pconn) dropUnwritten() int {
 	keep := c.outHead
-	if c.outOff > 0 {
+	if c.outOff > 0 || c.respOut {
 		keep++
 	}
 	if keep >= len(c.out) {

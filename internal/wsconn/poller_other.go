@@ -3,7 +3,6 @@
 package wsconn
 
 import (
-	"bufio"
 	"errors"
 	"net"
 )
@@ -16,5 +15,7 @@ func newPollerSet(Config) (*pollerSet, error) {
 	return nil, errors.New("the epoll transport needs Linux; use the goroutine transport")
 }
 
-func (*pollerSet) adopt(net.Conn, *bufio.Reader) (Conn, error) { return nil, errors.New("unsupported") }
-func (*pollerSet) close()                                      {}
+func (*pollerSet) adopt(net.Conn, []byte, []byte) (Conn, error) {
+	return nil, errors.New("unsupported")
+}
+func (*pollerSet) close() {}

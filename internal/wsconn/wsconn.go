@@ -1,8 +1,9 @@
 // Package wsconn is Herald's WebSocket transport and the only importer of a
-// WebSocket library. It upgrades HTTP requests, reads client frames and hands
-// whole messages to a Handler, and writes pre-framed server frames from a
-// per-connection queue bounded in bytes: whatever is queued leaves in one
-// writev(2).
+// WebSocket library. It upgrades HTTP requests (through net/http, or from a
+// request head its caller read off the socket), reads client frames and
+// hands whole messages to a Handler, and writes pre-framed server frames
+// from a per-connection queue bounded in bytes: whatever is queued leaves in
+// one writev(2).
 //
 // Two transports sit behind the same Conn interface:
 //   - "epoll" (Linux, the default): a few poller goroutines serve every
@@ -166,12 +167,32 @@ func (u *Upgrader) Transport() string { return u.cfg.Transport }
 func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request) (Conn, error) {
 	nc, rw, _, err := ws.HTTPUpgrader{}.Upgrade(r, w)
 	if err != nil {
+		if nc != nil {
+			// The refusal has been written; the connection is ours.
+			nc.Close()
+		}
 		return nil, fmt.Errorf("websocket upgrade: %w", err)
 	}
 	if u.pollers != nil {
-		return u.pollers.adopt(nc, rw.Reader)
+		var early []byte
+		if n := rw.Reader.Buffered(); n > 0 {
+			early, _ = rw.Reader.Peek(n)
+		}
+		if ur, ok := nc.(Unreader); ok {
+			if more := ur.Unread(); len(more) > 0 {
+				early = append(early[:len(early):len(early)], more...)
+			}
+		}
+		return u.pollers.adopt(nc, early, nil)
 	}
 	return newGoConn(nc, rw.Reader, u.cfg), nil
+}
+
+// Unreader is implemented by a connection that holds bytes read from its
+// socket but not yet returned by its Read, such as one whose first bytes a
+// listener inspected. Upgrade takes them over with the socket.
+type Unreader interface {
+	Unread() []byte
 }
 
 // Close stops the pollers. Connections still open on them are dropped;
