@@ -330,7 +330,7 @@ func (p *poller) flush(c *pconn) {
 		c.respOut = true
 	}
 	c.out = append(c.out, c.queue...)
-	c.queue = recycle(c.queue)
+	c.queue = recycle(c.queue, &c.queueSlack)
 	// Lend what is about to be written to the kernel: it stops counting
 	// against MaxQueueBytes until writev has said how much it refused.
 	// Counting it until writev returns would be wrong, because the client
@@ -379,7 +379,7 @@ func (p *poller) flush(c *pconn) {
 	if c.outHead == len(c.out) {
 		// Everything went out: reuse the slice from its start, unless a
 		// burst grew it, in which case an idle connection should not keep it.
-		c.out, c.outHead = recycle(c.out), 0
+		c.out, c.outHead = recycle(c.out, &c.outSlack), 0
 	}
 	// What the kernel refused counts again.
 	c.mu.Lock()
@@ -465,17 +465,27 @@ func (p *poller) shutdown(c *pconn, err error) {
 }
 
 // recycle empties a frame slice for reuse. A slice that a burst grew is kept
-// while the traffic that grew it lasts, so steady bursts allocate nothing,
-// and dropped once it is mostly unused, so an idle connection holds no
-// large array.
-func recycle(q [][]byte) [][]byte {
+// while the traffic that grew it lasts, so bursts allocate nothing per
+// connection, and dropped once it has been mostly unused for recycleAfter
+// flushes in a row, so a connection whose traffic died down holds no large
+// array. Dropping it at the first light flush would make fluctuating bursts
+// regrow it again and again: allocations per subscriber. slack counts the
+// light flushes; it is guarded like the slice it belongs to.
+func recycle(q [][]byte, slack *uint8) [][]byte {
 	n := len(q)
 	clear(q)
-	if cap(q) > 16 && n < cap(q)/4 {
-		return nil
+	if cap(q) <= 16 || n >= cap(q)/4 {
+		*slack = 0
+		return q[:0]
 	}
-	return q[:0]
+	if *slack++; *slack < recycleAfter {
+		return q[:0]
+	}
+	*slack = 0
+	return nil
 }
+
+const recycleAfter = 16
 
 func writev(fd int, iov []unix.Iovec) (int, error) {
 	if len(iov) == 0 {
@@ -505,6 +515,7 @@ type pconn struct {
 	mu           sync.Mutex
 	h            Handler
 	queue        [][]byte // frames not yet taken by the loop
+	queueSlack   uint8    // light flushes in a row: see recycle
 	queued       int      // bytes charged against MaxQueueBytes: see above
 	scheduled    bool
 	pendingCarry bool // bytes that came with the handshake await parsing
@@ -518,6 +529,7 @@ type pconn struct {
 
 	// Loop-owned.
 	out          [][]byte // frames being written: out[outHead] from byte outOff on
+	outSlack     uint8    // light flushes in a row: see recycle
 	outHead      int
 	outOff       int
 	outBytes     int  // bytes of out not yet written
