@@ -108,7 +108,9 @@ func (p *pool) open(ctx context.Context, id int, spec dialSpec) (*conn, error) {
 	d := ws.Dialer{
 		Timeout: p.o.DialTimeout,
 		NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			nd := net.Dialer{LocalAddr: la}
+			// No TCP keep-alive: the server pings over WebSocket, and the
+			// setsockopt calls would be a tenth of the tool's dial cost.
+			nd := net.Dialer{LocalAddr: la, KeepAlive: -1}
 			if spec.rcvbuf > 0 {
 				nd.Control = func(_, _ string, rc syscall.RawConn) error {
 					var serr error
