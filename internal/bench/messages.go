@@ -165,16 +165,7 @@ func runMessages(ctx context.Context, o *Options, res *Result) error {
 			}
 		}
 	}
-	if last := p.lastReceipt(); last > 0 {
-		d.Seconds = time.Unix(0, last).Sub(pubStart).Seconds()
-		if d.Seconds > 0 {
-			d.PerSecond = float64(d.Unique) / d.Seconds
-		}
-	}
-	d.Complete = complete && d.Missing == 0 && d.Duplicate == 0 && d.OutOfOrder == 0 && d.Unexpected == 0
-	res.Delivery = d
-	lat := p.latency().Summary()
-	res.Latency = &lat
+	p.finishDelivery(res, d, complete, pubStart)
 
 	pubSecs := time.Unix(0, ps.lastDone.Load()).Sub(ps.started).Seconds()
 	*res.Publish = PublishResult{Mode: res.Publish.Mode, Requests: ps.requests.Load(), Errors: ps.errors.Load(),

@@ -280,3 +280,20 @@ func (p *pool) errorCount() uint64 {
 	}
 	return n
 }
+
+// finishDelivery completes d once every connection's counts are in: the
+// delivery rate from start to the last receipt, whether it is complete
+// (complete says the run itself ended in time), and the latency summary;
+// both go into res.
+func (p *pool) finishDelivery(res *Result, d *DeliveryResult, complete bool, start time.Time) {
+	if last := p.lastReceipt(); last > 0 {
+		d.Seconds = time.Unix(0, last).Sub(start).Seconds()
+		if d.Seconds > 0 {
+			d.PerSecond = float64(d.Unique) / d.Seconds
+		}
+	}
+	d.Complete = complete && d.Missing == 0 && d.Duplicate == 0 && d.OutOfOrder == 0 && d.Unexpected == 0
+	res.Delivery = d
+	lat := p.latency().Summary()
+	res.Latency = &lat
+}

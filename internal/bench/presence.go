@@ -151,16 +151,7 @@ func runPresence(ctx context.Context, o *Options, res *Result) error {
 			d.Missing += c.streams[l].Missing(attempted[j], failed[j])
 		}
 	}
-	if last := p.lastReceipt(); last > 0 {
-		d.Seconds = time.Unix(0, last).Sub(churnStart).Seconds()
-		if d.Seconds > 0 {
-			d.PerSecond = float64(d.Unique) / d.Seconds
-		}
-	}
-	d.Complete = complete && d.Missing == 0 && d.Duplicate == 0 && d.OutOfOrder == 0 && d.Unexpected == 0
-	res.Delivery = d
-	lat := p.latency().Summary()
-	res.Latency = &lat
+	p.finishDelivery(res, d, complete, churnStart)
 	removed := new(Histogram)
 	for _, sh := range p.shards {
 		removed.Merge(&sh.lat2)
