@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -33,7 +34,11 @@ type demux struct {
 	// rest, and reports whether it did; both are only valid during the
 	// call. It must not block on the client.
 	take func(nc net.Conn, head, rest []byte) bool
+	// takeFD, if not nil, is take for a socket accepted outside the Go
+	// runtime (see rawAcceptLoop); declining leaves fd the demux's.
+	takeFD func(fd int, head, rest []byte) bool
 
+	rawFile   *os.File      // rawAcceptLoop's duplicate of the listener, if any
 	conns     chan accepted // to net/http
 	done      chan struct{} // closed by close
 	closeOnce sync.Once
@@ -52,18 +57,26 @@ type accepted struct {
 
 var headBufs = sync.Pool{New: func() any { b := make([]byte, headBufBytes); return &b }}
 
-func newDemux(ln net.Listener, prefix string, timeout time.Duration, take func(net.Conn, []byte, []byte) bool) *demux {
+// newDemux starts demultiplexing ln. With takeFD, a TCP listener on Linux
+// is served by rawAcceptLoop; otherwise by acceptLoop.
+func newDemux(ln net.Listener, prefix string, timeout time.Duration, take func(net.Conn, []byte, []byte) bool,
+	takeFD func(int, []byte, []byte) bool) *demux {
 	d := &demux{
 		ln:      ln,
 		prefix:  []byte(prefix),
 		timeout: timeout,
 		take:    take,
+		takeFD:  takeFD,
 		conns:   make(chan accepted),
 		done:    make(chan struct{}),
 		reading: map[net.Conn]struct{}{},
 	}
 	d.wg.Add(1)
-	go d.acceptLoop()
+	if raw := d.rawListener(); raw != nil {
+		go d.rawAcceptLoop(raw)
+	} else {
+		go d.acceptLoop()
+	}
 	return d
 }
 
@@ -89,17 +102,23 @@ func (d *demux) acceptLoop() {
 			}
 			return
 		}
-		d.mu.Lock()
-		if d.closed {
-			d.mu.Unlock()
-			c.Close()
-			continue
-		}
-		d.reading[c] = struct{}{}
-		d.wg.Add(1)
-		d.mu.Unlock()
-		go d.route(c)
+		d.startRoute(c, nil)
 	}
+}
+
+// startRoute reads the rest of c's request head on a goroutine of its own;
+// read holds what has been read of it already.
+func (d *demux) startRoute(c net.Conn, read []byte) {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		c.Close()
+		return
+	}
+	d.reading[c] = struct{}{}
+	d.wg.Add(1)
+	d.mu.Unlock()
+	go d.route(c, read)
 }
 
 // isTemporary is net/http's test for an Accept error worth retrying.
@@ -108,16 +127,21 @@ func isTemporary(err error) bool {
 	return ok && te.Temporary()
 }
 
-// route reads c's request head and decides who serves it.
-func (d *demux) route(c net.Conn) {
+// route reads c's request head, which starts with read, and decides who
+// serves it.
+func (d *demux) route(c net.Conn, read []byte) {
 	defer d.wg.Done()
 	bp := headBufs.Get().(*[]byte)
 	defer headBufs.Put(bp)
 	buf := *bp
-	n, end, drop := 0, -1, false
+	n, end, drop := copy(buf, read), -1, false
 	c.SetReadDeadline(time.Now().Add(d.timeout))
-	for {
-		m, err := c.Read(buf[n:])
+	for first := n > 0; ; first = false {
+		var m int
+		var err error
+		if !first { // what was read already is looked at before reading on
+			m, err = c.Read(buf[n:])
+		}
 		n += m
 		if k := min(n, len(d.prefix)); !bytes.Equal(buf[:k], d.prefix[:k]) {
 			break // not ours: straight to net/http
@@ -176,6 +200,9 @@ func (d *demux) close() error {
 	d.closeOnce.Do(func() {
 		close(d.done)
 		d.closeErr = d.ln.Close()
+		if d.rawFile != nil {
+			d.rawFile.Close() // ends rawAcceptLoop's wait
+		}
 		d.mu.Lock()
 		d.closed = true
 		for c := range d.reading {

@@ -77,7 +77,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		http: &http.Server{
 			Handler:           mux,
 			ReadHeaderTimeout: headTimeout,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+			// Idle keep-alive connections of REST clients are closed in
+			// time, TCP keep-alive or not (raw-accepted sockets have none).
+			IdleTimeout: idleTimeout,
+			ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		},
 	}
 	return s, nil
@@ -86,7 +89,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 // Listen opens the listening socket, so callers learn of a busy port before
 // Serve.
 func (s *Server) Listen() (net.Listener, error) {
-	ln, err := net.Listen("tcp", s.cfg.Addr)
+	lc := net.ListenConfig{Control: deferAccept}
+	ln, err := lc.Listen(context.Background(), "tcp", s.cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
 	}
@@ -99,7 +103,11 @@ func (s *Server) Listen() (net.Listener, error) {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// WebSocket upgrades of /app/{key} bypass net/http; everything else,
 	// REST included, reaches it on the same port.
-	d := newDemux(ln, "GET /app/", headTimeout, s.takeUpgrade)
+	var takeFD func(int, []byte, []byte) bool
+	if s.up.RawSockets() {
+		takeFD = s.takeUpgradeFD
+	}
+	d := newDemux(ln, "GET /app/", headTimeout, s.takeUpgrade, takeFD)
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(d.httpListener()) }()
 	if s.cfg.DebugAddr != "" {
@@ -140,17 +148,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // as ReadHeaderTimeout does for net/http.
 const headTimeout = 10 * time.Second
 
+// idleTimeout closes REST keep-alive connections left unused this long.
+const idleTimeout = 2 * time.Minute
+
 // takeUpgrade serves a WebSocket upgrade of /app/{key} read by the demux
 // directly, and declines anything else, net/http's to answer. It does not
 // block on the client: the 101 response leaves with the connection's first
 // frame.
 func (s *Server) takeUpgrade(nc net.Conn, head, rest []byte) bool {
-	req, ok := wsconn.ParseUpgrade(head)
+	req, key, ok := parseAppUpgrade(head)
 	if !ok {
-		return false
-	}
-	key, ok := strings.CutPrefix(req.Path, "/app/")
-	if !ok || key == "" || strings.Contains(key, "/") {
 		return false
 	}
 	conn, err := s.up.UpgradeRaw(nc, &req, rest)
@@ -160,6 +167,34 @@ func (s *Server) takeUpgrade(nc net.Conn, head, rest []byte) bool {
 	}
 	s.pusher.ServeConn(conn, key, req.Query())
 	return true
+}
+
+// takeUpgradeFD is takeUpgrade for a socket accepted outside the Go
+// runtime; a connection it declines stays the caller's.
+func (s *Server) takeUpgradeFD(fd int, head, rest []byte) bool {
+	req, key, ok := parseAppUpgrade(head)
+	if !ok {
+		return false
+	}
+	conn, err := s.up.UpgradeFD(fd, &req, rest)
+	if err != nil {
+		return false
+	}
+	s.pusher.ServeConn(conn, key, req.Query())
+	return true
+}
+
+// parseAppUpgrade accepts a plain WebSocket upgrade of /app/{key}.
+func parseAppUpgrade(head []byte) (req wsconn.UpgradeRequest, key string, ok bool) {
+	req, ok = wsconn.ParseUpgrade(head)
+	if !ok {
+		return req, "", false
+	}
+	key, ok = strings.CutPrefix(req.Path, "/app/")
+	if !ok || key == "" || strings.Contains(key, "/") {
+		return req, "", false
+	}
+	return req, key, true
 }
 
 // serveDebug serves Go's profiler on its own listener, away from the public

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha1"
 	"encoding/base64"
+	"errors"
 	"io"
 	"net"
 	"net/url"
@@ -324,3 +325,21 @@ func (u *Upgrader) UpgradeRaw(nc net.Conn, req *UpgradeRequest, early []byte) (C
 	}
 	return newGoConn(nc, bufio.NewReader(r), u.cfg), nil
 }
+
+// ErrNoPoller is UpgradeFD's answer when the transport is not epoll.
+var ErrNoPoller = errors.New("the goroutine transport serves net.Conns only")
+
+// UpgradeFD is UpgradeRaw for a socket accepted outside the Go runtime: fd
+// must be a non-blocking TCP socket, which the connection owns from then
+// on. Only the epoll transport takes raw sockets (see RawSockets); without it
+// UpgradeFD returns ErrNoPoller and fd stays the caller's.
+func (u *Upgrader) UpgradeFD(fd int, req *UpgradeRequest, early []byte) (Conn, error) {
+	if u.pollers == nil {
+		return nil, ErrNoPoller
+	}
+	resp := req.appendResponse(make([]byte, 0, responseLen))
+	return u.pollers.adoptFD(fd, early, resp), nil
+}
+
+// RawSockets reports whether UpgradeFD is available.
+func (u *Upgrader) RawSockets() bool { return u.pollers != nil }

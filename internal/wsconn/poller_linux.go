@@ -86,6 +86,12 @@ func (ps *pollerSet) adopt(nc net.Conn, early, resp []byte) (Conn, error) {
 	// The duplicate shares the socket, and its O_NONBLOCK flag, with the
 	// runtime's descriptor; closing the latter leaves the socket open.
 	nc.Close()
+	return ps.adoptFD(fd, early, resp), nil
+}
+
+// adoptFD serves a non-blocking socket the Go runtime never saw, as adopt
+// does; the connection owns fd from now on.
+func (ps *pollerSet) adoptFD(fd int, early, resp []byte) *pconn {
 	p := ps.pollers[int(ps.next.Add(1))%len(ps.pollers)]
 	c := &pconn{fd: fd, p: p}
 	c.reader.max = p.cfg.MaxMessageBytes
@@ -98,7 +104,7 @@ func (ps *pollerSet) adopt(nc net.Conn, early, resp []byte) (Conn, error) {
 		c.respQueued = true
 	}
 	c.lastRead.Store(time.Now().UnixNano())
-	return c, nil
+	return c
 }
 
 // poller is one epoll loop. It owns every read and write of its
@@ -267,16 +273,23 @@ func (p *poller) runTodo() {
 	}
 }
 
-// register adds a started connection to epoll.
+// register adds a started connection to epoll, waiting for room to write
+// too if its first flush left bytes over.
 func (p *poller) register(c *pconn) error {
+	events := uint32(unix.EPOLLIN | unix.EPOLLRDHUP)
+	if c.wantWrite {
+		events |= unix.EPOLLOUT
+	}
+	c.registered = true
 	p.mu.Lock()
 	p.conns[c.fd] = c
 	p.mu.Unlock()
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(c.fd)}
+	ev := unix.EpollEvent{Events: events, Fd: int32(c.fd)}
 	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
 		p.mu.Lock()
 		delete(p.conns, c.fd)
 		p.mu.Unlock()
+		c.registered = false
 		return fmt.Errorf("epoll_ctl add: %w", err)
 	}
 	return nil
@@ -306,7 +319,11 @@ func (p *poller) read(c *pconn) {
 
 // flush writes whatever is queued for c with as few writev calls as the
 // kernel allows, then finishes a close if one is pending.
-func (p *poller) flush(c *pconn) {
+func (p *poller) flush(c *pconn) { p.flushWith(c, p.iovs) }
+
+// flushWith is flush with the iovec buffer iovs. Besides the loop, only
+// Start calls it, before the connection is registered.
+func (p *poller) flushWith(c *pconn, iovs []unix.Iovec) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -345,9 +362,9 @@ func (p *poller) flush(c *pconn) {
 
 	var werr error
 	for c.outHead < len(c.out) {
-		iov := p.iovs[:0]
+		iov := iovs[:0]
 		for i, b := range c.out[c.outHead:] {
-			if i == maxIovecs {
+			if i == len(iovs) {
 				break
 			}
 			if i == 0 {
@@ -428,6 +445,9 @@ func (p *poller) flush(c *pconn) {
 }
 
 func (p *poller) modify(c *pconn, events uint32) {
+	if !c.registered {
+		return // register sets the events
+	}
 	ev := unix.EpollEvent{Events: events, Fd: int32(c.fd)}
 	unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, c.fd, &ev)
 }
@@ -517,10 +537,11 @@ type pconn struct {
 	queue        [][]byte // frames not yet taken by the loop
 	queueSlack   uint8    // light flushes in a row: see recycle
 	queued       int      // bytes charged against MaxQueueBytes: see above
-	scheduled    bool
-	pendingCarry bool // bytes that came with the handshake await parsing
-	respQueued   bool // queue[0] is the handshake response
-	closing      bool // a close frame is queued
+	scheduled    bool     // in the loop's todo list, or being flushed by Start
+	started      bool     // Start was called: the loop may be asked to look
+	pendingCarry bool     // bytes that came with the handshake await parsing
+	respQueued   bool     // queue[0] is the handshake response
+	closing      bool     // a close frame is queued
 	closeFrame   []byte
 	dropOut      bool // Abort: drop the frames of out not yet begun
 	forceClose   bool // drop the socket at the next look
@@ -537,6 +558,7 @@ type pconn struct {
 	sentClose    bool
 	halfClosed   bool
 	wantWrite    bool
+	registered   bool // in epoll; set by Start before the loop can see c
 	blockedSince time.Time
 	peerClosed   bool
 	fatal        error
@@ -546,32 +568,46 @@ type pconn struct {
 var _ Conn = (*pconn)(nil)
 
 // Start implements Conn.
+//
+// Until Start registers the connection, no other goroutine touches its
+// socket: Start writes what was queued before it (the handshake response
+// and the first frames) itself, which spares the poller a wake-up per new
+// connection. Work queued meanwhile waits for the loop, which is asked to
+// look once the connection is registered.
 func (c *pconn) Start(h Handler) {
 	c.mu.Lock()
 	c.h = h
+	c.started = true
+	c.scheduled = true // Start is flushing: senders need not ask the loop
 	closed := c.closed
 	c.mu.Unlock()
 	if closed {
 		h.HandleClose(ErrClosed)
 		return
 	}
+	var iovs [8]unix.Iovec
+	c.p.flushWith(c, iovs[:])
+	if c.isClosed() {
+		return // the flush failed, and the handler has been told
+	}
 	// Decide before registering: from then on the reader is the loop's.
 	early := len(c.reader.carry) > 0
 	if err := c.p.register(c); err != nil {
+		c.mu.Lock()
+		c.scheduled = false
+		c.mu.Unlock()
 		c.forceShutdown()
 		return
 	}
-	if early {
-		// Frames that arrived with the handshake: the loop parses them
-		// without waiting for the next read.
-		c.mu.Lock()
-		c.pendingCarry = true
-		sched := !c.scheduled
-		c.scheduled = true
-		c.mu.Unlock()
-		if sched {
-			c.p.schedule(c)
-		}
+	c.mu.Lock()
+	c.scheduled = false
+	// Frames that arrived with the handshake are parsed without waiting for
+	// the next read.
+	c.pendingCarry = early
+	sched := (early || len(c.queue) > 0 || c.forceClose) && c.needsLoop()
+	c.mu.Unlock()
+	if sched {
+		c.p.schedule(c)
 	}
 }
 
@@ -591,8 +627,7 @@ func (c *pconn) Send(frame []byte) error {
 	}
 	c.queue = append(c.queue, frame)
 	c.queued += len(frame)
-	sched := !c.scheduled
-	c.scheduled = true
+	sched := c.needsLoop()
 	c.mu.Unlock()
 	if sched {
 		c.p.schedule(c)
@@ -633,8 +668,7 @@ func (c *pconn) close(code int, reason string, drop bool) {
 	c.queued += len(cf)
 	// Whatever happens on the wire, the socket is gone by then.
 	c.closeTimer = time.AfterFunc(c.p.cfg.WriteTimeout+closeGrace, c.forceShutdown)
-	sched := !c.scheduled
-	c.scheduled = true
+	sched := c.needsLoop()
 	c.mu.Unlock()
 	if sched {
 		c.p.schedule(c)
@@ -646,8 +680,22 @@ func (c *pconn) forceShutdown() {
 	c.mu.Lock()
 	c.forceClose = true
 	c.closing = true
+	started := c.started
 	c.mu.Unlock()
-	c.p.schedule(c)
+	if started {
+		c.p.schedule(c)
+	}
+}
+
+// needsLoop reports whether the caller, having queued work for c, must ask
+// the loop to look at c: not if c is already in line, nor before Start,
+// which does the first flush itself. c.mu is held.
+func (c *pconn) needsLoop() bool {
+	if !c.started || c.scheduled {
+		return false
+	}
+	c.scheduled = true
+	return true
 }
 
 func (c *pconn) isClosed() bool {
@@ -740,8 +788,7 @@ func (c *pconn) sendControl(frame []byte) {
 	}
 	c.queue = append(c.queue, frame)
 	c.queued += len(frame)
-	sched := !c.scheduled
-	c.scheduled = true
+	sched := c.needsLoop()
 	c.mu.Unlock()
 	if sched {
 		c.p.schedule(c)

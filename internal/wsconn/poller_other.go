@@ -18,4 +18,5 @@ func newPollerSet(Config) (*pollerSet, error) {
 func (*pollerSet) adopt(net.Conn, []byte, []byte) (Conn, error) {
 	return nil, errors.New("unsupported")
 }
-func (*pollerSet) close() {}
+func (*pollerSet) adoptFD(int, []byte, []byte) Conn { panic("unsupported") }
+func (*pollerSet) close()                           {}

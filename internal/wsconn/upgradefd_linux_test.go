@@ -1,0 +1,156 @@
+package wsconn
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"golang.org/x/sys/unix"
+)
+
+// socketPair returns a non-blocking server socket with a small send buffer
+// and its peer as a net.Conn.
+func socketPair(t *testing.T) (int, net.Conn) {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.SetsockoptInt(fds[0], unix.SOL_SOCKET, unix.SO_SNDBUF, 4096); err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fds[1]), "client")
+	client, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	return fds[0], client
+}
+
+// TestUpgradeFDFirstFlush: everything queued before Start (the 101, more
+// than the socket takes at once, a pipelined client frame waiting to be
+// read) is delivered whole and in order once Start has written the first
+// part itself and handed the rest to the poller, and frames sent after
+// Start follow.
+func TestUpgradeFDFirstFlush(t *testing.T) {
+	up, err := NewUpgrader(Config{Transport: TransportEpoll, Pollers: 1, MaxQueueBytes: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	fd, client := socketPair(t)
+	req, ok := ParseUpgrade([]byte(upgradeHead(validHead()...)))
+	if !ok {
+		t.Fatal("refused")
+	}
+	early := clientFrame(true, opText, []byte("hello"))
+	c, err := up.UpgradeFD(fd, &req, early)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(early) // UpgradeFD must have copied it
+	const frames, size = 200, 4 << 10
+	for i := range frames {
+		if err := c.Send(numberedFrame(i, size)); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	h := chanHandler{msgs: make(chan string, 4), closed: make(chan error, 1)}
+	c.Start(h)
+	if err := c.Send(numberedFrame(frames, size)); err != nil {
+		t.Fatalf("send after Start: %v", err)
+	}
+
+	client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(client)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		t.Fatalf("response %v, %v", resp, err)
+	}
+	for seq := 0; seq <= frames; seq++ {
+		hdr, p := readFrame(t, client, br)
+		if hdr.OpCode != ws.OpText || len(p) != size || !bytes.HasPrefix(p, fmt.Appendf(nil, "%08d", seq)) {
+			t.Fatalf("frame %d: opcode %v, %d bytes, payload %.8q", seq, hdr.OpCode, len(p), p)
+		}
+	}
+	select {
+	case m := <-h.msgs:
+		if m != "hello" {
+			t.Fatalf("message %q, want hello", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("pipelined frame not delivered")
+	}
+	c.Close(CloseNormal, "")
+	if hdr, _ := readFrame(t, client, br); hdr.OpCode != ws.OpClose {
+		t.Fatalf("opcode %v, want close", hdr.OpCode)
+	}
+	client.Close()
+	select {
+	case <-h.closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no HandleClose")
+	}
+}
+
+// TestUpgradeFDClosedBeforeStart: a connection refused before Start (as the
+// front end refuses an unknown app) sends its error and close frame from
+// Start's own flush, then waits for the client's close.
+func TestUpgradeFDClosedBeforeStart(t *testing.T) {
+	up, err := NewUpgrader(Config{Transport: TransportEpoll, Pollers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	fd, client := socketPair(t)
+	req, _ := ParseUpgrade([]byte(upgradeHead(validHead()...)))
+	c, err := up.UpgradeFD(fd, &req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Send(TextFrame([]byte("refused")))
+	c.Close(4001, "no such app")
+	h := chanHandler{msgs: make(chan string, 1), closed: make(chan error, 1)}
+	c.Start(h)
+	client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(client)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 101 {
+		t.Fatalf("response %v, %v", resp, err)
+	}
+	if hdr, p := readFrame(t, client, br); hdr.OpCode != ws.OpText || string(p) != "refused" {
+		t.Fatalf("opcode %v %q, want the text frame", hdr.OpCode, p)
+	}
+	if hdr, p := readFrame(t, client, br); hdr.OpCode != ws.OpClose || len(p) < 2 || int(p[0])<<8|int(p[1]) != 4001 {
+		t.Fatalf("opcode %v %q, want close 4001", hdr.OpCode, p)
+	}
+	client.Write(clientFrame(true, opClose, []byte{0x0f, 0xa1}))
+	select {
+	case <-h.closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no HandleClose after the client's close")
+	}
+}
+
+func TestUpgradeFDNeedsEpoll(t *testing.T) {
+	up, err := NewUpgrader(Config{Transport: TransportGoroutine})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	if up.RawSockets() {
+		t.Fatal("the goroutine transport claims raw sockets")
+	}
+	req, _ := ParseUpgrade([]byte(upgradeHead(validHead()...)))
+	if _, err := up.UpgradeFD(-1, &req, nil); !errors.Is(err, ErrNoPoller) {
+		t.Fatalf("UpgradeFD: %v, want ErrNoPoller", err)
+	}
+}
