@@ -49,6 +49,10 @@ type conn struct {
 	nc net.Conn
 	fd int
 
+	// dial is a raw dial under way (see rawdial.go); the epoll loop
+	// serving the connection owns it.
+	dial *dialState
+
 	wmu     sync.Mutex
 	wclosed bool
 

@@ -21,7 +21,11 @@ const epollSupported = true
 // and no buffer.
 type epollReader struct {
 	loops []*epollLoop
-	conns []atomic.Pointer[conn] // by conn id, which rides in the epoll event
+	// by socket descriptor, which rides in the epoll event: a descriptor
+	// names one socket until the loop that serves it closes it, having
+	// removed it from here first (a dial given up and retried under the
+	// same conn id is another socket)
+	conns []atomic.Pointer[conn]
 	next  atomic.Uint32
 	stop  atomic.Bool
 	wg    sync.WaitGroup
@@ -34,7 +38,7 @@ type epollLoop struct {
 }
 
 func newEpollReader(loops, maxConns int, shards []*shard) (*epollReader, error) {
-	r := &epollReader{conns: make([]atomic.Pointer[conn], maxConns)}
+	r := &epollReader{conns: make([]atomic.Pointer[conn], fdTableSize(maxConns))}
 	for i := range loops {
 		epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 		if err != nil {
@@ -66,16 +70,31 @@ func (r *epollReader) adopt(c *conn) error {
 	c.nc = nil
 	c.fd = fd
 	c.wmu.Unlock()
-	if c.id >= len(r.conns) {
-		return fmt.Errorf("conn id %d beyond %d", c.id, len(r.conns))
+	return r.register(c, unix.EPOLLIN|unix.EPOLLRDHUP)
+}
+
+// register hands c, socket and all, to a loop.
+func (r *epollReader) register(c *conn, events uint32) error {
+	if c.fd >= len(r.conns) {
+		return fmt.Errorf("descriptor %d beyond the table of %d", c.fd, len(r.conns))
 	}
-	r.conns[c.id].Store(c)
+	r.conns[c.fd].Store(c)
 	l := r.loops[int(r.next.Add(1))%len(r.loops)]
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(fd), Pad: int32(c.id)}
-	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	ev := unix.EpollEvent{Events: events, Fd: int32(c.fd)}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
+		r.conns[c.fd].Store(nil)
 		return fmt.Errorf("epoll_ctl: %w", err)
 	}
 	return nil
+}
+
+// fdTableSize covers every descriptor the process may open.
+func fdTableSize(conns int) int {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err == nil && lim.Cur < 1<<22 {
+		return int(max(lim.Cur, uint64(conns)+1024))
+	}
+	return 1 << 22
 }
 
 func (r *epollReader) run(l *epollLoop) {
@@ -90,11 +109,16 @@ func (r *epollReader) run(l *epollLoop) {
 			return
 		}
 		for _, ev := range events[:n] {
-			c := r.conns[ev.Pad].Load()
+			c := r.conns[ev.Fd].Load()
 			if c == nil {
 				continue
 			}
-			r.read(l, c, buf)
+			if ev.Events&unix.EPOLLOUT != 0 && !r.writeRequest(l, c) {
+				continue
+			}
+			if ev.Events&^unix.EPOLLOUT != 0 {
+				r.read(l, c, buf)
+			}
 		}
 	}
 }
@@ -111,12 +135,37 @@ func (r *epollReader) read(l *epollLoop, c *conn, buf []byte) {
 			return
 		}
 		if n <= 0 || err != nil {
-			r.lost(l, c)
+			if err == nil {
+				err = errClosedByServer
+			}
+			r.lost(l, c, err)
 			return
 		}
-		if err := c.feed(buf[:n], time.Now().UnixNano(), l.sh); err != nil {
-			r.lost(l, c)
-			return
+		data := buf[:n]
+		if d := c.dial; d != nil && !d.upgraded {
+			if data, err = d.response(data); err != nil {
+				r.lost(l, c, err)
+				return
+			}
+		}
+		if len(data) > 0 {
+			if err := c.feed(data, time.Now().UnixNano(), l.sh); err != nil {
+				r.lost(l, c, err)
+				return
+			}
+		}
+		if d := c.dial; d != nil && d.upgraded {
+			switch {
+			case c.socketID != "":
+				// Established: from now on an ordinary connection. A dial
+				// given up meanwhile has shut the socket; the loop finds
+				// it closed soon.
+				c.dial = nil
+				d.finish(nil)
+			case c.subFailed != nil:
+				r.lost(l, c, fmt.Errorf("%s", c.subFailed))
+				return
+			}
 		}
 		if n < len(buf) {
 			return
@@ -124,12 +173,45 @@ func (r *epollReader) read(l *epollLoop, c *conn, buf []byte) {
 	}
 }
 
-// lost forgets a connection the server closed (or that broke).
-func (r *epollReader) lost(l *epollLoop, c *conn) {
+// lost forgets a connection the server closed (or that broke), or whose
+// dial failed, and closes its socket.
+func (r *epollReader) lost(l *epollLoop, c *conn, err error) {
 	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
-	l.sh.closed.Add(1)
-	r.conns[c.id].Store(nil)
+	r.conns[c.fd].Store(nil)
+	if d := c.dial; d != nil {
+		c.dial = nil
+		d.finish(fmt.Errorf("%w: %v", ErrHandshake, err))
+	} else {
+		l.sh.closed.Add(1)
+	}
 	c.close(true)
+}
+
+// writeRequest writes what is left of a dialing connection's request once
+// its socket is connected, and reports whether c is still being served.
+func (r *epollReader) writeRequest(l *epollLoop, c *conn) bool {
+	d := c.dial
+	if d == nil || len(d.req) == 0 {
+		return true
+	}
+	c.wmu.Lock()
+	n, err := unix.Write(c.fd, d.req)
+	c.wmu.Unlock()
+	if n > 0 {
+		d.req = d.req[n:]
+	}
+	switch {
+	case err == unix.EAGAIN || err == unix.EINTR:
+		return true
+	case err != nil:
+		r.lost(l, c, err)
+		return false
+	case len(d.req) == 0:
+		d.req = nil
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(c.fd)}
+		unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, c.fd, &ev)
+	}
+	return true
 }
 
 // close stops the loops; the connections stay open for the caller to close.
@@ -208,4 +290,11 @@ func closeFD(fd int, hard bool) {
 // connection that stops reading stalls the server's writes quickly.
 func setRecvBuffer(fd uintptr, size int) error {
 	return unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, size)
+}
+
+// bindAddressNoPort has bind leave the port to connect, which picks one per
+// destination: one source address then serves a whole ephemeral port range
+// towards each server address.
+func bindAddressNoPort(fd uintptr) error {
+	return unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
 }

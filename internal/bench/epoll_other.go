@@ -18,3 +18,4 @@ func newEpollReader(int, int, []*shard) (*epollReader, error) {
 func writeFD(int, []byte, time.Duration) error { return errors.New("no descriptors off Linux") }
 func closeFD(int, bool)                        {}
 func setRecvBuffer(uintptr, int) error         { return nil }
+func bindAddressNoPort(uintptr) error          { return nil }

@@ -195,8 +195,13 @@ func (o *Options) wsURL() string {
 	return strings.TrimSuffix(o.URL, "/") + "/app/" + url.PathEscape(o.Key) + "?protocol=7&client=herald-bench&version=1.0&flash=false"
 }
 
-// perAddressConns is how many connections one local address can hold to one
-// server address: the ephemeral port range, less a margin for other sockets.
+// perAddressConns is how many connections one local address should hold to
+// one server address. Linux's connect() looks for a free port among half
+// the ephemeral range first (those of one parity, leaving the others to
+// bind), and the search turns into a scan of the whole range once that half
+// is used up: with 19 000 connections from one address on the usual range,
+// connect() cost the tool 240 µs instead of 37. So: half the range, less a
+// margin for other sockets.
 func perAddressConns() int {
 	lo, hi := 32768, 60999
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
@@ -208,7 +213,7 @@ func perAddressConns() int {
 			}
 		}
 	}
-	return (hi - lo + 1) * 9 / 10
+	return (hi - lo + 1) / 2 * 9 / 10
 }
 
 // localAddrs decides which source addresses dials use. "auto" spreads the

@@ -29,6 +29,7 @@ type pool struct {
 	addrs  []net.IP
 	shards []*shard
 	rd     reader
+	raw    *rawTarget // the raw dialer's, with the epoll reader on ws:// URLs
 
 	attempts    atomic.Int64
 	established atomic.Int64
@@ -56,6 +57,9 @@ func newPool(o *Options, total int) (*pool, error) {
 			return nil, err
 		}
 		p.rd = r
+		if t, err := newRawTarget(p.wsURL); err == nil {
+			p.raw = t
+		}
 	default:
 		p.rd = newGoroutineReader(p.shards, 4096)
 	}
@@ -100,6 +104,9 @@ type dialSpec struct {
 // open dials connection id, waits for pusher:connection_established, runs
 // the spec's setup and hands the connection to the reader.
 func (p *pool) open(ctx context.Context, id int, spec dialSpec) (*conn, error) {
+	if p.raw != nil && spec.setup == nil && !spec.park && spec.rcvbuf == 0 {
+		return p.openRaw(ctx, id, spec)
+	}
 	start := time.Now()
 	var la net.Addr
 	if len(p.addrs) > 0 {
@@ -111,10 +118,19 @@ func (p *pool) open(ctx context.Context, id int, spec dialSpec) (*conn, error) {
 			// No TCP keep-alive: the server pings over WebSocket, and the
 			// setsockopt calls would be a tenth of the tool's dial cost.
 			nd := net.Dialer{LocalAddr: la, KeepAlive: -1}
-			if spec.rcvbuf > 0 {
+			if spec.rcvbuf > 0 || la != nil {
 				nd.Control = func(_, _ string, rc syscall.RawConn) error {
 					var serr error
-					if err := rc.Control(func(fd uintptr) { serr = setRecvBuffer(fd, spec.rcvbuf) }); err != nil {
+					err := rc.Control(func(fd uintptr) {
+						if la != nil {
+							// See rawTarget.connect.
+							serr = bindAddressNoPort(fd)
+						}
+						if serr == nil && spec.rcvbuf > 0 {
+							serr = setRecvBuffer(fd, spec.rcvbuf)
+						}
+					})
+					if err != nil {
 						return err
 					}
 					return serr
