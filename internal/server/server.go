@@ -94,6 +94,7 @@ func (s *Server) Listen() (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
 	}
+	s.logFileLimit()
 	return ln, nil
 }
 
