@@ -11,5 +11,8 @@
 // goroutine each: an idle connection then costs a file descriptor and a small
 // struct, which lets one 2-core machine hold 100,000 of them next to the
 // server it measures. The goroutine reader remains for other systems and for
-// comparison (--reader goroutine).
+// comparison (--reader goroutine). With the epoll reader, connections that
+// need nothing but connection_established (connect, idle without
+// --subscribe) are also dialed without the Go runtime: see rawdial.go. The
+// others are dialed with gobwas/ws and handed to the reader afterwards.
 package bench
