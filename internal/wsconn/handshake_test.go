@@ -153,6 +153,33 @@ func (h chanHandler) HandleMessage(d []byte) { h.msgs <- string(d) }
 func (h chanHandler) HandleTooLarge(int)     {}
 func (h chanHandler) HandleClose(err error)  { h.closed <- err }
 
+func newChanHandler() chanHandler {
+	return chanHandler{msgs: make(chan string, 4), closed: make(chan error, 1)}
+}
+
+// expectMessage waits for the handler's next message, which must be want.
+func (h chanHandler) expectMessage(t *testing.T, want string) {
+	t.Helper()
+	select {
+	case m := <-h.msgs:
+		if m != want {
+			t.Fatalf("message %q, want %q", m, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("message %q not delivered", want)
+	}
+}
+
+// expectClosed waits for HandleClose.
+func (h chanHandler) expectClosed(t *testing.T) {
+	t.Helper()
+	select {
+	case <-h.closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no HandleClose")
+	}
+}
+
 // TestUpgradeRawPipelinedFrame: a client that sends its first frame right
 // behind the request head has it served, and gets the 101 response before
 // the first server frame.
@@ -202,7 +229,7 @@ func TestUpgradeRawPipelinedFrame(t *testing.T) {
 				t.Fatal(err)
 			}
 			clear(buf) // UpgradeRaw must have copied what it keeps
-			h := chanHandler{msgs: make(chan string, 4), closed: make(chan error, 1)}
+			h := newChanHandler()
 			c.Send(TextFrame([]byte("welcome")))
 			c.Start(h)
 
@@ -223,21 +250,10 @@ func TestUpgradeRawPipelinedFrame(t *testing.T) {
 			if _, err := io.ReadFull(br, p); err != nil || string(p) != "welcome" {
 				t.Fatalf("first frame %q, %v", p, err)
 			}
-			select {
-			case m := <-h.msgs:
-				if m != "hello" {
-					t.Fatalf("message %q, want hello", m)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("pipelined frame not delivered")
-			}
+			h.expectMessage(t, "hello")
 			c.Close(CloseNormal, "")
 			client.Close()
-			select {
-			case <-h.closed:
-			case <-time.After(5 * time.Second):
-				t.Fatal("no HandleClose")
-			}
+			h.expectClosed(t)
 		})
 	}
 }
@@ -274,7 +290,7 @@ func TestAbortKeepsHandshakeResponse(t *testing.T) {
 	}
 	c.Send(TextFrame([]byte("dropped")))
 	c.Abort(4100, "slow")
-	h := chanHandler{msgs: make(chan string, 1), closed: make(chan error, 1)}
+	h := newChanHandler()
 	c.Start(h)
 	client.SetReadDeadline(time.Now().Add(5 * time.Second))
 	br := bufio.NewReader(client)
@@ -300,9 +316,5 @@ func TestAbortKeepsHandshakeResponse(t *testing.T) {
 		}
 	}
 	client.Close()
-	select {
-	case <-h.closed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no HandleClose")
-	}
+	h.expectClosed(t)
 }

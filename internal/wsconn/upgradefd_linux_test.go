@@ -64,7 +64,7 @@ func TestUpgradeFDFirstFlush(t *testing.T) {
 			t.Fatalf("send %d: %v", i, err)
 		}
 	}
-	h := chanHandler{msgs: make(chan string, 4), closed: make(chan error, 1)}
+	h := newChanHandler()
 	c.Start(h)
 	if err := c.Send(numberedFrame(frames, size)); err != nil {
 		t.Fatalf("send after Start: %v", err)
@@ -82,24 +82,13 @@ func TestUpgradeFDFirstFlush(t *testing.T) {
 			t.Fatalf("frame %d: opcode %v, %d bytes, payload %.8q", seq, hdr.OpCode, len(p), p)
 		}
 	}
-	select {
-	case m := <-h.msgs:
-		if m != "hello" {
-			t.Fatalf("message %q, want hello", m)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("pipelined frame not delivered")
-	}
+	h.expectMessage(t, "hello")
 	c.Close(CloseNormal, "")
 	if hdr, _ := readFrame(t, client, br); hdr.OpCode != ws.OpClose {
 		t.Fatalf("opcode %v, want close", hdr.OpCode)
 	}
 	client.Close()
-	select {
-	case <-h.closed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no HandleClose")
-	}
+	h.expectClosed(t)
 }
 
 // TestUpgradeFDClosedBeforeStart: a connection refused before Start (as the
@@ -119,7 +108,7 @@ func TestUpgradeFDClosedBeforeStart(t *testing.T) {
 	}
 	c.Send(TextFrame([]byte("refused")))
 	c.Close(4001, "no such app")
-	h := chanHandler{msgs: make(chan string, 1), closed: make(chan error, 1)}
+	h := newChanHandler()
 	c.Start(h)
 	client.SetReadDeadline(time.Now().Add(5 * time.Second))
 	br := bufio.NewReader(client)
@@ -133,11 +122,7 @@ func TestUpgradeFDClosedBeforeStart(t *testing.T) {
 		t.Fatalf("opcode %v %q, want close 4001", hdr.OpCode, p)
 	}
 	client.Write(clientFrame(true, opClose, []byte{0x0f, 0xa1}))
-	select {
-	case <-h.closed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no HandleClose after the client's close")
-	}
+	h.expectClosed(t)
 }
 
 func TestUpgradeFDNeedsEpoll(t *testing.T) {
