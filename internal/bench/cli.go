@@ -78,6 +78,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "herald-bench: unexpected argument %q\n", fs.Arg(0))
 		return ExitError
 	}
+	if err := explicitZeros(fs); err != nil {
+		fmt.Fprintln(stderr, "herald-bench:", err)
+		return ExitError
+	}
 	o := f.opts
 	o.Scenario = scenario
 	o.Log = stderr
@@ -116,6 +120,21 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ExitIncomplete
 	}
 	return ExitOK
+}
+
+// positiveFlags are the counts that Options treat as "use the default" when
+// zero: given as 0 on the command line they are an error, not the default.
+var positiveFlags = []string{"conns", "concurrency", "events", "publishers", "size",
+	"channels-per-conn", "slow", "slow-rcvbuf", "channels", "churners", "cycles"}
+
+func explicitZeros(fs *flag.FlagSet) error {
+	var errs []error
+	fs.Visit(func(f *flag.Flag) {
+		if slices.Contains(positiveFlags, f.Name) && f.Value.String() == "0" {
+			errs = append(errs, fmt.Errorf("--%s must be positive", f.Name))
+		}
+	})
+	return errors.Join(errs...)
 }
 
 type cliFlags struct {

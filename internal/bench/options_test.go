@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"net"
 	"strings"
 	"testing"
@@ -78,6 +79,24 @@ func TestOptionsDefaultsAndValidation(t *testing.T) {
 		bad.defaults()
 		if err := bad.validate(); err == nil {
 			t.Errorf("%+v should not validate", bad)
+		}
+	}
+}
+
+// A count given as 0 on the command line is refused, not taken as the
+// default the zero value stands for in Options.
+func TestCLIRefusesExplicitZeroCounts(t *testing.T) {
+	for _, args := range [][]string{
+		{"slow", "--slow", "0"},
+		{"fanout", "--conns", "0"},
+		{"presence", "--cycles=0"},
+	} {
+		var stdout, stderr strings.Builder
+		if code := Main(context.Background(), append(args, "--url", "ws://127.0.0.1:1"), &stdout, &stderr); code != ExitError {
+			t.Errorf("%v: exit %d, want %d", args, code, ExitError)
+		}
+		if !strings.Contains(stderr.String(), "must be positive") {
+			t.Errorf("%v: stderr %q", args, stderr.String())
 		}
 	}
 }
