@@ -131,6 +131,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 			a.ClientEvents = b
 		}
 		c.Apps = append(c.Apps, a)
+	} else if ce != "" && len(c.Apps) > 0 {
+		// It would silently do nothing: the file's apps say it themselves.
+		return Config{}, errors.New("HERALD_APP_CLIENT_EVENTS (--app-client-events) applies to the app of HERALD_APP_ID, HERALD_APP_KEY and HERALD_APP_SECRET, or to the development app; set client_events on the file's apps instead")
 	}
 	if len(c.Apps) == 0 {
 		c.DevApp = true

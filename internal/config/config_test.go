@@ -184,6 +184,12 @@ apps:
 	if len(c.Apps) != 3 || c.Apps[2].ID != "1003" || c.Apps[2].Key != "key-3" || !c.Apps[2].ClientEvents || c.DevApp {
 		t.Errorf("apps = %+v", c.Apps)
 	}
+
+	// Without that app, the client-events switch would do nothing: refused.
+	_, err = Load([]string{"--config", file, "--app-client-events", "true"}, env(nil))
+	if err == nil || !strings.Contains(err.Error(), "set client_events on the file's apps") {
+		t.Errorf("--app-client-events with only the file's apps: %v", err)
+	}
 }
 
 func TestLoadSingleApp(t *testing.T) {
