@@ -86,8 +86,10 @@ func testOpenFileLimit(t *testing.T, transport string) {
 	for _, u := range open[len(open)-2:] {
 		u.ping(t)
 	}
-	// Free some descriptors: the waiting connections get through.
-	for _, u := range open[:len(waiting)+2] {
+	// Free some descriptors: the waiting connections get through. (A slow
+	// machine may have counted a served connection as waiting; it holds its
+	// descriptor already.)
+	for _, u := range open[:min(len(waiting)+2, len(open)-2)] {
 		u.conn.Close()
 	}
 	for i, u := range waiting {
