@@ -680,9 +680,9 @@ func (c *pconn) forceShutdown() {
 	c.mu.Lock()
 	c.forceClose = true
 	c.closing = true
-	started := c.started
+	sched := c.needsLoop()
 	c.mu.Unlock()
-	if started {
+	if sched {
 		c.p.schedule(c)
 	}
 }
