@@ -157,11 +157,13 @@ func (r *epollReader) read(l *epollLoop, c *conn, buf []byte) {
 		if d := c.dial; d != nil && d.upgraded {
 			switch {
 			case c.socketID != "":
-				// Established: from now on an ordinary connection. A dial
-				// given up meanwhile has shut the socket; the loop finds
-				// it closed soon.
-				c.dial = nil
-				d.finish(nil)
+				// Established: from now on an ordinary connection, unless
+				// the dial was given up meanwhile. Then its socket is shut
+				// down, and keeping c.dial makes lost drop it without
+				// counting it as closed by the server.
+				if d.finish(nil) {
+					c.dial = nil
+				}
 			case c.subFailed != nil:
 				r.lost(l, c, fmt.Errorf("%s", c.subFailed))
 				return

@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"golang.org/x/sys/unix"
 	"net"
 	"net/http"
 	"strings"
@@ -110,5 +111,42 @@ func TestRawDialOutcomes(t *testing.T) {
 				t.Fatalf("errors %q, want one with %q", res.Errors, tc.errPart)
 			}
 		})
+	}
+}
+
+// A dial given up just as its answer arrived is dropped, not counted as a
+// connection the server closed, even though the loop then reads the whole
+// handshake.
+func TestAbandonedDialIsNotCountedClosed(t *testing.T) {
+	sh := new(shard)
+	r, err := newEpollReader(1, 16, []*shard{sh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.close()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, accept := newNonce()
+	established := serverText(`{"event":"pusher:connection_established","data":"{\"socket_id\":\"1.2\",\"activity_timeout\":120}"}`)
+	unix.Write(fds[1], []byte(upgradeHead(key)+established))
+	unix.Close(fds[1])
+	d := &dialState{done: make(chan error, 1), accept: accept}
+	d.finish(errDialTimeout) // given up by the dialing goroutine
+	<-d.done
+	c := &conn{id: 0, fd: fds[0], sk: nopSink{}, dial: d}
+	if err := r.register(c, unix.EPOLLIN|unix.EPOLLRDHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for r.conns[fds[0]].Load() != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the loop did not drop the connection")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n := sh.closed.Load(); n != 0 {
+		t.Fatalf("%d connections counted as closed by the server, want 0", n)
 	}
 }
