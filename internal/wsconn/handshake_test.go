@@ -180,6 +180,28 @@ func (h chanHandler) expectClosed(t *testing.T) {
 	}
 }
 
+// tcpPair returns both ends of a loopback TCP connection; the test closes
+// them when it ends.
+func tcpPair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	server, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close() })
+	return client, server
+}
+
 // TestUpgradeRawPipelinedFrame: a client that sends its first frame right
 // behind the request head has it served, and gets the 101 response before
 // the first server frame.
@@ -191,20 +213,7 @@ func TestUpgradeRawPipelinedFrame(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer up.Close()
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			client, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer client.Close()
-			server, err := ln.Accept()
-			if err != nil {
-				t.Fatal(err)
-			}
+			client, server := tcpPair(t)
 			head := upgradeHead(validHead()...)
 			frame := clientFrame(true, opText, []byte("hello"))
 			if _, err := client.Write(append([]byte(head), frame...)); err != nil {
@@ -269,20 +278,7 @@ func TestAbortKeepsHandshakeResponse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer up.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, server := tcpPair(t)
 	req, _ := ParseUpgrade([]byte(upgradeHead(validHead()...)))
 	c, err := up.UpgradeRaw(server, &req, nil)
 	if err != nil {
