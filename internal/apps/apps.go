@@ -24,6 +24,10 @@ const (
 	DefaultMaxChannelNameLength     = 200
 	DefaultMaxEventNameLength       = 200
 	DefaultMaxBodyBytes             = 256 * 1024
+	// DefaultMaxSubscriptionsPerConnection bounds what one connection can
+	// make Herald hold for it: each subscription costs a hub entry and,
+	// on a presence channel, a member with its user_info.
+	DefaultMaxSubscriptionsPerConnection = 1000
 )
 
 // App is one tenant. The zero value of every limit means "the default"; call
@@ -62,6 +66,10 @@ type App struct {
 	WatchlistLimit int `yaml:"watchlist_limit"`
 	// MaxChannelNameLength bounds channel names (the server SDKs use 200).
 	MaxChannelNameLength int `yaml:"max_channel_name_length"`
+	// MaxSubscriptionsPerConnection is the number of channels one
+	// connection may be subscribed to at once; a subscribe beyond it is
+	// refused and the connection stays open.
+	MaxSubscriptionsPerConnection int `yaml:"max_subscriptions_per_connection"`
 }
 
 // IsEnabled reports whether the app accepts connections and requests.
@@ -89,6 +97,7 @@ func (a *App) Normalize() {
 	setInt(&a.MaxBodyBytes, DefaultMaxBodyBytes)
 	setInt(&a.WatchlistLimit, DefaultWatchlistLimit)
 	setInt(&a.MaxChannelNameLength, DefaultMaxChannelNameLength)
+	setInt(&a.MaxSubscriptionsPerConnection, DefaultMaxSubscriptionsPerConnection)
 }
 
 // Validate reports the first thing wrong with a normalized app.
@@ -107,7 +116,8 @@ func (a *App) Validate() error {
 		return fmt.Errorf("app %s: activity_timeout must be at least 1s", a.ID)
 	case a.MaxConnections < 0, a.ClientEventRate < 0, a.MaxPresenceMembers < 0,
 		a.MaxPresenceUserInfoBytes < 0, a.MaxEventBytes < 0, a.MaxBatchEvents < 0,
-		a.MaxBodyBytes < 0, a.WatchlistLimit < 0, a.MaxChannelNameLength < 0:
+		a.MaxBodyBytes < 0, a.WatchlistLimit < 0, a.MaxChannelNameLength < 0,
+		a.MaxSubscriptionsPerConnection < 0:
 		return fmt.Errorf("app %s: limits must not be negative", a.ID)
 	}
 	return nil

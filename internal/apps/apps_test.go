@@ -20,6 +20,8 @@ func TestNormalizeDefaults(t *testing.T) {
 		MaxBodyBytes:             256 * 1024,
 		WatchlistLimit:           100,
 		MaxChannelNameLength:     200,
+
+		MaxSubscriptionsPerConnection: 1000,
 	}
 	if a != want {
 		t.Errorf("Normalize() of the zero App =\n%+v\nwant\n%+v", a, want)
@@ -36,6 +38,7 @@ func TestNormalizeKeepsSetValues(t *testing.T) {
 		ActivityTimeout: 30 * time.Second, ClientEventRate: 3, MaxPresenceMembers: 7,
 		MaxPresenceUserInfoBytes: 99, RequireSignin: true, SigninTimeout: time.Second,
 		MaxEventBytes: 1, MaxBatchEvents: 2, MaxBodyBytes: 3, WatchlistLimit: 4, MaxChannelNameLength: 164,
+		MaxSubscriptionsPerConnection: 5,
 	}
 	want := a
 	a.Normalize()
@@ -93,6 +96,7 @@ func TestValidate(t *testing.T) {
 		{"negative max_body_bytes", func(a *App) { a.MaxBodyBytes = -1 }, "limits must not be negative"},
 		{"negative watchlist_limit", func(a *App) { a.WatchlistLimit = -1 }, "limits must not be negative"},
 		{"negative max_channel_name_length", func(a *App) { a.MaxChannelNameLength = -1 }, "limits must not be negative"},
+		{"negative max_subscriptions_per_connection", func(a *App) { a.MaxSubscriptionsPerConnection = -1 }, "limits must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
