@@ -243,15 +243,34 @@ class HeraldServer {
 }
 
 /**
+ * The environment Herald is started with: the test process's own, minus
+ * every HERALD_* variable. Herald reads its settings from HERALD_*, so one
+ * exported in the shell that runs the suite (HERALD_APP_CLIENT_EVENTS=true,
+ * HERALD_TRANSPORT=goroutine, ...) would otherwise change or break the
+ * server each test file configures; only what startHerald sets explicitly
+ * reaches it.
+ */
+function inheritedEnv() {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!k.toUpperCase().startsWith('HERALD_')) env[k] = v;
+  }
+  return env;
+}
+
+/**
  * Starts Herald. Either {apps:[...], pong_timeout?} (written to a YAML file
- * passed as HERALD_CONFIG) or {env:{HERALD_APP_ID,...}} for single-app mode.
- * Resolves once GET /healthz answers 200.
+ * passed as HERALD_CONFIG) or {env:{HERALD_APP_ID,...}} for single-app mode;
+ * extraEnv adds variables in either mode. No HERALD_* variable of the test
+ * process reaches the server (see inheritedEnv). Resolves once GET /healthz
+ * answers 200.
  */
 async function startHerald(options = {}) {
   const bin = buildHerald();
   const port = await freePort();
   const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-e2e-run-'));
-  const env = { ...process.env, HERALD_ADDR: `127.0.0.1:${port}` };
+  const env = inheritedEnv();
+  env.HERALD_ADDR = `127.0.0.1:${port}`;
   let apps;
   let configPath = null;
   if (options.env) {
