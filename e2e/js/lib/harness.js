@@ -460,6 +460,50 @@ class Client {
 
   get socketId() { return this.pusher.connection.socket_id; }
 
+  /** pusher-js's transport of the current connection (its TransportConnection), if any. */
+  get transport() {
+    const conn = this.pusher.connection.connection;
+    return conn ? conn.transport : undefined;
+  }
+
+  /**
+   * The WebSocket under pusher-js. In Node, pusher-js 8 uses the
+   * faye-websocket client it bundles (not the `ws` package): an object with
+   * send() and, underneath, the websocket-driver that frames messages.
+   */
+  get socket() {
+    const t = this.transport;
+    return t ? t.socket : undefined;
+  }
+
+  /**
+   * Sends bytes as one WebSocket message on pusher-js's own socket, exactly
+   * as given: in a text frame by default (the driver frames a Buffer with
+   * the text opcode without checking it is UTF-8), or in a binary frame with
+   * {binary: true} (faye-websocket's send of a Buffer).
+   */
+  sendFrame(bytes, { binary = false } = {}) {
+    const socket = this.socket;
+    if (!socket || !socket._driver || socket.readyState !== 1) {
+      throw new Error(`pusher-js has no open WebSocket (state ${this.state})`);
+    }
+    const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes);
+    const sent = binary ? socket.send(buf) : socket._driver.frame(buf, 'text');
+    if (sent === false) throw new Error('the WebSocket driver refused to send the frame');
+  }
+
+  /**
+   * Resolves with {code, reason, wasClean} when the current WebSocket of
+   * this client closes (whoever closes it). Call before causing the close.
+   */
+  transportClosed(timeout = WAIT_MS) {
+    const t = this.transport;
+    if (!t) return Promise.reject(new Error(`pusher-js has no transport (state ${this.state})`));
+    return withTimeout(new Promise((resolve) => {
+      t.bind('closed', (ev) => resolve(ev || {}));
+    }), timeout, 'the pusher-js WebSocket to close');
+  }
+
   get state() { return this.pusher.connection.state; }
 
   /** Resolves once connected (connection_established received). */
