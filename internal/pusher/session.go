@@ -201,6 +201,10 @@ func (s *Session) handleSubscribe(m Message) {
 		s.resendSucceeded(ch)
 		return
 	}
+	if ch.Kind != ServerToUser && s.subscriptionCount() >= s.app.MaxSubscriptionsPerConnection {
+		s.refuse(ch.Name, errTypeLimit, fmt.Sprintf("Subscription limit reached: at most %d channels per connection", s.app.MaxSubscriptionsPerConnection), 403, 0)
+		return
+	}
 	switch ch.Kind {
 	case ServerToUser:
 		if s.user == nil || ch.Name != ServerToUserPrefix+s.user.ID {
@@ -221,6 +225,19 @@ func (s *Session) handleSubscribe(m Message) {
 		return
 	}
 	s.join(ch, subscription{ch: ch})
+}
+
+// subscriptionCount is the number of subscriptions counted against the
+// app's MaxSubscriptionsPerConnection. The signed-in user's own
+// #server-to-user- channel is left out: sign-in adds it on the client's
+// behalf, at most one per connection, so a connection at its limit can still
+// sign in and a signed-in one keeps its whole allowance.
+func (s *Session) subscriptionCount() int {
+	n := len(s.subs.all())
+	if s.user != nil {
+		n--
+	}
+	return n
 }
 
 // join registers a non-presence subscription and confirms it.

@@ -1,0 +1,275 @@
+package pusher
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/hub"
+	"github.com/heraldhq/herald/internal/wsconn"
+)
+
+// fakeConn is a Transport that records what a session sends. With limit
+// set, Send refuses a frame that would take the queued bytes past it, as
+// wsconn does for a client that does not read.
+type fakeConn struct {
+	mu      sync.Mutex
+	frames  [][]byte
+	queued  int
+	limit   int
+	closed  int // close code; 0 while open
+	aborted bool
+}
+
+func (c *fakeConn) Send(frame []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed != 0:
+		return wsconn.ErrClosed
+	case c.limit > 0 && c.queued+len(frame) > c.limit:
+		return wsconn.ErrQueueFull
+	}
+	c.frames = append(c.frames, frame)
+	c.queued += len(frame)
+	return nil
+}
+
+func (c *fakeConn) Close(code int, reason string) { c.end(code, false) }
+func (c *fakeConn) Abort(code int, reason string) { c.end(code, true) }
+func (c *fakeConn) LastRead() time.Time           { return time.Now() }
+
+func (c *fakeConn) end(code int, abort bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed == 0 {
+		c.closed, c.aborted = code, abort
+	}
+}
+
+// sent is one server message as a client decodes it.
+type sent struct {
+	Event   string          `json:"event"`
+	Channel string          `json:"channel"`
+	Data    json.RawMessage `json:"data"`
+	UserID  string          `json:"user_id"`
+}
+
+// take returns the messages sent since the last take. Every frame must be
+// valid UTF-8 JSON: anything else breaks pusher-js and ws clients.
+func (c *fakeConn) take(t *testing.T) []sent {
+	t.Helper()
+	c.mu.Lock()
+	frames := c.frames
+	c.frames, c.queued = nil, 0
+	c.mu.Unlock()
+	out := make([]sent, 0, len(frames))
+	for _, f := range frames {
+		p := wsPayload(t, f)
+		if !utf8.Valid(p) {
+			t.Fatalf("frame is not valid UTF-8: %q", p)
+		}
+		var m sent
+		if err := json.Unmarshal(p, &m); err != nil {
+			t.Fatalf("frame is not JSON: %q", p)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func events(ms []sent) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.Event
+	}
+	return out
+}
+
+// testNode is a front end over an in-memory hub, driven without sockets:
+// the memory broker delivers synchronously, so nothing here waits.
+type testNode struct {
+	fe  *FrontEnd
+	app *apps.App
+	seq int
+}
+
+func newTestNode(t *testing.T, a apps.App) *testNode {
+	t.Helper()
+	if a.ID == "" {
+		a.ID, a.Key, a.Secret = "1", "key", "secret"
+	}
+	reg, err := apps.NewRegistry([]apps.App{a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fe := New(Config{Apps: reg, Hub: hub.New(broker.NewMemory(0)), Log: slog.New(slog.DiscardHandler)})
+	return &testNode{fe: fe, app: reg.ByID(a.ID)}
+}
+
+type testConn struct {
+	*Session
+	c *fakeConn
+	n *testNode
+	t *testing.T
+}
+
+func (n *testNode) connect(t *testing.T) *testConn {
+	t.Helper()
+	n.seq++
+	c := &fakeConn{}
+	s := newSession(n.fe, n.app, c, fmt.Sprintf("1.%d", n.seq))
+	t.Cleanup(func() { s.HandleClose(nil) })
+	return &testConn{Session: s, c: c, n: n, t: t}
+}
+
+func (tc *testConn) sendJSON(v any) {
+	tc.t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		tc.t.Fatal(err)
+	}
+	tc.HandleMessage(b)
+}
+
+// subscribe signs channel data as the app's backend would.
+func (tc *testConn) subscribe(channel, channelData string) {
+	tc.t.Helper()
+	d := map[string]string{"channel": channel}
+	if ch, err := ParseChannel(channel, 200); err == nil && ch.NeedsAuth() {
+		d["auth"] = auth.Token(tc.n.app.Key, tc.n.app.Secret, auth.ChannelString(tc.socketID, channel, channelData))
+	}
+	if channelData != "" {
+		d["channel_data"] = channelData
+	}
+	tc.sendJSON(map[string]any{"event": "pusher:subscribe", "data": d})
+}
+
+func (tc *testConn) signin(userData string) {
+	tc.t.Helper()
+	tc.sendJSON(map[string]any{"event": "pusher:signin", "data": map[string]string{
+		"auth": auth.Token(tc.n.app.Key, tc.n.app.Secret, auth.UserString(tc.socketID, userData)), "user_data": userData}})
+}
+
+// expect checks the events sent since the last take, in order.
+func (tc *testConn) expect(want ...string) []sent {
+	tc.t.Helper()
+	got := tc.c.take(tc.t)
+	if strings.Join(events(got), " ") != strings.Join(want, " ") {
+		tc.t.Fatalf("sent %v, want %v (%s)", events(got), want, dump(got))
+	}
+	return got
+}
+
+func dump(ms []sent) string {
+	var b strings.Builder
+	for _, m := range ms {
+		fmt.Fprintf(&b, "%s %.40q %.120s; ", m.Event, m.Channel, m.Data)
+	}
+	return b.String()
+}
+
+type subError struct {
+	Type   string `json:"type"`
+	Error  string `json:"error"`
+	Status int    `json:"status"`
+}
+
+// expectRefused checks that a subscription to channel was refused with
+// typ and status, as pusher:subscription_error plus pusher:error.
+func (tc *testConn) expectRefused(channel, typ string, status int) {
+	tc.t.Helper()
+	got := tc.expect("pusher:subscription_error", "pusher:error")
+	var e subError
+	if err := json.Unmarshal(got[0].Data, &e); err != nil {
+		tc.t.Fatal(err)
+	}
+	if got[0].Channel != channel || got[1].Channel != channel || e.Type != typ || e.Status != status {
+		tc.t.Fatalf("refusal %s, want channel %q type %s status %d", dump(got), channel, typ, status)
+	}
+}
+
+func errorCode(t *testing.T, m sent) int {
+	t.Helper()
+	var d struct {
+		Code *int `json:"code"`
+	}
+	if err := json.Unmarshal(m.Data, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Code == nil {
+		return 0
+	}
+	return *d.Code
+}
+
+func TestSubscriptionLimit(t *testing.T) {
+	n := newTestNode(t, apps.App{MaxSubscriptionsPerConnection: 3})
+	c := n.connect(t)
+	for _, ch := range []string{"a", "private-b", "presence-c"} {
+		cd := ""
+		if strings.HasPrefix(ch, "presence-") {
+			cd = `{"user_id":"u"}`
+		}
+		c.subscribe(ch, cd)
+		c.expect("pusher_internal:subscription_succeeded")
+	}
+	for _, ch := range []string{"d", "private-d", "presence-d"} {
+		c.subscribe(ch, `{"user_id":"u"}`)
+		c.expectRefused(ch, "LimitReached", 403)
+	}
+	// A channel already joined is not a new subscription.
+	c.subscribe("a", "")
+	c.expect("pusher_internal:subscription_succeeded")
+	// Leaving one makes room for another.
+	c.sendJSON(map[string]any{"event": "pusher:unsubscribe", "data": map[string]string{"channel": "private-b"}})
+	c.subscribe("d", "")
+	c.expect("pusher_internal:subscription_succeeded")
+	c.subscribe("e", "")
+	c.expectRefused("e", "LimitReached", 403)
+	// The refused channels hold nothing on the node.
+	if _, ok := c.subs.get("e"); ok {
+		t.Fatal("refused channel recorded")
+	}
+	if got := len(c.subs.all()); got != 3 {
+		t.Fatalf("%d subscriptions held, want 3", got)
+	}
+}
+
+// The server-to-user channel that sign-in joins is not counted: a full
+// connection may still sign in, and a signed-in one has its whole allowance.
+func TestSubscriptionLimitLeavesOutOwnChannel(t *testing.T) {
+	n := newTestNode(t, apps.App{MaxSubscriptionsPerConnection: 2})
+	t.Run("signed in first", func(t *testing.T) {
+		c := n.connect(t)
+		c.signin(`{"id":"alice"}`)
+		c.expect("pusher:signin_success")
+		c.subscribe("x", "")
+		c.subscribe("y", "")
+		c.expect("pusher_internal:subscription_succeeded", "pusher_internal:subscription_succeeded")
+		c.subscribe("z", "")
+		c.expectRefused("z", "LimitReached", 403)
+		c.subscribe(ServerToUserPrefix+"alice", "")
+		c.expect("pusher_internal:subscription_succeeded")
+	})
+	t.Run("full, then signed in", func(t *testing.T) {
+		c := n.connect(t)
+		c.subscribe("x", "")
+		c.subscribe("y", "")
+		c.expect("pusher_internal:subscription_succeeded", "pusher_internal:subscription_succeeded")
+		c.signin(`{"id":"bob"}`)
+		c.expect("pusher:signin_success")
+		c.subscribe(ServerToUserPrefix+"bob", "")
+		c.expect("pusher_internal:subscription_succeeded")
+		c.subscribe("z", "")
+		c.expectRefused("z", "LimitReached", 403)
+	})
+}
