@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Kind is what a channel's name prefix makes it.
@@ -88,15 +89,25 @@ func (c Channel) AllowsClientEvents() bool {
 	return c.Kind == Private || c.Kind == Presence
 }
 
-// ValidUserID reports whether id may name a user: non-empty, at most 200
-// characters from the channel-name alphabet, so that it fits into
-// "#server-to-user-{id}".
+// ValidUserID reports whether id may name a signed-in user: non-empty, at
+// most maxUserIDLength characters from the channel-name alphabet, so that it
+// fits into "#server-to-user-{id}" and may join presence channels as itself.
 func ValidUserID(id string) bool {
 	return id != "" && len(id) <= maxUserIDLength && validNameChars(id)
 }
 
-// maxUserIDLength bounds user ids, as the server SDKs do.
-const maxUserIDLength = 200
+// maxUserIDLength bounds user ids: 128 characters is Pusher's published limit
+// for presence user ids, and a signed-in connection joins presence channels
+// under its sign-in id, so sign-in ids get the same bound (the server SDKs
+// would allow 200). Every member id is announced to every other member, so
+// the bound is also what one client can make Herald send to the others.
+const maxUserIDLength = 128
+
+// presenceUserIDTooLong reports whether a presence member id, any Unicode
+// text after coercion to a string, is over maxUserIDLength characters.
+func presenceUserIDTooLong(id string) bool {
+	return len(id) > maxUserIDLength && utf8.RuneCountInString(id) > maxUserIDLength
+}
 
 func validNameChars(s string) bool {
 	for i := 0; i < len(s); i++ {

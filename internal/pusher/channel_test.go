@@ -12,7 +12,7 @@ import (
 func TestParseChannel(t *testing.T) {
 	const limit = apps.DefaultMaxChannelNameLength
 	x := func(n int) string { return strings.Repeat("x", n) }
-	id200 := strings.Repeat("u", 200)
+	id128 := strings.Repeat("u", 128)
 
 	valid := []struct {
 		name  string
@@ -51,7 +51,7 @@ func TestParseChannel(t *testing.T) {
 		{"presence-cache-" + x(limit-len("presence-cache-")), Presence, true},
 		// A user id of the maximum length still names a channel its user can
 		// join, although the name is longer than limit.
-		{ServerToUserPrefix + id200, ServerToUser, false},
+		{ServerToUserPrefix + id128, ServerToUser, false},
 	}
 	for _, tt := range valid {
 		c, err := ParseChannel(tt.name, limit)
@@ -101,7 +101,7 @@ func TestParseChannel(t *testing.T) {
 		{"#Server-to-user-1", limit, ErrChannelCharset},
 		{"#server_to_user-1", limit, ErrChannelCharset},
 		{"private-#server-to-user-1", limit, ErrChannelCharset},
-		{ServerToUserPrefix + id200 + "u", limit, ErrChannelLength},
+		{ServerToUserPrefix + id128 + "u", limit, ErrChannelLength},
 	}
 	for _, tt := range invalid {
 		c, err := ParseChannel(tt.name, tt.limit)
@@ -117,7 +117,7 @@ func TestParseChannel(t *testing.T) {
 // TestServerToUserChannelOfEveryValidUser pins the link between sign-in and
 // the user's own channel: pusher-js subscribes to it after every sign-in.
 func TestServerToUserChannelOfEveryValidUser(t *testing.T) {
-	for _, id := range []string{"1", "-azAZ9_=@,.;", strings.Repeat("7", 184), strings.Repeat("7", 185), strings.Repeat("7", 200)} {
+	for _, id := range []string{"1", "-azAZ9_=@,.;", strings.Repeat("7", 112), strings.Repeat("7", 113), strings.Repeat("7", 128)} {
 		if !ValidUserID(id) {
 			t.Fatalf("ValidUserID(%.20q) = false", id)
 		}
@@ -161,9 +161,10 @@ func TestValidUserID(t *testing.T) {
 		{"12345", true},
 		{"fred", true},
 		{"-azAZ9_=@,.;", true},
-		{strings.Repeat("a", 200), true},
+		{strings.Repeat("a", 128), true},
 		{"", false},
-		{strings.Repeat("a", 201), false},
+		{strings.Repeat("a", 129), false},
+		{strings.Repeat("a", 200), false},
 		{"a b", false},
 		{"a#b", false},
 		{"a:b", false},
@@ -189,7 +190,7 @@ func FuzzParseChannel(f *testing.F) {
 		"", "a", "my-channel", "cache-x", "private-x", "private-cache-x", "private-encrypted-x",
 		"private-encrypted-cache-x", "presence-x", "presence-cache-x", "#server-to-user-1",
 		"#server-to-user-", "#x", "a b", "abc$", "ünicode", "\xff", strings.Repeat("x", 201),
-		"-azAZ9_=@,.;", ServerToUserPrefix + strings.Repeat("u", 200),
+		"-azAZ9_=@,.;", ServerToUserPrefix + strings.Repeat("u", 128), ServerToUserPrefix + strings.Repeat("u", 129),
 	} {
 		f.Add(s, uint8(200))
 	}
@@ -202,7 +203,7 @@ func FuzzParseChannel(f *testing.F) {
 		id, isUser := strings.CutPrefix(name, ServerToUserPrefix)
 		var ok bool
 		if isUser {
-			ok = len(id) <= 200 && nameRE.MatchString(id)
+			ok = len(id) <= 128 && nameRE.MatchString(id)
 		} else {
 			ok = len(name) <= limit && nameRE.MatchString(name)
 		}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/auth"
@@ -277,6 +278,12 @@ func (s *Session) subscribePresence(ch Channel, d SubscribeData) {
 		s.refuse(ch.Name, errTypeAuth, "Presence subscription needs channel_data", 400, CodeUnauthorized)
 		return
 	}
+	// The limits apply to the id as announced: a numeric user_id counts as
+	// its string form.
+	if presenceUserIDTooLong(member.UserID) {
+		s.refuse(ch.Name, errTypeLimit, fmt.Sprintf("user_id is %d characters, at most %d allowed", utf8.RuneCountInString(member.UserID), maxUserIDLength), 400, 0)
+		return
+	}
 	if len(member.UserInfo) > s.app.MaxPresenceUserInfoBytes {
 		s.refuse(ch.Name, errTypeLimit, fmt.Sprintf("user_info is %d bytes, at most %d allowed", len(member.UserInfo), s.app.MaxPresenceUserInfoBytes), 400, 0)
 		return
@@ -430,7 +437,14 @@ func (s *Session) handleSignin(m Message) {
 		return
 	}
 	if !ValidUserID(ud.ID) {
-		s.sendError(CodeUnauthorized, "Sign-in refused: user id may only contain A-Z a-z 0-9 _ - = @ , . ; and at most 200 of them", "")
+		s.sendError(CodeUnauthorized, fmt.Sprintf("Sign-in refused: user id may only contain A-Z a-z 0-9 _ - = @ , . ; and at most %d of them", maxUserIDLength), "")
+		return
+	}
+	// user_info is held for the connection's life and becomes the member's
+	// user_info on every presence channel the user joins without
+	// channel_data, so it gets the presence bound here.
+	if len(ud.UserInfo) > s.app.MaxPresenceUserInfoBytes {
+		s.sendError(CodeUnauthorized, fmt.Sprintf("Sign-in refused: user_info is %d bytes, at most %d allowed", len(ud.UserInfo), s.app.MaxPresenceUserInfoBytes), "")
 		return
 	}
 	if s.user != nil {

@@ -273,3 +273,76 @@ func TestSubscriptionLimitLeavesOutOwnChannel(t *testing.T) {
 		c.expectRefused("z", "LimitReached", 403)
 	})
 }
+
+func TestPresenceUserIDLimit(t *testing.T) {
+	id := func(s string, n int) string { return strings.Repeat(s, n) }
+	tests := []struct {
+		name        string
+		channelData string
+		ok          bool
+	}{
+		{"128 characters", `{"user_id":"` + id("a", 128) + `"}`, true},
+		{"129 characters", `{"user_id":"` + id("a", 129) + `"}`, false},
+		{"60000 characters", `{"user_id":"` + id("a", 60000) + `"}`, false},
+		{"128 two-byte characters", `{"user_id":"` + id("é", 128) + `"}`, true},
+		{"129 two-byte characters", `{"user_id":"` + id("é", 129) + `"}`, false},
+		{"128 escaped characters", `{"user_id":"` + id(`\u00e9`, 128) + `"}`, true},
+		{"129 escaped characters", `{"user_id":"` + id(`\u00e9`, 129) + `"}`, false},
+		{"number of 128 digits", `{"user_id":` + id("7", 128) + `}`, true},
+		{"number of 129 digits", `{"user_id":` + id("7", 129) + `}`, false},
+		{"number with exponent, 129 characters", `{"user_id":1e` + id("0", 127) + `}`, false},
+	}
+	n := newTestNode(t, apps.App{MaxPresenceMembers: 1000})
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ch := fmt.Sprintf("presence-room-%d", i)
+			watcher := n.connect(t)
+			watcher.subscribe(ch, `{"user_id":"watcher"}`)
+			watcher.expect("pusher_internal:subscription_succeeded")
+
+			c := n.connect(t)
+			c.subscribe(ch, tt.channelData)
+			if !tt.ok {
+				c.expectRefused(ch, "LimitReached", 400)
+				watcher.expect() // nobody hears of the refused member
+				return
+			}
+			c.expect("pusher_internal:subscription_succeeded")
+			watcher.expect("pusher_internal:member_added")
+		})
+	}
+}
+
+func TestSigninLimits(t *testing.T) {
+	tests := []struct {
+		name     string
+		userData string
+		ok       bool
+	}{
+		{"id of 128", `{"id":"` + strings.Repeat("u", 128) + `"}`, true},
+		{"id of 129", `{"id":"` + strings.Repeat("u", 129) + `"}`, false},
+		{"id of 200", `{"id":"` + strings.Repeat("u", 200) + `"}`, false},
+		{"id with a space", `{"id":"a b"}`, false},
+		{"numeric id", `{"id":7}`, false},
+		{"user_info at the limit", `{"id":"i","user_info":"` + strings.Repeat("x", 98) + `"}`, true},
+		{"user_info over the limit", `{"id":"i","user_info":"` + strings.Repeat("x", 99) + `"}`, false},
+	}
+	n := newTestNode(t, apps.App{MaxPresenceUserInfoBytes: 100})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := n.connect(t)
+			c.signin(tt.userData)
+			if tt.ok {
+				c.expect("pusher:signin_success")
+				return
+			}
+			got := c.expect("pusher:error")
+			if code := errorCode(t, got[0]); code != int(CodeUnauthorized) {
+				t.Fatalf("code %d, want 4009", code)
+			}
+			if c.user != nil {
+				t.Fatal("refused sign-in left the connection signed in")
+			}
+		})
+	}
+}
