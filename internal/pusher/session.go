@@ -134,7 +134,21 @@ func (s *Session) HandleMessage(data []byte) {
 		s.sendError(0, "Invalid message: "+err.Error(), "")
 		return
 	}
+	// A binary frame can carry any bytes. Decoded strings have invalid
+	// UTF-8 replaced, but raw data (a client event's payload) would be
+	// relayed as it came, inside text frames that the receivers' WebSocket
+	// libraries must reject (RFC 6455 §8.1) by dropping their connections.
+	// Nothing is built from such a message.
+	if !utf8.Valid(data) {
+		if strings.HasPrefix(m.Event, "client-") {
+			s.sendError(CodeClientEventRefused, "Client event rejected: message is not valid UTF-8", m.Channel)
+		} else {
+			s.sendError(0, "Invalid message: not valid UTF-8", "")
+		}
+		return
+	}
 	s.mu.Lock()
+
 	defer s.mu.Unlock()
 	if s.closed {
 		return
@@ -570,9 +584,16 @@ func (s *Session) onSigninDue() {
 	s.conn.Close(int(CodeUnauthorized), MsgSigninTimeout)
 }
 
+// truncate shortens client text for an error message or a close reason:
+// at most n bytes and an ellipsis, cut between characters, with invalid
+// UTF-8 replaced, since a close reason must be UTF-8 (RFC 6455 §5.5.1).
 func truncate(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }

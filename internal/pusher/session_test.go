@@ -346,3 +346,114 @@ func TestSigninLimits(t *testing.T) {
 		})
 	}
 }
+
+func TestClientEventChecks(t *testing.T) {
+	const ch = "private-chat"
+	tests := []struct {
+		name  string
+		frame string
+		ok    bool
+	}{
+		{"plain", `{"event":"client-x","channel":"` + ch + `","data":{"a":"é"}}`, true},
+		{"event name of 200", `{"event":"client-` + strings.Repeat("e", 193) + `","channel":"` + ch + `","data":1}`, true},
+		{"event name of 201", `{"event":"client-` + strings.Repeat("e", 194) + `","channel":"` + ch + `","data":1}`, false},
+		{"data of max_event_bytes", `{"event":"client-x","channel":"` + ch + `","data":"` + strings.Repeat("d", 98) + `"}`, true},
+		{"data over max_event_bytes", `{"event":"client-x","channel":"` + ch + `","data":"` + strings.Repeat("d", 99) + `"}`, false},
+		{"invalid UTF-8 in data", `{"event":"client-x","channel":"` + ch + "\",\"data\":\"\xff\xfe\"}", false},
+		{"truncated character in data", `{"event":"client-x","channel":"` + ch + "\",\"data\":{\"k\":\"\xc3\"}}", false},
+		{"surrogate encoded as UTF-8 in data", `{"event":"client-x","channel":"` + ch + "\",\"data\":\"\xed\xa0\x80\"}", false},
+		{"invalid UTF-8 in event name", "{\"event\":\"client-\xff\",\"channel\":\"" + ch + `","data":1}`, false},
+	}
+	n := newTestNode(t, apps.App{ClientEvents: true, ClientEventRate: 1000, MaxEventBytes: 100})
+	sender, peer := n.connect(t), n.connect(t)
+	for _, c := range []*testConn{sender, peer} {
+		c.subscribe(ch, "")
+		c.expect("pusher_internal:subscription_succeeded")
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sender.t, peer.t = t, t
+			if _, err := ParseMessage([]byte(tt.frame)); err != nil {
+				t.Fatalf("%q is not a frame: %v", tt.frame, err)
+			}
+			sender.HandleMessage([]byte(tt.frame))
+			if tt.ok {
+				sender.expect()
+				got := peer.expect(eventOf(t, tt.frame))
+				var in Message
+				json.Unmarshal([]byte(tt.frame), &in)
+				if string(got[0].Data) != string(in.Data) {
+					t.Fatalf("relayed data %s, want %s", got[0].Data, in.Data)
+				}
+				return
+			}
+			got := sender.expect("pusher:error")
+			if code := errorCode(t, got[0]); code != int(CodeClientEventRefused) {
+				t.Fatalf("code %d, want 4301", code)
+			}
+			peer.expect()
+			if sender.c.closed != 0 {
+				t.Fatal("refusal closed the connection")
+			}
+		})
+	}
+}
+
+// eventOf returns the event name of a client frame.
+func eventOf(t *testing.T, frame string) string {
+	t.Helper()
+	m, err := ParseMessage([]byte(frame))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Event
+}
+
+// Bytes that are not UTF-8 are refused whatever the event, and nothing is
+// built from them.
+func TestNonUTF8MessagesRefused(t *testing.T) {
+	n := newTestNode(t, apps.App{})
+	c := n.connect(t)
+	for _, frame := range []string{
+		"{\"event\":\"pusher:subscribe\",\"data\":{\"channel\":\"room\xff\"}}",
+		"{\"event\":\"pusher:subscribe\",\"data\":{\"channel\":\"room\",\"x\":\"\xff\"}}",
+		"{\"event\":\"pusher:ping\",\"data\":\"\xc3\"}",
+		"{\"event\":\"pusher:subscribe\",\"data\":\"{\\\"channel\\\":\\\"room\xff\\\"}\"}",
+	} {
+		if _, err := ParseMessage([]byte(frame)); err != nil {
+			t.Fatalf("%q is not a frame: %v", frame, err)
+		}
+		c.HandleMessage([]byte(frame))
+		got := c.expect("pusher:error")
+		if code := errorCode(t, got[0]); code != 0 {
+			t.Errorf("%q: code %d, want null", frame, code)
+		}
+	}
+	if len(c.subs.all()) != 0 {
+		t.Fatal("a non-UTF-8 subscribe was honoured")
+	}
+}
+
+func TestTruncate(t *testing.T) {
+	tests := []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"exactly", 7, "exactly"},
+		{"abcdef", 3, "abc…"},
+		{"aé", 2, "a…"},   // é is two bytes: not cut in half
+		{"a€b", 3, "a…"},  // € is three
+		{"a€b", 4, "a€…"}, // a cut right after a character keeps it
+		{"€€", 1, "…"},    // nothing whole fits
+		{"a\xffb", 10, "a\ufffdb"},
+		{"\xff\xff\xffabc", 4, "\ufffda…"},
+	}
+	for _, tt := range tests {
+		got := truncate(tt.in, tt.n)
+		if got != tt.want || !utf8.ValidString(got) {
+			t.Errorf("truncate(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
+		}
+	}
+}
