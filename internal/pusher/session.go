@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -42,9 +43,9 @@ type Session struct {
 	mu        sync.Mutex
 	closed    bool
 	subs      subscriptions
-	user      *UserData // set by a successful pusher:signin
-	watching  []string
-	authed    bool // signed in, or joined a private or presence channel
+	user      *UserData // set by a successful pusher:signin; no Watchlist
+	watching  []string  // the honoured part of the watchlist
+	authed    bool      // signed in, or joined a private or presence channel
 	timer     *time.Timer
 	pingSent  time.Time
 	rate      tokenBucket
@@ -148,13 +149,16 @@ func (s *Session) HandleMessage(data []byte) {
 		return
 	}
 	s.mu.Lock()
-
 	defer s.mu.Unlock()
 	if s.closed {
 		return
 	}
 	switch m.Event {
 	case "pusher:ping":
+		// Every ping is answered, even one sent before the last pong left:
+		// a client that pings without reading fills its send queue and is
+		// cut off as slow (see send), while skipping pongs would keep such
+		// a client connected for nothing.
 		s.send(pongFrame)
 	case "pusher:pong":
 		// Liveness is tracked by the transport's LastRead.
@@ -469,7 +473,7 @@ func (s *Session) handleSignin(m Message) {
 		}
 		return
 	}
-	s.user = &ud
+	s.user = &UserData{ID: ud.ID, UserInfo: ud.UserInfo}
 	s.markAuthed()
 	s.send(signinSuccessFrame(d.UserData))
 	own := ServerToUserPrefix + ud.ID
@@ -485,14 +489,15 @@ func (s *Session) handleSignin(m Message) {
 	if len(watch) == 0 {
 		return
 	}
-	s.watching = watch
-	online := s.fe.hub.Watch(s.app.ID, s, watch)
+	// A copy, so the ids beyond the limit are not kept reachable.
+	s.watching = slices.Clone(watch)
+	online := s.fe.hub.Watch(s.app.ID, s, s.watching)
 	isOnline := make(map[string]bool, len(online))
 	for _, id := range online {
 		isOnline[id] = true
 	}
 	var offline []string
-	for _, id := range watch {
+	for _, id := range s.watching {
 		if !isOnline[id] {
 			offline = append(offline, id)
 		}

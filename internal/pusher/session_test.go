@@ -434,6 +434,50 @@ func TestNonUTF8MessagesRefused(t *testing.T) {
 	}
 }
 
+// Only the first watchlist_limit ids are held for the connection's life,
+// not the whole list the client sent.
+func TestWatchlistHeld(t *testing.T) {
+	n := newTestNode(t, apps.App{WatchlistLimit: 2})
+	c := n.connect(t)
+	ids := make([]string, 50)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%q", fmt.Sprint("user", i))
+	}
+	c.signin(`{"id":"w","watchlist":[` + strings.Join(ids, ",") + `]}`)
+	got := c.expect("pusher:signin_success", "pusher:error", "pusher_internal:watchlist_events")
+	if code := errorCode(t, got[1]); code != int(CodeWatchlistLimit) {
+		t.Fatalf("code %d, want 4302", code)
+	}
+	if len(c.watching) != 2 || cap(c.watching) != 2 {
+		t.Fatalf("holding %d ids (capacity %d), want 2", len(c.watching), cap(c.watching))
+	}
+	if c.user.Watchlist != nil {
+		t.Fatalf("holding the whole watchlist of %d ids", len(c.user.Watchlist))
+	}
+}
+
+// A client that sends pusher:ping and never reads fills its send queue and
+// is cut off as a slow client.
+func TestPingFloodCutsOffClient(t *testing.T) {
+	n := newTestNode(t, apps.App{})
+	c := n.connect(t)
+	c.c.limit = 4096
+	ping := []byte(`{"event":"pusher:ping","data":{}}`)
+	i := 0
+	for ; i < 100000 && c.c.closed == 0; i++ {
+		c.HandleMessage(ping)
+	}
+	if c.c.closed != int(CodeOverCapacity) || !c.c.aborted {
+		t.Fatalf("after %d pings: closed %d aborted %v, want an abort with 4100", i, c.c.closed, c.c.aborted)
+	}
+	if max := 4096/len(pongFrame) + 1; i > max {
+		t.Fatalf("cut off after %d pings, want at most %d", i, max)
+	}
+	if n.fe.SlowClients() != 1 {
+		t.Fatalf("slow clients counted: %d", n.fe.SlowClients())
+	}
+}
+
 func TestTruncate(t *testing.T) {
 	tests := []struct {
 		in   string
