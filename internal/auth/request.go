@@ -19,6 +19,7 @@ var (
 	ErrVersion          = errors.New("version not supported")
 	ErrTimestampExpired = errors.New("timestamp expired")
 	ErrBodyMD5          = errors.New("body_md5 does not match the body")
+	ErrDuplicateParam   = errors.New("duplicate parameter")
 )
 
 // TimestampGrace is how far a request's auth_timestamp may be from the
@@ -80,12 +81,59 @@ func SignRequest(key, secret, method, path string, query url.Values, body []byte
 	return q
 }
 
+// authParams are the query parameters that authenticate a request. Each may
+// appear once: were one repeated, which copy counts would be up to the
+// parser, and a proxy in front of Herald might read another one.
+var authParams = [...]string{"auth_key", "auth_timestamp", "auth_version", "auth_signature", "body_md5"}
+
 // VerifyRequest checks a signed REST request for the app whose key and
 // secret are given. It accepts body_md5 on bodiless requests (the Python SDK
 // sends the MD5 of the empty body on GET) but requires it to match whenever
 // the body is non-empty.
+//
+// It is VerifyRequestQuery and VerifyBodyMD5 together, for a caller that
+// holds the whole request; a server that has not read the body yet calls
+// VerifyRequestQuery first, so that an unsigned request costs it no body.
 func VerifyRequest(key, secret, method, path string, query url.Values, body []byte, now time.Time) error {
-	for _, p := range []string{"auth_key", "auth_timestamp", "auth_version", "auth_signature"} {
+	if err := checkParams(key, query, now); err != nil {
+		return err
+	}
+	if err := VerifyBodyMD5(query, body); err != nil {
+		return err
+	}
+	return checkSignature(secret, method, path, query)
+}
+
+// VerifyRequestQuery checks everything of a signed REST request that comes
+// before its body: the auth_* parameters, none repeated, the key, the
+// version, the timestamp and the signature over method, path and query. The
+// query includes body_md5, so once this passes, VerifyBodyMD5 ties the body
+// to the signature.
+func VerifyRequestQuery(key, secret, method, path string, query url.Values, now time.Time) error {
+	if err := checkParams(key, query, now); err != nil {
+		return err
+	}
+	return checkSignature(secret, method, path, query)
+}
+
+// VerifyBodyMD5 checks a request body against the body_md5 its query
+// signed. An empty body needs none.
+func VerifyBodyMD5(query url.Values, body []byte) error {
+	if len(body) == 0 {
+		return nil
+	}
+	if sent := query.Get("body_md5"); sent == "" || !Equal(sent, BodyMD5(body)) {
+		return ErrBodyMD5
+	}
+	return nil
+}
+
+// checkParams checks the auth_* parameters, but not the signature.
+func checkParams(key string, query url.Values, now time.Time) error {
+	if err := checkRepeats(query); err != nil {
+		return err
+	}
+	for _, p := range authParams[:4] {
 		if query.Get(p) == "" {
 			return fmt.Errorf("%w: %s", ErrMissingParam, p)
 		}
@@ -105,11 +153,32 @@ func VerifyRequest(key, secret, method, path string, query url.Values, body []by
 		return fmt.Errorf("%w: given timestamp (%s) not within %ds of server time (%s)", ErrTimestampExpired,
 			given.UTC().Format(time.RFC3339), int(TimestampGrace.Seconds()), now.UTC().Format(time.RFC3339))
 	}
-	if len(body) > 0 {
-		if sent := query.Get("body_md5"); sent == "" || !Equal(sent, BodyMD5(body)) {
-			return ErrBodyMD5
+	return nil
+}
+
+// checkRepeats refuses an auth parameter given more than once, in any mix
+// of letter cases: RequestString lower-cases keys, so AUTH_KEY and auth_key
+// are one parameter to the signature.
+func checkRepeats(query url.Values) error {
+	var seen [len(authParams)]int
+	for k, v := range query {
+		if len(k) < len("auth_key") || len(k) > len("auth_timestamp") {
+			continue // not an auth parameter, cheaper to tell than by folding case
+		}
+		for i, p := range authParams {
+			if strings.EqualFold(k, p) {
+				if seen[i] += len(v); seen[i] > 1 {
+					return fmt.Errorf("%w: %s is given more than once", ErrDuplicateParam, p)
+				}
+			}
 		}
 	}
+	return nil
+}
+
+// checkSignature compares auth_signature with the signature of the request
+// string, in constant time.
+func checkSignature(secret, method, path string, query url.Values) error {
 	want := RequestString(method, path, query)
 	if !Equal(query.Get("auth_signature"), Sign(secret, want)) {
 		return fmt.Errorf("%w: you should have sent HmacSHA256Hex(%q, your_secret_key)", ErrBadSignature, want)

@@ -372,3 +372,89 @@ func TestWebhookSignatureVectors(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyRequestDuplicateParams: an auth parameter given twice is refused
+// whichever copy is the valid one, in any mix of letter cases, while other
+// parameters may repeat (their values are signed joined with commas).
+func TestVerifyRequestDuplicateParams(t *testing.T) {
+	const key, secret, method, path = "key", "secret", "POST", "/apps/1/events"
+	body := []byte(`{"name":"e","channel":"c","data":"d"}`)
+	now := time.Unix(1_700_000_000, 0)
+	for _, p := range []string{"auth_key", "auth_timestamp", "auth_version", "auth_signature", "body_md5"} {
+		for _, tc := range []struct {
+			name string
+			add  func(q url.Values, valid string)
+		}{
+			{"valid first", func(q url.Values, valid string) { q[p] = []string{valid, "bogus"} }},
+			{"valid last", func(q url.Values, valid string) { q[p] = []string{"bogus", valid} }},
+			{"twice the valid value", func(q url.Values, valid string) { q[p] = []string{valid, valid} }},
+			{"empty second", func(q url.Values, valid string) { q[p] = []string{valid, ""} }},
+			{"upper-case copy", func(q url.Values, valid string) { q[strings.ToUpper(p)] = []string{valid} }},
+		} {
+			t.Run(p+"/"+tc.name, func(t *testing.T) {
+				q := auth.SignRequest(key, secret, method, path, nil, body, now)
+				tc.add(q, q.Get(p))
+				for _, err := range []error{
+					auth.VerifyRequest(key, secret, method, path, q, body, now),
+					auth.VerifyRequestQuery(key, secret, method, path, q, now),
+				} {
+					if !errors.Is(err, auth.ErrDuplicateParam) || !strings.Contains(err.Error(), p+" is given more than once") {
+						t.Fatalf("%v, want ErrDuplicateParam naming %s", err, p)
+					}
+				}
+			})
+		}
+	}
+	// Repeated non-auth parameters are signed as Pusher signs them.
+	q := auth.SignRequest(key, secret, "GET", "/apps/1/channels", url.Values{"info": {"a", "b"}}, nil, now)
+	if err := auth.VerifyRequest(key, secret, "GET", "/apps/1/channels", q, nil, now); err != nil {
+		t.Fatalf("repeated info: %v", err)
+	}
+}
+
+// TestVerifyRequestQueryThenBody: the signature is checked without the
+// body, and the body afterwards against the body_md5 the signature covers.
+func TestVerifyRequestQueryThenBody(t *testing.T) {
+	const key, secret, method, path = "key", "secret", "POST", "/apps/1/events"
+	body := []byte(`{"name":"e","channel":"c","data":"d"}`)
+	now := time.Unix(1_700_000_000, 0)
+	q := auth.SignRequest(key, secret, method, path, nil, body, now)
+	if err := auth.VerifyRequestQuery(key, secret, method, path, q, now); err != nil {
+		t.Fatalf("VerifyRequestQuery: %v", err)
+	}
+	if err := auth.VerifyBodyMD5(q, body); err != nil {
+		t.Fatalf("VerifyBodyMD5: %v", err)
+	}
+	if err := auth.VerifyBodyMD5(q, append(body[:len(body):len(body)], ' ')); !errors.Is(err, auth.ErrBodyMD5) {
+		t.Fatalf("VerifyBodyMD5 of another body: %v", err)
+	}
+	if err := auth.VerifyBodyMD5(q, nil); err != nil {
+		t.Fatalf("VerifyBodyMD5 of no body: %v", err)
+	}
+	unsigned := auth.SignRequest(key, secret, method, path, nil, nil, now)
+	if err := auth.VerifyBodyMD5(unsigned, body); !errors.Is(err, auth.ErrBodyMD5) {
+		t.Fatalf("VerifyBodyMD5 without body_md5: %v", err)
+	}
+
+	// A body_md5 changed after signing breaks the signature, which is what
+	// a server that has not read the body yet sees.
+	tampered := auth.SignRequest(key, secret, method, path, nil, body, now)
+	tampered.Set("body_md5", auth.BodyMD5([]byte("other")))
+	if err := auth.VerifyRequestQuery(key, secret, method, path, tampered, now); !errors.Is(err, auth.ErrBadSignature) {
+		t.Fatalf("tampered body_md5: %v, want ErrBadSignature", err)
+	}
+	for _, tc := range []struct {
+		name  string
+		query url.Values
+		want  error
+	}{
+		{"missing", url.Values{}, auth.ErrMissingParam},
+		{"stale", auth.SignRequest(key, secret, method, path, nil, body, now.Add(-time.Hour)), auth.ErrTimestampExpired},
+		{"other key", auth.SignRequest("other", secret, method, path, nil, body, now), auth.ErrUnknownKey},
+		{"other secret", auth.SignRequest(key, "other", method, path, nil, body, now), auth.ErrBadSignature},
+	} {
+		if err := auth.VerifyRequestQuery(key, secret, method, path, tc.query, now); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}
