@@ -24,9 +24,38 @@ import (
 const (
 	DefaultAddr            = ":6001"
 	DefaultShutdownTimeout = 5 * time.Second
-	DevAppID               = "app-id"
-	DevAppKey              = "app-key"
-	DevAppSecret           = "app-secret"
+
+	DevAppID     = "app-id"
+	DevAppKey    = "app-key"
+	DevAppSecret = "app-secret"
+)
+
+// Defaults of the HTTP listener, which serves the REST API and accepts
+// WebSocket connections.
+const (
+	// DefaultHTTPHeaderTimeout bounds the time a client has to send a
+	// request head, from its first byte (WebSocket upgrades included).
+	DefaultHTTPHeaderTimeout = 5 * time.Second
+	// DefaultHTTPBodyTimeout bounds the time a REST request's body has to
+	// arrive once its head has.
+	DefaultHTTPBodyTimeout = 10 * time.Second
+	// DefaultHTTPIdleTimeout closes a REST keep-alive connection left
+	// unused this long.
+	DefaultHTTPIdleTimeout = 60 * time.Second
+	// DefaultHTTPWriteTimeout bounds the time from a REST request's head to
+	// the end of its response: a client that does not read its answer
+	// holds a connection no longer than this.
+	DefaultHTTPWriteTimeout = 10 * time.Second
+	// DefaultMaxPendingConnections bounds connections accepted that are
+	// neither a WebSocket yet nor have sent a correctly signed REST request.
+	// A legitimate client is pending only while its first request head
+	// arrives and is checked, usually a single packet, so a node rarely has
+	// more than a few dozen; 4096 still leaves room for a reconnect storm
+	// over slow links (10 000 clients a second whose heads take 300 ms is
+	// 3 000), while an attacker who opens connections and stalls them holds
+	// at most this many descriptors, leaving the rest of the open-file
+	// limit to established clients.
+	DefaultMaxPendingConnections = 4096
 )
 
 // Config is everything a Herald node needs to start.
@@ -48,6 +77,24 @@ type Config struct {
 	// DebugAddr, when set, serves Go's profiler (/debug/pprof/) on a
 	// listener of its own. Bind it to loopback: profiles reveal internals.
 	DebugAddr string `yaml:"debug_addr"`
+	// HTTPHeaderTimeout bounds how long a client may take to send a request
+	// head (default 5s); a slower one is disconnected.
+	HTTPHeaderTimeout time.Duration `yaml:"http_header_timeout"`
+	// HTTPBodyTimeout bounds how long a REST request body may take to
+	// arrive after its head (default 10s); a slower one is answered 408 and
+	// its connection closed.
+	HTTPBodyTimeout time.Duration `yaml:"http_body_timeout"`
+	// HTTPIdleTimeout closes REST keep-alive connections idle this long
+	// (default 60s).
+	HTTPIdleTimeout time.Duration `yaml:"http_idle_timeout"`
+	// HTTPWriteTimeout bounds the time from the end of a REST request's
+	// head to the end of its response (default 10s). WebSocket connections
+	// are not subject to it, nor to the other HTTP timeouts, once upgraded.
+	HTTPWriteTimeout time.Duration `yaml:"http_write_timeout"`
+	// MaxPendingConnections bounds the connections accepted that are
+	// neither a WebSocket connection yet nor have sent a correctly signed
+	// REST request (default 4096). Connections over it are closed at once.
+	MaxPendingConnections int `yaml:"max_pending_connections"`
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// LogLevel is debug, info, warn or error.
@@ -173,15 +220,50 @@ func (c *Config) applyDefaults() {
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
 	}
+	*c = c.WithHTTPDefaults()
 	for i := range c.Apps {
 		c.Apps[i].Normalize()
 	}
+}
+
+// WithHTTPDefaults returns c with each zero HTTP timeout and the zero
+// pending-connection bound set to its default, for a Config built without
+// Load.
+func (c Config) WithHTTPDefaults() Config {
+	c.HTTPHeaderTimeout = orDefault(c.HTTPHeaderTimeout, DefaultHTTPHeaderTimeout)
+	c.HTTPBodyTimeout = orDefault(c.HTTPBodyTimeout, DefaultHTTPBodyTimeout)
+	c.HTTPIdleTimeout = orDefault(c.HTTPIdleTimeout, DefaultHTTPIdleTimeout)
+	c.HTTPWriteTimeout = orDefault(c.HTTPWriteTimeout, DefaultHTTPWriteTimeout)
+	c.MaxPendingConnections = orDefault(c.MaxPendingConnections, DefaultMaxPendingConnections)
+	return c
+}
+
+// orDefault is v, or def when v is zero.
+func orDefault[T time.Duration | int](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
 }
 
 // Validate fails fast on settings Herald cannot run with.
 func (c *Config) Validate() error {
 	if c.PongTimeout < 0 || c.MaxConnections < 0 || c.MaxQueueBytes < 0 || c.MaxMessageBytes < 0 || c.ShutdownTimeout < 0 {
 		return errors.New("config: timeouts and limits must not be negative")
+	}
+	for _, v := range []struct {
+		key string
+		neg bool
+	}{
+		{"http_header_timeout", c.HTTPHeaderTimeout < 0},
+		{"http_body_timeout", c.HTTPBodyTimeout < 0},
+		{"http_idle_timeout", c.HTTPIdleTimeout < 0},
+		{"http_write_timeout", c.HTTPWriteTimeout < 0},
+		{"max_pending_connections", c.MaxPendingConnections < 0},
+	} {
+		if v.neg {
+			return fmt.Errorf("config: %s must not be negative (0 means the default)", v.key)
+		}
 	}
 	switch c.Transport {
 	case "", "epoll", "goroutine":

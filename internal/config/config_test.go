@@ -330,3 +330,43 @@ func TestLoadDebugAddr(t *testing.T) {
 		t.Fatalf("default: %q, %v", c.DebugAddr, err)
 	}
 }
+
+func TestHTTPSettings(t *testing.T) {
+	c, err := Load(nil, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPHeaderTimeout != 5*time.Second || c.HTTPBodyTimeout != 10*time.Second || c.HTTPIdleTimeout != 60*time.Second ||
+		c.HTTPWriteTimeout != 10*time.Second || c.MaxPendingConnections != 4096 {
+		t.Errorf("defaults: header %v body %v idle %v write %v pending %d", c.HTTPHeaderTimeout, c.HTTPBodyTimeout,
+			c.HTTPIdleTimeout, c.HTTPWriteTimeout, c.MaxPendingConnections)
+	}
+	if d := (Config{}).WithHTTPDefaults(); d.HTTPHeaderTimeout != c.HTTPHeaderTimeout || d.HTTPBodyTimeout != c.HTTPBodyTimeout ||
+		d.HTTPIdleTimeout != c.HTTPIdleTimeout || d.HTTPWriteTimeout != c.HTTPWriteTimeout || d.MaxPendingConnections != c.MaxPendingConnections {
+		t.Errorf("WithHTTPDefaults differs from Load's defaults: %+v", d)
+	}
+
+	c, err = Load([]string{"--config", writeFile(t, `
+http_header_timeout: 2s
+http_body_timeout: 3s
+http_idle_timeout: 4m
+http_write_timeout: 500ms
+max_pending_connections: 100
+`)}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPHeaderTimeout != 2*time.Second || c.HTTPBodyTimeout != 3*time.Second || c.HTTPIdleTimeout != 4*time.Minute ||
+		c.HTTPWriteTimeout != 500*time.Millisecond || c.MaxPendingConnections != 100 {
+		t.Errorf("from the file: header %v body %v idle %v write %v pending %d", c.HTTPHeaderTimeout, c.HTTPBodyTimeout,
+			c.HTTPIdleTimeout, c.HTTPWriteTimeout, c.MaxPendingConnections)
+	}
+
+	for _, key := range []string{"http_header_timeout: -1s", "http_body_timeout: -1s", "http_idle_timeout: -1s", "http_write_timeout: -1ns", "max_pending_connections: -1"} {
+		_, err := Load([]string{"--config", writeFile(t, key+"\n")}, env(nil))
+		name, _, _ := strings.Cut(key, ":")
+		if err == nil || !strings.Contains(err.Error(), name+" must not be negative") {
+			t.Errorf("%s: %v, want an error naming %s", key, err, name)
+		}
+	}
+}
