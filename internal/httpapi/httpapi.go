@@ -2,10 +2,14 @@
 // every official Pusher server SDK speaks: trigger and batch-trigger events,
 // query channels and presence users, terminate a user's connections.
 //
-// Every request is authenticated before it is parsed: the app is found by
-// the id in the path, the body is read up to the app's limit, and the
-// signature over method, path and query (with body_md5) is checked. A
-// request that fails any check changes nothing.
+// Every request is authenticated before it is parsed, and before its body
+// is read: the app is found by the id in the path, a declared body over the
+// app's limit is refused, and the signature over method, path and query is
+// checked. Only then is the body read, and checked against the body_md5 the
+// signature covers. A request refused before its body is read is answered
+// at once and its connection closed, so an unsigned client costs Herald
+// neither the body nor the time to wait for it. A request that fails any
+// check changes nothing.
 package httpapi
 
 import (
@@ -16,6 +20,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -32,6 +38,11 @@ type Config struct {
 	// Now is the clock requests' auth_timestamp is checked against; nil
 	// means time.Now.
 	Now func() time.Time
+	// Authenticated, if not nil, is called with each request whose
+	// signature has been verified, before its body is read. The server
+	// uses it to stop counting the connection as unauthenticated. It must
+	// be cheap: it runs on the publish path.
+	Authenticated func(*http.Request)
 }
 
 // API is the REST API handler.
@@ -56,7 +67,7 @@ func New(cfg Config) *API {
 	a.mux.Handle("GET /apps/{app_id}/channels/{channel_name}/users", a.signed(a.users))
 	a.mux.Handle("POST /apps/{app_id}/users/{user_id}/terminate_connections", a.signed(a.terminate))
 	a.mux.HandleFunc("/apps/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "Not found: no such endpoint %s %s", r.Method, r.URL.Path)
+		refuseUnread(w, r, http.StatusNotFound, "Not found: no such endpoint %s %s", r.Method, r.URL.Path)
 	})
 	return a
 }
@@ -88,25 +99,45 @@ type handlerFunc func(r *request) (any, error)
 
 // signed authenticates a request and runs h on it: unknown app 404, body
 // over the app's limit 413, bad signature or stale timestamp 401, disabled
-// app 403.
+// app 403. The first three are known before the body is read, and refused
+// without reading it.
 func (a *API) signed(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		app := a.cfg.Apps.ByID(r.PathValue("app_id"))
 		if app == nil {
-			writeError(w, http.StatusNotFound, "Unknown app id %q", truncate(r.PathValue("app_id"), 64))
+			refuseUnread(w, r, http.StatusNotFound, "Unknown app id %q", truncate(r.PathValue("app_id"), 64))
 			return
+		}
+		if r.ContentLength > int64(app.MaxBodyBytes) {
+			refuseUnread(w, r, http.StatusRequestEntityTooLarge, "Request body is larger than %d bytes", app.MaxBodyBytes)
+			return
+		}
+		q := r.URL.Query()
+		if err := a.verify(app, r, q); err != nil {
+			a.cfg.Log.Debug("rest request refused", "app_id", app.ID, "method", r.Method, "path", r.URL.Path, "reason", err)
+			refuseUnread(w, r, http.StatusUnauthorized, "%s", capitalize(err.Error()))
+			return
+		}
+		if a.cfg.Authenticated != nil {
+			a.cfg.Authenticated(r)
 		}
 		body, err := readBody(w, r, app.MaxBodyBytes)
 		if err != nil {
 			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
+			switch {
+			case errors.As(err, &tooBig):
 				writeError(w, http.StatusRequestEntityTooLarge, "Request body is larger than %d bytes", app.MaxBodyBytes)
-				return
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				// The server's body deadline passed: what is left of the
+				// body may still come, so the connection cannot be reused.
+				w.Header().Set("Connection", "close")
+				writeError(w, http.StatusRequestTimeout, "Request body did not arrive in time")
+			default:
+				writeError(w, http.StatusBadRequest, "Could not read the request body: %v", err)
 			}
-			writeError(w, http.StatusBadRequest, "Could not read the request body: %v", err)
 			return
 		}
-		if err := a.verify(app, r, body); err != nil {
+		if err := auth.VerifyBodyMD5(q, body); err != nil {
 			a.cfg.Log.Debug("rest request refused", "app_id", app.ID, "method", r.Method, "path", r.URL.Path, "reason", err)
 			writeError(w, http.StatusUnauthorized, "%s", capitalize(err.Error()))
 			return
@@ -131,15 +162,16 @@ func (a *API) signed(h handlerFunc) http.Handler {
 	})
 }
 
-// verify checks the request signature. SDKs sign the path as they built
-// it, before percent-encoding; when the client sent an escaped path (a
-// channel name with '#', say) the escaped form is accepted too.
-func (a *API) verify(app *apps.App, r *http.Request, body []byte) error {
-	q := r.URL.Query()
+// verify checks everything the request signature covers: the auth
+// parameters and the signature over method, path and query, body_md5
+// included, but not the body. SDKs sign the path as they built it, before
+// percent-encoding; when the client sent an escaped path (a channel name
+// with '#', say) the escaped form is accepted too.
+func (a *API) verify(app *apps.App, r *http.Request, q url.Values) error {
 	now := a.cfg.Now()
-	err := auth.VerifyRequest(app.Key, app.Secret, r.Method, r.URL.Path, q, body, now)
+	err := auth.VerifyRequestQuery(app.Key, app.Secret, r.Method, r.URL.Path, q, now)
 	if err != nil && errors.Is(err, auth.ErrBadSignature) && r.URL.RawPath != "" {
-		if auth.VerifyRequest(app.Key, app.Secret, r.Method, r.URL.RawPath, q, body, now) == nil {
+		if auth.VerifyRequestQuery(app.Key, app.Secret, r.Method, r.URL.RawPath, q, now) == nil {
 			return nil
 		}
 	}
@@ -151,6 +183,26 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int) ([]byte, error)
 		return nil, nil
 	}
 	return io.ReadAll(http.MaxBytesReader(w, r.Body, int64(limit)))
+}
+
+// unreadGrace is how long net/http may go on reading a refused request's
+// body, which it does after the answer has gone out, before the connection
+// closes: a client that sent its body along with the head then finds the
+// answer rather than a reset. It is net/http's own wait before closing a
+// connection whose body it gave up on.
+const unreadGrace = 500 * time.Millisecond
+
+// refuseUnread answers a request whose body has not been read, and will not
+// be: the answer leaves at once, and the connection closes after it, since
+// whatever is left of the body would otherwise be taken for the next
+// request.
+func refuseUnread(w http.ResponseWriter, r *http.Request, status int, format string, args ...any) {
+	w.Header().Set("Connection", "close")
+	if r.ContentLength != 0 {
+		// Errors only for a ResponseWriter that is not a connection's.
+		http.NewResponseController(w).SetReadDeadline(time.Now().Add(unreadGrace))
+	}
+	writeError(w, status, format, args...)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
