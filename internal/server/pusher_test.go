@@ -158,6 +158,8 @@ func TestPingPongAndBadFrames(t *testing.T) {
 	c.expect("pusher_internal:subscription_succeeded")
 }
 
+// A message over max_message_bytes fails the connection with 1009 (message
+// too big) as soon as its frame header arrives; nothing is buffered for it.
 func TestOversizedMessage(t *testing.T) {
 	a := testApp("1")
 	cfg := oneApp(a)
@@ -165,11 +167,14 @@ func TestOversizedMessage(t *testing.T) {
 	ts := startServer(t, cfg)
 	c, _ := connect(t, ts, a.Key)
 	c.sendRaw([]byte(`{"event":"client-x","data":"` + strings.Repeat("x", 5000) + `"}`))
-	m := c.expect("pusher:error")
-	if _, msg := errorData(t, m); !strings.Contains(msg, "too large") {
-		t.Errorf("message %q", msg)
+	if code := c.expectClose(); code != 1009 {
+		t.Fatalf("close code %d, want 1009", code)
 	}
-	c.alive()
+	// A message of exactly the limit is served.
+	c2, _ := connect(t, ts, a.Key)
+	ping := []byte(`{"event":"pusher:ping","data":{}}`)
+	c2.sendRaw(append(ping[:len(ping)-1:len(ping)-1], []byte(strings.Repeat(" ", 1024-len(ping))+"}")...))
+	c2.expect("pusher:pong")
 }
 
 func TestInvalidChannelNames(t *testing.T) {

@@ -2,26 +2,23 @@ package wsconn
 
 import (
 	"bufio"
-	"errors"
-	"fmt"
 	"io"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/gobwas/ws"
 )
 
 var _ Conn = (*goConn)(nil)
 
 func newGoConn(nc net.Conn, br *bufio.Reader, cfg Config) *goConn {
 	c := &goConn{
-		nc:   nc,
-		br:   br,
-		cfg:  cfg,
-		wake: make(chan struct{}, 1),
-		done: make(chan struct{}),
+		nc:     nc,
+		br:     br,
+		cfg:    cfg,
+		wake:   make(chan struct{}, 1),
+		done:   make(chan struct{}),
+		reader: frameReader{max: cfg.MaxMessageBytes},
 	}
 	c.lastRead.Store(time.Now().UnixNano())
 	return c
@@ -37,11 +34,17 @@ type goConn struct {
 	cfg Config
 	h   Handler
 
-	mu      sync.Mutex
-	queue   [][]byte
-	spare   [][]byte
-	queued  int
-	closing bool
+	mu         sync.Mutex
+	queue      [][]byte
+	spare      [][]byte
+	queued     int
+	pong       []byte // a pong not yet taken by the writer: see queuePong
+	closing    bool
+	sentClose  bool  // the writer has written the close frame
+	peerClosed bool  // the client's close frame arrived
+	fatal      error // the client broke the protocol
+
+	reader frameReader // the reader goroutine's
 
 	wake     chan struct{}
 	done     chan struct{}
@@ -104,7 +107,11 @@ func (c *goConn) close(code int, reason string, drop bool) {
 	if drop {
 		c.queue = c.queue[:0]
 		c.queued = 0
+	} else if c.pong != nil {
+		// A ping that came before the close is answered before it.
+		c.queue = append(c.queue, c.pong)
 	}
+	c.pong = nil
 	c.queue = append(c.queue, closeFrame(code, reason))
 	c.mu.Unlock()
 	c.signal()
@@ -145,6 +152,12 @@ func (c *goConn) writeLoop() {
 		c.queue = c.spare
 		c.spare = nil
 		c.queued = 0
+		if c.pong != nil && !c.closing {
+			// Behind the data: frames already queued are not delayed. Never
+			// after a close frame, though: nothing may follow that.
+			batch = append(batch, c.pong)
+		}
+		c.pong = nil
 		closing := c.closing
 		c.mu.Unlock()
 		var err error
@@ -165,6 +178,16 @@ func (c *goConn) writeLoop() {
 			return
 		}
 		if closing {
+			c.mu.Lock()
+			c.sentClose = true
+			done := c.peerClosed || c.fatal != nil
+			c.mu.Unlock()
+			if done {
+				// The client has closed too, or broke the protocol and
+				// gets no more of our time.
+				c.finish()
+				return
+			}
 			// The close frame was the last thing queued. Half-close and let
 			// the reader wait briefly for the client's reply before the
 			// socket is dropped, so the client reads the close frame instead
@@ -186,100 +209,80 @@ func (c *goConn) readLoop() {
 	c.h.HandleClose(err)
 }
 
+// goReadBufferSize is the read buffer of one goroutine connection.
+const goReadBufferSize = 4 << 10
+
+// readFrames feeds what the client sends to the frame reader, the same one
+// the epoll transport uses, so both enforce RFC 6455 alike. After the
+// client's close frame or a violation it keeps reading, and ignoring,
+// until the socket ends: the writer sends the close frame meanwhile and
+// then drops the socket or gives the client closeGrace to hang up.
 func (c *goConn) readFrames() error {
-	var msg []byte
-	inMessage, discarding := false, false
-	discarded := 0
+	buf := make([]byte, goReadBufferSize)
 	for {
-		hdr, err := ws.ReadHeader(c.br)
+		n, err := c.br.Read(buf)
+		if n > 0 {
+			c.lastRead.Store(time.Now().UnixNano())
+			if ferr := c.reader.feed(buf[:n], c); ferr != nil {
+				c.fail(ferr)
+			}
+		}
 		if err != nil {
-			return err
-		}
-		c.lastRead.Store(time.Now().UnixNano())
-		if !hdr.Masked || hdr.Rsv != 0 {
-			c.Close(CloseProtocolError, "protocol error")
-			return errors.New("wsconn: unmasked or extended frame")
-		}
-		if hdr.OpCode.IsControl() {
-			if hdr.Length > 125 || !hdr.Fin {
-				c.Close(CloseProtocolError, "bad control frame")
-				return errors.New("wsconn: bad control frame")
-			}
-			p := make([]byte, hdr.Length)
-			if _, err := io.ReadFull(c.br, p); err != nil {
-				return err
-			}
-			ws.Cipher(p, hdr.Mask, 0)
-			switch hdr.OpCode {
-			case ws.OpPing:
-				c.sendControl(appendFrame(nil, opPong, p))
-			case ws.OpClose:
-				code := CloseNormal
-				if len(p) >= 2 {
-					code = int(p[0])<<8 | int(p[1])
-				}
-				c.Close(code, "")
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			switch {
+			case c.fatal != nil:
+				return c.fatal
+			case c.peerClosed:
 				return io.EOF
 			}
-			continue
-		}
-		switch hdr.OpCode {
-		case ws.OpText, ws.OpBinary:
-			if inMessage {
-				c.Close(CloseProtocolError, "unexpected new message")
-				return errors.New("wsconn: new message inside a fragmented one")
-			}
-			inMessage, msg, discarding, discarded = true, msg[:0], false, 0
-		case ws.OpContinuation:
-			if !inMessage {
-				c.Close(CloseProtocolError, "unexpected continuation")
-				return errors.New("wsconn: continuation without a message")
-			}
-		default:
-			c.Close(CloseProtocolError, "unknown opcode")
-			return fmt.Errorf("wsconn: unknown opcode %d", hdr.OpCode)
-		}
-		if discarding || len(msg)+int(hdr.Length) > c.cfg.MaxMessageBytes || hdr.Length > int64(c.cfg.MaxMessageBytes) {
-			// Too large: skip the payload without buffering it.
-			if !discarding {
-				discarded = len(msg)
-				discarding = true
-			}
-			if _, err := io.CopyN(io.Discard, c.br, hdr.Length); err != nil {
-				return err
-			}
-			discarded += int(hdr.Length)
-		} else {
-			start := len(msg)
-			msg = append(msg, make([]byte, hdr.Length)...)
-			if _, err := io.ReadFull(c.br, msg[start:]); err != nil {
-				return err
-			}
-			ws.Cipher(msg[start:], hdr.Mask, 0)
-		}
-		if !hdr.Fin {
-			continue
-		}
-		inMessage = false
-		if discarding {
-			c.h.HandleTooLarge(discarded)
-			continue
-		}
-		c.h.HandleMessage(msg)
-		if cap(msg) > 4096 {
-			msg = nil // do not pin a large buffer to an idle connection
+			return err
 		}
 	}
 }
 
-// sendControl queues a control frame even if the data queue is full, so a
-// ping is answered while the client is still within its limits.
-func (c *goConn) sendControl(frame []byte) {
+// The frameSink methods run on the reader goroutine, from feed.
+
+func (c *goConn) message(data []byte) { c.h.HandleMessage(data) }
+
+func (c *goConn) ping(payload []byte) { c.queuePong(appendFrame(nil, opPong, payload)) }
+
+func (c *goConn) peerClose(code int) {
 	c.mu.Lock()
-	if !c.closing {
-		c.queue = append(c.queue, frame)
-		c.queued += len(frame)
+	c.peerClosed = true
+	sent := c.sentClose
+	c.mu.Unlock()
+	c.Close(code, "")
+	if sent {
+		c.finish() // both close frames are through: the socket is done
 	}
+}
+
+// fail fails the connection on a client error with the matching close code.
+func (c *goConn) fail(err error) {
+	c.mu.Lock()
+	c.fatal = err
+	sent := c.sentClose
+	c.mu.Unlock()
+	code, reason := CloseCodeFor(err)
+	c.Close(code, reason)
+	if sent {
+		c.finish()
+	}
+}
+
+// queuePong answers a ping. A pong the writer has not taken yet is
+// replaced rather than joined (RFC 6455 §5.5.3 lets an endpoint answer only
+// the latest ping), so a client that floods pings and never reads holds one
+// pending pong, not one per ping; and none is queued once the client is a
+// full queue behind.
+func (c *goConn) queuePong(frame []byte) {
+	c.mu.Lock()
+	if c.closing || c.queued+len(frame) > c.cfg.MaxQueueBytes {
+		c.mu.Unlock()
+		return
+	}
+	c.pong = frame
 	c.mu.Unlock()
 	c.signal()
 }

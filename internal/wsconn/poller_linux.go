@@ -261,8 +261,7 @@ func (p *poller) runTodo() {
 			c.mu.Unlock()
 			if carry {
 				if err := c.reader.feed(nil, c); err != nil {
-					c.Close(CloseProtocolError, "protocol error")
-					c.fatal = err
+					c.fail(err)
 				}
 			}
 			p.flush(c)
@@ -306,8 +305,7 @@ func (p *poller) read(c *pconn) {
 	case n > 0:
 		c.lastRead.Store(time.Now().UnixNano())
 		if err := c.reader.feed(p.buf[:n], c); err != nil {
-			c.Close(CloseProtocolError, "protocol error")
-			c.fatal = err
+			c.fail(err)
 		}
 	case n == 0:
 		p.shutdown(c, io.EOF)
@@ -337,6 +335,17 @@ func (p *poller) flushWith(c *pconn, iovs []unix.Iovec) {
 	if c.dropOut {
 		c.dropOut = false
 		c.queued -= c.dropUnwritten()
+	}
+	switch {
+	case c.pong == nil:
+	case c.closing:
+		c.pong = nil // nothing may follow a close frame
+	case !c.wantWrite:
+		// The answer to the latest ping, behind the data already queued.
+		// While the kernel refuses more it stays pending, so that newer
+		// pings replace it rather than pile up behind the blocked bytes.
+		c.queue = append(c.queue, c.pong)
+		c.pong = nil
 	}
 	for _, b := range c.queue {
 		c.outBytes += len(b)
@@ -420,6 +429,14 @@ func (p *poller) flushWith(c *pconn, iovs []unix.Iovec) {
 	if c.wantWrite {
 		c.wantWrite = false
 		p.modify(c, unix.EPOLLIN|unix.EPOLLRDHUP)
+		c.mu.Lock()
+		pong := c.pong != nil
+		c.mu.Unlock()
+		if pong {
+			// A pong held back while the socket was full can go now.
+			p.flushWith(c, iovs)
+			return
+		}
 	}
 	// The close frame is the last frame ever queued, so once a flush that
 	// started in the closing state has drained out, it has been written.
@@ -464,6 +481,7 @@ func (p *poller) shutdown(c *pconn, err error) {
 	clear(c.queue)
 	c.queue = nil
 	c.queued = 0
+	c.pong = nil
 	h := c.h
 	timer := c.closeTimer
 	c.mu.Unlock()
@@ -541,11 +559,11 @@ type pconn struct {
 	started      bool     // Start was called: the loop may be asked to look
 	pendingCarry bool     // bytes that came with the handshake await parsing
 	respQueued   bool     // queue[0] is the handshake response
+	pong         []byte   // a pong not yet taken by the loop: see queuePong
 	closing      bool     // a close frame is queued
-	closeFrame   []byte
-	dropOut      bool // Abort: drop the frames of out not yet begun
-	forceClose   bool // drop the socket at the next look
-	closed       bool // socket closed, handler told
+	dropOut      bool     // Abort: drop the frames of out not yet begun
+	forceClose   bool     // drop the socket at the next look
+	closed       bool     // socket closed, handler told
 	closeTimer   *time.Timer
 
 	// Loop-owned.
@@ -662,7 +680,12 @@ func (c *pconn) close(code int, reason string, drop bool) {
 		c.queue = c.queue[:keep]
 		// Frames the loop has taken but not begun to write go too.
 		c.dropOut = true
+	} else if c.pong != nil {
+		// A ping that came before the close is answered before it.
+		c.queue = append(c.queue, c.pong)
+		c.queued += len(c.pong)
 	}
+	c.pong = nil
 	cf := closeFrame(code, reason)
 	c.queue = append(c.queue, cf)
 	c.queued += len(cf)
@@ -750,44 +773,45 @@ func (c *pconn) consume(n int) {
 // The frameSink methods run on the loop goroutine, from feed.
 
 func (c *pconn) message(data []byte) {
-	if c.fatal != nil || c.h == nil {
-		return
-	}
-	c.h.HandleMessage(data)
-}
-
-func (c *pconn) tooLarge(size int) {
 	if c.h != nil {
-		c.h.HandleTooLarge(size)
+		c.h.HandleMessage(data)
 	}
 }
 
-func (c *pconn) control(op byte, payload []byte) {
-	switch op {
-	case opPing:
-		c.sendControl(appendFrame(nil, opPong, payload))
-	case opClose:
-		code := CloseNormal
-		if len(payload) >= 2 {
-			code = int(payload[0])<<8 | int(payload[1])
-		}
-		c.peerClosed = true
-		c.Close(code, "")
-		if c.sentClose {
-			c.p.shutdown(c, io.EOF)
-		}
+func (c *pconn) ping(payload []byte) { c.queuePong(appendFrame(nil, opPong, payload)) }
+
+func (c *pconn) peerClose(code int) {
+	c.peerClosed = true
+	c.Close(code, "")
+	if c.sentClose {
+		c.p.shutdown(c, io.EOF)
 	}
 }
 
-// sendControl queues a control frame even when the data queue is full.
-func (c *pconn) sendControl(frame []byte) {
+// fail fails the connection on a client error with the matching close
+// code; the socket goes once the close frame is out. Only the loop calls
+// it.
+func (c *pconn) fail(err error) {
+	c.fatal = err
+	code, reason := CloseCodeFor(err)
+	c.Close(code, reason)
+	if c.sentClose {
+		c.p.shutdown(c, err)
+	}
+}
+
+// queuePong answers a ping. A pong the loop has not taken yet is replaced
+// rather than joined (RFC 6455 §5.5.3 lets an endpoint answer only the
+// latest ping), so a client that floods pings and never reads holds one
+// pending pong, not one per ping; and none is queued once the client is a
+// full queue behind.
+func (c *pconn) queuePong(frame []byte) {
 	c.mu.Lock()
-	if c.closing {
+	if c.closing || c.queued+len(frame) > c.p.cfg.MaxQueueBytes {
 		c.mu.Unlock()
 		return
 	}
-	c.queue = append(c.queue, frame)
-	c.queued += len(frame)
+	c.pong = frame
 	sched := c.needsLoop()
 	c.mu.Unlock()
 	if sched {

@@ -45,7 +45,10 @@ const (
 	CloseNormal        = 1000
 	CloseGoingAway     = 1001
 	CloseProtocolError = 1002
-	CloseTooBig        = 1009
+	// CloseInvalidPayload is RFC 6455's "invalid frame payload data": a
+	// text message or close reason that is not UTF-8.
+	CloseInvalidPayload = 1007
+	CloseTooBig         = 1009
 )
 
 // Errors.
@@ -55,8 +58,6 @@ var (
 	ErrQueueFull = errors.New("wsconn: send queue full")
 	// ErrClosed means the connection is closing or closed.
 	ErrClosed = errors.New("wsconn: connection closed")
-	// errProtocol is a client frame that breaks RFC 6455.
-	errProtocol = errors.New("wsconn: protocol error")
 )
 
 // Config tunes the transport. The zero value uses the defaults above.
@@ -65,8 +66,9 @@ type Config struct {
 	Transport string
 	// Pollers is the number of epoll loops; zero means one per CPU.
 	Pollers int
-	// MaxMessageBytes bounds one client message; a longer one is discarded
-	// and reported with HandleTooLarge, and the connection lives on.
+	// MaxMessageBytes bounds one client message. A frame that declares a
+	// message longer than that fails the connection at once with 1009,
+	// before its payload is read: nothing is buffered for it.
 	MaxMessageBytes int
 	// MaxQueueBytes bounds the bytes queued for one client: frames sent but
 	// not yet taken by the kernel. Bytes being handed to the kernel do not
@@ -101,16 +103,17 @@ func (c *Config) normalize() {
 }
 
 // Handler receives a connection's events, one call at a time per
-// connection.
+// connection. Its methods run on the transport's loop (an epoll poller
+// serves many connections), so they must not block.
 type Handler interface {
-	// HandleMessage receives one complete text or binary message. data is
-	// only valid during the call.
+	// HandleMessage receives one complete text or binary message; a text
+	// message is valid UTF-8 (the transport fails the connection with 1007
+	// otherwise). data is only valid during the call.
 	HandleMessage(data []byte)
-	// HandleTooLarge reports a message longer than MaxMessageBytes, which was
-	// discarded.
-	HandleTooLarge(size int)
-	// HandleClose is the last call: the connection is gone. err says why
-	// (nil or io.EOF for an orderly close).
+	// HandleClose is the last call: the connection is gone. err says why:
+	// nil or io.EOF for an orderly close, an error wrapping ErrProtocol,
+	// ErrInvalidUTF8 or ErrTooLarge when the client broke the protocol and
+	// the connection was failed with the matching close code.
 	HandleClose(err error)
 }
 
