@@ -209,21 +209,23 @@ func (c *goConn) readLoop() {
 	c.h.HandleClose(err)
 }
 
-// goReadBufferSize is the read buffer of one goroutine connection.
-const goReadBufferSize = 4 << 10
-
 // readFrames feeds what the client sends to the frame reader, the same one
-// the epoll transport uses, so both enforce RFC 6455 alike. After the
-// client's close frame or a violation it keeps reading, and ignoring,
-// until the socket ends: the writer sends the close frame meanwhile and
-// then drops the socket or gives the client closeGrace to hang up.
+// the epoll transport uses, so both enforce RFC 6455 alike. It reads in
+// place from the connection's bufio.Reader (the frame reader unmasks in
+// place, and the bytes are discarded after), so a connection holds no
+// second buffer. After the client's close frame or a violation it keeps
+// reading, and ignoring, until the socket ends: the writer sends the close
+// frame meanwhile and then drops the socket or gives the client closeGrace
+// to hang up.
 func (c *goConn) readFrames() error {
-	buf := make([]byte, goReadBufferSize)
 	for {
-		n, err := c.br.Read(buf)
-		if n > 0 {
+		_, err := c.br.Peek(1) // waits for bytes, and reads what is there
+		if n := c.br.Buffered(); n > 0 {
 			c.lastRead.Store(time.Now().UnixNano())
-			if ferr := c.reader.feed(buf[:n], c); ferr != nil {
+			p, _ := c.br.Peek(n)
+			ferr := c.reader.feed(p, c)
+			c.br.Discard(n)
+			if ferr != nil {
 				c.fail(ferr)
 			}
 		}
