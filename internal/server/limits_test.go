@@ -21,6 +21,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/config"
 )
 
 // The tests in this file check that what one client can make a node hold
@@ -396,4 +397,27 @@ func TestPusherPingFloodBounded(t *testing.T) {
 			t.Fatalf("slow clients counted: %d", n)
 		}
 	})
+}
+
+// The limit is an app setting of the YAML file, like the others.
+func TestSubscriptionLimitFromConfigFile(t *testing.T) {
+	path := t.TempDir() + "/herald.yaml"
+	yaml := "apps:\n  - id: \"5\"\n    key: k5\n    secret: s5\n    max_subscriptions_per_connection: 2\n"
+	if err := writeFile(path, yaml); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load([]string{"--config", path}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, cfg)
+	c, _ := connect(t, ts, "k5")
+	c.subscribe("one", "", "")
+	c.subscribe("two", "", "")
+	c.subscribe("three", "", "")
+	c.expect("pusher_internal:subscription_succeeded")
+	c.expect("pusher_internal:subscription_succeeded")
+	if m := c.expect("pusher:subscription_error"); m.Channel != "three" {
+		t.Fatalf("refused %q, want three", m.Channel)
+	}
 }
