@@ -1,6 +1,9 @@
 package wsconn
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"unicode/utf8"
+)
 
 // WebSocket opcodes (RFC 6455 §5.2).
 const (
@@ -41,10 +44,15 @@ func appendFrame(dst []byte, op byte, payload []byte) []byte {
 }
 
 // closeFrame builds a close frame with a status code and a reason, the
-// reason cut to fit the 125-byte control frame limit.
+// reason cut between characters to fit the 125-byte control frame limit: a
+// close reason must be UTF-8, or the client fails the connection itself.
 func closeFrame(code int, reason string) []byte {
 	if len(reason) > 123 {
-		reason = reason[:123]
+		n := 123
+		for n > 0 && !utf8.RuneStart(reason[n]) {
+			n--
+		}
+		reason = reason[:n]
 	}
 	p := make([]byte, 2, 2+len(reason))
 	binary.BigEndian.PutUint16(p, uint16(code))

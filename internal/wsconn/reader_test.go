@@ -367,3 +367,11 @@ func FuzzFrameReader(f *testing.F) {
 		}
 	})
 }
+
+func TestCloseFrameCutsReasonOnCharacters(t *testing.T) {
+	f := closeFrame(1000, strings.Repeat("é", 100)) // 200 bytes
+	p := f[2:]
+	if len(p) > 125 || !utf8.Valid(p[2:]) {
+		t.Fatalf("close payload of %d bytes, valid UTF-8 %v", len(p), utf8.Valid(p[2:]))
+	}
+}
