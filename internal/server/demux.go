@@ -2,10 +2,14 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,10 +30,17 @@ const (
 // net/http's per-connection goroutine, buffers and request objects);
 // everything else, and whatever take declines, goes to net/http through
 // httpListener with the bytes already read replayed first.
+//
+// Every connection accepted is pending until it is a WebSocket connection
+// or has sent a correctly signed REST request; at most maxPending are
+// pending at once, and a connection accepted over that is closed at once,
+// so that clients who never get that far cannot take the file descriptors
+// that established ones need.
 type demux struct {
 	ln      net.Listener
 	prefix  []byte
 	timeout time.Duration // for the whole head
+	pending pendingLimit
 	// take serves the connection whose complete head is head, followed by
 	// rest, and reports whether it did; both are only valid during the
 	// call. It must not block on the client.
@@ -57,16 +68,39 @@ type accepted struct {
 
 var headBufs = sync.Pool{New: func() any { b := make([]byte, headBufBytes); return &b }}
 
-// newDemux starts demultiplexing ln. With takeFD, a TCP listener on Linux
-// is served by rawAcceptLoop; otherwise by acceptLoop.
+// demuxConfig configures a demux.
+type demuxConfig struct {
+	// prefix starts the heads offered to take.
+	prefix string
+	// timeout bounds the time to read a head offered to take.
+	timeout time.Duration
+	take    func(nc net.Conn, head, rest []byte) bool
+	takeFD  func(fd int, head, rest []byte) bool // may be nil
+	// maxPending bounds the pending connections; 0 means no bound.
+	maxPending int
+	// log receives the reports of connections closed over maxPending.
+	log *slog.Logger
+}
+
+// newDemux starts demultiplexing ln with no bound on pending connections.
 func newDemux(ln net.Listener, prefix string, timeout time.Duration, take func(net.Conn, []byte, []byte) bool,
 	takeFD func(int, []byte, []byte) bool) *demux {
+	return newDemuxWith(ln, demuxConfig{prefix: prefix, timeout: timeout, take: take, takeFD: takeFD})
+}
+
+// newDemuxWith starts demultiplexing ln. With takeFD, a TCP listener on
+// Linux is served by rawAcceptLoop; otherwise by acceptLoop.
+func newDemuxWith(ln net.Listener, cfg demuxConfig) *demux {
+	if cfg.log == nil {
+		cfg.log = slog.New(slog.DiscardHandler)
+	}
 	d := &demux{
 		ln:      ln,
-		prefix:  []byte(prefix),
-		timeout: timeout,
-		take:    take,
-		takeFD:  takeFD,
+		prefix:  []byte(cfg.prefix),
+		timeout: cfg.timeout,
+		pending: pendingLimit{max: int64(cfg.maxPending), log: cfg.log},
+		take:    cfg.take,
+		takeFD:  cfg.takeFD,
 		conns:   make(chan accepted),
 		done:    make(chan struct{}),
 		reading: map[net.Conn]struct{}{},
@@ -102,17 +136,23 @@ func (d *demux) acceptLoop() {
 			}
 			return
 		}
+		if !d.pending.acquire() {
+			c.Close()
+			continue
+		}
 		d.startRoute(c, nil)
 	}
 }
 
 // startRoute reads the rest of c's request head on a goroutine of its own;
-// read holds what has been read of it already.
+// read holds what has been read of it already. c holds a pending slot,
+// which route passes on or gives back.
 func (d *demux) startRoute(c net.Conn, read []byte) {
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
 		c.Close()
+		d.pending.release()
 		return
 	}
 	d.reading[c] = struct{}{}
@@ -169,7 +209,10 @@ func (d *demux) route(c net.Conn, read []byte) {
 	switch {
 	case drop || closed:
 		c.Close()
+		d.pending.release()
 	case end >= 0 && d.take(c, buf[:end], buf[end:n]):
+		// A WebSocket connection now, or refused and closed.
+		d.pending.release()
 	default:
 		d.toHTTP(c, bytes.Clone(buf[:n]))
 	}
@@ -180,17 +223,16 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// toHTTP hands c to net/http, which reads prefix first.
+// toHTTP hands c to net/http, which reads prefix first. The pending slot
+// goes with it: net/http's connection gives it back (see httpConnState).
 func (d *demux) toHTTP(c net.Conn, prefix []byte) {
 	c.SetReadDeadline(time.Time{})
-	var pc net.Conn = c
-	if len(prefix) > 0 {
-		pc = &prefixConn{Conn: c, prefix: prefix}
-	}
+	hc := &httpConn{Conn: c, prefix: prefix, limit: &d.pending}
+	hc.pending.Store(true)
 	select {
-	case d.conns <- accepted{c: pc}:
+	case d.conns <- accepted{c: hc}:
 	case <-d.done:
-		c.Close()
+		hc.Close()
 	}
 }
 
@@ -233,29 +275,143 @@ func (l *httpListener) Accept() (net.Conn, error) {
 func (l *httpListener) Close() error   { return (*demux)(l).close() }
 func (l *httpListener) Addr() net.Addr { return l.ln.Addr() }
 
-// prefixConn replays bytes already read from its connection before reading
-// on.
-type prefixConn struct {
+// httpConn is a connection as net/http serves it. It replays the bytes the
+// demux read before reading on, holds the connection's pending slot until
+// the connection is a WebSocket or has sent a signed REST request, and
+// checks the framing of every request head net/http reads from it.
+type httpConn struct {
 	net.Conn
-	mu     sync.Mutex
+	limit   *pendingLimit
+	pending atomic.Bool // holds a slot of limit
+	// stopped is set once the connection has been hijacked: what it
+	// carries from then on is not HTTP.
+	stopped atomic.Bool
+	// lost is set once framing cannot follow the requests any further.
+	lost atomic.Bool
+
+	mu     sync.Mutex // for prefix: Unread may come from another goroutine
 	prefix []byte
+
+	// Only Read touches these; net/http never reads concurrently.
+	framing framing
+	refused bool // a head failed the framing check: refusedHead, then errors
 }
 
-func (c *prefixConn) Read(p []byte) (int, error) {
+// refusedHead is what net/http reads instead of the end of a request head
+// that declares both Content-Length and Transfer-Encoding: a header line
+// without a colon, which makes it answer 400 Bad Request and close the
+// connection. Data rather than a read error, because a read error would
+// also cancel a request still being served on the connection, one that
+// came before the refused head.
+var refusedHead = []byte("content-length-with-transfer-encoding\r\n\r\n")
+
+// errRequestFraming is what a connection reads once refusedHead has been
+// read: nothing that came after the refused head is ever handed on.
+var errRequestFraming = errors.New("request declares both Content-Length and Transfer-Encoding")
+
+func (c *httpConn) Read(p []byte) (int, error) {
 	c.mu.Lock()
 	if len(c.prefix) > 0 {
 		n := copy(p, c.prefix)
 		c.prefix = c.prefix[n:]
 		c.mu.Unlock()
-		return n, nil
+		if c.refused {
+			return n, nil
+		}
+		return c.check(p, n, nil)
 	}
 	c.mu.Unlock()
-	return c.Conn.Read(p)
+	if c.refused {
+		return 0, errRequestFraming
+	}
+	n, err := c.Conn.Read(p)
+	return c.check(p, n, err)
+}
+
+// check runs framing over p[:n], just read, and returns what of it Read
+// may hand on.
+func (c *httpConn) check(p []byte, n int, err error) (int, error) {
+	if n == 0 || c.stopped.Load() || c.framing.lost() {
+		return n, err
+	}
+	k, bad := c.framing.scan(p[:n])
+	if bad {
+		c.refused = true
+		c.mu.Lock()
+		c.prefix = bytes.Clone(refusedHead) // in place of what is left
+		c.mu.Unlock()
+		if k == 0 {
+			return c.Read(p)
+		}
+		return k, nil
+	}
+	if c.framing.lost() {
+		c.lost.Store(true)
+	}
+	return n, err
+}
+
+// Close closes the connection and gives back its pending slot, if it still
+// holds one.
+func (c *httpConn) Close() error {
+	err := c.Conn.Close()
+	c.release()
+	return err
+}
+
+// release gives back the connection's pending slot, if it still holds one:
+// it is a WebSocket connection, has sent a correctly signed request or is
+// closed.
+func (c *httpConn) release() {
+	if c.pending.Load() && c.pending.CompareAndSwap(true, false) {
+		c.limit.release()
+	}
+}
+
+// httpConnState follows a connection served by net/http (an
+// http.Server.ConnState hook). A hijacked connection is a WebSocket:
+// neither pending nor HTTP any more. One that goes idle still pending has
+// answered a request without authenticating, and one whose framing was
+// lost cannot be trusted with another request: both are closed rather
+// than kept alive.
+func httpConnState(nc net.Conn, state http.ConnState) {
+	c, ok := nc.(*httpConn)
+	if !ok {
+		return
+	}
+	switch state {
+	case http.StateHijacked:
+		c.stopped.Store(true)
+		c.release()
+	case http.StateIdle:
+		if c.pending.Load() || c.lost.Load() {
+			c.Close()
+		}
+	case http.StateClosed:
+		c.release()
+	}
+}
+
+type httpConnKey struct{}
+
+// withHTTPConn puts c, if it is an httpConn, in ctx (an
+// http.Server.ConnContext hook).
+func withHTTPConn(ctx context.Context, c net.Conn) context.Context {
+	if hc, ok := c.(*httpConn); ok {
+		return context.WithValue(ctx, httpConnKey{}, hc)
+	}
+	return ctx
+}
+
+// httpConnOf is the connection r came on, if withHTTPConn saw it.
+func httpConnOf(r *http.Request) *httpConn {
+	c, _ := r.Context().Value(httpConnKey{}).(*httpConn)
+	return c
 }
 
 // Unread implements wsconn.Unreader: an upgrade through net/http takes the
 // bytes net/http has not read yet.
-func (c *prefixConn) Unread() []byte {
+func (c *httpConn) Unread() []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b := c.prefix
@@ -264,7 +420,7 @@ func (c *prefixConn) Unread() []byte {
 }
 
 // SyscallConn lets the epoll transport take the socket over.
-func (c *prefixConn) SyscallConn() (syscall.RawConn, error) {
+func (c *httpConn) SyscallConn() (syscall.RawConn, error) {
 	sc, ok := c.Conn.(syscall.Conn)
 	if !ok {
 		return nil, errors.New("connection has no file descriptor")
@@ -273,10 +429,236 @@ func (c *prefixConn) SyscallConn() (syscall.RawConn, error) {
 }
 
 // CloseWrite half-closes the connection, as TCP connections can.
-func (c *prefixConn) CloseWrite() error {
+func (c *httpConn) CloseWrite() error {
 	cw, ok := c.Conn.(interface{ CloseWrite() error })
 	if !ok {
 		return errors.New("connection cannot half-close")
 	}
 	return cw.CloseWrite()
+}
+
+// pendingLimit counts the pending connections and bounds them.
+type pendingLimit struct {
+	max int64 // 0: no bound
+	n   atomic.Int64
+	log *slog.Logger
+	// Connections closed over the bound are reported at most once per
+	// pendingReportEvery, with how many there were since the last report.
+	closed     atomic.Int64
+	lastReport atomic.Int64 // UnixNano
+}
+
+// pendingReportEvery spaces the reports of connections closed over the
+// bound: a flood of them must not become a flood of log lines.
+const pendingReportEvery = 10 * time.Second
+
+// acquire takes a slot for a connection just accepted, or reports that the
+// connection is to be closed at once.
+func (p *pendingLimit) acquire() bool {
+	if n := p.n.Add(1); p.max == 0 || n <= p.max {
+		return true
+	}
+	p.n.Add(-1)
+	p.closed.Add(1)
+	now := time.Now().UnixNano()
+	if last := p.lastReport.Load(); now-last >= int64(pendingReportEvery) && p.lastReport.CompareAndSwap(last, now) {
+		p.log.Warn("too many connections pending: closing new ones at once",
+			"max_pending_connections", p.max, "closed", p.closed.Swap(0))
+	}
+	return false
+}
+
+func (p *pendingLimit) release() { p.n.Add(-1) }
+
+// count is the number of pending connections.
+func (p *pendingLimit) count() int { return int(p.n.Load()) }
+
+// framing follows the requests net/http reads from a connection just far
+// enough to see each head whole. net/http serves a request that declares
+// both Content-Length and Transfer-Encoding by the latter and keeps the
+// connection for the next request; a proxy in front of Herald that framed
+// the same bytes by Content-Length would disagree on where that next
+// request starts (request smuggling), which is why RFC 9112 section 6.1
+// requires the connection closed. net/http drops the Content-Length before
+// a handler could see it, so the check is made on the bytes: such a head
+// is never handed over whole; refusedHead ends it instead, and net/http
+// answers 400 and closes.
+//
+// Bodies framed by Content-Length are skipped by counting. Anything framing
+// cannot follow exactly as net/http does (a chunked body, an obsolete line
+// folding, a Content-Length it cannot read) makes it lost: it stops looking,
+// and the connection is closed after its current request rather than
+// trusted with another.
+type framing struct {
+	state    uint8
+	bodyLeft int64 // in framingBody
+
+	// The head being read.
+	lines      int                    // lines ended so far
+	line       [framingLineBytes]byte // the start of the current line
+	lineBytes  int                    // length of the current line so far
+	last       byte                   // its last byte
+	sawCL      bool
+	sawTE      bool
+	clBad      bool // a Content-Length net/http might read otherwise
+	folded     bool // an obsolete line folding
+	contentLen int64
+	post       bool // the head is a POST's
+	// skipCRLF is how many leading CR or LF bytes net/http will skip
+	// before the next request line: up to 4 after a POST, a tolerance for
+	// old clients that end a POST body with CRLF.
+	skipCRLF int
+}
+
+const (
+	framingHead = iota
+	framingBody
+	framingLost
+)
+
+// framingLineBytes is how much of a header line framing keeps: enough for
+// the name and a Content-Length value. A longer Content-Length line makes
+// it lost.
+const framingLineBytes = 48
+
+func (f *framing) lost() bool { return f.state == framingLost }
+
+// scan follows p, the next bytes read from the connection. When p ends a
+// head that declares both Content-Length and Transfer-Encoding, bad is
+// true and n is how much of p may be handed on: all but that head's final
+// empty line, which net/http then never sees.
+func (f *framing) scan(p []byte) (n int, bad bool) {
+	for i := 0; i < len(p); {
+		switch f.state {
+		case framingLost:
+			return len(p), false
+		case framingBody:
+			k := int(min(f.bodyLeft, int64(len(p)-i)))
+			i += k
+			if f.bodyLeft -= int64(k); f.bodyLeft == 0 {
+				f.state = framingHead
+			}
+		case framingHead:
+			if f.skipCRLF > 0 {
+				if p[i] == '\r' || p[i] == '\n' {
+					f.skipCRLF--
+					i++
+					continue
+				}
+				f.skipCRLF = 0
+			}
+			start := i
+			if f.lineBytes > 0 {
+				start = 0 // the line began in an earlier read
+			}
+			j := bytes.IndexByte(p[i:], '\n')
+			if j < 0 {
+				f.keep(p[i:])
+				return len(p), false
+			}
+			f.keep(p[i : i+j])
+			i += j + 1
+			if !f.endLine() {
+				continue
+			}
+			switch {
+			case f.sawCL && f.sawTE:
+				return start, true
+			case f.sawTE || f.clBad || f.folded:
+				f.state = framingLost
+			case f.contentLen > 0:
+				f.state, f.bodyLeft = framingBody, f.contentLen
+			}
+			if f.post {
+				f.skipCRLF = 4
+			}
+			f.lines, f.sawCL, f.sawTE, f.clBad, f.folded, f.contentLen, f.post = 0, false, false, false, false, 0, false
+		}
+	}
+	return len(p), false
+}
+
+// keep adds b to the current line.
+func (f *framing) keep(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	if f.lineBytes < len(f.line) {
+		copy(f.line[f.lineBytes:], b)
+	}
+	f.lineBytes += len(b)
+	f.last = b[len(b)-1]
+}
+
+// endLine takes in the line just ended and reports whether it was the
+// empty line that ends the head.
+func (f *framing) endLine() bool {
+	n := f.lineBytes
+	if n > 0 && f.last == '\r' {
+		n-- // a CRLF line end; net/http takes a bare LF too
+	}
+	kept := f.line[:min(n, len(f.line))]
+	f.lineBytes, f.last = 0, 0
+	f.lines++
+	switch {
+	case f.lines == 1:
+		// The request line, even empty: net/http refuses that one.
+		f.post = bytes.HasPrefix(kept, []byte("POST "))
+		return false
+	case n == 0:
+		return true
+	case kept[0] == ' ' || kept[0] == '\t':
+		f.folded = true
+		return false
+	}
+	name, value, ok := bytes.Cut(kept, []byte(":"))
+	switch {
+	case !ok:
+		// No colon in what was kept: a name longer than either below, or
+		// a line net/http refuses.
+	case asciiFold(name, "content-length"):
+		v, ok := parseContentLength(value)
+		if !ok || n > len(f.line) || f.sawCL && v != f.contentLen {
+			f.clBad = true
+		}
+		f.sawCL, f.contentLen = true, v
+	case asciiFold(name, "transfer-encoding"):
+		f.sawTE = true
+	}
+	return false
+}
+
+// parseContentLength reads a Content-Length value as net/http does:
+// decimal digits between optional spaces and tabs, below 2^63.
+func parseContentLength(b []byte) (int64, bool) {
+	b = bytes.Trim(b, " \t")
+	if len(b) == 0 || len(b) > 18 { // 18 digits always fit
+		return 0, false
+	}
+	var v int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	return v, true
+}
+
+// asciiFold reports whether b is lower, ignoring ASCII case; lower is in
+// lower case.
+func asciiFold(b []byte, lower string) bool {
+	if len(b) != len(lower) {
+		return false
+	}
+	for i := range len(b) {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }

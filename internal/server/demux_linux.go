@@ -112,11 +112,13 @@ func accept4(lfd int) (int, error) {
 }
 
 // serveFD routes one accepted socket, reading into buf what has arrived.
+// Over the bound on pending connections the socket is closed before
+// anything else is done with it.
 func (d *demux) serveFD(fd int, buf []byte) {
 	d.mu.Lock()
 	closed := d.closed
 	d.mu.Unlock()
-	if closed {
+	if closed || !d.pending.acquire() {
 		unix.Close(fd)
 		return
 	}
@@ -127,11 +129,13 @@ func (d *demux) serveFD(fd int, buf []byte) {
 	case n > 0:
 		if bytes.HasPrefix(buf[:n], d.prefix) {
 			if end := wsconn.HeadEnd(buf[:n]); end >= 0 && d.takeFD(fd, buf[:end], buf[end:n]) {
+				d.pending.release() // a WebSocket connection now
 				return
 			}
 		}
 	case n == 0 && err == nil, err != nil && err != unix.EAGAIN && err != unix.EINTR:
 		unix.Close(fd) // gone before saying anything, as acceptLoop's readers drop it
+		d.pending.release()
 		return
 	default:
 		n = 0
@@ -140,9 +144,10 @@ func (d *demux) serveFD(fd int, buf []byte) {
 	nc, err := net.FileConn(f) // a duplicate the runtime polls
 	f.Close()
 	if err != nil {
+		d.pending.release()
 		return
 	}
-	d.startRoute(nc, bytes.Clone(buf[:n]))
+	d.startRoute(nc, bytes.Clone(buf[:n])) // with the pending slot
 }
 
 // deferAccept asks the kernel to complete accept only once the client has

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldhq/herald/internal/apps"
@@ -25,17 +26,20 @@ import (
 
 // Server is one Herald node.
 type Server struct {
-	cfg    config.Config
-	log    *slog.Logger
-	apps   *apps.Registry
-	hub    *hub.Hub
-	pusher *pusher.FrontEnd
-	up     *wsconn.Upgrader
-	http   *http.Server
+	cfg     config.Config
+	log     *slog.Logger
+	apps    *apps.Registry
+	hub     *hub.Hub
+	pusher  *pusher.FrontEnd
+	up      *wsconn.Upgrader
+	http    *http.Server
+	serving atomic.Pointer[demux] // the demux, once Serve has started
 }
 
-// New builds a node from a validated config.
+// New builds a node from a validated config. Zero HTTP timeouts and a zero
+// bound on pending connections mean their defaults.
 func New(cfg config.Config, log *slog.Logger) (*Server, error) {
+	cfg = cfg.WithHTTPDefaults()
 	reg, err := apps.NewRegistry(cfg.Apps)
 	if err != nil {
 		return nil, fmt.Errorf("apps: %w", err)
@@ -58,12 +62,13 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MaxConnections: cfg.MaxConnections,
 		Upgrader:       up,
 	})
-	api := httpapi.New(httpapi.Config{Apps: reg, Hub: h, Log: log})
+	api := httpapi.New(httpapi.Config{Apps: reg, Hub: h, Log: log, Authenticated: authenticated})
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /app/{key}", fe)
 	mux.Handle("/apps/", api)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		closeIfPending(w, r)
 		w.Header().Set("Content-Type", "text/plain")
 		w.Write([]byte("ok\n"))
 	})
@@ -75,15 +80,54 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		pusher: fe,
 		up:     up,
 		http: &http.Server{
-			Handler:           mux,
-			ReadHeaderTimeout: headTimeout,
+			Handler:           withBodyTimeout(mux, cfg.HTTPBodyTimeout),
+			ReadHeaderTimeout: cfg.HTTPHeaderTimeout,
+			// From the end of a request's head to the end of its answer.
+			// Hijacking a connection for a WebSocket clears it.
+			WriteTimeout: cfg.HTTPWriteTimeout,
 			// Idle keep-alive connections of REST clients are closed in
 			// time, TCP keep-alive or not (raw-accepted sockets have none).
-			IdleTimeout: idleTimeout,
+			IdleTimeout: cfg.HTTPIdleTimeout,
 			ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		},
 	}
 	return s, nil
+}
+
+// withBodyTimeout gives each request body d to arrive, from the end of its
+// head. net/http's own ReadTimeout would count from the start of the head
+// and cover both, so the deadline is set here instead, per request; the
+// next request's head gets ReadHeaderTimeout again. A connection hijacked
+// for a WebSocket has its deadlines cleared by net/http.
+func withBodyTimeout(h http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 { // a declared length, or chunked
+			http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+		}
+		if r.TransferEncoding != nil {
+			// The demux does not follow chunk framing: the connection
+			// closes after this request (see framing).
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// authenticated is the REST API's hook for a correctly signed request: its
+// connection is pending no more.
+func authenticated(r *http.Request) {
+	if c := httpConnOf(r); c != nil {
+		c.release()
+	}
+}
+
+// closeIfPending answers a request on a connection that has not
+// authenticated with Connection: close, rather than keep a connection that
+// is only closed once idle (see httpConnState).
+func closeIfPending(w http.ResponseWriter, r *http.Request) {
+	if c := httpConnOf(r); c != nil && c.pending.Load() {
+		w.Header().Set("Connection", "close")
+	}
 }
 
 // Listen opens the listening socket, so callers learn of a busy port before
@@ -108,7 +152,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.up.RawSockets() {
 		takeFD = s.takeUpgradeFD
 	}
-	d := newDemux(ln, "GET /app/", headTimeout, s.takeUpgrade, takeFD)
+	d := newDemuxWith(ln, demuxConfig{
+		prefix:     "GET /app/",
+		timeout:    s.cfg.HTTPHeaderTimeout,
+		take:       s.takeUpgrade,
+		takeFD:     takeFD,
+		maxPending: s.cfg.MaxPendingConnections,
+		log:        s.log,
+	})
+	s.serving.Store(d)
+	s.hookConns()
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(d.httpListener()) }()
 	if s.cfg.DebugAddr != "" {
@@ -145,12 +198,33 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return errors.Join(herr, ferr)
 }
 
-// headTimeout bounds how long a client may take to send its request head,
-// as ReadHeaderTimeout does for net/http.
-const headTimeout = 10 * time.Second
+// hookConns makes net/http tell the demux's connections what becomes of
+// them (see httpConnState) and puts each in its requests' context, keeping
+// hooks set before.
+func (s *Server) hookConns() {
+	state, connCtx := s.http.ConnState, s.http.ConnContext
+	s.http.ConnState = func(c net.Conn, st http.ConnState) {
+		httpConnState(c, st)
+		if state != nil {
+			state(c, st)
+		}
+	}
+	s.http.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		if connCtx != nil {
+			ctx = connCtx(ctx, c)
+		}
+		return withHTTPConn(ctx, c)
+	}
+}
 
-// idleTimeout closes REST keep-alive connections left unused this long.
-const idleTimeout = 2 * time.Minute
+// pendingConnections is how many connections are pending: accepted, and
+// neither a WebSocket connection nor authenticated by a signed request.
+func (s *Server) pendingConnections() int {
+	if d := s.serving.Load(); d != nil {
+		return d.pending.count()
+	}
+	return 0
+}
 
 // takeUpgrade serves a WebSocket upgrade of /app/{key} read by the demux
 // directly, and declines anything else, net/http's to answer. It does not
