@@ -101,8 +101,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 // for a WebSocket has its deadlines cleared by net/http.
 func withBodyTimeout(h http.Handler, d time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength != 0 { // a declared length, or chunked
-			http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+		// net/http's own ResponseWriter, which an http.ResponseController
+		// would find too, at the cost of an allocation per request.
+		if rd, ok := w.(interface{ SetReadDeadline(time.Time) error }); ok && r.ContentLength != 0 {
+			rd.SetReadDeadline(time.Now().Add(d)) // a declared length, or chunked
 		}
 		if r.TransferEncoding != nil {
 			// The demux does not follow chunk framing: the connection
