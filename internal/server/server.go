@@ -88,11 +88,20 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			// Idle keep-alive connections of REST clients are closed in
 			// time, TCP keep-alive or not (raw-accepted sockets have none).
 			IdleTimeout: cfg.HTTPIdleTimeout,
-			ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+			// net/http would take 1 MiB per head; every pending connection
+			// may hold one, so max_pending_connections times this is what
+			// anonymous clients can make the node hold in heads.
+			MaxHeaderBytes: maxHTTPHeadBytes,
+			ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		},
 	}
 	return s, nil
 }
+
+// maxHTTPHeadBytes bounds a request head that net/http reads (431 beyond
+// it): generous for cookies, as proxies in front of Herald allow (nginx: 32
+// KiB over four buffers), and four times the heads the demux reads itself.
+const maxHTTPHeadBytes = 64 << 10
 
 // withBodyTimeout gives each request body d to arrive, from the end of its
 // head. net/http's own ReadTimeout would count from the start of the head
