@@ -8,16 +8,19 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
-// This file is the WebSocket handshake without net/http: a listener that
-// reads a request head itself parses it with ParseUpgrade and, if it is a
-// plain valid upgrade, completes it with Upgrader.UpgradeRaw. Anything the
-// parser does not accept is meant to go to net/http, whose answer (through
-// Upgrade) then stays the reference: the parser only accepts requests that
-// net/http and Upgrade would upgrade too.
+// This file is the WebSocket handshake, both ways. A listener that reads a
+// request head itself parses it with ParseUpgrade and, if it is a plain
+// valid upgrade, completes it with Upgrader.UpgradeRaw. Anything the parser
+// does not accept is meant to go to net/http, whose answer (through
+// Upgrade, which checks the request with httpUpgrade) then stays the
+// reference: the parser only accepts requests that net/http and Upgrade
+// would upgrade too, and both answer with the same 101 bytes.
 
 // webSocketGUID is the RFC 6455 constant appended to the client's key.
 const webSocketGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -130,11 +133,7 @@ func ParseUpgrade(head []byte) (UpgradeRequest, bool) {
 			}
 		case asciiEqualFold(name, "Sec-WebSocket-Key"):
 			key++
-			var raw [18]byte
-			if len(value) != nonceLen {
-				return req, false
-			}
-			if n, err := base64.StdEncoding.Decode(raw[:], value); err != nil || n != 16 {
+			if !validKey(value) {
 				return req, false
 			}
 			copy(req.nonce[:], value)
@@ -152,6 +151,17 @@ func ParseUpgrade(head []byte) (UpgradeRequest, bool) {
 		req.RawQuery = string(query)
 	}
 	return req, true
+}
+
+// validKey reports whether v is a Sec-WebSocket-Key: 16 bytes in base64
+// (RFC 6455 section 4.1).
+func validKey(v []byte) bool {
+	var raw [18]byte
+	if len(v) != nonceLen {
+		return false
+	}
+	n, err := base64.StdEncoding.Decode(raw[:], v)
+	return err == nil && n == 16
 }
 
 // cutLine splits off one CRLF-terminated line.
@@ -283,6 +293,113 @@ func asciiEqualFold(b []byte, s string) bool {
 		}
 	}
 	return true
+}
+
+// A refusal is the HTTP answer to a request that is not a WebSocket
+// handshake Herald completes.
+type refusal struct {
+	status int
+	reason string
+}
+
+func (f *refusal) Error() string { return f.reason }
+
+// The refusals of RFC 6455 section 4.2.1 and 4.2.2, in the order httpUpgrade
+// checks for them.
+var (
+	refuseMethod     = &refusal{http.StatusMethodNotAllowed, "a WebSocket handshake is a GET request"}
+	refuseProto      = &refusal{http.StatusBadRequest, "a WebSocket handshake needs HTTP/1.1"}
+	refuseHost       = &refusal{http.StatusBadRequest, "missing Host header"}
+	refuseBody       = &refusal{http.StatusBadRequest, "a WebSocket handshake has no body"}
+	refuseUpgrade    = &refusal{http.StatusBadRequest, `the handshake needs one "Upgrade: websocket" header`}
+	refuseConnection = &refusal{http.StatusBadRequest, `the handshake needs a Connection header naming "upgrade"`}
+	refuseNoVersion  = &refusal{http.StatusBadRequest, "the handshake needs one Sec-WebSocket-Version header"}
+	refuseVersion    = &refusal{http.StatusUpgradeRequired, "Herald speaks WebSocket version 13"}
+	refuseKey        = &refusal{http.StatusBadRequest, "the handshake needs one Sec-WebSocket-Key of 16 bytes in base64"}
+)
+
+// httpUpgrade checks a request net/http has read against RFC 6455 section
+// 4.2.1 and returns the refusal to answer it with if it is not an upgrade.
+// It is the rule ParseUpgrade narrows: a GET of HTTP/1.1 or later, with a
+// Host, no body, exactly one "Upgrade: websocket", a Connection header (or
+// several) naming upgrade, exactly one "Sec-WebSocket-Version: 13" and
+// exactly one Sec-WebSocket-Key of 16 bytes in base64.
+//
+// Another method is answered 405, another WebSocket version 426 with the one
+// Herald speaks (section 4.2.2), anything else 400: HTTP/1.0 too, as 505
+// would refuse HTTP/1 as a whole. The RFC forbids a second key or version
+// outright (section 11.3); a second Upgrade is refused too, as ParseUpgrade
+// refuses it, rather than guessing which one counts. The version is checked
+// before the key, which a client of another version may build differently.
+func httpUpgrade(r *http.Request) (UpgradeRequest, *refusal) {
+	var req UpgradeRequest
+	switch {
+	case r.Method != http.MethodGet:
+		return req, refuseMethod
+	case !r.ProtoAtLeast(1, 1):
+		return req, refuseProto
+	case r.Host == "":
+		return req, refuseHost
+	case r.ContentLength != 0 || len(r.TransferEncoding) > 0:
+		// After the handshake the client's bytes are frames: a body
+		// could only be mistaken for them.
+		return req, refuseBody
+	}
+	if v := r.Header["Upgrade"]; len(v) != 1 || !asciiEqualFold([]byte(v[0]), "websocket") {
+		return req, refuseUpgrade
+	}
+	if !namesToken(r.Header["Connection"], "upgrade") {
+		return req, refuseConnection
+	}
+	switch v := r.Header["Sec-Websocket-Version"]; {
+	case len(v) != 1 || v[0] == "":
+		return req, refuseNoVersion
+	case v[0] != "13":
+		return req, refuseVersion
+	}
+	key := r.Header["Sec-Websocket-Key"]
+	if len(key) != 1 || !validKey([]byte(key[0])) {
+		return req, refuseKey
+	}
+	copy(req.nonce[:], key[0])
+	req.Path, req.RawQuery = r.URL.Path, r.URL.RawQuery
+	return req, nil
+}
+
+// namesToken reports whether the comma-separated lists in fields, which
+// HTTP lets a client split over several header lines, name token,
+// case-insensitively. Unlike hasToken it passes over list elements that are
+// not tokens: what ParseUpgrade leaves to net/http is served leniently, as
+// it was before there was a ParseUpgrade.
+func namesToken(fields []string, token string) bool {
+	for _, f := range fields {
+		for t := range strings.SplitSeq(f, ",") {
+			if asciiEqualFold([]byte(strings.Trim(t, " \t")), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// write answers the request with f and closes the connection afterwards: a
+// client that sent frames behind its refused head must not have them read
+// as another request.
+func (f *refusal) write(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Connection", "close")
+	switch f.status {
+	case http.StatusMethodNotAllowed:
+		h.Set("Allow", http.MethodGet)
+	case http.StatusUpgradeRequired:
+		// RFC 6455 section 4.4 names the versions Herald speaks; RFC 9110
+		// section 15.5.22 the protocol to upgrade to, which is listed in
+		// Connection too (after "close", which net/http looks for first).
+		h.Set("Sec-WebSocket-Version", "13")
+		h.Set("Upgrade", "websocket")
+		h.Add("Connection", "Upgrade")
+	}
+	http.Error(w, f.reason, f.status)
 }
 
 // appendResponse appends the 101 response that accepts r.

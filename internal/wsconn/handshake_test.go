@@ -83,6 +83,11 @@ func TestParseUpgradeRefuses(t *testing.T) {
 		"key not base64":     upgradeHead(replace(v, "Sec-WebSocket-Key:", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ!=")...),
 		"key of 17 bytes":    upgradeHead(replace(v, "Sec-WebSocket-Key:", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZTE=")...),
 		"two keys":           upgradeHead(append(v, "Sec-WebSocket-Key: "+testKey)...),
+		"another key":        upgradeHead(append(v, "sec-websocket-key: x3JJHMbDL1EzLkh9GBhXDw==")...),
+		"two versions":       upgradeHead(append(v, "Sec-WebSocket-Version: 13")...),
+		"two upgrades":       upgradeHead(append(v, "Upgrade: websocket")...),
+		"two connections":    upgradeHead(append(v, "Connection: keep-alive")...),
+		"folded key":         upgradeHead(replace(v, "Sec-WebSocket-Key:", "Sec-WebSocket-Key:\r\n "+testKey)...),
 		"version 8":          upgradeHead(replace(v, "Sec-WebSocket-Version:", "Sec-WebSocket-Version: 8")...),
 		"no version":         upgradeHead(replace(v, "Sec-WebSocket-Version:", "")...),
 		"no upgrade":         upgradeHead(replace(v, "Upgrade:", "")...),
@@ -111,6 +116,61 @@ func TestParseUpgradeRefuses(t *testing.T) {
 	} {
 		if _, ok := ParseUpgrade([]byte(head)); ok {
 			t.Errorf("%s: accepted:\n%q", name, head)
+		}
+	}
+}
+
+// TestUpgradeRefusals: Upgrade answers what is not an RFC 6455 handshake
+// with the status and headers the RFC asks for, and closes the connection,
+// so that frames behind a refused head are not read as another request.
+func TestUpgradeRefusals(t *testing.T) {
+	o := startOracle(t)
+	v := validHead()
+	for _, tc := range []struct {
+		name   string
+		head   string
+		status int
+		header map[string][]string
+	}{
+		{"two keys", upgradeHead(append(v, "Sec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==")...), 400, nil},
+		{"same key twice", upgradeHead(append(v, "Sec-WebSocket-Key: "+testKey)...), 400, nil},
+		{"two versions", upgradeHead(append(v, "Sec-WebSocket-Version: 13")...), 400, nil},
+		{"two upgrades", upgradeHead(append(v, "Upgrade: websocket")...), 400, nil},
+		{"key not base64", upgradeHead(replace(v, "Sec-WebSocket-Key:", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ!=")...), 400, nil},
+		{"no key", upgradeHead(replace(v, "Sec-WebSocket-Key:", "")...), 400, nil},
+		{"no version", upgradeHead(replace(v, "Sec-WebSocket-Version:", "")...), 400, nil},
+		{"version 8", upgradeHead(replace(v, "Sec-WebSocket-Version:", "Sec-WebSocket-Version: 8")...), 426, map[string][]string{
+			// ReadResponse drops a Connection header naming close.
+			"Sec-Websocket-Version": {"13"}, "Upgrade": {"websocket"}, "Connection": nil,
+		}},
+		{"no upgrade", upgradeHead(replace(v, "Upgrade:", "")...), 400, nil},
+		{"no connection", upgradeHead(replace(v, "Connection:", "")...), 400, nil},
+		{"head", upgradeHead(append([]string{"HEAD /app/key-1 HTTP/1.1"}, v[1:]...)...), 405, map[string][]string{"Allow": {"GET"}}},
+		{"put", upgradeHead(append([]string{"PUT /app/key-1 HTTP/1.1"}, v[1:]...)...), 405, map[string][]string{"Allow": {"GET"}}},
+		{"http/1.0", upgradeHead(append([]string{"GET /app/key-1 HTTP/1.0"}, v[1:]...)...), 400, nil},
+		{"empty host", upgradeHead(replace(v, "Host:", "Host:")...), 400, nil},
+		{"body", upgradeHead(append(v, "Content-Length: 5")...) + "hello", 400, nil},
+		{"chunked", upgradeHead(append(v, "Transfer-Encoding: chunked")...) + "0\r\n\r\n", 400, nil},
+	} {
+		// A second request behind the first must go unanswered.
+		resp, raw := o.exchangeAll(t, tc.head+"GET /again HTTP/1.1\r\nHost: h\r\n\r\n")
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s: answered %s, want %d", tc.name, resp.Status, tc.status)
+			continue
+		}
+		if !resp.Close {
+			t.Errorf("%s: the answer does not say Connection: close", tc.name)
+		}
+		for k, v := range tc.header {
+			if got := resp.Header[k]; strings.Join(got, "|") != strings.Join(v, "|") {
+				t.Errorf("%s: %s %q, want %q", tc.name, k, got, v)
+			}
+		}
+		if tc.status == http.StatusUpgradeRequired && !strings.Contains(raw, "\r\nConnection: close\r\nConnection: Upgrade\r\n") {
+			t.Errorf("%s: Upgrade not named in Connection:\n%s", tc.name, raw)
+		}
+		if n := strings.Count("\n"+raw, "\nHTTP/1."); n != 1 {
+			t.Errorf("%s: %d answers, want one and the connection closed:\n%s", tc.name, n, raw)
 		}
 	}
 }

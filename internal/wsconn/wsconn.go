@@ -20,8 +20,6 @@ import (
 	"net/http"
 	"runtime"
 	"time"
-
-	"github.com/gobwas/ws"
 )
 
 // Defaults for a zero Config.
@@ -165,30 +163,33 @@ func NewUpgrader(cfg Config) (*Upgrader, error) {
 // Transport names the transport in use.
 func (u *Upgrader) Transport() string { return u.cfg.Transport }
 
-// Upgrade completes the WebSocket handshake on r. The caller then calls
-// Start on the connection.
+// Upgrade completes the WebSocket handshake on r with the same 101 response
+// UpgradeRaw writes, or answers r with the refusal RFC 6455 calls for (see
+// httpUpgrade) and returns it as an error. The caller then calls Start on
+// the connection.
 func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request) (Conn, error) {
-	nc, rw, _, err := ws.HTTPUpgrader{}.Upgrade(r, w)
+	req, refused := httpUpgrade(r)
+	if refused != nil {
+		refused.write(w)
+		return nil, fmt.Errorf("websocket upgrade: %w", refused)
+	}
+	nc, rw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		if nc != nil {
-			// The refusal has been written; the connection is ours.
-			nc.Close()
-		}
+		http.Error(w, "the connection cannot be taken over", http.StatusInternalServerError)
 		return nil, fmt.Errorf("websocket upgrade: %w", err)
 	}
-	if u.pollers != nil {
-		var early []byte
-		if n := rw.Reader.Buffered(); n > 0 {
-			early, _ = rw.Reader.Peek(n)
-		}
-		if ur, ok := nc.(Unreader); ok {
-			if more := ur.Unread(); len(more) > 0 {
-				early = append(early[:len(early):len(early)], more...)
-			}
-		}
-		return u.pollers.adopt(nc, early, nil)
+	// Whatever was read past the head, by net/http or by a listener before
+	// it, is the client's first frames.
+	var early []byte
+	if n := rw.Reader.Buffered(); n > 0 {
+		early, _ = rw.Reader.Peek(n)
 	}
-	return newGoConn(nc, rw.Reader, u.cfg), nil
+	if ur, ok := nc.(Unreader); ok {
+		if more := ur.Unread(); len(more) > 0 {
+			early = append(early[:len(early):len(early)], more...)
+		}
+	}
+	return u.UpgradeRaw(nc, &req, early)
 }
 
 // Unreader is implemented by a connection that holds bytes read from its
