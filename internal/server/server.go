@@ -121,6 +121,15 @@ func withBodyTimeout(h http.Handler, d time.Duration) http.Handler {
 			w.Header().Set("Connection", "close")
 		}
 		h.ServeHTTP(w, r)
+		if w.Header().Get("Connection") == "close" {
+			// Answered and on its way out (a refusal closes): the
+			// connection is pending no more, so that a flood of refused
+			// requests, each closed within net/http's short drain, does not
+			// keep new clients out.
+			if c := httpConnOf(r); c != nil {
+				c.release()
+			}
+		}
 	})
 }
 
