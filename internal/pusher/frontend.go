@@ -204,5 +204,4 @@ func (f *FrontEnd) Shutdown(ctx context.Context) error {
 type discard struct{}
 
 func (discard) HandleMessage([]byte) {}
-func (discard) HandleTooLarge(int)   {}
 func (discard) HandleClose(error)    {}

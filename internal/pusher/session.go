@@ -123,11 +123,6 @@ func (s *Session) WatchlistChange(userID string, online bool) {
 	}
 }
 
-// HandleTooLarge implements wsconn.Handler.
-func (s *Session) HandleTooLarge(size int) {
-	s.sendError(0, fmt.Sprintf("Message too large: %d bytes", size), "")
-}
-
 // HandleMessage implements wsconn.Handler.
 func (s *Session) HandleMessage(data []byte) {
 	m, err := ParseMessage(data)

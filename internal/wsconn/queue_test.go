@@ -29,7 +29,6 @@ func transports() []string {
 type nopHandler struct{}
 
 func (nopHandler) HandleMessage([]byte) {}
-func (nopHandler) HandleTooLarge(int)   {}
 func (nopHandler) HandleClose(error)    {}
 
 // serveOne starts a transport behind an HTTP server, dials it and returns
