@@ -375,3 +375,40 @@ func TestCloseFrameCutsReasonOnCharacters(t *testing.T) {
 		t.Fatalf("close payload of %d bytes, valid UTF-8 %v", len(p), utf8.Valid(p[2:]))
 	}
 }
+
+// FuzzTextFragments checks the incremental UTF-8 check against
+// utf8.Valid: a text message split into fragments anywhere, and fed in
+// chunks of any size, is accepted exactly when its bytes are valid UTF-8,
+// and delivered whole.
+func FuzzTextFragments(f *testing.F) {
+	f.Add([]byte("κόσμε €𝄞"), uint8(3), uint8(2), uint8(1))
+	f.Add([]byte("ok\xE2\x82"), uint8(3), uint8(1), uint8(1))
+	f.Add([]byte("\xED\xA0\x80"), uint8(1), uint8(2), uint8(5))
+	f.Add([]byte("\xF4\x90\x80\x80"), uint8(2), uint8(1), uint8(1))
+	f.Fuzz(func(t *testing.T, msg []byte, cut1, cut2, chunk uint8) {
+		if len(msg) > 200 {
+			msg = msg[:200]
+		}
+		a := min(int(cut1), len(msg))
+		b := min(a+int(cut2), len(msg))
+		stream := clientFrame(false, opText, msg[:a])
+		stream = append(stream, clientFrame(false, opContinuation, msg[a:b])...)
+		stream = append(stream, clientFrame(true, opContinuation, msg[b:])...)
+		r := frameReader{max: 256}
+		s := &recordSink{}
+		var err error
+		step := int(chunk)%16 + 1
+		for i := 0; i < len(stream) && err == nil; i += step {
+			err = r.feed(append([]byte(nil), stream[i:min(i+step, len(stream))]...), s)
+		}
+		if valid := utf8.Valid(msg); valid != (err == nil) {
+			t.Fatalf("%x cut at %d, %d: utf8.Valid %v, reader err %v", msg, a, b, valid, err)
+		}
+		if err == nil && (len(s.events) != 1 || s.events[0] != "msg:"+string(msg)) {
+			t.Fatalf("delivered %q", s.events)
+		}
+		if err != nil && (len(s.events) != 0 || !errors.Is(err, ErrInvalidUTF8)) {
+			t.Fatalf("err %v, delivered %q", err, s.events)
+		}
+	})
+}
