@@ -154,7 +154,6 @@ func (r *frameReader) feed(data []byte, sink frameSink) error {
 		r.carry = append(r.carry, data...)
 		buf = r.carry
 	}
-	want := 0 // the size of the incomplete frame left in buf, when known
 	for len(buf) > 0 && !r.done {
 		h, n, ok := parseHeader(buf)
 		if !ok {
@@ -173,7 +172,6 @@ func (r *frameReader) feed(data []byte, sink frameSink) error {
 			}
 		}
 		if int64(len(buf)-n) < h.length {
-			want = n + int(h.length)
 			break // wait for the rest of the frame; no state has changed
 		}
 		p := buf[n : n+int(h.length)]
@@ -190,15 +188,16 @@ func (r *frameReader) feed(data []byte, sink frameSink) error {
 		}
 	}
 	// Keep an incomplete frame for the next read. data belongs to the
-	// caller, so the first piece is copied, into a buffer sized for the
-	// whole frame when its header has arrived; later pieces are appended.
-	// A carry is only moved when a frame in it was consumed, so a frame
-	// trickled in byte by byte costs linear time, not quadratic.
+	// caller, so the first piece is copied; later pieces are appended, the
+	// buffer growing with what has arrived, never with what a header
+	// merely declares (14 bytes must not make Herald hold 64 KiB). A carry
+	// is only moved when a frame in it was consumed, so a frame trickled in
+	// byte by byte costs amortized linear time, not quadratic.
 	switch {
 	case len(buf) == 0 || r.done:
 		r.carry = nil
 	case !carried:
-		r.carry = append(make([]byte, 0, max(want, len(buf))), buf...)
+		r.carry = append([]byte(nil), buf...)
 	case len(buf) < len(r.carry):
 		r.carry = r.carry[:copy(r.carry, buf)]
 	}

@@ -302,24 +302,34 @@ func TestFrameReaderKeepsNoBufferWhenIdle(t *testing.T) {
 }
 
 // A frame trickled in byte by byte is appended to, not copied again on
-// every read: the carry's backing array is allocated once, at the size the
-// header announced.
+// every read (the carry is reallocated only as append grows it), and what
+// the reader holds follows what has arrived, not what the header declares.
 func TestFrameReaderTrickleIsLinear(t *testing.T) {
 	payload := bytes.Repeat([]byte("t"), 60000)
 	stream := clientFrame(true, opText, payload)
 	r := frameReader{max: 64 << 10}
 	s := &recordSink{}
-	r.feed(append([]byte(nil), stream[:10]...), s) // the header, and a little
+	r.feed(append([]byte(nil), stream[:14]...), s) // the header, and a little
+	if c := cap(r.carry); c > 64 {
+		t.Fatalf("a 14-byte piece of a 60 000-byte frame holds %d bytes", c)
+	}
+	reallocs := 0
 	c0 := &r.carry[:1][0]
-	for i := 10; i < len(stream)-1; i++ {
+	for i := 14; i < len(stream)-1; i++ {
 		r.feed([]byte{stream[i]}, s)
-		if &r.carry[:1][0] != c0 {
-			t.Fatalf("carry reallocated at byte %d", i)
+		if c := &r.carry[:1][0]; c != c0 {
+			reallocs, c0 = reallocs+1, c
+		}
+		if cap(r.carry) > 2*len(r.carry)+64 {
+			t.Fatalf("carry of %d bytes holds %d", len(r.carry), cap(r.carry))
 		}
 	}
 	r.feed([]byte{stream[len(stream)-1]}, s)
 	if len(s.events) != 1 || len(s.events[0]) != 4+len(payload) {
 		t.Fatalf("got %d events", len(s.events))
+	}
+	if reallocs > 40 {
+		t.Fatalf("carry reallocated %d times for one frame", reallocs)
 	}
 }
 
