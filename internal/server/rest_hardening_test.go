@@ -113,6 +113,9 @@ func testRESTBodyTimeout(t *testing.T) {
 	a := testApp("1")
 	cfg := oneApp(a)
 	cfg.HTTPBodyTimeout = 300 * time.Millisecond
+	// As long as the body timeout: the answer's time counts from when the
+	// body was due, so a late body still gets its 408.
+	cfg.HTTPWriteTimeout = 300 * time.Millisecond
 	ts := startServer(t, cfg)
 	body := `{"name":"e","data":"d","channel":"news"}`
 	post := head("POST", signedTarget(a, "POST", "/apps/1/events", nil, body), fmt.Sprintf("Content-Length: %d", len(body)))

@@ -80,7 +80,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		pusher: fe,
 		up:     up,
 		http: &http.Server{
-			Handler:           withBodyTimeout(mux, cfg.HTTPBodyTimeout),
+			Handler:           withBodyTimeout(mux, cfg.HTTPBodyTimeout, cfg.HTTPWriteTimeout),
 			ReadHeaderTimeout: cfg.HTTPHeaderTimeout,
 			// From the end of a request's head to the end of its answer.
 			// Hijacking a connection for a WebSocket clears it.
@@ -108,12 +108,24 @@ const maxHTTPHeadBytes = 64 << 10
 // and cover both, so the deadline is set here instead, per request; the
 // next request's head gets ReadHeaderTimeout again. A connection hijacked
 // for a WebSocket has its deadlines cleared by net/http.
-func withBodyTimeout(h http.Handler, d time.Duration) http.Handler {
+//
+// A request with a body also gets its write deadline (net/http's
+// WriteTimeout, counted from the end of the head) moved to write after
+// the body's: the answer then has the whole write timeout after the body
+// is due, and a body that is late gets its 408 rather than a silent close
+// when the two timeouts are equal.
+func withBodyTimeout(h http.Handler, d, write time.Duration) http.Handler {
+	type deadlines interface {
+		SetReadDeadline(time.Time) error
+		SetWriteDeadline(time.Time) error
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// net/http's own ResponseWriter, which an http.ResponseController
 		// would find too, at the cost of an allocation per request.
-		if rd, ok := w.(interface{ SetReadDeadline(time.Time) error }); ok && r.ContentLength != 0 {
-			rd.SetReadDeadline(time.Now().Add(d)) // a declared length, or chunked
+		if dl, ok := w.(deadlines); ok && r.ContentLength != 0 { // a declared length, or chunked
+			now := time.Now()
+			dl.SetReadDeadline(now.Add(d))
+			dl.SetWriteDeadline(now.Add(d + write))
 		}
 		if r.TransferEncoding != nil {
 			// The demux does not follow chunk framing: the connection
