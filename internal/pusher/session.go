@@ -481,11 +481,14 @@ func (s *Session) handleSignin(m Message) {
 		watch = watch[:s.app.WatchlistLimit]
 		s.sendError(CodeWatchlistLimit, fmt.Sprintf("Watchlist limit exceeded. Only the first %d user IDs are accepted.", s.app.WatchlistLimit), "")
 	}
+	// A copy, so the ids beyond the limit are not kept reachable; an id no
+	// user can sign in with can never come online and is not held either
+	// (the list is the backend's, but one id could be 60 KB long).
+	watch = slices.DeleteFunc(slices.Clone(watch), func(id string) bool { return !ValidUserID(id) })
 	if len(watch) == 0 {
 		return
 	}
-	// A copy, so the ids beyond the limit are not kept reachable.
-	s.watching = slices.Clone(watch)
+	s.watching = watch
 	online := s.fe.hub.Watch(s.app.ID, s, s.watching)
 	isOnline := make(map[string]bool, len(online))
 	for _, id := range online {

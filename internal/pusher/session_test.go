@@ -456,6 +456,18 @@ func TestWatchlistHeld(t *testing.T) {
 	}
 }
 
+// Watchlist ids that no user could sign in with are not held.
+func TestWatchlistDropsInvalidIDs(t *testing.T) {
+	n := newTestNode(t, apps.App{})
+	c := n.connect(t)
+	long := strings.Repeat("x", 30000)
+	c.signin(`{"id":"w","watchlist":["ok","` + long + `","bad id","also-ok"]}`)
+	c.expect("pusher:signin_success", "pusher_internal:watchlist_events")
+	if fmt.Sprint(c.watching) != "[ok also-ok]" {
+		t.Fatalf("holding %.40q", c.watching)
+	}
+}
+
 // A client that sends pusher:ping and never reads fills its send queue and
 // is cut off as a slow client.
 func TestPingFloodCutsOffClient(t *testing.T) {
