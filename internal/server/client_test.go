@@ -101,9 +101,15 @@ type wsClient struct {
 
 func dial(t *testing.T, ts *testServer, path string) *wsClient {
 	t.Helper()
+	return dialWith(t, ws.DefaultDialer, ts, path)
+}
+
+// dialWith is dial through d.
+func dialWith(t *testing.T, d ws.Dialer, ts *testServer, path string) *wsClient {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	conn, br, _, err := ws.Dial(ctx, "ws://"+ts.addr+path)
+	conn, br, _, err := d.Dial(ctx, "ws://"+ts.addr+path)
 	if err != nil {
 		t.Fatalf("dial %s: %v", path, err)
 	}

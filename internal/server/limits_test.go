@@ -1,8 +1,6 @@
 package server
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -275,18 +273,7 @@ func expectOnly(t *testing.T, c *wsClient, d time.Duration, allowed ...string) {
 func dialSmallReceiveBuffer(t *testing.T, ts *testServer, path string) *wsClient {
 	t.Helper()
 	nd := net.Dialer{Control: smallReceiveBuffer}
-	d := ws.Dialer{NetDial: nd.DialContext}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, br, _, err := d.Dial(ctx, "ws://"+ts.addr+path)
-	if err != nil {
-		t.Fatalf("dial %s: %v", path, err)
-	}
-	if br == nil {
-		br = bufio.NewReader(conn)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return &wsClient{t: t, conn: conn, br: br}
+	return dialWith(t, ws.Dialer{NetDial: nd.DialContext}, ts, path)
 }
 
 // A client that sends pusher:ping without end and never reads stays within
