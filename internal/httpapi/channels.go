@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/heraldhq/herald/internal/pusher"
+	"github.com/heraldhq/herald/internal/channel"
 )
 
 // infoSet is the set of attributes an `info` parameter asks for.
@@ -64,10 +64,10 @@ type cacheTTLer interface {
 // info gathers the attributes in set for one channel. With strict, asking
 // for an attribute the channel cannot have is a 400 (the single-channel
 // query); without, such attributes are left out (trigger responses).
-func (a *API) info(r *request, ch pusher.Channel, set infoSet, strict bool) (channelInfo, error) {
+func (a *API) info(r *request, ch channel.Channel, set infoSet, strict bool) (channelInfo, error) {
 	var out channelInfo
 	if set&infoUserCount != 0 {
-		if ch.Kind == pusher.Presence {
+		if ch.Kind == channel.Presence {
 			members, err := a.cfg.Hub.Broker().Members(r.Context(), r.app.ID, ch.Name)
 			if err != nil {
 				return out, fmt.Errorf("presence members of %s: %w", ch.Name, err)
@@ -113,9 +113,9 @@ func (a *API) cacheInfo(r *request, name string) (*cacheInfo, error) {
 }
 
 // parseChannelParam validates the {channel_name} path segment.
-func parseChannelParam(r *request) (pusher.Channel, error) {
+func parseChannelParam(r *request) (channel.Channel, error) {
 	name := r.PathValue("channel_name")
-	ch, err := pusher.ParseChannel(name, r.app.MaxChannelNameLength)
+	ch, err := channel.Parse(name, r.app.MaxChannelNameLength)
 	if err != nil {
 		return ch, refuse(http.StatusBadRequest, "invalid channel name %q: %v", truncate(name, 64), err)
 	}
@@ -139,7 +139,7 @@ func (a *API) channels(r *request) (any, error) {
 	for _, cc := range a.cfg.Hub.Channels(r.app.ID, prefix) {
 		var info channelInfo
 		if set&infoUserCount != 0 {
-			if ch, err := pusher.ParseChannel(cc.Name, math.MaxInt); err == nil {
+			if ch, err := channel.Parse(cc.Name, math.MaxInt); err == nil {
 				if info, err = a.info(r, ch, infoUserCount, false); err != nil {
 					return nil, err
 				}
@@ -180,7 +180,7 @@ func (a *API) users(r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ch.Kind != pusher.Presence {
+	if ch.Kind != channel.Presence {
 		return nil, refuse(http.StatusBadRequest, "Users may only be listed for presence channels")
 	}
 	members, err := a.cfg.Hub.Broker().Members(r.Context(), r.app.ID, ch.Name)
@@ -200,7 +200,7 @@ func (a *API) users(r *request) (any, error) {
 // terminate is POST /apps/{app_id}/users/{user_id}/terminate_connections.
 func (a *API) terminate(r *request) (any, error) {
 	id := r.PathValue("user_id")
-	if !pusher.ValidUserID(id) {
+	if !channel.ValidUserID(id) {
 		return nil, refuse(http.StatusBadRequest, "invalid user id %q", truncate(id, 64))
 	}
 	if err := a.cfg.Hub.TerminateUser(r.Context(), r.app.ID, id); err != nil {

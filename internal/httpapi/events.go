@@ -9,7 +9,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/broker"
-	"github.com/heraldhq/herald/internal/pusher"
+	"github.com/heraldhq/herald/internal/channel"
 )
 
 // MaxTriggerChannels is how many channels one trigger may name, as in every
@@ -31,7 +31,7 @@ type eventBody struct {
 type event struct {
 	name     string
 	data     string
-	channels []pusher.Channel
+	channels []channel.Channel
 	socketID string
 	info     infoSet
 }
@@ -83,7 +83,7 @@ func parseEvent(app *apps.App, b *eventBody, what string, batch bool) (event, er
 			continue // one delivery per channel, however often it is named
 		}
 		seen[n] = true
-		ch, err := pusher.ParseChannel(n, app.MaxChannelNameLength)
+		ch, err := channel.Parse(n, app.MaxChannelNameLength)
 		if err != nil {
 			return ev, refuse(http.StatusBadRequest, "%sinvalid channel name %q: %v", prefix, truncate(n, 64), err)
 		}

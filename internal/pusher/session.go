@@ -13,6 +13,7 @@ import (
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/channel"
 	"github.com/heraldhq/herald/internal/hub"
 	"github.com/heraldhq/herald/internal/wsconn"
 )
@@ -204,7 +205,7 @@ func (s *Session) handleSubscribe(m Message) {
 		s.sendError(0, "Invalid pusher:subscribe: "+ErrNoChannel.Error(), "")
 		return
 	}
-	ch, err := ParseChannel(d.Channel, s.app.MaxChannelNameLength)
+	ch, err := channel.Parse(d.Channel, s.app.MaxChannelNameLength)
 	if err != nil {
 		s.refuse(d.Channel, errTypeChannel, "Invalid channel name: "+err.Error(), 400, 0)
 		return
@@ -215,13 +216,13 @@ func (s *Session) handleSubscribe(m Message) {
 		s.resendSucceeded(ch)
 		return
 	}
-	if ch.Kind != ServerToUser && s.subscriptionCount() >= s.app.MaxSubscriptionsPerConnection {
+	if ch.Kind != channel.ServerToUser && s.subscriptionCount() >= s.app.MaxSubscriptionsPerConnection {
 		s.refuse(ch.Name, errTypeLimit, fmt.Sprintf("Subscription limit reached: at most %d channels per connection", s.app.MaxSubscriptionsPerConnection), 403, 0)
 		return
 	}
 	switch ch.Kind {
-	case ServerToUser:
-		if s.user == nil || ch.Name != ServerToUserPrefix+s.user.ID {
+	case channel.ServerToUser:
+		if s.user == nil || ch.Name != channel.ServerToUserPrefix+s.user.ID {
 			s.refuse(ch.Name, errTypeAuth, "Only the signed-in user may subscribe to its own server-to-user channel", 403, CodeUnauthorized)
 			return
 		}
@@ -229,12 +230,12 @@ func (s *Session) handleSubscribe(m Message) {
 		// asking for the confirmation.
 		s.send(subscriptionSucceededFrame(ch.Name))
 		return
-	case Private, Encrypted:
+	case channel.Private, channel.Encrypted:
 		if err := auth.VerifyToken(s.app.Key, s.app.Secret, d.Auth, auth.ChannelString(s.socketID, ch.Name, d.ChannelData)); err != nil {
 			s.refuseAuth(ch.Name, err)
 			return
 		}
-	case Presence:
+	case channel.Presence:
 		s.subscribePresence(ch, d)
 		return
 	}
@@ -255,7 +256,7 @@ func (s *Session) subscriptionCount() int {
 }
 
 // join registers a non-presence subscription and confirms it.
-func (s *Session) join(ch Channel, sub subscription) {
+func (s *Session) join(ch channel.Channel, sub subscription) {
 	s.subs.add(sub)
 	if ch.NeedsAuth() {
 		s.markAuthed()
@@ -265,7 +266,7 @@ func (s *Session) join(ch Channel, sub subscription) {
 	s.sendCached(ch)
 }
 
-func (s *Session) subscribePresence(ch Channel, d SubscribeData) {
+func (s *Session) subscribePresence(ch channel.Channel, d SubscribeData) {
 	var member ChannelData
 	switch {
 	case d.ChannelData != "":
@@ -293,8 +294,8 @@ func (s *Session) subscribePresence(ch Channel, d SubscribeData) {
 	}
 	// The limits apply to the id as announced: a numeric user_id counts as
 	// its string form.
-	if presenceUserIDTooLong(member.UserID) {
-		s.refuse(ch.Name, errTypeLimit, fmt.Sprintf("user_id is %d characters, at most %d allowed", utf8.RuneCountInString(member.UserID), maxUserIDLength), 400, 0)
+	if channel.UserIDTooLong(member.UserID) {
+		s.refuse(ch.Name, errTypeLimit, fmt.Sprintf("user_id is %d characters, at most %d allowed", utf8.RuneCountInString(member.UserID), channel.MaxUserIDLength), 400, 0)
 		return
 	}
 	if len(member.UserInfo) > s.app.MaxPresenceUserInfoBytes {
@@ -333,8 +334,8 @@ func (s *Session) subscribePresence(ch Channel, d SubscribeData) {
 	}
 }
 
-func (s *Session) resendSucceeded(ch Channel) {
-	if ch.Kind != Presence {
+func (s *Session) resendSucceeded(ch channel.Channel) {
+	if ch.Kind != channel.Presence {
 		s.send(subscriptionSucceededFrame(ch.Name))
 		return
 	}
@@ -346,7 +347,7 @@ func (s *Session) resendSucceeded(ch Channel) {
 
 // sendCached gives a new subscriber of a cache channel the channel's last
 // event, or pusher:cache_miss.
-func (s *Session) sendCached(ch Channel) {
+func (s *Session) sendCached(ch channel.Channel) {
 	if !ch.Cache {
 		return
 	}
@@ -381,7 +382,7 @@ func (s *Session) handleUnsubscribe(m Message) {
 func (s *Session) leave(sub subscription) {
 	name := sub.ch.Name
 	s.fe.hub.Unsubscribe(s.app.ID, name, s)
-	if sub.ch.Kind != Presence {
+	if sub.ch.Kind != channel.Presence {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
@@ -427,7 +428,7 @@ func (s *Session) handleClientEvent(m Message) {
 			AppID: s.app.ID, Channel: m.Channel, Event: m.Event,
 			Data: string(data), DataJSON: true, Exclude: s.socketID,
 		}
-		if sub.ch.Kind == Presence {
+		if sub.ch.Kind == channel.Presence {
 			msg.UserID = sub.userID
 		}
 		s.publish(ctx, msg)
@@ -449,8 +450,8 @@ func (s *Session) handleSignin(m Message) {
 		s.sendError(CodeUnauthorized, "Sign-in refused: "+err.Error(), "")
 		return
 	}
-	if !ValidUserID(ud.ID) {
-		s.sendError(CodeUnauthorized, fmt.Sprintf("Sign-in refused: user id may only contain A-Z a-z 0-9 _ - = @ , . ; and at most %d of them", maxUserIDLength), "")
+	if !channel.ValidUserID(ud.ID) {
+		s.sendError(CodeUnauthorized, fmt.Sprintf("Sign-in refused: user id may only contain A-Z a-z 0-9 _ - = @ , . ; and at most %d of them", channel.MaxUserIDLength), "")
 		return
 	}
 	// user_info is held for the connection's life and becomes the member's
@@ -471,8 +472,8 @@ func (s *Session) handleSignin(m Message) {
 	s.user = &UserData{ID: ud.ID, UserInfo: ud.UserInfo}
 	s.markAuthed()
 	s.send(signinSuccessFrame(d.UserData))
-	own := ServerToUserPrefix + ud.ID
-	s.subs.add(subscription{ch: Channel{Name: own, Kind: ServerToUser}})
+	own := channel.ServerToUserPrefix + ud.ID
+	s.subs.add(subscription{ch: channel.Channel{Name: own, Kind: channel.ServerToUser}})
 	s.fe.hub.Subscribe(s.app.ID, own, s)
 	s.fe.hub.SignIn(s.app.ID, ud.ID, s)
 
@@ -484,7 +485,7 @@ func (s *Session) handleSignin(m Message) {
 	// A copy, so the ids beyond the limit are not kept reachable; an id no
 	// user can sign in with can never come online and is not held either
 	// (the list is the backend's, but one id could be 60 KB long).
-	watch = slices.DeleteFunc(slices.Clone(watch), func(id string) bool { return !ValidUserID(id) })
+	watch = slices.DeleteFunc(slices.Clone(watch), func(id string) bool { return !channel.ValidUserID(id) })
 	if len(watch) == 0 {
 		return
 	}

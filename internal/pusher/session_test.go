@@ -13,6 +13,7 @@ import (
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/channel"
 	"github.com/heraldhq/herald/internal/hub"
 	"github.com/heraldhq/herald/internal/wsconn"
 )
@@ -141,11 +142,11 @@ func (tc *testConn) sendJSON(v any) {
 }
 
 // subscribe signs channel data as the app's backend would.
-func (tc *testConn) subscribe(channel, channelData string) {
+func (tc *testConn) subscribe(name, channelData string) {
 	tc.t.Helper()
-	d := map[string]string{"channel": channel}
-	if ch, err := ParseChannel(channel, 200); err == nil && ch.NeedsAuth() {
-		d["auth"] = auth.Token(tc.n.app.Key, tc.n.app.Secret, auth.ChannelString(tc.socketID, channel, channelData))
+	d := map[string]string{"channel": name}
+	if ch, err := channel.Parse(name, 200); err == nil && ch.NeedsAuth() {
+		d["auth"] = auth.Token(tc.n.app.Key, tc.n.app.Secret, auth.ChannelString(tc.socketID, name, channelData))
 	}
 	if channelData != "" {
 		d["channel_data"] = channelData
@@ -257,7 +258,7 @@ func TestSubscriptionLimitLeavesOutOwnChannel(t *testing.T) {
 		c.expect("pusher_internal:subscription_succeeded", "pusher_internal:subscription_succeeded")
 		c.subscribe("z", "")
 		c.expectRefused("z", "LimitReached", 403)
-		c.subscribe(ServerToUserPrefix+"alice", "")
+		c.subscribe(channel.ServerToUserPrefix+"alice", "")
 		c.expect("pusher_internal:subscription_succeeded")
 	})
 	t.Run("full, then signed in", func(t *testing.T) {
@@ -267,7 +268,7 @@ func TestSubscriptionLimitLeavesOutOwnChannel(t *testing.T) {
 		c.expect("pusher_internal:subscription_succeeded", "pusher_internal:subscription_succeeded")
 		c.signin(`{"id":"bob"}`)
 		c.expect("pusher:signin_success")
-		c.subscribe(ServerToUserPrefix+"bob", "")
+		c.subscribe(channel.ServerToUserPrefix+"bob", "")
 		c.expect("pusher_internal:subscription_succeeded")
 		c.subscribe("z", "")
 		c.expectRefused("z", "LimitReached", 403)

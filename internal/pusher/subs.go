@@ -1,5 +1,7 @@
 package pusher
 
+import "github.com/heraldhq/herald/internal/channel"
+
 // subscriptions is the set of channels one connection is subscribed to.
 //
 // Most connections hold a handful of channels, and an idle connection's
@@ -13,7 +15,7 @@ type subscriptions struct {
 }
 
 type subscription struct {
-	ch     Channel
+	ch     channel.Channel
 	userID string // presence member id of this connection
 }
 

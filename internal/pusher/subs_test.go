@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/heraldhq/herald/internal/channel"
 )
 
 // TestSubscriptionsMatchesMap drives the set with random adds and removes,
@@ -16,7 +18,7 @@ func TestSubscriptionsMatchesMap(t *testing.T) {
 		name := fmt.Sprintf("ch-%d", r.IntN(40))
 		if _, ok := model[name]; !ok && r.IntN(2) == 0 {
 			user := fmt.Sprintf("u%d", step)
-			s.add(subscription{ch: Channel{Name: name}, userID: user})
+			s.add(subscription{ch: channel.Channel{Name: name}, userID: user})
 			model[name] = user
 		} else {
 			got, ok := s.remove(name)

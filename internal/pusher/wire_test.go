@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/heraldhq/herald/internal/channel"
 )
 
 func TestParseMessage(t *testing.T) {
@@ -349,7 +351,7 @@ func FuzzParseMessage(f *testing.F) {
 		// What the session does next with the data must not panic either.
 		var sub SubscribeData
 		if DecodeData(m.Data, &sub) == nil {
-			if c, err := ParseChannel(sub.Channel, 200); err == nil && c.Name != sub.Channel {
+			if c, err := channel.Parse(sub.Channel, 200); err == nil && c.Name != sub.Channel {
 				t.Fatalf("channel name changed: %q -> %q", sub.Channel, c.Name)
 			}
 			if cd, err := ParseChannelData(sub.ChannelData); err == nil {

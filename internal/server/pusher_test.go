@@ -11,20 +11,20 @@ import (
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/channel"
 	"github.com/heraldhq/herald/internal/config"
-	"github.com/heraldhq/herald/internal/pusher"
 )
 
 func oneApp(a apps.App) config.Config { return config.Config{Apps: []apps.App{a}} }
 
 // publish sends an event the way the REST API does.
-func publish(t *testing.T, ts *testServer, appID, channel, event, data string) {
+func publish(t *testing.T, ts *testServer, appID, name, event, data string) {
 	t.Helper()
-	ch, err := pusher.ParseChannel(channel, 200)
+	ch, err := channel.Parse(name, 200)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = ts.hub.Publish(context.Background(), broker.Message{AppID: appID, Channel: channel, Event: event, Data: data, Cache: ch.Cache})
+	err = ts.hub.Publish(context.Background(), broker.Message{AppID: appID, Channel: name, Event: event, Data: data, Cache: ch.Cache})
 	if err != nil {
 		t.Fatal(err)
 	}

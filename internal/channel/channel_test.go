@@ -1,4 +1,4 @@
-package pusher
+package channel
 
 import (
 	"errors"
@@ -54,13 +54,13 @@ func TestParseChannel(t *testing.T) {
 		{ServerToUserPrefix + id128, ServerToUser, false},
 	}
 	for _, tt := range valid {
-		c, err := ParseChannel(tt.name, limit)
+		c, err := Parse(tt.name, limit)
 		if err != nil {
-			t.Errorf("ParseChannel(%q): %v", tt.name, err)
+			t.Errorf("Parse(%q): %v", tt.name, err)
 			continue
 		}
 		if c.Name != tt.name || c.Kind != tt.kind || c.Cache != tt.cache {
-			t.Errorf("ParseChannel(%q) = %+v, want kind %d cache %v", tt.name, c, tt.kind, tt.cache)
+			t.Errorf("Parse(%q) = %+v, want kind %d cache %v", tt.name, c, tt.kind, tt.cache)
 		}
 	}
 
@@ -104,12 +104,12 @@ func TestParseChannel(t *testing.T) {
 		{ServerToUserPrefix + id128 + "u", limit, ErrChannelLength},
 	}
 	for _, tt := range invalid {
-		c, err := ParseChannel(tt.name, tt.limit)
+		c, err := Parse(tt.name, tt.limit)
 		if !errors.Is(err, tt.want) {
-			t.Errorf("ParseChannel(%.40q, %d) = %+v, %v; want %v", tt.name, tt.limit, c, err, tt.want)
+			t.Errorf("Parse(%.40q, %d) = %+v, %v; want %v", tt.name, tt.limit, c, err, tt.want)
 		}
 		if err != nil && c != (Channel{}) {
-			t.Errorf("ParseChannel(%.40q) returned %+v with its error", tt.name, c)
+			t.Errorf("Parse(%.40q) returned %+v with its error", tt.name, c)
 		}
 	}
 }
@@ -121,7 +121,7 @@ func TestServerToUserChannelOfEveryValidUser(t *testing.T) {
 		if !ValidUserID(id) {
 			t.Fatalf("ValidUserID(%.20q) = false", id)
 		}
-		c, err := ParseChannel(ServerToUserPrefix+id, apps.DefaultMaxChannelNameLength)
+		c, err := Parse(ServerToUserPrefix+id, apps.DefaultMaxChannelNameLength)
 		if err != nil || c.Kind != ServerToUser {
 			t.Errorf("user %.20q… (%d chars) may sign in but not subscribe to its channel: %+v, %v", id, len(id), c, err)
 		}
@@ -185,7 +185,7 @@ func TestValidUserID(t *testing.T) {
 // validNameChars.
 var nameRE = regexp.MustCompile(`^[-a-zA-Z0-9_=@,.;]+$`)
 
-func FuzzParseChannel(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"", "a", "my-channel", "cache-x", "private-x", "private-cache-x", "private-encrypted-x",
 		"private-encrypted-cache-x", "presence-x", "presence-cache-x", "#server-to-user-1",
@@ -198,7 +198,7 @@ func FuzzParseChannel(f *testing.F) {
 	f.Add(strings.Repeat("y", 165), uint8(164))
 	f.Fuzz(func(t *testing.T, name string, maxLen uint8) {
 		limit := int(maxLen)
-		c, err := ParseChannel(name, limit)
+		c, err := Parse(name, limit)
 
 		id, isUser := strings.CutPrefix(name, ServerToUserPrefix)
 		var ok bool
@@ -208,14 +208,14 @@ func FuzzParseChannel(f *testing.F) {
 			ok = len(name) <= limit && nameRE.MatchString(name)
 		}
 		if ok != (err == nil) {
-			t.Fatalf("ParseChannel(%q, %d) = %+v, %v; rules say accepted=%v", name, limit, c, err, ok)
+			t.Fatalf("Parse(%q, %d) = %+v, %v; rules say accepted=%v", name, limit, c, err, ok)
 		}
 		if err != nil {
 			if !errors.Is(err, ErrChannelEmpty) && !errors.Is(err, ErrChannelLength) && !errors.Is(err, ErrChannelCharset) {
-				t.Fatalf("ParseChannel(%q): unexpected error %v", name, err)
+				t.Fatalf("Parse(%q): unexpected error %v", name, err)
 			}
 			if c != (Channel{}) {
-				t.Fatalf("ParseChannel(%q) returned %+v with its error", name, c)
+				t.Fatalf("Parse(%q) returned %+v with its error", name, c)
 			}
 			return
 		}
@@ -235,7 +235,7 @@ func FuzzParseChannel(f *testing.F) {
 			wantKind, wantCache = Presence, strings.HasPrefix(name, "presence-cache-")
 		}
 		if c.Kind != wantKind || c.Cache != wantCache {
-			t.Fatalf("ParseChannel(%q) = %+v, want kind %d cache %v", name, c, wantKind, wantCache)
+			t.Fatalf("Parse(%q) = %+v, want kind %d cache %v", name, c, wantKind, wantCache)
 		}
 	})
 }

@@ -1,4 +1,8 @@
-package pusher
+// Package channel holds the rules for channel names that every front end and
+// the REST API share: which names are valid, what their prefixes make them
+// (public, private, presence, encrypted, a signed-in user's own channel,
+// cache variants), and which user ids may sign in.
+package channel
 
 import (
 	"errors"
@@ -36,19 +40,19 @@ var (
 	ErrChannelCharset = errors.New("channel name contains invalid characters")
 )
 
-// ParseChannel validates name (allowed characters A-Z a-z 0-9 _ - = @ , . ;
+// Parse validates name (allowed characters A-Z a-z 0-9 _ - = @ , . ;
 // and at most maxLen of them) and classifies it. '#' is reserved: the only
 // '#' name accepted is "#server-to-user-{user id}", where the id follows the
 // rule of ValidUserID instead of maxLen: every user that may sign in must be
 // able to subscribe to its own channel.
-func ParseChannel(name string, maxLen int) (Channel, error) {
+func Parse(name string, maxLen int) (Channel, error) {
 	if name == "" {
 		return Channel{}, ErrChannelEmpty
 	}
 	if id, ok := strings.CutPrefix(name, ServerToUserPrefix); ok {
 		switch {
-		case len(id) > maxUserIDLength:
-			return Channel{}, fmt.Errorf("%w: user id of %d characters, at most %d", ErrChannelLength, len(id), maxUserIDLength)
+		case len(id) > MaxUserIDLength:
+			return Channel{}, fmt.Errorf("%w: user id of %d characters, at most %d", ErrChannelLength, len(id), MaxUserIDLength)
 		case id == "", !validNameChars(id):
 			return Channel{}, ErrChannelCharset
 		}
@@ -90,23 +94,23 @@ func (c Channel) AllowsClientEvents() bool {
 }
 
 // ValidUserID reports whether id may name a signed-in user: non-empty, at
-// most maxUserIDLength characters from the channel-name alphabet, so that it
+// most MaxUserIDLength characters from the channel-name alphabet, so that it
 // fits into "#server-to-user-{id}" and may join presence channels as itself.
 func ValidUserID(id string) bool {
-	return id != "" && len(id) <= maxUserIDLength && validNameChars(id)
+	return id != "" && len(id) <= MaxUserIDLength && validNameChars(id)
 }
 
-// maxUserIDLength bounds user ids: 128 characters is Pusher's published limit
+// MaxUserIDLength bounds user ids: 128 characters is Pusher's published limit
 // for presence user ids, and a signed-in connection joins presence channels
 // under its sign-in id, so sign-in ids get the same bound (the server SDKs
 // would allow 200). Every member id is announced to every other member, so
 // the bound is also what one client can make Herald send to the others.
-const maxUserIDLength = 128
+const MaxUserIDLength = 128
 
-// presenceUserIDTooLong reports whether a presence member id, any Unicode
-// text after coercion to a string, is over maxUserIDLength characters.
-func presenceUserIDTooLong(id string) bool {
-	return len(id) > maxUserIDLength && utf8.RuneCountInString(id) > maxUserIDLength
+// UserIDTooLong reports whether a presence member id, any Unicode
+// text after coercion to a string, is over MaxUserIDLength characters.
+func UserIDTooLong(id string) bool {
+	return len(id) > MaxUserIDLength && utf8.RuneCountInString(id) > MaxUserIDLength
 }
 
 func validNameChars(s string) bool {
