@@ -15,11 +15,12 @@
 package wsconn
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"runtime"
 	"time"
+
+	"github.com/heraldhq/herald/internal/transport"
 )
 
 // Defaults for a zero Config.
@@ -49,13 +50,10 @@ const (
 	CloseTooBig         = 1009
 )
 
-// Errors.
+// Errors of Conn.Send, shared by every transport.
 var (
-	// ErrQueueFull means the connection's send queue would exceed its byte
-	// limit: the client is not reading fast enough.
-	ErrQueueFull = errors.New("wsconn: send queue full")
-	// ErrClosed means the connection is closing or closed.
-	ErrClosed = errors.New("wsconn: connection closed")
+	ErrQueueFull = transport.ErrQueueFull
+	ErrClosed    = transport.ErrClosed
 )
 
 // Config tunes the transport. The zero value uses the defaults above.
@@ -100,40 +98,12 @@ func (c *Config) normalize() {
 	}
 }
 
-// Handler receives a connection's events, one call at a time per
-// connection. Its methods run on the transport's loop (an epoll poller
-// serves many connections), so they must not block.
-type Handler interface {
-	// HandleMessage receives one complete text or binary message; a text
-	// message is valid UTF-8 (the transport fails the connection with 1007
-	// otherwise). data is only valid during the call.
-	HandleMessage(data []byte)
-	// HandleClose is the last call: the connection is gone. err says why:
-	// nil or io.EOF for an orderly close, an error wrapping ErrProtocol,
-	// ErrInvalidUTF8 or ErrTooLarge when the client broke the protocol and
-	// the connection was failed with the matching close code.
-	HandleClose(err error)
-}
-
-// Conn is one upgraded WebSocket connection.
-type Conn interface {
-	// Start hands the connection its handler and starts serving it. No
-	// Handler call happens before Start.
-	Start(h Handler)
-	// Send queues a pre-framed server frame (see AppendText). It never
-	// blocks. The frame is not copied and must not be modified afterwards.
-	// It returns ErrQueueFull when the queue would exceed its byte limit,
-	// leaving the queue as it was, and ErrClosed once the connection is closing.
-	Send(frame []byte) error
-	// Close queues a close frame after whatever is queued and ends the
-	// connection once it is written. Later calls do nothing.
-	Close(code int, reason string)
-	// Abort is Close for a client that does not read: queued frames are
-	// dropped and only the close frame is sent.
-	Abort(code int, reason string)
-	// LastRead is when the last frame of any kind arrived from the client.
-	LastRead() time.Time
-}
+// Handler and Conn are the transport contract (package transport); every
+// connection this package returns implements Conn.
+type (
+	Handler = transport.Handler
+	Conn    = transport.Conn
+)
 
 // Upgrader turns HTTP requests into connections served by the configured
 // transport.
