@@ -19,6 +19,12 @@ const (
 	KindEvent Kind = iota
 	// KindTerminate closes every connection signed in as UserID.
 	KindTerminate
+	// KindMemberAdded announces to a presence channel's subscribers that
+	// UserID became a member; Data is the member's info (a JSON object, or
+	// empty). Each front end encodes it its own way.
+	KindMemberAdded
+	// KindMemberRemoved announces that UserID is no longer a member.
+	KindMemberRemoved
 )
 
 // Message is what crosses the cluster. It is a value: once published nobody
@@ -34,7 +40,7 @@ type Message struct {
 	Data     string
 	DataJSON bool
 	// UserID is the sender of a presence client event, or the user of a
-	// KindTerminate message.
+	// KindTerminate or member message.
 	UserID string
 	// Exclude is the socket id that must not receive the event.
 	Exclude string

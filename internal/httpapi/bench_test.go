@@ -39,7 +39,7 @@ func BenchmarkPublish(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			h := hub.New(broker.NewMemory(0))
+			h := hub.New(hub.Config{Broker: broker.NewMemory(0)})
 			sinks := make([]queueSink, subs)
 			for i := range sinks {
 				sinks[i].id = fmt.Sprintf("1.%d", i)

@@ -5,7 +5,6 @@ import (
 	"math"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/heraldhq/herald/internal/channel"
 )
@@ -55,12 +54,6 @@ type cacheInfo struct {
 	TTL   int    `json:"ttl"`
 }
 
-// cacheTTLer is implemented by brokers that can tell how long a cached
-// event has left to live.
-type cacheTTLer interface {
-	CacheTTL(appID, channel string) time.Duration
-}
-
 // info gathers the attributes in set for one channel. With strict, asking
 // for an attribute the channel cannot have is a 400 (the single-channel
 // query); without, such attributes are left out (trigger responses).
@@ -68,7 +61,7 @@ func (a *API) info(r *request, ch channel.Channel, set infoSet, strict bool) (ch
 	var out channelInfo
 	if set&infoUserCount != 0 {
 		if ch.Kind == channel.Presence {
-			members, err := a.cfg.Hub.Broker().Members(r.Context(), r.app.ID, ch.Name)
+			members, err := a.cfg.Hub.Members(r.Context(), r.app.ID, ch.Name)
 			if err != nil {
 				return out, fmt.Errorf("presence members of %s: %w", ch.Name, err)
 			}
@@ -97,8 +90,7 @@ func (a *API) info(r *request, ch channel.Channel, set infoSet, strict bool) (ch
 }
 
 func (a *API) cacheInfo(r *request, name string) (*cacheInfo, error) {
-	b := a.cfg.Hub.Broker()
-	m, ok, err := b.LastEvent(r.Context(), r.app.ID, name)
+	m, ok, err := a.cfg.Hub.LastEvent(r.Context(), r.app.ID, name)
 	if err != nil {
 		return nil, fmt.Errorf("cached event of %s: %w", name, err)
 	}
@@ -106,9 +98,7 @@ func (a *API) cacheInfo(r *request, name string) (*cacheInfo, error) {
 		return nil, nil
 	}
 	c := &cacheInfo{Event: m.Event, Data: m.Data}
-	if t, ok := b.(cacheTTLer); ok {
-		c.TTL = int(math.Ceil(t.CacheTTL(r.app.ID, name).Seconds()))
-	}
+	c.TTL = int(math.Ceil(a.cfg.Hub.CacheTTL(r.app.ID, name).Seconds()))
 	return c, nil
 }
 
@@ -183,7 +173,7 @@ func (a *API) users(r *request) (any, error) {
 	if ch.Kind != channel.Presence {
 		return nil, refuse(http.StatusBadRequest, "Users may only be listed for presence channels")
 	}
-	members, err := a.cfg.Hub.Broker().Members(r.Context(), r.app.ID, ch.Name)
+	members, err := a.cfg.Hub.Members(r.Context(), r.app.ID, ch.Name)
 	if err != nil {
 		return nil, fmt.Errorf("presence members of %s: %w", ch.Name, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/channel"
+	"github.com/heraldhq/herald/internal/hub"
 )
 
 // MaxTriggerChannels is how many channels one trigger may name, as in every
@@ -148,7 +149,7 @@ func (a *API) publish(r *request, ev *event) error {
 			Data:    ev.data,
 			Exclude: ev.socketID,
 			Cache:   ch.Cache,
-		})
+		}, hub.SourceREST)
 		if err != nil {
 			return err
 		}

@@ -44,7 +44,7 @@ type terminator struct {
 	terminated bool
 }
 
-func (t *terminator) Terminate() {
+func (t *terminator) CloseWith(hub.CloseReason) {
 	t.mu.Lock()
 	t.terminated = true
 	t.mu.Unlock()
@@ -58,11 +58,12 @@ func (t *terminator) wasTerminated() bool {
 }
 
 type fixture struct {
-	t   *testing.T
-	api *API
-	hub *hub.Hub
-	app apps.App
-	now time.Time
+	t      *testing.T
+	api    *API
+	hub    *hub.Hub
+	broker *broker.Memory
+	app    apps.App
+	now    time.Time
 }
 
 func newFixture(t *testing.T, edit ...func(*apps.App)) *fixture {
@@ -78,8 +79,9 @@ func newFixture(t *testing.T, edit ...func(*apps.App)) *fixture {
 		t.Fatal(err)
 	}
 	app = *reg.ByID("42")
-	h := hub.New(broker.NewMemory(0))
-	f := &fixture{t: t, hub: h, app: app, now: time.Unix(1_700_000_000, 0)}
+	b := broker.NewMemory(0)
+	h := hub.New(hub.Config{Broker: b})
+	f := &fixture{t: t, hub: h, broker: b, app: app, now: time.Unix(1_700_000_000, 0)}
 	f.api = New(Config{Apps: reg, Hub: h, Now: func() time.Time { return f.now }})
 	return f
 }
@@ -166,8 +168,8 @@ func TestTriggerInfo(t *testing.T) {
 	ctx := context.Background()
 	f.subscribe("presence-room", "1.3")
 	f.subscribe("presence-room", "1.4")
-	f.hub.Broker().Join(ctx, "42", "presence-room", "1.3", broker.Member{UserID: "u1"}, 100)
-	f.hub.Broker().Join(ctx, "42", "presence-room", "1.4", broker.Member{UserID: "u1"}, 100)
+	f.broker.Join(ctx, "42", "presence-room", "1.3", broker.Member{UserID: "u1"}, 100)
+	f.broker.Join(ctx, "42", "presence-room", "1.4", broker.Member{UserID: "u1"}, 100)
 	f.expect("POST", "/apps/42/events", nil,
 		`{"name":"e","data":"d","channels":["news","presence-room","empty"],"info":"user_count,subscription_count"}`, 200,
 		`{"channels":{"news":{"subscription_count":2},"presence-room":{"user_count":1,"subscription_count":2},"empty":{"subscription_count":0}}}`)
@@ -198,9 +200,9 @@ func TestChannelQueries(t *testing.T) {
 	f.subscribe("news", "1.1")
 	f.subscribe("news", "1.2")
 	f.subscribe("presence-room", "1.3")
-	f.hub.Broker().Join(ctx, "42", "presence-room", "1.3", broker.Member{UserID: "u1"}, 100)
+	f.broker.Join(ctx, "42", "presence-room", "1.3", broker.Member{UserID: "u1"}, 100)
 	f.subscribe("presence-room", "1.4")
-	f.hub.Broker().Join(ctx, "42", "presence-room", "1.4", broker.Member{UserID: "u2"}, 100)
+	f.broker.Join(ctx, "42", "presence-room", "1.4", broker.Member{UserID: "u2"}, 100)
 	f.expect("GET", "/apps/42/channels", nil, "", 200, `{"channels":{"news":{},"presence-room":{}}}`)
 	f.expect("GET", "/apps/42/channels", url.Values{"filter_by_prefix": {"presence-"}, "info": {"user_count,subscription_count"}}, "", 200,
 		`{"channels":{"presence-room":{"user_count":2,"subscription_count":2}}}`)

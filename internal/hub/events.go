@@ -204,3 +204,8 @@ func (b *Buffered) Close(done <-chan struct{}) {
 	case <-done:
 	}
 }
+
+// SubscriptionRefused records a refused subscription.
+func (h *Hub) SubscriptionRefused(appID string, why Refusal) {
+	h.emit(Event{Type: EventSubscriptionRefused, AppID: appID, Refusal: why})
+}

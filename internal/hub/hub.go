@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/heraldhq/herald/internal/broker"
 )
@@ -30,13 +32,40 @@ type Subscriber interface {
 	Deliver(p *Publication)
 }
 
-// Hub is the local subscription registry and fan-out.
+// Config configures a hub.
+type Config struct {
+	// Broker carries publications and presence state between nodes.
+	Broker broker.Broker
+	// Observers receive the hub's events, synchronously (see Observer).
+	Observers []Observer
+	// MaxConnections caps this node's connections over all apps; zero is
+	// unlimited.
+	MaxConnections int
+	// OpTimeout bounds each piece of off-loop work (Conn.Do); zero means
+	// DefaultOpTimeout.
+	OpTimeout time.Duration
+}
+
+// Hub is one node's protocol-neutral core: the connection registry
+// (admission, quotas, socket ids, draining), the local subscription
+// registry and fan-out, presence by user, signed-in users and watchlists,
+// and the event stream. Front ends reach the broker only through it.
 type Hub struct {
-	broker broker.Broker
-	seed   maphash.Seed
-	shards [numShards]shard
-	users  users
-	conns  connCounts
+	cfg       Config
+	broker    broker.Broker
+	observers observers
+	seed      maphash.Seed
+	shards    [numShards]shard
+	users     users
+	conns     connRegistry
+	closes    [numReasons]atomic.Uint64
+	// slowConsumers counts connections cut off for not reading.
+	slowConsumers atomic.Uint64
+
+	// ctx is the context of off-loop work; Close cancels it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	ops    sync.WaitGroup
 }
 
 type chanKey struct{ app, name string }
@@ -102,21 +131,37 @@ func (ch *channel) remove(i int) {
 	}
 }
 
-// New returns a hub that publishes through b and registers itself as b's
-// handler.
-func New(b broker.Broker) *Hub {
-	h := &Hub{broker: b, seed: maphash.MakeSeed()}
+// New returns a hub that publishes through cfg.Broker and registers itself
+// as the broker's handler.
+func New(cfg Config) *Hub {
+	if cfg.OpTimeout <= 0 {
+		cfg.OpTimeout = DefaultOpTimeout
+	}
+	h := &Hub{cfg: cfg, broker: cfg.Broker, observers: cfg.Observers, seed: maphash.MakeSeed()}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
 	for i := range h.shards {
 		h.shards[i].channels = map[chanKey]*channel{}
 	}
 	h.users.init()
-	h.conns.byApp = map[string]int{}
-	b.SetHandler(h.handle)
+	h.conns.init()
+	h.broker.SetHandler(h.handle)
 	return h
 }
 
-// Broker returns the broker the hub publishes through.
-func (h *Hub) Broker() broker.Broker { return h.broker }
+// Close cancels off-loop work still running (its broker calls fail with
+// the context's error) and waits for it to end. Call it after Drain, before
+// closing the broker.
+func (h *Hub) Close() {
+	h.cancel()
+	h.ops.Wait()
+}
+
+// emit hands e to every observer.
+func (h *Hub) emit(e Event) {
+	if len(h.observers) > 0 {
+		h.observers.emit(e)
+	}
+}
 
 func (h *Hub) shard(k chanKey) *shard {
 	var mh maphash.Hash
@@ -146,7 +191,14 @@ func (h *Hub) Subscribe(appID, name string, s Subscriber) (count int, added bool
 		return len(ch.subs), false
 	}
 	ch.add(s)
-	return len(ch.subs), true
+	n := len(ch.subs)
+	if len(h.observers) > 0 {
+		if n == 1 {
+			h.emit(Event{Type: EventChannelOccupied, AppID: appID, Channel: name})
+		}
+		h.emit(Event{Type: EventSubscriptionCount, AppID: appID, Channel: name, SocketID: s.SocketID(), Count: n, Delta: 1})
+	}
+	return n, true
 }
 
 // Unsubscribe removes s from a channel. It reports the remaining local
@@ -167,21 +219,39 @@ func (h *Hub) Unsubscribe(appID, name string, s Subscriber) (count int, removed 
 		return len(ch.subs), false
 	}
 	ch.remove(i)
-	if len(ch.subs) == 0 {
+	n := len(ch.subs)
+	if n == 0 {
 		delete(sh.channels, k)
 	}
-	return len(ch.subs), true
+	if len(h.observers) > 0 {
+		h.emit(Event{Type: EventSubscriptionCount, AppID: appID, Channel: name, SocketID: s.SocketID(), Count: n, Delta: -1})
+		if n == 0 {
+			h.emit(Event{Type: EventChannelVacated, AppID: appID, Channel: name})
+		}
+	}
+	return n, true
 }
 
-// Publish sends m through the broker to every node, this one included.
-func (h *Hub) Publish(ctx context.Context, m broker.Message) error {
-	return h.broker.Publish(ctx, m)
+// Publish sends m through the broker to every node, this one included. src
+// says where it came from, for the event stream. It may wait on the broker:
+// front ends call it off the transport's loop.
+func (h *Hub) Publish(ctx context.Context, m broker.Message, src Source) error {
+	if err := h.broker.Publish(ctx, m); err != nil {
+		return err
+	}
+	if len(h.observers) > 0 {
+		h.emit(Event{Type: EventPublished, AppID: m.AppID, Channel: m.Channel, Source: src})
+		if src == SourceClient {
+			h.emit(Event{Type: EventClientEvent, AppID: m.AppID, Channel: m.Channel, Name: m.Event, Data: m.Data, SocketID: m.Exclude, UserID: m.UserID})
+		}
+	}
+	return nil
 }
 
 // handle is the broker's handler: this node's share of every message.
 func (h *Hub) handle(m broker.Message) {
 	switch m.Kind {
-	case broker.KindEvent:
+	case broker.KindEvent, broker.KindMemberAdded, broker.KindMemberRemoved:
 		h.fanout(&Publication{Message: m})
 	case broker.KindTerminate:
 		h.users.terminate(m.AppID, m.UserID)
@@ -200,12 +270,19 @@ func (h *Hub) fanout(p *Publication) {
 		return
 	}
 	ch.mu.RLock()
-	defer ch.mu.RUnlock()
+	n := len(ch.subs)
 	for _, s := range ch.subs {
 		if p.Exclude != "" && s.SocketID() == p.Exclude {
+			n--
 			continue
 		}
 		s.Deliver(p)
+	}
+	ch.mu.RUnlock()
+	// Counted per publication, not per delivery: observers see one event
+	// however many subscribers there are.
+	if n > 0 && len(h.observers) > 0 {
+		h.emit(Event{Type: EventDelivered, AppID: p.AppID, Channel: p.Channel, Count: n})
 	}
 }
 
@@ -252,41 +329,4 @@ func (h *Hub) Channels(appID, prefix string) []ChannelCount {
 type ChannelCount struct {
 	Name          string
 	Subscriptions int
-}
-
-// connCounts enforces per-app connection quotas on this node.
-type connCounts struct {
-	mu    sync.Mutex
-	byApp map[string]int
-}
-
-// AddConnection counts a new connection of appID, refusing it when the app
-// already has max connections (max <= 0: unlimited).
-func (h *Hub) AddConnection(appID string, max int) bool {
-	h.conns.mu.Lock()
-	defer h.conns.mu.Unlock()
-	n := h.conns.byApp[appID]
-	if max > 0 && n >= max {
-		return false
-	}
-	h.conns.byApp[appID] = n + 1
-	return true
-}
-
-// RemoveConnection uncounts a connection added by AddConnection.
-func (h *Hub) RemoveConnection(appID string) {
-	h.conns.mu.Lock()
-	defer h.conns.mu.Unlock()
-	if n := h.conns.byApp[appID] - 1; n > 0 {
-		h.conns.byApp[appID] = n
-	} else {
-		delete(h.conns.byApp, appID)
-	}
-}
-
-// Connections reports an app's connection count on this node.
-func (h *Hub) Connections(appID string) int {
-	h.conns.mu.Lock()
-	defer h.conns.mu.Unlock()
-	return h.conns.byApp[appID]
 }

@@ -2,11 +2,13 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/heraldhq/herald/internal/broker"
 )
@@ -33,7 +35,7 @@ func testEncode(m *broker.Message) []byte {
 	return []byte(m.Event + ":" + m.Data)
 }
 
-func newHub() *Hub { return New(broker.NewMemory(0)) }
+func newHub() *Hub { return New(Config{Broker: broker.NewMemory(0)}) }
 
 func TestFanoutEncodesOnceAndExcludes(t *testing.T) {
 	h := newHub()
@@ -45,7 +47,7 @@ func TestFanoutEncodesOnceAndExcludes(t *testing.T) {
 	other := &recorder{id: "2.0"}
 	h.Subscribe("other-app", "ch", other)
 	encodes.Store(0)
-	if err := h.Publish(context.Background(), broker.Message{AppID: "app", Channel: "ch", Event: "e", Data: "d", Exclude: "1.7"}); err != nil {
+	if err := h.Publish(context.Background(), broker.Message{AppID: "app", Channel: "ch", Event: "e", Data: "d", Exclude: "1.7"}, SourceREST); err != nil {
 		t.Fatal(err)
 	}
 	if n := encodes.Load(); n != 1 {
@@ -102,7 +104,7 @@ func TestSubscribeUnsubscribeCounts(t *testing.T) {
 		t.Fatal("empty channel still listed")
 	}
 	// The remaining subscriber still receives after swaps in the slice.
-	h.Publish(context.Background(), broker.Message{AppID: "app", Channel: "presence-x", Event: "e"})
+	h.Publish(context.Background(), broker.Message{AppID: "app", Channel: "presence-x", Event: "e"}, SourceREST)
 	if len(b.frames) != 1 {
 		t.Fatal("remaining subscriber missed the event")
 	}
@@ -114,7 +116,7 @@ type fakeUser struct {
 	changes    []string
 }
 
-func (u *fakeUser) Terminate() { u.mu.Lock(); u.terminated++; u.mu.Unlock() }
+func (u *fakeUser) CloseWith(CloseReason) { u.mu.Lock(); u.terminated++; u.mu.Unlock() }
 func (u *fakeUser) WatchlistChange(id string, online bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -150,16 +152,33 @@ func TestUsersWatchlistAndTerminate(t *testing.T) {
 }
 
 func TestConnectionQuota(t *testing.T) {
-	h := newHub()
-	if !h.AddConnection("a", 2) || !h.AddConnection("a", 2) || h.AddConnection("a", 2) {
-		t.Fatal("quota of 2 not enforced")
+	h := New(Config{Broker: broker.NewMemory(0), MaxConnections: 4})
+	admit := func(app string) (*Conn, error) { return h.Admit(app, 2, "test", nil) }
+	a1, err1 := admit("a")
+	_, err2 := admit("a")
+	if _, err := admit("a"); err1 != nil || err2 != nil || !errors.Is(err, ErrOverQuota) {
+		t.Fatalf("quota of 2 not enforced: %v %v %v", err1, err2, err)
 	}
-	if !h.AddConnection("b", 2) {
-		t.Fatal("quota leaked across apps")
+	if _, err := admit("b"); err != nil {
+		t.Fatal("quota leaked across apps:", err)
 	}
-	h.RemoveConnection("a")
-	if !h.AddConnection("a", 2) || h.Connections("a") != 2 {
-		t.Fatal("removed connection not uncounted")
+	a1.Closed(ReasonClientClosed)
+	if _, err := admit("a"); err != nil || h.AppConnections("a") != 2 {
+		t.Fatal("closed connection not uncounted:", err)
+	}
+	if _, err := admit("c"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admit("d"); !errors.Is(err, ErrOverCapacity) || !h.AtCapacity() {
+		t.Fatalf("node limit of 4 not enforced: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
+	defer cancel()
+	if err := h.Drain(ctx); err == nil {
+		t.Fatal("drain returned with connections left")
+	}
+	if _, err := admit("e"); !errors.Is(err, ErrDraining) {
+		t.Fatalf("admitted while draining: %v", err)
 	}
 }
 
@@ -184,7 +203,7 @@ func TestFanoutAllocationsIndependentOfSubscribers(t *testing.T) {
 			h.Subscribe("app", "ch", &nopSub{id: fmt.Sprint(i)})
 		}
 		m := broker.Message{AppID: "app", Channel: "ch", Event: "e", Data: "d"}
-		return testing.AllocsPerRun(50, func() { h.Publish(context.Background(), m) })
+		return testing.AllocsPerRun(50, func() { h.Publish(context.Background(), m, SourceREST) })
 	}
 	one, many := allocs(1), allocs(1000)
 	if many != one {
@@ -203,7 +222,7 @@ func BenchmarkFanout(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				h.Publish(context.Background(), m)
+				h.Publish(context.Background(), m, SourceREST)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
 		})
@@ -255,7 +274,7 @@ func TestChannelMembershipAcrossIndexThreshold(t *testing.T) {
 			x.frames = nil
 			x.mu.Unlock()
 		}
-		h.Publish(context.Background(), broker.Message{AppID: "app", Channel: "ch", Event: "e", Data: "d"})
+		h.Publish(context.Background(), broker.Message{AppID: "app", Channel: "ch", Event: "e", Data: "d"}, SourceREST)
 		for _, x := range subs {
 			x.mu.Lock()
 			got := len(x.frames)

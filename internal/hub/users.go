@@ -9,8 +9,9 @@ import (
 
 // User is a local connection that completed sign-in.
 type User interface {
-	// Terminate ends the connection because the app ended the user's session.
-	Terminate()
+	// CloseWith ends the connection (ReasonTerminated when the app ended the
+	// user's session). It must not block.
+	CloseWith(reason CloseReason)
 	// WatchlistChange tells a watcher that a user it watches went online
 	// (first signed-in connection) or offline (last one gone). It must not block.
 	WatchlistChange(userID string, online bool)
@@ -128,7 +129,7 @@ func (u *users) terminate(appID, userID string) {
 	}
 	u.mu.Unlock()
 	for _, c := range conns {
-		c.Terminate()
+		c.CloseWith(ReasonTerminated)
 	}
 }
 

@@ -16,6 +16,12 @@ import (
 // EncodeEvent is the one encoder of channel events, shared by every
 // subscriber of a publication through hub.Publication.Frame.
 func EncodeEvent(m *broker.Message) []byte {
+	switch m.Kind {
+	case broker.KindMemberAdded:
+		return frame("pusher_internal:member_added", m.Channel, AppendString(nil, memberAddedData(m.UserID, []byte(m.Data))))
+	case broker.KindMemberRemoved:
+		return frame("pusher_internal:member_removed", m.Channel, AppendString(nil, memberRemovedData(m.UserID)))
+	}
 	b := make([]byte, 0, 48+len(m.Event)+len(m.Channel)+len(m.Data)+len(m.Data)/8)
 	b = append(b, `{"event":`...)
 	b = AppendString(b, m.Event)

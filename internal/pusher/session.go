@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -15,42 +16,42 @@ import (
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/channel"
 	"github.com/heraldhq/herald/internal/hub"
-	"github.com/heraldhq/herald/internal/wsconn"
+	"github.com/heraldhq/herald/internal/transport"
 )
 
-// Transport is what a session needs of its connection; *wsconn.Conn
-// provides it.
-type Transport interface {
-	Send(frame []byte) error
-	Close(code int, reason string)
-	Abort(code int, reason string)
-	LastRead() time.Time
-}
-
-// Session is the protocol state of one connection. It is driven by events:
-// a message arrived (HandleMessage), a timer fired (onTimer), the connection
-// ended (HandleClose); it owns no goroutine.
+// Session is the Pusher protocol state of one connection. It is driven by
+// events: a message arrived (HandleMessage), a timer fired (onTimer,
+// onSigninDue), off-loop work finished (the functions it queues with
+// hub.Conn.Do report back under its lock), the connection ended
+// (HandleClose). It owns no goroutine and never blocks: every broker call
+// (presence, client-event publishing, the cache lookup) runs off the
+// transport's loop, in order per connection.
 //
-// Locking: mu guards the fields below it. Deliver and the hub.User callbacks
-// are called by other goroutines while the hub holds its own locks, so they
-// never take mu; they only queue bytes on the transport, which has its own
-// lock.
+// Locking: mu guards the fields below it. Deliver, CloseWith and the
+// hub.User callbacks are called by other goroutines while the hub holds its
+// own locks, so they never take mu; they only queue bytes on the transport,
+// which has its own lock. The order is mu, then hub locks.
 type Session struct {
 	fe       *FrontEnd
 	app      *apps.App
-	conn     Transport
+	hc       *hub.Conn
+	conn     transport.Conn
 	socketID string
+	// reason is why the server is closing the connection, plus one; zero
+	// while the client is the one to end it.
+	reason atomic.Uint32
 
 	mu        sync.Mutex
 	closed    bool
 	subs      subscriptions
+	subSeq    uint64    // identifies subscriptions, for off-loop results
 	user      *UserData // set by a successful pusher:signin; no Watchlist
 	watching  []string  // the honoured part of the watchlist
 	authed    bool      // signed in, or joined a private or presence channel
-	timer     *time.Timer
-	pingSent  time.Time
+	timer     hub.Timer
+	live      hub.Liveness
 	rate      tokenBucket
-	signinDue *time.Timer
+	signinDue hub.Timer
 }
 
 // logError logs with the session's identity. Attributes are built per call
@@ -60,20 +61,21 @@ func (s *Session) logError(msg, channel string, err error) {
 }
 
 var (
-	_ hub.Subscriber = (*Session)(nil)
-	_ hub.User       = (*Session)(nil)
-	_ wsconn.Handler = (*Session)(nil)
+	_ hub.Client        = (*Session)(nil)
+	_ hub.User          = (*Session)(nil)
+	_ transport.Handler = (*Session)(nil)
 )
 
-func newSession(fe *FrontEnd, app *apps.App, conn Transport, socketID string) *Session {
-	s := &Session{
+func newSession(fe *FrontEnd, app *apps.App, hc *hub.Conn) *Session {
+	return &Session{
 		fe:       fe,
 		app:      app,
-		conn:     conn,
-		socketID: socketID,
-		rate:     newTokenBucket(app.ClientEventRate, time.Now()),
+		hc:       hc,
+		conn:     hc.Transport(),
+		socketID: hc.SocketID(),
+		live:     hub.Liveness{Activity: app.ActivityTimeout, PongTimeout: fe.cfg.PongTimeout},
+		rate:     newTokenBucket(app.ClientEventRate, fe.clock.Now()),
 	}
-	return s
 }
 
 // start sends connection_established and arms the timers.
@@ -81,38 +83,65 @@ func (s *Session) start() {
 	s.send(connectionEstablishedFrame(s.socketID, int(s.app.ActivityTimeout/time.Second)))
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.timer = time.AfterFunc(s.app.ActivityTimeout, s.onTimer)
+	s.timer = s.fe.clock.AfterFunc(s.app.ActivityTimeout, s.onTimer)
 	if s.app.RequireSignin {
-		s.signinDue = time.AfterFunc(s.app.SigninTimeout, s.onSigninDue)
+		s.signinDue = s.fe.clock.AfterFunc(s.app.SigninTimeout, s.onSigninDue)
 	}
 }
 
 // SocketID implements hub.Subscriber.
 func (s *Session) SocketID() string { return s.socketID }
 
-// Deliver implements hub.Subscriber: the publication's frame is encoded once
-// and shared by every subscriber.
+// Deliver implements hub.Subscriber: the publication's message is encoded
+// once and shared by every subscriber.
 func (s *Session) Deliver(p *hub.Publication) {
-	s.send(p.Frame(hub.EncodingPusher, EncodeEvent))
+	s.hc.Send(p.Frame(hub.EncodingPusher, EncodeEvent))
 }
 
-// send queues a frame. A client whose queue is full is cut off: it cannot
-// keep up, and waiting for it would hold everyone else back.
-func (s *Session) send(frame []byte) {
-	if err := s.conn.Send(frame); errors.Is(err, wsconn.ErrQueueFull) {
-		s.fe.metrics.slowClients.Add(1)
-		s.conn.Abort(int(CodeOverCapacity), MsgSlowClient)
-	}
-}
+// send queues a message; a client that does not read is cut off (see
+// hub.Conn.Send).
+func (s *Session) send(frame []byte) { s.hc.Send(frame) }
 
 func (s *Session) sendError(code Code, msg, channel string) {
 	s.send(errorFrame(code, msg, channel))
 }
 
-// Terminate implements hub.User.
-func (s *Session) Terminate() {
-	s.send(errorFrame(CodeUnauthorized, MsgTerminated, ""))
-	s.conn.Close(int(CodeUnauthorized), MsgTerminated)
+// CloseWith implements hub.Client: the connection ends with the Pusher code
+// for reason, announced first as a pusher:error because that is where
+// Pusher clients look for it. A slow consumer gets the close alone: its
+// queue is what is full.
+func (s *Session) CloseWith(reason hub.CloseReason) {
+	s.reason.CompareAndSwap(0, uint32(reason)+1)
+	code, msg := closeCode(reason)
+	if reason == hub.ReasonSlowConsumer {
+		s.conn.Abort(int(code), msg)
+		return
+	}
+	s.conn.Send(errorFrame(code, msg, ""))
+	s.conn.Close(int(code), msg)
+}
+
+// closeCode is the one mapping of close reasons to Pusher close codes.
+func closeCode(r hub.CloseReason) (Code, string) {
+	switch r {
+	case hub.ReasonSlowConsumer:
+		return CodeOverCapacity, MsgSlowClient
+	case hub.ReasonPongTimeout:
+		return CodePongTimeout, MsgPongTimeout
+	case hub.ReasonSigninTimeout:
+		return CodeUnauthorized, MsgSigninTimeout
+	case hub.ReasonTerminated:
+		return CodeUnauthorized, MsgTerminated
+	case hub.ReasonShutdown:
+		return CodeReconnect, MsgShutdown
+	case hub.ReasonOverCapacity:
+		return CodeOverCapacity, MsgOverCapacity
+	case hub.ReasonOverQuota:
+		return CodeOverQuota, MsgOverQuota
+	case hub.ReasonUnauthorized:
+		return CodeUnauthorized, "Unauthorized"
+	}
+	return CodeReconnect, "Connection closed; reconnect"
 }
 
 // WatchlistChange implements hub.User.
@@ -124,7 +153,7 @@ func (s *Session) WatchlistChange(userID string, online bool) {
 	}
 }
 
-// HandleMessage implements wsconn.Handler.
+// HandleMessage implements transport.Handler. It does not block.
 func (s *Session) HandleMessage(data []byte) {
 	m, err := ParseMessage(data)
 	if err != nil {
@@ -173,9 +202,17 @@ func (s *Session) HandleMessage(data []byte) {
 	}
 }
 
-// HandleClose implements wsconn.Handler: it undoes everything the session
-// registered, so no other connection sees a ghost.
+// HandleClose implements transport.Handler: it undoes everything the
+// session registered, so no other connection sees a ghost. Presence leaves
+// are queued off the loop, after any join still under way.
 func (s *Session) HandleClose(err error) {
+	reason := hub.ReasonClientClosed
+	if errors.Is(err, transport.ErrViolation) {
+		reason = hub.ReasonProtocolError
+	}
+	if r := s.reason.Load(); r != 0 {
+		reason = hub.CloseReason(r - 1)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -196,34 +233,35 @@ func (s *Session) HandleClose(err error) {
 		s.fe.hub.Unwatch(s.app.ID, s, s.watching)
 		s.fe.hub.SignOut(s.app.ID, s.user.ID, s)
 	}
-	s.fe.removeSession(s)
+	s.hc.Closed(reason)
 }
 
 func (s *Session) handleSubscribe(m Message) {
 	var d SubscribeData
 	if err := DecodeData(m.Data, &d); err != nil || d.Channel == "" {
 		s.sendError(0, "Invalid pusher:subscribe: "+ErrNoChannel.Error(), "")
+		s.fe.hub.SubscriptionRefused(s.app.ID, hub.RefusedInvalid)
 		return
 	}
 	ch, err := channel.Parse(d.Channel, s.app.MaxChannelNameLength)
 	if err != nil {
-		s.refuse(d.Channel, errTypeChannel, "Invalid channel name: "+err.Error(), 400, 0)
+		s.refuse(d.Channel, errTypeChannel, "Invalid channel name: "+err.Error(), 400, 0, hub.RefusedInvalid)
 		return
 	}
-	if _, ok := s.subs.get(ch.Name); ok {
+	if sub, ok := s.subs.get(ch.Name); ok {
 		// pusher-js may re-subscribe after a quick unsubscribe/subscribe;
 		// answering success again keeps its state machine consistent.
-		s.resendSucceeded(ch)
+		s.resendSucceeded(sub)
 		return
 	}
 	if ch.Kind != channel.ServerToUser && s.subscriptionCount() >= s.app.MaxSubscriptionsPerConnection {
-		s.refuse(ch.Name, errTypeLimit, fmt.Sprintf("Subscription limit reached: at most %d channels per connection", s.app.MaxSubscriptionsPerConnection), 403, 0)
+		s.refuse(ch.Name, errTypeLimit, fmt.Sprintf("Subscription limit reached: at most %d channels per connection", s.app.MaxSubscriptionsPerConnection), 403, 0, hub.RefusedLimit)
 		return
 	}
 	switch ch.Kind {
 	case channel.ServerToUser:
 		if s.user == nil || ch.Name != channel.ServerToUserPrefix+s.user.ID {
-			s.refuse(ch.Name, errTypeAuth, "Only the signed-in user may subscribe to its own server-to-user channel", 403, CodeUnauthorized)
+			s.refuse(ch.Name, errTypeAuth, "Only the signed-in user may subscribe to its own server-to-user channel", 403, CodeUnauthorized, hub.RefusedAuth)
 			return
 		}
 		// Sign-in already subscribed the connection; this is pusher-js
@@ -239,7 +277,60 @@ func (s *Session) handleSubscribe(m Message) {
 		s.subscribePresence(ch, d)
 		return
 	}
-	s.join(ch, subscription{ch: ch})
+	if ch.NeedsAuth() {
+		s.markAuthed()
+	}
+	if !ch.Cache {
+		s.subs.add(s.newSub(ch, ""))
+		s.fe.hub.Subscribe(s.app.ID, ch.Name, s)
+		s.send(subscriptionSucceededFrame(ch.Name))
+		return
+	}
+	// A cache channel's confirmation is followed by its last event or a
+	// cache miss, which the broker knows: the lookup runs off the loop and
+	// the channel's events are held until the answer is sent.
+	sub := s.newSub(ch, "")
+	sub.pending, _ = s.fe.hub.SubscribePending(s.app.ID, ch.Name, s)
+	s.subs.add(sub)
+	s.hc.Do(func(ctx context.Context) {
+		cached, ok, err := s.fe.hub.CachedEvent(ctx, s.app.ID, ch.Name)
+		if err != nil {
+			s.logError("cache lookup failed", ch.Name, err)
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.activate(sub, func() {
+			s.send(subscriptionSucceededFrame(ch.Name))
+			s.sendCached(ch.Name, cached, ok)
+		})
+	})
+}
+
+// newSub returns a subscription with a fresh identity.
+func (s *Session) newSub(ch channel.Channel, userID string) subscription {
+	s.subSeq++
+	return subscription{ch: ch, userID: userID, id: s.subSeq}
+}
+
+// current reports whether sub is still the connection's subscription to its
+// channel: off-loop results for one that was left meanwhile are dropped.
+func (s *Session) current(sub subscription) bool {
+	if s.closed {
+		return false
+	}
+	got, ok := s.subs.get(sub.ch.Name)
+	return ok && got.id == sub.id
+}
+
+// activate confirms a pending subscription with confirm, if it is still
+// current, and from then on lets its channel's events through.
+func (s *Session) activate(sub subscription, confirm func()) {
+	if !s.current(sub) || sub.pending == nil {
+		return
+	}
+	if sub.pending.Activate(confirm) {
+		s.subs.setActive(sub.ch.Name)
+	}
 }
 
 // subscriptionCount is the number of subscriptions counted against the
@@ -255,17 +346,6 @@ func (s *Session) subscriptionCount() int {
 	return n
 }
 
-// join registers a non-presence subscription and confirms it.
-func (s *Session) join(ch channel.Channel, sub subscription) {
-	s.subs.add(sub)
-	if ch.NeedsAuth() {
-		s.markAuthed()
-	}
-	s.fe.hub.Subscribe(s.app.ID, ch.Name, s)
-	s.send(subscriptionSucceededFrame(ch.Name))
-	s.sendCached(ch)
-}
-
 func (s *Session) subscribePresence(ch channel.Channel, d SubscribeData) {
 	var member ChannelData
 	switch {
@@ -276,7 +356,7 @@ func (s *Session) subscribePresence(ch channel.Channel, d SubscribeData) {
 		}
 		cd, err := ParseChannelData(d.ChannelData)
 		if err != nil {
-			s.refuse(ch.Name, errTypeAuth, "Invalid channel_data: "+err.Error(), 400, 0)
+			s.refuse(ch.Name, errTypeAuth, "Invalid channel_data: "+err.Error(), 400, 0, hub.RefusedInvalid)
 			return
 		}
 		member = cd
@@ -289,76 +369,100 @@ func (s *Session) subscribePresence(ch channel.Channel, d SubscribeData) {
 		}
 		member = ChannelData{UserID: s.user.ID, UserInfo: s.user.UserInfo}
 	default:
-		s.refuse(ch.Name, errTypeAuth, "Presence subscription needs channel_data", 400, CodeUnauthorized)
+		s.refuse(ch.Name, errTypeAuth, "Presence subscription needs channel_data", 400, CodeUnauthorized, hub.RefusedAuth)
 		return
 	}
 	// The limits apply to the id as announced: a numeric user_id counts as
 	// its string form.
 	if channel.UserIDTooLong(member.UserID) {
-		s.refuse(ch.Name, errTypeLimit, fmt.Sprintf("user_id is %d characters, at most %d allowed", utf8.RuneCountInString(member.UserID), channel.MaxUserIDLength), 400, 0)
+		s.refuse(ch.Name, errTypeLimit, fmt.Sprintf("user_id is %d characters, at most %d allowed", utf8.RuneCountInString(member.UserID), channel.MaxUserIDLength), 400, 0, hub.RefusedLimit)
 		return
 	}
 	if len(member.UserInfo) > s.app.MaxPresenceUserInfoBytes {
-		s.refuse(ch.Name, errTypeLimit, fmt.Sprintf("user_info is %d bytes, at most %d allowed", len(member.UserInfo), s.app.MaxPresenceUserInfoBytes), 400, 0)
+		s.refuse(ch.Name, errTypeLimit, fmt.Sprintf("user_info is %d bytes, at most %d allowed", len(member.UserInfo), s.app.MaxPresenceUserInfoBytes), 400, 0, hub.RefusedLimit)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
-	defer cancel()
-	first, err := s.fe.hub.Broker().Join(ctx, s.app.ID, ch.Name, s.socketID,
-		broker.Member{UserID: member.UserID, Info: member.UserInfo}, s.app.MaxPresenceMembers)
-	if errors.Is(err, broker.ErrMemberLimit) {
-		s.refuse(ch.Name, errTypeLimit, fmt.Sprintf("Presence channel is full: at most %d members", s.app.MaxPresenceMembers), 403, 0)
-		return
-	}
-	if err != nil {
-		s.logError("presence join failed", ch.Name, err)
-		s.refuse(ch.Name, errTypeLimit, "Presence is unavailable, try again", 503, 0)
-		return
-	}
-	s.subs.add(subscription{ch: ch, userID: member.UserID})
 	s.markAuthed()
-	// Subscribe before reading the member list, so a member who joins in
-	// between is either in the list or announced afterwards.
-	s.fe.hub.Subscribe(s.app.ID, ch.Name, s)
-	members, err := s.fe.hub.Broker().Members(ctx, s.app.ID, ch.Name)
-	if err != nil {
-		s.logError("presence members failed", ch.Name, err)
-	}
-	s.send(presenceSucceededFrame(ch.Name, members))
-	s.sendCached(ch)
-	if first {
-		s.publish(ctx, broker.Message{
-			AppID: s.app.ID, Channel: ch.Name, Event: "pusher_internal:member_added",
-			Data: memberAddedData(member.UserID, member.UserInfo), Exclude: s.socketID,
+	// The subscription is in the channel from now on, its events held until
+	// the member list is sent, so a member who joins meanwhile is either in
+	// the list or announced afterwards, and nothing arrives before the
+	// confirmation.
+	sub := s.newSub(ch, member.UserID)
+	sub.pending, _ = s.fe.hub.SubscribePending(s.app.ID, ch.Name, s)
+	s.subs.add(sub)
+	bm := broker.Member{UserID: member.UserID, Info: member.UserInfo}
+	maxMembers := s.app.MaxPresenceMembers
+	s.hc.Do(func(ctx context.Context) {
+		first, members, err := s.fe.hub.JoinPresence(ctx, s.hc, ch.Name, bm, maxMembers)
+		var cached broker.Message
+		var hasCached bool
+		if err == nil && ch.Cache {
+			var cerr error
+			cached, hasCached, cerr = s.fe.hub.CachedEvent(ctx, s.app.ID, ch.Name)
+			if cerr != nil {
+				s.logError("cache lookup failed", ch.Name, cerr)
+			}
+		}
+		s.mu.Lock()
+		if err != nil {
+			if s.current(sub) {
+				s.subs.remove(ch.Name)
+				s.fe.hub.Unsubscribe(s.app.ID, ch.Name, sub.pending)
+				if errors.Is(err, broker.ErrMemberLimit) {
+					s.refuse(ch.Name, errTypeLimit, fmt.Sprintf("Presence channel is full: at most %d members", maxMembers), 403, 0, hub.RefusedLimit)
+				} else {
+					s.logError("presence join failed", ch.Name, err)
+					s.refuse(ch.Name, errTypeLimit, "Presence is unavailable, try again", 503, 0, hub.RefusedUnavailable)
+				}
+			}
+			s.mu.Unlock()
+			return
+		}
+		s.activate(sub, func() {
+			s.send(presenceSucceededFrame(ch.Name, members))
+			if ch.Cache {
+				s.sendCached(ch.Name, cached, hasCached)
+			}
+		})
+		s.mu.Unlock()
+		// Announced after the joiner's confirmation has been queued, and
+		// even if it left meanwhile: its leave, queued after this, then
+		// announces the removal, so every member sees a consistent list.
+		if first {
+			if err := s.fe.hub.AnnounceJoin(ctx, s.hc, ch.Name, bm); err != nil {
+				s.logError("presence announcement failed", ch.Name, err)
+			}
+		}
+	})
+}
+
+// resendSucceeded answers a subscribe to a channel the connection is in.
+// One still pending is confirmed when its work is done.
+func (s *Session) resendSucceeded(sub subscription) {
+	switch {
+	case sub.pending != nil:
+	case sub.ch.Kind != channel.Presence:
+		s.send(subscriptionSucceededFrame(sub.ch.Name))
+	default:
+		s.hc.Do(func(ctx context.Context) {
+			members, err := s.fe.hub.Members(ctx, s.app.ID, sub.ch.Name)
+			if err != nil {
+				s.logError("presence members failed", sub.ch.Name, err)
+			}
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.current(sub) {
+				s.send(presenceSucceededFrame(sub.ch.Name, members))
+			}
 		})
 	}
 }
 
-func (s *Session) resendSucceeded(ch channel.Channel) {
-	if ch.Kind != channel.Presence {
-		s.send(subscriptionSucceededFrame(ch.Name))
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
-	defer cancel()
-	members, _ := s.fe.hub.Broker().Members(ctx, s.app.ID, ch.Name)
-	s.send(presenceSucceededFrame(ch.Name, members))
-}
-
 // sendCached gives a new subscriber of a cache channel the channel's last
 // event, or pusher:cache_miss.
-func (s *Session) sendCached(ch channel.Channel) {
-	if !ch.Cache {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
-	defer cancel()
-	m, ok, err := s.fe.hub.Broker().LastEvent(ctx, s.app.ID, ch.Name)
-	if err != nil {
-		s.logError("cache lookup failed", ch.Name, err)
-	}
+func (s *Session) sendCached(name string, m broker.Message, ok bool) {
 	if !ok {
-		s.send(cacheMissFrame(ch.Name))
+		s.send(cacheMissFrame(name))
 		return
 	}
 	s.send(EncodeEvent(&m))
@@ -377,27 +481,26 @@ func (s *Session) handleUnsubscribe(m Message) {
 	// pusher-js expects.
 }
 
-// leave undoes a subscription; for presence it announces the member's
-// departure when this was the user's last connection.
+// leave undoes a subscription at once; for presence it queues the leave
+// off the loop (after the join, if that is still under way), which
+// announces the member's departure when this was the user's last
+// connection.
 func (s *Session) leave(sub subscription) {
 	name := sub.ch.Name
-	s.fe.hub.Unsubscribe(s.app.ID, name, s)
+	if sub.pending != nil {
+		s.fe.hub.Unsubscribe(s.app.ID, name, sub.pending)
+	} else {
+		s.fe.hub.Unsubscribe(s.app.ID, name, s)
+	}
 	if sub.ch.Kind != channel.Presence {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
-	defer cancel()
-	last, err := s.fe.hub.Broker().Leave(ctx, s.app.ID, name, s.socketID, sub.userID)
-	if err != nil {
-		s.logError("presence leave failed", name, err)
-		return
-	}
-	if last {
-		s.publish(ctx, broker.Message{
-			AppID: s.app.ID, Channel: name, Event: "pusher_internal:member_removed",
-			Data: memberRemovedData(sub.userID),
-		})
-	}
+	hc, userID := s.hc, sub.userID
+	hc.Do(func(ctx context.Context) {
+		if err := s.fe.hub.LeavePresence(ctx, hc, name, userID); err != nil {
+			s.logError("presence leave failed", name, err)
+		}
+	})
 }
 
 func (s *Session) handleClientEvent(m Message) {
@@ -415,15 +518,13 @@ func (s *Session) handleClientEvent(m Message) {
 		s.sendError(CodeClientEventRefused, "Client event rejected: event name too long", m.Channel)
 	case len(m.Data) > s.app.MaxEventBytes:
 		s.sendError(CodeClientEventRefused, fmt.Sprintf("Client event rejected: data over %d bytes", s.app.MaxEventBytes), m.Channel)
-	case !s.rate.take(time.Now()):
+	case !s.rate.take(s.fe.clock.Now()):
 		s.sendError(CodeClientEventRefused, fmt.Sprintf("Client event rejected due to rate limit (%d per second)", s.app.ClientEventRate), m.Channel)
 	default:
 		data := m.Data
 		if len(data) == 0 {
 			data = []byte("null")
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
-		defer cancel()
 		msg := broker.Message{
 			AppID: s.app.ID, Channel: m.Channel, Event: m.Event,
 			Data: string(data), DataJSON: true, Exclude: s.socketID,
@@ -431,7 +532,7 @@ func (s *Session) handleClientEvent(m Message) {
 		if sub.ch.Kind == channel.Presence {
 			msg.UserID = sub.userID
 		}
-		s.publish(ctx, msg)
+		s.publish(msg)
 	}
 }
 
@@ -511,24 +612,33 @@ func (s *Session) markAuthed() {
 	}
 }
 
-func (s *Session) publish(ctx context.Context, m broker.Message) {
-	if err := s.fe.hub.Publish(ctx, m); err != nil {
-		s.logError("publish failed", m.Channel, err)
-		s.sendError(0, "Event could not be published, try again", m.Channel)
-	}
+// publish sends a client event off the loop; the connection's events keep
+// their order.
+func (s *Session) publish(m broker.Message) {
+	s.hc.Do(func(ctx context.Context) {
+		if err := s.fe.hub.Publish(ctx, m, hub.SourceClient); err != nil {
+			s.logError("publish failed", m.Channel, err)
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if !s.closed {
+				s.sendError(0, "Event could not be published, try again", m.Channel)
+			}
+		}
+	})
 }
 
 // refuse reports a failed subscription both as pusher:subscription_error
 // (which pusher-js and Laravel Echo route to the channel's error handlers)
 // and as pusher:error (which other clients surface).
-func (s *Session) refuse(channel, typ, msg string, status int, code Code) {
+func (s *Session) refuse(channel, typ, msg string, status int, code Code, why hub.Refusal) {
 	s.fe.log.Debug("subscription refused", "app_id", s.app.ID, "socket_id", s.socketID, "channel", channel, "reason", msg)
+	s.fe.hub.SubscriptionRefused(s.app.ID, why)
 	s.send(subscriptionErrorFrame(channel, typ, msg, status))
 	s.sendError(code, msg, channel)
 }
 
 func (s *Session) refuseAuth(channel string, err error) {
-	s.refuse(channel, errTypeAuth, authMessage(err), 401, CodeUnauthorized)
+	s.refuse(channel, errTypeAuth, authMessage(err), 401, CodeUnauthorized, hub.RefusedAuth)
 }
 
 // authMessage words a token error the way Pusher does, without echoing the
@@ -544,36 +654,22 @@ func authMessage(err error) string {
 	}
 }
 
-// onTimer is the session's one liveness timer. A client silent for the
-// activity timeout gets a pusher:ping; one still silent a pong timeout
-// after that is closed with 4201.
+// onTimer is the session's one liveness timer (see hub.Liveness).
 func (s *Session) onTimer() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return
 	}
-	now := time.Now()
-	last := s.conn.LastRead()
-	if !s.pingSent.IsZero() {
-		if last.After(s.pingSent) {
-			s.pingSent = time.Time{}
-		} else if now.Sub(s.pingSent) >= s.fe.cfg.PongTimeout {
-			s.send(errorFrame(CodePongTimeout, MsgPongTimeout, ""))
-			s.conn.Close(int(CodePongTimeout), MsgPongTimeout)
-			return
-		} else {
-			s.timer.Reset(s.fe.cfg.PongTimeout - now.Sub(s.pingSent))
-			return
-		}
+	switch action, next := s.live.Check(s.fe.clock.Now(), s.conn.LastRead()); action {
+	case hub.LiveTimeout:
+		s.CloseWith(hub.ReasonPongTimeout)
+	case hub.LivePing:
+		s.send(pingFrame)
+		s.timer.Reset(next)
+	default:
+		s.timer.Reset(next)
 	}
-	if idle := now.Sub(last); idle < s.app.ActivityTimeout {
-		s.timer.Reset(s.app.ActivityTimeout - idle)
-		return
-	}
-	s.pingSent = now
-	s.send(pingFrame)
-	s.timer.Reset(s.fe.cfg.PongTimeout)
 }
 
 // onSigninDue closes a connection of an app that requires sign-in when it
@@ -584,8 +680,7 @@ func (s *Session) onSigninDue() {
 	if s.closed || s.authed {
 		return
 	}
-	s.send(errorFrame(CodeUnauthorized, MsgSigninTimeout, ""))
-	s.conn.Close(int(CodeUnauthorized), MsgSigninTimeout)
+	s.CloseWith(hub.ReasonSigninTimeout)
 }
 
 // truncate shortens client text for an error message or a close reason:

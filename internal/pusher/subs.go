@@ -1,6 +1,9 @@
 package pusher
 
-import "github.com/heraldhq/herald/internal/channel"
+import (
+	"github.com/heraldhq/herald/internal/channel"
+	"github.com/heraldhq/herald/internal/hub"
+)
 
 // subscriptions is the set of channels one connection is subscribed to.
 //
@@ -17,6 +20,12 @@ type subscriptions struct {
 type subscription struct {
 	ch     channel.Channel
 	userID string // presence member id of this connection
+	// id tells this subscription from an earlier or later one to the same
+	// channel, for results of off-loop work.
+	id uint64
+	// pending holds the channel's events until the subscription is
+	// confirmed; nil once it is (or for one confirmed at once).
+	pending *hub.Pending
 }
 
 const indexThreshold = 16
@@ -55,6 +64,13 @@ func (s *subscriptions) add(sub subscription) {
 		for i := range s.list {
 			s.index[s.list[i].ch.Name] = i
 		}
+	}
+}
+
+// setActive records that the subscription to name is confirmed.
+func (s *subscriptions) setActive(name string) {
+	if i := s.pos(name); i >= 0 {
+		s.list[i].pending = nil
 	}
 }
 

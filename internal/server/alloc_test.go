@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/hub"
 )
 
 // TestBroadcastAllocatesNothingPerSubscriber publishes over real sockets
@@ -32,7 +33,7 @@ func TestBroadcastAllocatesNothingPerSubscriber(t *testing.T) {
 		m := broker.Message{AppID: a.ID, Channel: "alloc", Event: "tick", Data: "0123456789012345678901234567890123456789"}
 		publishAndSettle := func(n int) {
 			for i := 0; i < n; i++ {
-				ts.hub.Publish(context.Background(), m)
+				ts.hub.Publish(context.Background(), m, hub.SourceREST)
 			}
 			// Let the pollers flush everything.
 			time.Sleep(50 * time.Millisecond)

@@ -43,6 +43,12 @@ func startServer(t *testing.T, cfg config.Config) *testServer {
 // serves.
 func startServerWith(t *testing.T, cfg config.Config, setup func(*Server)) *testServer {
 	t.Helper()
+	return startServerOpts(t, cfg, options{}, setup)
+}
+
+// startServerOpts is startServerWith with substitute parts.
+func startServerOpts(t *testing.T, cfg config.Config, opt options, setup func(*Server)) *testServer {
+	t.Helper()
 	cfg.Addr = "127.0.0.1:0"
 	if cfg.Transport == "" {
 		cfg.Transport = testTransport
@@ -57,7 +63,7 @@ func startServerWith(t *testing.T, cfg config.Config, setup func(*Server)) *test
 		cfg.Apps[i].Normalize()
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := New(cfg, log)
+	srv, err := newServer(cfg, log, opt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ const (
 
 // demux sits between the listening socket and net/http. Each accepted
 // connection gets a short-lived goroutine that reads the request head
-// itself: a connection whose head starts with prefix is offered to take,
+// itself: a connection whose head starts with one of prefixes is offered to take,
 // which may serve it directly (a WebSocket upgrade, answered without
 // net/http's per-connection goroutine, buffers and request objects);
 // everything else, and whatever take declines, goes to net/http through
@@ -37,10 +37,10 @@ const (
 // so that clients who never get that far cannot take the file descriptors
 // that established ones need.
 type demux struct {
-	ln      net.Listener
-	prefix  []byte
-	timeout time.Duration // for the whole head
-	pending pendingLimit
+	ln       net.Listener
+	prefixes [][]byte
+	timeout  time.Duration // for the whole head
+	pending  pendingLimit
 	// take serves the connection whose complete head is head, followed by
 	// rest, and reports whether it did; both are only valid during the
 	// call. It must not block on the client.
@@ -70,8 +70,10 @@ var headBufs = sync.Pool{New: func() any { b := make([]byte, headBufBytes); retu
 
 // demuxConfig configures a demux.
 type demuxConfig struct {
-	// prefix starts the heads offered to take.
-	prefix string
+	// prefix starts the heads offered to take; prefixes are more of them
+	// (one per upgrade route).
+	prefix   string
+	prefixes []string
 	// timeout bounds the time to read a head offered to take.
 	timeout time.Duration
 	take    func(nc net.Conn, head, rest []byte) bool
@@ -88,6 +90,38 @@ func newDemux(ln net.Listener, prefix string, timeout time.Duration, take func(n
 	return newDemuxWith(ln, demuxConfig{prefix: prefix, timeout: timeout, take: take, takeFD: takeFD})
 }
 
+func headPrefixes(cfg demuxConfig) [][]byte {
+	var out [][]byte
+	if cfg.prefix != "" {
+		out = append(out, []byte(cfg.prefix))
+	}
+	for _, p := range cfg.prefixes {
+		out = append(out, []byte(p))
+	}
+	return out
+}
+
+// mayBeOurs reports whether head, the start of a request head, starts or
+// may yet start with one of the prefixes offered to take.
+func (d *demux) mayBeOurs(head []byte) bool {
+	for _, p := range d.prefixes {
+		if k := min(len(head), len(p)); bytes.Equal(head[:k], p[:k]) {
+			return true
+		}
+	}
+	return false
+}
+
+// ours reports whether head starts with one of the prefixes.
+func (d *demux) ours(head []byte) bool {
+	for _, p := range d.prefixes {
+		if bytes.HasPrefix(head, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // newDemuxWith starts demultiplexing ln. With takeFD, a TCP listener on
 // Linux is served by rawAcceptLoop; otherwise by acceptLoop.
 func newDemuxWith(ln net.Listener, cfg demuxConfig) *demux {
@@ -95,15 +129,15 @@ func newDemuxWith(ln net.Listener, cfg demuxConfig) *demux {
 		cfg.log = slog.New(slog.DiscardHandler)
 	}
 	d := &demux{
-		ln:      ln,
-		prefix:  []byte(cfg.prefix),
-		timeout: cfg.timeout,
-		pending: pendingLimit{max: int64(cfg.maxPending), log: cfg.log},
-		take:    cfg.take,
-		takeFD:  cfg.takeFD,
-		conns:   make(chan accepted),
-		done:    make(chan struct{}),
-		reading: map[net.Conn]struct{}{},
+		ln:       ln,
+		prefixes: headPrefixes(cfg),
+		timeout:  cfg.timeout,
+		pending:  pendingLimit{max: int64(cfg.maxPending), log: cfg.log},
+		take:     cfg.take,
+		takeFD:   cfg.takeFD,
+		conns:    make(chan accepted),
+		done:     make(chan struct{}),
+		reading:  map[net.Conn]struct{}{},
 	}
 	d.wg.Add(1)
 	if raw := d.rawListener(); raw != nil {
@@ -183,7 +217,7 @@ func (d *demux) route(c net.Conn, read []byte) {
 			m, err = c.Read(buf[n:])
 		}
 		n += m
-		if k := min(n, len(d.prefix)); !bytes.Equal(buf[:k], d.prefix[:k]) {
+		if !d.mayBeOurs(buf[:n]) {
 			break // not ours: straight to net/http
 		}
 		if end = wsconn.HeadEnd(buf[:n]); end >= 0 {

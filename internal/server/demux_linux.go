@@ -127,7 +127,7 @@ func (d *demux) serveFD(fd int, buf []byte) {
 	n, err := unix.Read(fd, buf)
 	switch {
 	case n > 0:
-		if bytes.HasPrefix(buf[:n], d.prefix) {
+		if d.ours(buf[:n]) {
 			if end := wsconn.HeadEnd(buf[:n]); end >= 0 && d.takeFD(fd, buf[:end], buf[end:n]) {
 				d.pending.release() // a WebSocket connection now
 				return

@@ -153,8 +153,8 @@ publishing:
 	if code := slow.expectClose(); code != 4100 {
 		t.Fatalf("slow client closed with %d, want 4100", code)
 	}
-	if ts.pusher.SlowClients() != 1 {
-		t.Fatalf("slow clients counted: %d", ts.pusher.SlowClients())
+	if ts.hub.SlowConsumers() != 1 {
+		t.Fatalf("slow clients counted: %d", ts.hub.SlowConsumers())
 	}
 }
 

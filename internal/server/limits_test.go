@@ -334,13 +334,13 @@ func TestPusherPingFloodBounded(t *testing.T) {
 
 		var peak uint64
 		deadline := time.Now().Add(60 * time.Second)
-		for ts.pusher.SlowClients() == 0 {
+		for ts.hub.SlowConsumers() == 0 {
 			if h := heap(); h > peak {
 				peak = h
 			}
 			select {
 			case <-writerDone:
-				if ts.pusher.SlowClients() == 0 {
+				if ts.hub.SlowConsumers() == 0 {
 					t.Fatalf("%d MiB of pings sent and the client was not cut off (heap grew by up to %.1f MiB)",
 						sent.Load()>>20, float64(int64(peak)-int64(base))/(1<<20))
 				}
@@ -380,7 +380,7 @@ func TestPusherPingFloodBounded(t *testing.T) {
 				break
 			}
 		}
-		if n := ts.pusher.SlowClients(); n != 1 {
+		if n := ts.hub.SlowConsumers(); n != 1 {
 			t.Fatalf("slow clients counted: %d", n)
 		}
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/channel"
 	"github.com/heraldhq/herald/internal/config"
+	"github.com/heraldhq/herald/internal/hub"
 )
 
 func oneApp(a apps.App) config.Config { return config.Config{Apps: []apps.App{a}} }
@@ -24,7 +25,7 @@ func publish(t *testing.T, ts *testServer, appID, name, event, data string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = ts.hub.Publish(context.Background(), broker.Message{AppID: appID, Channel: name, Event: event, Data: data, Cache: ch.Cache})
+	err = ts.hub.Publish(context.Background(), broker.Message{AppID: appID, Channel: name, Event: event, Data: data, Cache: ch.Cache}, hub.SourceREST)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +114,7 @@ func TestConnectionRefusals(t *testing.T) {
 		// Once the first connection leaves, the quota admits another.
 		first.conn.Close()
 		deadline := time.Now().Add(3 * time.Second)
-		for ts.hub.Connections(quota.ID) > 0 && time.Now().Before(deadline) {
+		for ts.hub.AppConnections(quota.ID) > 0 && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}
 		connect(t, ts, quota.Key)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/heraldhq/herald/internal/httpapi"
 	"github.com/heraldhq/herald/internal/hub"
 	"github.com/heraldhq/herald/internal/pusher"
+	"github.com/heraldhq/herald/internal/transport"
 	"github.com/heraldhq/herald/internal/wsconn"
 )
 
@@ -29,16 +31,53 @@ type Server struct {
 	cfg     config.Config
 	log     *slog.Logger
 	apps    *apps.Registry
+	broker  broker.Broker
 	hub     *hub.Hub
-	pusher  *pusher.FrontEnd
 	up      *wsconn.Upgrader
+	routes  []upgradeRoute
 	http    *http.Server
 	serving atomic.Pointer[demux] // the demux, once Serve has started
+	// stopping is set when shutdown begins: /readyz answers 503 from then on.
+	stopping atomic.Bool
+	// group owns every long-lived goroutine the server starts.
+	group group
+	debug *http.Server // the profiler's, if any
+}
+
+// upgradeRoute is one WebSocket endpoint and the front end that serves its
+// connections. Every route gets the raw accept path (the demux) as well as
+// net/http's.
+type upgradeRoute struct {
+	// pattern is the net/http pattern, e.g. "/app/{key}".
+	pattern string
+	// prefix is what a request path starts with; with exact it must equal it.
+	prefix string
+	exact  bool
+	serve  func(conn transport.Conn, path string, query url.Values)
+}
+
+// matches reports whether the route serves path.
+func (r *upgradeRoute) matches(path string) bool {
+	if r.exact {
+		return path == r.prefix
+	}
+	rest, ok := strings.CutPrefix(path, r.prefix)
+	return ok && rest != "" && !strings.Contains(rest, "/")
 }
 
 // New builds a node from a validated config. Zero HTTP timeouts and a zero
 // bound on pending connections mean their defaults.
 func New(cfg config.Config, log *slog.Logger) (*Server, error) {
+	return newServer(cfg, log, options{})
+}
+
+// options are the parts of a node that tests substitute.
+type options struct {
+	broker  broker.Broker // nil: the in-memory broker
+	pollers int           // epoll loops; 0: one per CPU
+}
+
+func newServer(cfg config.Config, log *slog.Logger, opt options) (*Server, error) {
 	cfg = cfg.WithHTTPDefaults()
 	reg, err := apps.NewRegistry(cfg.Apps)
 	if err != nil {
@@ -48,54 +87,103 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Transport:       cfg.Transport,
 		MaxMessageBytes: cfg.MaxMessageBytes,
 		MaxQueueBytes:   cfg.MaxQueueBytes,
+		Pollers:         opt.pollers,
 	})
 	if err != nil {
 		return nil, err
 	}
-	b := broker.NewMemory(0)
-	h := hub.New(b)
+	s := &Server{cfg: cfg, log: log, apps: reg, up: up, broker: opt.broker}
+	if s.broker == nil {
+		s.broker = broker.NewMemory(0)
+	}
+	s.hub = hub.New(hub.Config{Broker: s.broker, MaxConnections: cfg.MaxConnections})
 	fe := pusher.New(pusher.Config{
-		Apps:           reg,
-		Hub:            h,
-		Log:            log,
-		PongTimeout:    cfg.PongTimeout,
-		MaxConnections: cfg.MaxConnections,
-		Upgrader:       up,
+		Apps:        reg,
+		Hub:         s.hub,
+		Log:         log,
+		PongTimeout: cfg.PongTimeout,
 	})
-	api := httpapi.New(httpapi.Config{Apps: reg, Hub: h, Log: log, Authenticated: authenticated})
+	s.routes = []upgradeRoute{
+		{pattern: "/app/{key}", prefix: "/app/", serve: fe.ServeConn},
+	}
+	api := httpapi.New(httpapi.Config{Apps: reg, Hub: s.hub, Log: log, Authenticated: authenticated})
 
 	mux := http.NewServeMux()
-	mux.Handle("GET /app/{key}", fe)
+	for i := range s.routes {
+		rt := &s.routes[i]
+		mux.HandleFunc("GET "+rt.pattern, func(w http.ResponseWriter, r *http.Request) {
+			conn, err := up.Upgrade(w, r)
+			if err != nil {
+				log.Debug("websocket upgrade failed", "err", err, "remote", r.RemoteAddr)
+				return
+			}
+			rt.serve(conn, r.URL.Path, r.URL.Query())
+		})
+	}
 	mux.Handle("/apps/", api)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		closeIfPending(w, r)
-		w.Header().Set("Content-Type", "text/plain")
-		w.Write([]byte("ok\n"))
-	})
-	s := &Server{
-		cfg:    cfg,
-		log:    log,
-		apps:   reg,
-		hub:    h,
-		pusher: fe,
-		up:     up,
-		http: &http.Server{
-			Handler:           withBodyTimeout(mux, cfg.HTTPBodyTimeout, cfg.HTTPWriteTimeout),
-			ReadHeaderTimeout: cfg.HTTPHeaderTimeout,
-			// From the end of a request's head to the end of its answer.
-			// Hijacking a connection for a WebSocket clears it.
-			WriteTimeout: cfg.HTTPWriteTimeout,
-			// Idle keep-alive connections of REST clients are closed in
-			// time, TCP keep-alive or not (raw-accepted sockets have none).
-			IdleTimeout: cfg.HTTPIdleTimeout,
-			// net/http would take 1 MiB per head; every pending connection
-			// may hold one, so max_pending_connections times this is what
-			// anonymous clients can make the node hold in heads.
-			MaxHeaderBytes: maxHTTPHeadBytes,
-			ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		},
+	mux.HandleFunc("GET /healthz", s.serveLive)
+	mux.HandleFunc("GET /livez", s.serveLive)
+	mux.HandleFunc("GET /readyz", s.serveReady)
+	s.http = &http.Server{
+		Handler:           withBodyTimeout(mux, cfg.HTTPBodyTimeout, cfg.HTTPWriteTimeout),
+		ReadHeaderTimeout: cfg.HTTPHeaderTimeout,
+		// From the end of a request's head to the end of its answer.
+		// Hijacking a connection for a WebSocket clears it.
+		WriteTimeout: cfg.HTTPWriteTimeout,
+		// Idle keep-alive connections of REST clients are closed in
+		// time, TCP keep-alive or not (raw-accepted sockets have none).
+		IdleTimeout: cfg.HTTPIdleTimeout,
+		// net/http would take 1 MiB per head; every pending connection
+		// may hold one, so max_pending_connections times this is what
+		// anonymous clients can make the node hold in heads.
+		MaxHeaderBytes: maxHTTPHeadBytes,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	return s, nil
+}
+
+// serveLive answers while the process serves HTTP at all: /livez, and
+// /healthz as before.
+func (s *Server) serveLive(w http.ResponseWriter, r *http.Request) {
+	closeIfPending(w, r)
+	w.Header().Set("Content-Type", "text/plain")
+	w.Write([]byte("ok\n"))
+}
+
+// serveReady answers 200 while the node should get new clients: not while
+// it is shutting down, at its connection limit, or when its broker fails
+// its health check.
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
+	closeIfPending(w, r)
+	w.Header().Set("Content-Type", "text/plain")
+	w.Header().Set("Cache-Control", "no-store")
+	if why := s.notReady(r.Context()); why != "" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte(why + "\n"))
+		return
+	}
+	w.Write([]byte("ok\n"))
+}
+
+// readyTimeout bounds the broker health check of one /readyz.
+const readyTimeout = 2 * time.Second
+
+func (s *Server) notReady(ctx context.Context) string {
+	switch {
+	case s.stopping.Load() || s.hub.Draining():
+		return "shutting down"
+	case s.hub.AtCapacity():
+		return "at connection limit"
+	}
+	if p, ok := s.broker.(interface{ Ping(context.Context) error }); ok {
+		ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+		defer cancel()
+		if err := p.Ping(ctx); err != nil {
+			s.log.Warn("broker health check failed", "err", err)
+			return "broker unavailable"
+		}
+	}
+	return ""
 }
 
 // maxHTTPHeadBytes bounds a request head that net/http reads (431 beyond
@@ -174,18 +262,25 @@ func (s *Server) Listen() (net.Listener, error) {
 	return ln, nil
 }
 
-// Serve serves ln until ctx ends, then shuts down gracefully: it stops
-// accepting, tells every client to reconnect (4200) and waits for them to go,
-// at most ShutdownTimeout.
+// Serve serves ln until ctx ends, then shuts down in order: /readyz turns
+// 503, the node keeps serving for the shutdown delay so that load balancers
+// stop sending clients, it stops accepting, tells every client to reconnect
+// (4200) and waits for them to go, lets the work queued on their behalf and
+// the observers finish, and closes the broker; all within ShutdownTimeout
+// after the delay.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	// WebSocket upgrades of /app/{key} bypass net/http; everything else,
-	// REST included, reaches it on the same port.
+	// WebSocket upgrades bypass net/http; everything else, REST included,
+	// reaches it on the same port.
 	var takeFD func(int, []byte, []byte) bool
 	if s.up.RawSockets() {
 		takeFD = s.takeUpgradeFD
 	}
+	prefixes := make([]string, len(s.routes))
+	for i, rt := range s.routes {
+		prefixes[i] = "GET " + rt.prefix
+	}
 	d := newDemuxWith(ln, demuxConfig{
-		prefix:     "GET /app/",
+		prefixes:   prefixes,
 		timeout:    s.cfg.HTTPHeaderTimeout,
 		take:       s.takeUpgrade,
 		takeFD:     takeFD,
@@ -195,7 +290,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.serving.Store(d)
 	s.hookConns()
 	errc := make(chan error, 1)
-	go func() { errc <- s.http.Serve(d.httpListener()) }()
+	s.group.Go(func() { errc <- s.http.Serve(d.httpListener()) })
 	if s.cfg.DebugAddr != "" {
 		dbg, err := s.serveDebug()
 		if err != nil {
@@ -203,32 +298,58 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			<-errc
 			d.close()
 			d.wait()
+			s.group.Wait()
 			return err
 		}
-		defer dbg.Close()
+		s.debug = dbg
 	}
 	select {
 	case err := <-errc:
 		d.close()
+		d.wait()
+		s.hub.Drain(context.Background())
+		s.hub.Close()
+		s.up.Close()
+		if s.debug != nil {
+			s.debug.Close()
+		}
+		s.group.Wait()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	s.log.Info("shutting down", "connections", s.pusher.Connections())
+	return s.shutdown(d, errc)
+}
+
+// shutdown runs the steps of Serve's graceful shutdown.
+func (s *Server) shutdown(d *demux, errc <-chan error) error {
+	s.stopping.Store(true)
+	s.log.Info("shutting down", "connections", s.hub.Connections(), "delay", s.shutdownDelay().String())
+	if delay := s.shutdownDelay(); delay > 0 {
+		time.Sleep(delay)
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	// http.Server.Shutdown closes the listener and waits for REST requests;
-	// it does not see hijacked WebSocket connections, which the front end
-	// drains itself.
+	// it does not see hijacked WebSocket connections, which the hub drains.
 	herr := s.http.Shutdown(sctx)
-	// Upgrades already under way reach the front end before it drains.
+	// Upgrades already under way reach the hub before it drains.
 	d.wait()
-	ferr := s.pusher.Shutdown(sctx)
+	derr := s.hub.Drain(sctx)
+	s.hub.Close()
 	s.up.Close()
+	var serr error
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
+		serr = fmt.Errorf("serve: %w", err)
 	}
-	return errors.Join(herr, ferr)
+	if s.debug != nil {
+		s.debug.Close()
+	}
+	s.group.Wait()
+	return errors.Join(serr, herr, derr)
 }
+
+// shutdownDelay is how long the node keeps serving after /readyz turned 503.
+func (s *Server) shutdownDelay() time.Duration { return 0 }
 
 // hookConns makes net/http tell the demux's connections what becomes of
 // them (see httpConnState) and puts each in its requests' context, keeping
@@ -258,13 +379,23 @@ func (s *Server) pendingConnections() int {
 	return 0
 }
 
-// takeUpgrade serves a WebSocket upgrade of /app/{key} read by the demux
-// directly, and declines anything else, net/http's to answer. It does not
-// block on the client: the 101 response leaves with the connection's first
-// frame.
+// route returns the upgrade route serving path, or nil.
+func (s *Server) route(path string) *upgradeRoute {
+	for i := range s.routes {
+		if s.routes[i].matches(path) {
+			return &s.routes[i]
+		}
+	}
+	return nil
+}
+
+// takeUpgrade serves a WebSocket upgrade of one of the routes read by the
+// demux directly, and declines anything else, net/http's to answer. It
+// does not block on the client: the 101 response leaves with the
+// connection's first message.
 func (s *Server) takeUpgrade(nc net.Conn, head, rest []byte) bool {
-	req, key, ok := parseAppUpgrade(head)
-	if !ok {
+	req, rt := s.parseUpgrade(head)
+	if rt == nil {
 		return false
 	}
 	conn, err := s.up.UpgradeRaw(nc, &req, rest)
@@ -272,36 +403,32 @@ func (s *Server) takeUpgrade(nc net.Conn, head, rest []byte) bool {
 		s.log.Debug("websocket upgrade failed", "err", err, "remote", nc.RemoteAddr().String())
 		return true
 	}
-	s.pusher.ServeConn(conn, key, req.Query())
+	rt.serve(conn, req.Path, req.Query())
 	return true
 }
 
 // takeUpgradeFD is takeUpgrade for a socket accepted outside the Go
 // runtime; a connection it declines stays the caller's.
 func (s *Server) takeUpgradeFD(fd int, head, rest []byte) bool {
-	req, key, ok := parseAppUpgrade(head)
-	if !ok {
+	req, rt := s.parseUpgrade(head)
+	if rt == nil {
 		return false
 	}
 	conn, err := s.up.UpgradeFD(fd, &req, rest)
 	if err != nil {
 		return false
 	}
-	s.pusher.ServeConn(conn, key, req.Query())
+	rt.serve(conn, req.Path, req.Query())
 	return true
 }
 
-// parseAppUpgrade accepts a plain WebSocket upgrade of /app/{key}.
-func parseAppUpgrade(head []byte) (req wsconn.UpgradeRequest, key string, ok bool) {
-	req, ok = wsconn.ParseUpgrade(head)
+// parseUpgrade accepts a plain WebSocket upgrade of one of the routes.
+func (s *Server) parseUpgrade(head []byte) (wsconn.UpgradeRequest, *upgradeRoute) {
+	req, ok := wsconn.ParseUpgrade(head)
 	if !ok {
-		return req, "", false
+		return req, nil
 	}
-	key, ok = strings.CutPrefix(req.Path, "/app/")
-	if !ok || key == "" || strings.Contains(key, "/") {
-		return req, "", false
-	}
-	return req, key, true
+	return req, s.route(req.Path)
 }
 
 // serveDebug serves Go's profiler on its own listener, away from the public
@@ -318,7 +445,7 @@ func (s *Server) serveDebug() (*http.Server, error) {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
+	s.group.Go(func() { srv.Serve(ln) })
 	s.log.Info("profiler listening", "addr", ln.Addr().String())
 	return srv, nil
 }

@@ -60,3 +60,9 @@ type Conn interface {
 	// included.
 	LastRead() time.Time
 }
+
+// ErrViolation is wrapped by every error with which a transport reports
+// that the client broke its protocol (a malformed frame, invalid UTF-8, a
+// message over the size limit), so that front ends can tell those closes
+// from a client simply going away.
+var ErrViolation = errors.New("transport: protocol violation")

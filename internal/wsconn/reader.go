@@ -7,19 +7,21 @@ import (
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
+
+	"github.com/heraldhq/herald/internal/transport"
 )
 
 // Client frame errors. Each fails the connection with the close code
 // CloseCodeFor gives it; HandleClose receives them wrapped with detail.
 var (
 	// ErrProtocol is a client frame that breaks RFC 6455 (close 1002).
-	ErrProtocol = errors.New("wsconn: protocol error")
+	ErrProtocol = fmt.Errorf("wsconn: protocol error (%w)", transport.ErrViolation)
 	// ErrInvalidUTF8 is a text message or close reason that is not valid
 	// UTF-8 (close 1007, RFC 6455 §8.1).
-	ErrInvalidUTF8 = errors.New("wsconn: invalid UTF-8")
+	ErrInvalidUTF8 = fmt.Errorf("wsconn: invalid UTF-8 (%w)", transport.ErrViolation)
 	// ErrTooLarge is a message declared longer than MaxMessageBytes
 	// (close 1009).
-	ErrTooLarge = errors.New("wsconn: message too large")
+	ErrTooLarge = fmt.Errorf("wsconn: message too large (%w)", transport.ErrViolation)
 )
 
 // violation is a client's breach of the protocol: one of the errors above

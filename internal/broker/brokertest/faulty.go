@@ -1,0 +1,109 @@
+package brokertest
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/heraldhq/herald/internal/broker"
+)
+
+// Faulty wraps a broker and injects latency and errors into its
+// operations, to show what a slow or failing backend does to the rest of
+// the node. The zero fault settings pass every call straight through;
+// settings may change while the broker is in use.
+type Faulty struct {
+	broker.Broker
+
+	mu      sync.Mutex
+	latency time.Duration
+	err     error
+	calls   map[string]int
+}
+
+var _ broker.Broker = (*Faulty)(nil)
+
+// NewFaulty wraps b.
+func NewFaulty(b broker.Broker) *Faulty {
+	return &Faulty{Broker: b, calls: map[string]int{}}
+}
+
+// SetLatency makes every later operation wait d first (or until its
+// context ends).
+func (f *Faulty) SetLatency(d time.Duration) {
+	f.mu.Lock()
+	f.latency = d
+	f.mu.Unlock()
+}
+
+// SetError makes every later operation fail with err (nil: succeed).
+func (f *Faulty) SetError(err error) {
+	f.mu.Lock()
+	f.err = err
+	f.mu.Unlock()
+}
+
+// Calls is how many times op ("publish", "last_event", "join", "leave",
+// "members") was called.
+func (f *Faulty) Calls(op string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[op]
+}
+
+func (f *Faulty) fault(ctx context.Context, op string) error {
+	f.mu.Lock()
+	f.calls[op]++
+	d, err := f.latency, f.err
+	f.mu.Unlock()
+	if d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+	return err
+}
+
+// Publish implements broker.Broker.
+func (f *Faulty) Publish(ctx context.Context, m broker.Message) error {
+	if err := f.fault(ctx, "publish"); err != nil {
+		return err
+	}
+	return f.Broker.Publish(ctx, m)
+}
+
+// LastEvent implements broker.Broker.
+func (f *Faulty) LastEvent(ctx context.Context, appID, channel string) (broker.Message, bool, error) {
+	if err := f.fault(ctx, "last_event"); err != nil {
+		return broker.Message{}, false, err
+	}
+	return f.Broker.LastEvent(ctx, appID, channel)
+}
+
+// Join implements broker.PresenceManager.
+func (f *Faulty) Join(ctx context.Context, appID, channel, connID string, m broker.Member, maxMembers int) (bool, error) {
+	if err := f.fault(ctx, "join"); err != nil {
+		return false, err
+	}
+	return f.Broker.Join(ctx, appID, channel, connID, m, maxMembers)
+}
+
+// Leave implements broker.PresenceManager.
+func (f *Faulty) Leave(ctx context.Context, appID, channel, connID, userID string) (bool, error) {
+	if err := f.fault(ctx, "leave"); err != nil {
+		return false, err
+	}
+	return f.Broker.Leave(ctx, appID, channel, connID, userID)
+}
+
+// Members implements broker.PresenceManager.
+func (f *Faulty) Members(ctx context.Context, appID, channel string) ([]broker.Member, error) {
+	if err := f.fault(ctx, "members"); err != nil {
+		return nil, err
+	}
+	return f.Broker.Members(ctx, appID, channel)
+}

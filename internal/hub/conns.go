@@ -1,0 +1,283 @@
+package hub
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldhq/herald/internal/transport"
+)
+
+// Client is a front end's connection as the hub drives it: a subscriber
+// that can also be told to end.
+type Client interface {
+	Subscriber
+	// CloseWith ends the connection for reason, the way the client's
+	// protocol says (its own close code and text). It is called from any
+	// goroutine, possibly with hub locks held: it must not block and must
+	// not call back into the hub.
+	CloseWith(reason CloseReason)
+}
+
+// Conn is the hub's record of one admitted connection: its identity, its
+// transport, and the queue of work done on its behalf off the transport's
+// loop. A front end gets one from Admit, attaches its Client and calls
+// Closed when the transport reports the end.
+type Conn struct {
+	hub      *Hub
+	appID    string
+	socketID string
+	protocol string
+	tr       transport.Conn
+
+	client Client // set by Attach
+	ops    opQueue
+	slow   atomic.Bool // cut off as a slow consumer
+
+	mu     sync.Mutex
+	closed bool
+}
+
+// AppID is the connection's app.
+func (c *Conn) AppID() string { return c.appID }
+
+// SocketID is the connection's node-unique id, "digits.digits" as Pusher
+// clients expect.
+func (c *Conn) SocketID() string { return c.socketID }
+
+// Transport is the connection's transport.
+func (c *Conn) Transport() transport.Conn { return c.tr }
+
+// Send queues a message payload. A client whose queue is full is cut off
+// as a slow consumer: it cannot keep up, and waiting for it would hold
+// everyone else back. Send never blocks.
+func (c *Conn) Send(payload []byte) {
+	if err := c.tr.Send(payload); errors.Is(err, transport.ErrQueueFull) {
+		if !c.slow.Swap(true) {
+			c.hub.slowConsumers.Add(1)
+		}
+		if cl := c.client; cl != nil {
+			cl.CloseWith(ReasonSlowConsumer)
+		} else {
+			c.tr.Abort(1008, ReasonSlowConsumer.String())
+		}
+	}
+}
+
+// connRegistry is the node's set of admitted connections, for quotas and
+// draining.
+type connRegistry struct {
+	mu       sync.Mutex
+	all      map[*Conn]struct{}
+	byApp    map[string]int
+	draining bool
+	// empty is closed and replaced when the last connection leaves while
+	// draining, so Drain can wait for it.
+	empty chan struct{}
+	seq   uint64
+}
+
+func (r *connRegistry) init() {
+	r.all = map[*Conn]struct{}{}
+	r.byApp = map[string]int{}
+	var seed [8]byte
+	rand.Read(seed[:])
+	// The sequence part of socket ids starts at a random offset, so ids of
+	// different nodes do not collide in practice.
+	r.seq = binary.LittleEndian.Uint64(seed[:]) % 1e9
+}
+
+// Admission errors, each with the reason a front end reports.
+var (
+	ErrDraining     = errors.New("hub: node is shutting down")
+	ErrOverCapacity = errors.New("hub: node is at its connection limit")
+	ErrOverQuota    = errors.New("hub: app is at its connection quota")
+)
+
+// AdmitReason maps an admission error to its close reason.
+func AdmitReason(err error) CloseReason {
+	switch {
+	case errors.Is(err, ErrDraining):
+		return ReasonShutdown
+	case errors.Is(err, ErrOverCapacity):
+		return ReasonOverCapacity
+	case errors.Is(err, ErrOverQuota):
+		return ReasonOverQuota
+	}
+	return ReasonRefused
+}
+
+// Admit counts a new connection of appID over transport tr against the
+// node's limit and the app's quota (maxPerApp <= 0: none) and gives it a
+// socket id. protocol names the front end ("pusher"), for the event stream.
+// On refusal it returns ErrDraining, ErrOverCapacity or ErrOverQuota and
+// emits EventConnectionRefused; the caller refuses the client.
+func (h *Hub) Admit(appID string, maxPerApp int, protocol string, tr transport.Conn) (*Conn, error) {
+	r := &h.conns
+	r.mu.Lock()
+	var err error
+	switch {
+	case r.draining:
+		err = ErrDraining
+	case h.cfg.MaxConnections > 0 && len(r.all) >= h.cfg.MaxConnections:
+		err = ErrOverCapacity
+	case maxPerApp > 0 && r.byApp[appID] >= maxPerApp:
+		err = ErrOverQuota
+	}
+	if err != nil {
+		r.mu.Unlock()
+		h.Refused(appID, AdmitReason(err))
+		return nil, err
+	}
+	r.seq++
+	seq := r.seq
+	c := &Conn{hub: h, appID: appID, protocol: protocol, tr: tr}
+	r.all[c] = struct{}{}
+	r.byApp[appID]++
+	r.mu.Unlock()
+	var b [4]byte
+	rand.Read(b[:])
+	c.socketID = strconv.FormatUint(uint64(binary.LittleEndian.Uint32(b[:])%1e9), 10) + "." + strconv.FormatUint(seq, 10)
+	return c, nil
+}
+
+// Refused records a connection refused before admission (unknown app,
+// unsupported protocol version) or by it.
+func (h *Hub) Refused(appID string, reason CloseReason) {
+	h.emit(Event{Type: EventConnectionRefused, AppID: appID, Reason: reason})
+}
+
+// Attach names the connection's client and announces the connection; from
+// then on a Drain closes it. It returns false when a Drain began after
+// Admit: the front end then closes the client with ReasonShutdown itself
+// and calls Closed.
+func (c *Conn) Attach(cl Client) bool {
+	r := &c.hub.conns
+	r.mu.Lock()
+	if r.draining {
+		r.mu.Unlock()
+		return false
+	}
+	c.client = cl
+	r.mu.Unlock()
+	c.hub.emit(Event{Type: EventConnectionOpened, AppID: c.appID, SocketID: c.socketID, Protocol: c.protocol})
+	return true
+}
+
+// Closed removes the connection from the registry once its transport has
+// ended, and records why. The front end has already undone the
+// connection's subscriptions (off-loop work it queued with Do still runs,
+// in order). Later calls do nothing.
+func (c *Conn) Closed(reason CloseReason) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.mu.Unlock()
+	h := c.hub
+	r := &h.conns
+	r.mu.Lock()
+	delete(r.all, c)
+	if n := r.byApp[c.appID] - 1; n > 0 {
+		r.byApp[c.appID] = n
+	} else {
+		delete(r.byApp, c.appID)
+	}
+	if r.draining && len(r.all) == 0 && r.empty != nil {
+		close(r.empty)
+		r.empty = nil
+	}
+	r.mu.Unlock()
+	if c.client != nil {
+		if reason < numReasons {
+			h.closes[reason].Add(1)
+		}
+		h.emit(Event{Type: EventConnectionClosed, AppID: c.appID, SocketID: c.socketID, Reason: reason})
+	}
+}
+
+// SlowConsumers is how many connections have been cut off because their
+// send queue filled, counted when it happens.
+func (h *Hub) SlowConsumers() uint64 { return h.slowConsumers.Load() }
+
+// Closes is how many attached connections have closed for reason since the
+// hub started.
+func (h *Hub) Closes(reason CloseReason) uint64 {
+	if reason >= numReasons {
+		return 0
+	}
+	return h.closes[reason].Load()
+}
+
+// Connections is the number of admitted connections on this node.
+func (h *Hub) Connections() int {
+	h.conns.mu.Lock()
+	defer h.conns.mu.Unlock()
+	return len(h.conns.all)
+}
+
+// AppConnections is an app's connection count on this node.
+func (h *Hub) AppConnections(appID string) int {
+	h.conns.mu.Lock()
+	defer h.conns.mu.Unlock()
+	return h.conns.byApp[appID]
+}
+
+// Draining reports whether Drain has begun.
+func (h *Hub) Draining() bool {
+	h.conns.mu.Lock()
+	defer h.conns.mu.Unlock()
+	return h.conns.draining
+}
+
+// AtCapacity reports whether the node is at its connection limit.
+func (h *Hub) AtCapacity() bool {
+	if h.cfg.MaxConnections <= 0 {
+		return false
+	}
+	return h.Connections() >= h.cfg.MaxConnections
+}
+
+// Drain refuses new connections, closes every admitted one with
+// ReasonShutdown and waits until all are gone and the work queued on their
+// behalf is done, or ctx ends.
+func (h *Hub) Drain(ctx context.Context) error {
+	r := &h.conns
+	r.mu.Lock()
+	r.draining = true
+	empty := make(chan struct{})
+	if len(r.all) == 0 {
+		close(empty)
+	} else {
+		r.empty = empty
+	}
+	// A connection admitted but not attached yet fails its Attach and is
+	// closed by its front end.
+	clients := make([]Client, 0, len(r.all))
+	for c := range r.all {
+		if c.client != nil {
+			clients = append(clients, c.client)
+		}
+	}
+	r.mu.Unlock()
+	for _, cl := range clients {
+		cl.CloseWith(ReasonShutdown)
+	}
+	select {
+	case <-empty:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return h.WaitOps(ctx)
+}
+
+// DefaultOpTimeout bounds one piece of off-loop work (a broker call made
+// on behalf of a connection).
+const DefaultOpTimeout = 5 * time.Second

@@ -1,0 +1,70 @@
+package hub
+
+import "time"
+
+// Clock is where sessions get the time and their timers; tests substitute
+// a clock they step by hand.
+type Clock interface {
+	Now() time.Time
+	// AfterFunc calls f on its own goroutine after d, like time.AfterFunc.
+	AfterFunc(d time.Duration, f func()) Timer
+}
+
+// Timer is a timer of a Clock.
+type Timer interface {
+	Stop() bool
+	Reset(d time.Duration) bool
+}
+
+// SystemClock is the real clock.
+var SystemClock Clock = systemClock{}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+func (systemClock) AfterFunc(d time.Duration, f func()) Timer {
+	return time.AfterFunc(d, f)
+}
+
+// Liveness is the per-connection keep-alive rule every front end shares:
+// a client silent for Activity is pinged, and one still silent PongTimeout
+// after the ping is closed (ReasonPongTimeout). A session keeps one timer
+// and asks Check what to do each time it fires; the zero Liveness has sent
+// no ping.
+type Liveness struct {
+	Activity    time.Duration
+	PongTimeout time.Duration
+	pingSent    time.Time
+}
+
+// LivenessAction is what Check asks of the session.
+type LivenessAction uint8
+
+const (
+	// LiveWait: nothing to do; re-arm the timer.
+	LiveWait LivenessAction = iota
+	// LivePing: send a ping now; re-arm the timer.
+	LivePing
+	// LiveTimeout: the client did not answer the ping; close it.
+	LiveTimeout
+)
+
+// Check decides at now, given when the client last sent anything, and
+// returns when to check next (for LiveWait and LivePing).
+func (l *Liveness) Check(now, lastRead time.Time) (LivenessAction, time.Duration) {
+	if !l.pingSent.IsZero() {
+		switch {
+		case lastRead.After(l.pingSent):
+			l.pingSent = time.Time{}
+		case now.Sub(l.pingSent) >= l.PongTimeout:
+			return LiveTimeout, 0
+		default:
+			return LiveWait, l.PongTimeout - now.Sub(l.pingSent)
+		}
+	}
+	if idle := now.Sub(lastRead); idle < l.Activity {
+		return LiveWait, l.Activity - idle
+	}
+	l.pingSent = now
+	return LivePing, l.PongTimeout
+}

@@ -1,0 +1,101 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/heraldhq/herald/internal/broker"
+)
+
+// Presence is protocol-neutral: membership is by user (two connections of
+// one user are one member), the first connection of a user announces the
+// member and the last one's departure announces its removal. Every method
+// here may wait on the broker, so front ends call them off the transport's
+// loop (Conn.Do), never from a Handler method.
+
+// JoinPresence records c as a connection of member m in a presence channel
+// of at most maxMembers users (<= 0: no limit) and returns the channel's
+// members afterwards. first is true when m is a new member; the caller
+// confirms the subscription to its client and then calls AnnounceJoin, so
+// that the joiner's confirmation leaves before anyone hears of it. It
+// returns broker.ErrMemberLimit when the channel is full.
+func (h *Hub) JoinPresence(ctx context.Context, c *Conn, name string, m broker.Member, maxMembers int) (first bool, members []broker.Member, err error) {
+	first, err = h.broker.Join(ctx, c.appID, name, c.socketID, m, maxMembers)
+	if err != nil {
+		return false, nil, err
+	}
+	members, err = h.broker.Members(ctx, c.appID, name)
+	if err != nil {
+		return first, nil, fmt.Errorf("presence members: %w", err)
+	}
+	return first, members, nil
+}
+
+// AnnounceJoin tells the channel's other subscribers, on every node, that
+// m joined, and emits EventMemberAdded.
+func (h *Hub) AnnounceJoin(ctx context.Context, c *Conn, name string, m broker.Member) error {
+	err := h.broker.Publish(ctx, broker.Message{
+		Kind: broker.KindMemberAdded, AppID: c.appID, Channel: name,
+		UserID: m.UserID, Data: string(m.Info), Exclude: c.socketID,
+	})
+	if err != nil {
+		return fmt.Errorf("announce member: %w", err)
+	}
+	h.emit(Event{Type: EventMemberAdded, AppID: c.appID, Channel: name, UserID: m.UserID, SocketID: c.socketID})
+	return nil
+}
+
+// LeavePresence removes c's membership of a presence channel as userID;
+// when it was the user's last connection there, the channel's remaining
+// subscribers hear of the removal and EventMemberRemoved is emitted.
+func (h *Hub) LeavePresence(ctx context.Context, c *Conn, name, userID string) error {
+	last, err := h.broker.Leave(ctx, c.appID, name, c.socketID, userID)
+	if err != nil {
+		return fmt.Errorf("presence leave: %w", err)
+	}
+	if !last {
+		return nil
+	}
+	err = h.broker.Publish(ctx, broker.Message{
+		Kind: broker.KindMemberRemoved, AppID: c.appID, Channel: name, UserID: userID,
+	})
+	if err != nil {
+		return fmt.Errorf("announce member removal: %w", err)
+	}
+	h.emit(Event{Type: EventMemberRemoved, AppID: c.appID, Channel: name, UserID: userID, SocketID: c.socketID})
+	return nil
+}
+
+// Members lists a presence channel's members in join order.
+func (h *Hub) Members(ctx context.Context, appID, name string) ([]broker.Member, error) {
+	return h.broker.Members(ctx, appID, name)
+}
+
+// CachedEvent returns a cache channel's last event for a new subscriber,
+// and emits EventCacheMiss when there is none. It may wait on the broker.
+func (h *Hub) CachedEvent(ctx context.Context, appID, name string) (broker.Message, bool, error) {
+	m, ok, err := h.broker.LastEvent(ctx, appID, name)
+	if err == nil && !ok {
+		h.emit(Event{Type: EventCacheMiss, AppID: appID, Channel: name})
+	}
+	return m, ok, err
+}
+
+// LastEvent returns a cache channel's last event, without counting a miss
+// (the REST API's info=cache).
+func (h *Hub) LastEvent(ctx context.Context, appID, name string) (broker.Message, bool, error) {
+	return h.broker.LastEvent(ctx, appID, name)
+}
+
+// CacheTTL reports how long a channel's cached event has left, when the
+// broker can tell (0 otherwise).
+func (h *Hub) CacheTTL(appID, name string) time.Duration {
+	type cacheTTLer interface {
+		CacheTTL(appID, channel string) time.Duration
+	}
+	if t, ok := h.broker.(cacheTTLer); ok {
+		return t.CacheTTL(appID, name)
+	}
+	return 0
+}
