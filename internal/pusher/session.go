@@ -234,6 +234,9 @@ func (s *Session) HandleClose(err error) {
 		s.fe.hub.SignOut(s.app.ID, s.user.ID, s)
 	}
 	s.hc.Closed(reason)
+	if reason != hub.ReasonClientClosed {
+		s.fe.log.Debug("connection closed", "app_id", s.app.ID, "socket_id", s.socketID, "reason", reason.String(), "err", err)
+	}
 }
 
 func (s *Session) handleSubscribe(m Message) {
