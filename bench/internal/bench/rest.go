@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/heraldhq/herald/internal/bench/signature"
+	"github.com/heraldhq/herald/bench/internal/signature"
 )
 
 // ErrPublish is returned for a publish the server did not answer with 200.

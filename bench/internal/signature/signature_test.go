@@ -4,7 +4,7 @@ import (
 	"net/url"
 	"testing"
 
-	"github.com/heraldhq/herald/internal/bench/signature"
+	"github.com/heraldhq/herald/bench/internal/signature"
 )
 
 // The vectors below are the published ones of the Pusher docs and the

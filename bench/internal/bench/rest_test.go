@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldhq/herald/internal/bench/signature"
+	"github.com/heraldhq/herald/bench/internal/signature"
 )
 
 // checkSigned checks a signed REST request the way a Pusher server does. It
