@@ -45,9 +45,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	printBanner(cfg, ln.Addr().String())
+	// Signals are caught before the banner: whoever reads it (a supervisor,
+	// a test) may stop the node at once, and that must be a clean shutdown.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	printBanner(cfg, ln.Addr().String())
 	return srv.Serve(ctx, ln)
 }
 
