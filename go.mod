@@ -6,7 +6,6 @@ require (
 	github.com/gobwas/ws v1.4.0
 	github.com/pusher/pusher-http-go/v5 v5.1.1
 	go.yaml.in/yaml/v3 v3.0.6
-	golang.org/x/image v0.33.0
 	golang.org/x/sys v0.49.0
 )
 

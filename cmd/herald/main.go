@@ -19,6 +19,10 @@ import (
 
 func main() {
 	if err := run(); err != nil {
+		if errors.Is(err, config.ErrVersion) {
+			fmt.Println("herald " + buildVersion())
+			os.Exit(0)
+		}
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, strings.TrimPrefix(err.Error(), flag.ErrHelp.Error()+"\n"))
 			os.Exit(0)
@@ -45,9 +49,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	printBanner(cfg, ln.Addr().String())
+	// Signals are caught before the banner: whoever reads it (a supervisor,
+	// a test) may stop the node at once, and that must be a clean shutdown.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	printBanner(cfg, ln.Addr().String())
 	return srv.Serve(ctx, ln)
 }
 
@@ -61,7 +67,7 @@ func printBanner(cfg config.Config, addr string) {
 	if host == "" || host == "::" || host == "[::]" || host == "0.0.0.0" {
 		host = "127.0.0.1"
 	}
-	fmt.Printf("Herald listening on %s\n", addr)
+	fmt.Printf("Herald %s listening on %s\n", buildVersion(), addr)
 	for _, a := range cfg.Apps {
 		fmt.Printf("  app %s: ws://%s:%s/app/%s   REST http://%s:%s/apps/%s\n", a.ID, host, port, a.Key, host, port, a.ID)
 	}

@@ -58,6 +58,10 @@ const (
 	DefaultMaxPendingConnections = 4096
 )
 
+// ErrVersion is returned by Load for --version: the caller prints the
+// version and exits instead of starting a node.
+var ErrVersion = errors.New("version requested")
+
 // Config is everything a Herald node needs to start.
 type Config struct {
 	// Addr is the listen address for WebSocket and REST traffic.
@@ -109,7 +113,8 @@ type Config struct {
 
 // Load reads flags from args, then HERALD_* variables through getenv, then
 // the YAML file named by --config or HERALD_CONFIG. A flag beats a
-// variable, and either beats the file.
+// variable, and either beats the file. For --help it returns an error
+// wrapping flag.ErrHelp with the usage, for --version ErrVersion.
 func Load(args []string, getenv func(string) string) (Config, error) {
 	fs := flag.NewFlagSet("herald", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -123,12 +128,18 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		logLevel     = fs.String("log-level", "", "debug, info, warn or error (HERALD_LOG_LEVEL)")
 		transport    = fs.String("transport", "", "epoll or goroutine (HERALD_TRANSPORT)")
 		debugAddr    = fs.String("debug-addr", "", "serve /debug/pprof/ on this address, e.g. 127.0.0.1:6060 (HERALD_DEBUG_ADDR)")
+		version      = fs.Bool("version", false, "print the version and commit, and exit")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return Config{}, fmt.Errorf("%w\n%s", err, Usage(fs))
 		}
 		return Config{}, fmt.Errorf("%w\n%s", err, Usage(fs))
+	}
+	if *version {
+		// Before anything is read: a version check must not depend on a
+		// config file being readable or the settings being valid.
+		return Config{}, ErrVersion
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q\n%s", fs.Arg(0), Usage(fs))
@@ -284,7 +295,7 @@ func (c *Config) Validate() error {
 // Usage describes the flags.
 func Usage(fs *flag.FlagSet) string {
 	var b strings.Builder
-	b.WriteString("Usage: herald [flags]\n\nFlags (each also settable by the environment variable named):\n")
+	b.WriteString("Usage: herald [flags]\n\nFlags (each also settable by the environment variable named, if any):\n")
 	fs.SetOutput(&b)
 	fs.PrintDefaults()
 	fs.SetOutput(io.Discard)

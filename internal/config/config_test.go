@@ -268,10 +268,29 @@ func TestLoadHelp(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("--help: %v, want flag.ErrHelp", err)
 	}
-	for _, name := range []string{"-addr", "-config", "-app-id", "-app-key", "-app-secret", "-app-client-events", "-log-level", "-transport", "HERALD_ADDR"} {
+	for _, name := range []string{"-addr", "-config", "-app-id", "-app-key", "-app-secret", "-app-client-events", "-log-level", "-transport", "-version", "HERALD_ADDR"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("usage does not mention %s:\n%s", name, err)
 		}
+	}
+}
+
+func TestLoadVersion(t *testing.T) {
+	// --version reads nothing else: a missing file or a bad setting in the
+	// environment does not keep a version check from answering.
+	for _, args := range [][]string{{"--version"}, {"-version"}, {"--addr", ":1", "--version"}, {"--version", "extra"}} {
+		_, err := Load(args, env(map[string]string{"HERALD_CONFIG": "/nonexistent/herald.yaml", "HERALD_LOG_LEVEL": "loud"}))
+		if !errors.Is(err, ErrVersion) {
+			t.Errorf("Load(%q) = %v, want ErrVersion", args, err)
+		}
+	}
+	// Without it nothing changes: the environment still configures the node.
+	c, err := Load(nil, env(map[string]string{"HERALD_ADDR": ":7"}))
+	if err != nil || c.Addr != ":7" {
+		t.Errorf("Load without --version: %v, addr %q", err, c.Addr)
+	}
+	if _, err := Load([]string{"--version=false"}, env(nil)); err != nil {
+		t.Errorf("--version=false: %v", err)
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/bench/internal/signature"
 )
 
 // ErrPublish is returned for a publish the server did not answer with 200.
@@ -55,7 +55,7 @@ func (c *restClient) eventsPath() string { return "/apps/" + c.appID + "/events"
 // newPublish builds the signed POST /apps/{id}/events request for body.
 func (c *restClient) newPublish(ctx context.Context, body []byte, now time.Time) (*http.Request, error) {
 	path := c.eventsPath()
-	q := auth.SignRequest(c.key, c.secret, http.MethodPost, path, nil, body, now)
+	q := signature.Request(c.key, c.secret, http.MethodPost, path, nil, body, now.Unix())
 	u := *c.base
 	u.Path = c.base.Path + path
 	u.RawQuery = q.Encode()
@@ -118,5 +118,5 @@ func appendPublishBody(dst []byte, name string, data []byte, channels ...string)
 // channelToken is the auth a Pusher app backend returns for a private or
 // presence subscription: key:hex(HMAC-SHA256(secret, socket_id:channel[:channel_data])).
 func channelToken(key, secret, socketID, channel, channelData string) string {
-	return auth.Token(key, secret, auth.ChannelString(socketID, channel, channelData))
+	return signature.ChannelToken(key, secret, socketID, channel, channelData)
 }

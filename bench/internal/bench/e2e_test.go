@@ -16,8 +16,6 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
-
-	"github.com/heraldhq/herald/internal/auth"
 )
 
 // fakePusher is a minimal Pusher server for the end-to-end tests: public and
@@ -95,7 +93,7 @@ func (f *fakePusher) serveWS(w http.ResponseWriter, r *http.Request) {
 func (f *fakePusher) subscribe(c *fakeClient, ch, token, channelData string) {
 	user := ""
 	if strings.HasPrefix(ch, "presence-") {
-		if err := auth.VerifyToken("app-key", "app-secret", token, auth.ChannelString(c.id, ch, channelData)); err != nil {
+		if token != channelToken("app-key", "app-secret", c.id, ch, channelData) {
 			c.send([]byte(`{"event":"pusher:error","channel":"` + ch + `","data":{"code":null,"message":"bad auth"}}`))
 			return
 		}
@@ -168,7 +166,7 @@ func (f *fakePusher) frame(event, channel, data string) []byte {
 
 func (f *fakePusher) serveTrigger(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	if err := auth.VerifyRequest("app-key", "app-secret", "POST", r.URL.Path, r.URL.Query(), body, time.Now()); err != nil {
+	if err := checkSigned("app-key", "app-secret", "POST", r.URL.Path, r.URL.Query(), body, time.Now()); err != nil {
 		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
 	}

@@ -9,7 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/heraldhq/herald/internal/bench"
+	"github.com/heraldhq/herald/bench/internal/bench"
 )
 
 func main() {
