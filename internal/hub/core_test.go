@@ -221,6 +221,16 @@ func TestLiveness(t *testing.T) {
 	step(13*time.Second, 12*time.Second, LiveWait, 9*time.Second) // answered
 	step(22*time.Second, 12*time.Second, LivePing, 3*time.Second)
 	step(25*time.Second, 12*time.Second, LiveTimeout, 0)
+
+	// An activity timeout shorter than the pong timeout: the check after a
+	// ping comes at the activity timeout, and a pong in between moves the
+	// next ping to an activity timeout after it.
+	l = Liveness{Activity: 2 * time.Second, PongTimeout: 5 * time.Second}
+	step(2*time.Second, 0, LivePing, 2*time.Second)
+	step(4*time.Second, 2500*time.Millisecond, LiveWait, 500*time.Millisecond)
+	step(4500*time.Millisecond, 2500*time.Millisecond, LivePing, 2*time.Second)
+	step(6500*time.Millisecond, 2500*time.Millisecond, LiveWait, 3*time.Second)
+	step(9500*time.Millisecond, 2500*time.Millisecond, LiveTimeout, 0)
 }
 
 func TestBufferedDropsWhenFull(t *testing.T) {

@@ -66,5 +66,8 @@ func (l *Liveness) Check(now, lastRead time.Time) (LivenessAction, time.Duration
 		return LiveWait, l.Activity - idle
 	}
 	l.pingSent = now
-	return LivePing, l.PongTimeout
+	// Looked at again when the answer is due, or sooner if the activity
+	// timeout is the shorter: a prompt pong then leaves the next ping an
+	// activity timeout after it, not a pong timeout.
+	return LivePing, min(l.PongTimeout, l.Activity)
 }

@@ -1,0 +1,110 @@
+// Package testkit holds the fakes that Herald's tests share: a clock that
+// tests step by hand, so that timers fire without sleeping.
+package testkit
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/heraldhq/herald/internal/hub"
+)
+
+// Clock is a hub.Clock whose time moves only when Advance is called. Timers
+// due by then fire, in order of their due time, on the caller's goroutine.
+type Clock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*timer
+}
+
+var _ hub.Clock = (*Clock)(nil)
+
+// NewClock returns a clock at start.
+func NewClock(start time.Time) *Clock { return &Clock{now: start} }
+
+// Now implements hub.Clock.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// AfterFunc implements hub.Clock.
+func (c *Clock) AfterFunc(d time.Duration, f func()) hub.Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &timer{c: c, f: f, due: c.now.Add(d), armed: true}
+	c.timers = append(c.timers, t)
+	return t
+}
+
+// Advance moves the clock forward by d, firing every timer that falls due,
+// including ones that the fired functions arm or reset within the window.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	end := c.now.Add(d)
+	c.mu.Unlock()
+	for {
+		c.mu.Lock()
+		var next *timer
+		for _, t := range c.timers {
+			if t.armed && !t.due.After(end) && (next == nil || t.due.Before(next.due)) {
+				next = t
+			}
+		}
+		if next == nil {
+			c.now = end
+			c.timers = slices.DeleteFunc(c.timers, func(t *timer) bool { return !t.armed })
+			c.mu.Unlock()
+			return
+		}
+		next.armed = false
+		if next.due.After(c.now) {
+			c.now = next.due
+		}
+		f := next.f
+		c.mu.Unlock()
+		f()
+	}
+}
+
+// Pending is the number of armed timers.
+func (c *Clock) Pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, t := range c.timers {
+		if t.armed {
+			n++
+		}
+	}
+	return n
+}
+
+type timer struct {
+	c     *Clock
+	f     func()
+	due   time.Time
+	armed bool
+}
+
+func (t *timer) Stop() bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	was := t.armed
+	t.armed = false
+	return was
+}
+
+func (t *timer) Reset(d time.Duration) bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	was := t.armed
+	t.armed = true
+	t.due = t.c.now.Add(d)
+	if !slices.Contains(t.c.timers, t) {
+		t.c.timers = append(t.c.timers, t)
+	}
+	return was
+}
