@@ -1,14 +1,17 @@
 package metrics_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/hub"
 	"github.com/heraldhq/herald/internal/metrics"
 )
 
-// TestObserveAllocs holds Observe and ObserveREST to no allocation once an app's series exist: they run on the publish path.
+// TestObserveAllocs holds Observe, ObserveREST and the broker wrapper to
+// no allocation once an app's series exist: they run on the publish path.
 func TestObserveAllocs(t *testing.T) {
 	m := metrics.New(metrics.Options{})
 	events := []hub.Event{
@@ -35,7 +38,27 @@ func TestObserveAllocs(t *testing.T) {
 		t.Errorf("ObserveREST: %v allocations", n)
 	}
 
+	b := m.InstrumentBroker(nop{})
+	ctx := context.Background()
+	msg := broker.Message{AppID: "a", Channel: "c"}
+	if n := testing.AllocsPerRun(100, func() { b.Publish(ctx, msg) }); n != 0 {
+		t.Errorf("instrumented Publish: %v allocations", n)
+	}
 }
+
+// nop is a broker that does nothing, so that only the wrapper is measured.
+type nop struct{}
+
+func (nop) SetHandler(broker.Handler)                     {}
+func (nop) Publish(context.Context, broker.Message) error { return nil }
+func (nop) LastEvent(context.Context, string, string) (broker.Message, bool, error) {
+	return broker.Message{}, false, nil
+}
+func (nop) Join(context.Context, string, string, string, broker.Member, int) (bool, error) {
+	return true, nil
+}
+func (nop) Leave(context.Context, string, string, string, string) (bool, error) { return true, nil }
+func (nop) Members(context.Context, string, string) ([]broker.Member, error)    { return nil, nil }
 
 // BenchmarkObserveDelivered is the cost Metrics adds to each publication's
 // fan-out.
@@ -86,5 +109,16 @@ func BenchmarkObserveREST(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		m.ObserveREST("app-1", "events", 200, time.Millisecond)
+	}
+}
+
+func BenchmarkInstrumentedPublish(b *testing.B) {
+	m := metrics.New(metrics.Options{})
+	br := m.InstrumentBroker(nop{})
+	ctx := context.Background()
+	msg := broker.Message{AppID: "a", Channel: "c"}
+	b.ReportAllocs()
+	for b.Loop() {
+		br.Publish(ctx, msg)
 	}
 }

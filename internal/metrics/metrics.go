@@ -1,11 +1,11 @@
 // Package metrics exports a Herald node's Prometheus metrics: it observes the
-// hub's event stream, records the REST API's requests, and serves the
+// hub's event stream, times the REST API and the broker, and serves the
 // result, with the Go runtime and process collectors, from a registry of its
 // own (never the global one, so nothing imported can add series to it).
 //
 // The metric names and labels are a public interface: dashboards and alerts
 // depend on them. Labels take app ids and small closed sets only (reasons,
-// sources, endpoints, status codes, observer names),
+// sources, endpoints, status codes, broker operations, observer names),
 // never a channel, user, socket or event name, and never a value a client
 // chose: an app id reaches a label only once Herald knows the app.
 //
@@ -68,6 +68,8 @@ type Metrics struct {
 	refusedSubs      *prometheus.CounterVec
 	restRequests     *prometheus.CounterVec
 	restDuration     *prometheus.HistogramVec
+	brokerDuration   *prometheus.HistogramVec
+	brokerErrors     *prometheus.CounterVec
 	connRefusedByWhy []prometheus.Counter // by hub.CloseReason
 
 	// apps holds each app's series, restSeries each REST counter; both are
@@ -75,6 +77,8 @@ type Metrics struct {
 	apps       cache[string, *appSeries]
 	restSeries cache[restKey, prometheus.Counter]
 	restTimes  [numEndpoints]prometheus.Observer
+
+	broker brokerSeries
 }
 
 // Metric names. They are a public interface: do not rename.
@@ -91,14 +95,19 @@ const (
 	nameSubsRefused      = "herald_subscriptions_refused_total"
 	nameRESTRequests     = "herald_rest_requests_total"
 	nameRESTDuration     = "herald_rest_request_duration_seconds"
+	nameBrokerDuration   = "herald_broker_operation_seconds"
+	nameBrokerErrors     = "herald_broker_errors_total"
 	nameObserverDrops    = "herald_observer_drops_total"
 	nameBuildInfo        = "herald_build_info"
 )
 
-// restBuckets, in seconds. A REST request served from memory takes tens of
+// Buckets, in seconds. A REST request served from memory takes tens of
 // microseconds and one that waits on a remote broker milliseconds; the
 // buckets reach seconds so that a stalled dependency still shows.
-var restBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+var (
+	restBuckets   = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+	brokerBuckets = []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
+)
 
 // New returns the metrics of one node, with the Go runtime and process
 // collectors and herald_build_info registered.
@@ -133,6 +142,8 @@ func New(o Options) *Metrics {
 	m.refusedSubs = counter(nameSubsRefused, "Subscriptions refused, by reason.", "app_id", "reason")
 	m.restRequests = counter(nameRESTRequests, "REST API requests, by endpoint and HTTP status.", "app_id", "endpoint", "status")
 	m.restDuration = histogram(nameRESTDuration, "REST API request handling time, by endpoint.", restBuckets, "endpoint")
+	m.brokerDuration = histogram(nameBrokerDuration, "Broker operation time, by operation.", brokerBuckets, "op")
+	m.brokerErrors = counter(nameBrokerErrors, "Broker operations that failed, by operation.", "op")
 
 	for _, r := range hub.CloseReasons() {
 		m.connRefusedByWhy = append(m.connRefusedByWhy, m.refusedConns.WithLabelValues(r.String()))
@@ -140,6 +151,7 @@ func New(o Options) *Metrics {
 	for e := range endpointNames {
 		m.restTimes[e] = m.restDuration.WithLabelValues(endpointNames[e])
 	}
+	m.broker.init(m)
 
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        nameBuildInfo,

@@ -1,11 +1,14 @@
 package metrics_test
 
 import (
+	"context"
+	"errors"
 	"math"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/hub"
 	"github.com/heraldhq/herald/internal/metrics"
 )
@@ -18,8 +21,8 @@ const (
 	clientEvent   = "client-typing"
 )
 
-// feed runs a scripted sequence of hub events, REST requests and observer
-// drops into m; TestScrape knows its every count.
+// feed runs a scripted sequence of hub events, REST requests, broker
+// operations and observer drops into m; TestScrape knows its every count.
 func feed(t *testing.T, m *metrics.Metrics) {
 	ev := func(typ hub.EventType, app string, set ...func(*hub.Event)) {
 		e := hub.Event{Type: typ, AppID: app, Channel: clientChannel, SocketID: clientSocket, UserID: clientUser, Name: clientEvent}
@@ -81,6 +84,20 @@ func feed(t *testing.T, m *metrics.Metrics) {
 	m.ObserveREST("", "events", 404, 100*time.Microsecond)
 	m.ObserveREST("a", "not-an-endpoint", 999, time.Millisecond)
 
+	// Broker operations.
+	b := m.InstrumentBroker(&failing{Broker: broker.NewMemory(0)})
+	ctx := context.Background()
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	b.Publish(ctx, broker.Message{AppID: "a", Channel: "ok"})
+	b.Publish(ctx, broker.Message{AppID: "a", Channel: "ok"})
+	b.Publish(ctx, broker.Message{AppID: "a", Channel: "fail"})
+	b.LastEvent(ctx, "a", "ok")
+	b.Join(ctx, "a", "full", "c1", broker.Member{UserID: "u"}, 1) // the limit is an answer
+	b.Leave(canceled, "a", "ok", "c1", "u")                       // the caller gave up: not the broker's failure
+	b.Leave(ctx, "a", "fail", "c1", "u")
+	b.Members(ctx, "a", "fail")
+
 	// Observer drops: a hub.Buffered that has been closed drops everything.
 	buf := hub.NewBuffered("webhook", 1, hub.ObserverFunc(func(hub.Event) {}), nil)
 	buf.Close(nil)
@@ -96,6 +113,43 @@ func feed(t *testing.T, m *metrics.Metrics) {
 	if err := m.ObserverDrops("console", func() uint64 { return 0 }); err == nil {
 		t.Error("a second observer named console was accepted")
 	}
+}
+
+// failing is a broker whose operations on channel "fail" fail, and whose
+// Join on channel "full" answers ErrMemberLimit.
+type failing struct{ broker.Broker }
+
+var errDown = errors.New("broker down")
+
+func (f *failing) Publish(ctx context.Context, m broker.Message) error {
+	if m.Channel == "fail" {
+		return errDown
+	}
+	return f.Broker.Publish(ctx, m)
+}
+
+func (f *failing) Join(ctx context.Context, app, channel, conn string, m broker.Member, max int) (bool, error) {
+	if channel == "full" {
+		return false, broker.ErrMemberLimit
+	}
+	return f.Broker.Join(ctx, app, channel, conn, m, max)
+}
+
+func (f *failing) Leave(ctx context.Context, app, channel, conn, user string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if channel == "fail" {
+		return false, errDown
+	}
+	return f.Broker.Leave(ctx, app, channel, conn, user)
+}
+
+func (f *failing) Members(ctx context.Context, app, channel string) ([]broker.Member, error) {
+	if channel == "fail" {
+		return nil, errDown
+	}
+	return f.Broker.Members(ctx, app, channel)
 }
 
 func newMetrics() *metrics.Metrics {
@@ -129,6 +183,12 @@ func TestScrape(t *testing.T) {
 		key("herald_rest_requests_total", "app_id", "a", "endpoint", "batch_events", "status", "400"): 1,
 		key("herald_rest_requests_total", "app_id", "", "endpoint", "events", "status", "404"):        1,
 		key("herald_rest_requests_total", "app_id", "a", "endpoint", "other", "status", "0"):          1,
+
+		key("herald_broker_errors_total", "op", "publish"):    1,
+		key("herald_broker_errors_total", "op", "last_event"): 0,
+		key("herald_broker_errors_total", "op", "join"):       0,
+		key("herald_broker_errors_total", "op", "leave"):      1,
+		key("herald_broker_errors_total", "op", "members"):    1,
 
 		key("herald_observer_drops_total", "observer", "webhook"): 3,
 		key("herald_observer_drops_total", "observer", "console"): 7,
@@ -180,6 +240,11 @@ func TestScrape(t *testing.T) {
 		{"herald_rest_request_duration_seconds", "endpoint=channel", 0, 0},
 		{"herald_rest_request_duration_seconds", "endpoint=users", 0, 0},
 		{"herald_rest_request_duration_seconds", "endpoint=terminate", 0, 0},
+		{"herald_broker_operation_seconds", "op=publish", 3, -1},
+		{"herald_broker_operation_seconds", "op=last_event", 1, -1},
+		{"herald_broker_operation_seconds", "op=join", 1, -1},
+		{"herald_broker_operation_seconds", "op=leave", 2, -1},
+		{"herald_broker_operation_seconds", "op=members", 1, -1},
 	} {
 		count, sum := histogram(t, fams, h.name, h.labels)
 		if count != h.count || (h.sum >= 0 && math.Abs(sum-h.sum) > 1e-9) {
@@ -189,6 +254,10 @@ func TestScrape(t *testing.T) {
 	if n := series(fams, "herald_rest_request_duration_seconds"); n != 7 {
 		t.Errorf("herald_rest_request_duration_seconds has %d series, want the 7 endpoints", n)
 	}
+	if n := series(fams, "herald_broker_operation_seconds"); n != 5 {
+		t.Errorf("herald_broker_operation_seconds has %d series, want the 5 operations", n)
+	}
+
 	// The Go runtime and process collectors are registered.
 	for _, name := range []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "go_info", "process_resident_memory_bytes", "process_cpu_seconds_total"} {
 		if _, ok := fams[name]; !ok {
