@@ -81,6 +81,10 @@ type Config struct {
 	// DebugAddr, when set, serves Go's profiler (/debug/pprof/) on a
 	// listener of its own. Bind it to loopback: profiles reveal internals.
 	DebugAddr string `yaml:"debug_addr"`
+	// MetricsAddr, when set, serves the Prometheus metrics (/metrics) on a
+	// listener of its own instead of on Addr. Metrics name every app id:
+	// keep the listener off the public network.
+	MetricsAddr string `yaml:"metrics_addr"`
 	// HTTPHeaderTimeout bounds how long a client may take to send a request
 	// head (default 5s); a slower one is disconnected.
 	HTTPHeaderTimeout time.Duration `yaml:"http_header_timeout"`
@@ -99,6 +103,11 @@ type Config struct {
 	// neither a WebSocket connection yet nor have sent a correctly signed
 	// REST request (default 4096). Connections over it are closed at once.
 	MaxPendingConnections int `yaml:"max_pending_connections"`
+	// ShutdownDelay is how long the node keeps serving after SIGTERM,
+	// with /readyz answering 503, before it starts closing clients
+	// (default 0: at once). It gives a load balancer time to stop sending
+	// new connections; ShutdownTimeout then runs from its end.
+	ShutdownDelay time.Duration `yaml:"shutdown_delay"`
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// LogLevel is debug, info, warn or error.
@@ -129,6 +138,8 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		transport    = fs.String("transport", "", "epoll or goroutine (HERALD_TRANSPORT)")
 		debugAddr    = fs.String("debug-addr", "", "serve /debug/pprof/ on this address, e.g. 127.0.0.1:6060 (HERALD_DEBUG_ADDR)")
 		version      = fs.Bool("version", false, "print the version and commit, and exit")
+		metricsAddr  = fs.String("metrics-addr", "", "serve /metrics on this address instead of the main one, e.g. 127.0.0.1:9601 (HERALD_METRICS_ADDR)")
+		stopDelay    = fs.String("shutdown-delay", "", "keep serving this long after SIGTERM, /readyz answering 503, before closing clients, e.g. 5s (HERALD_SHUTDOWN_DELAY); default 0")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -172,6 +183,16 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	}
 	if v := pick(*debugAddr, "HERALD_DEBUG_ADDR"); v != "" {
 		c.DebugAddr = v
+	}
+	if v := pick(*metricsAddr, "HERALD_METRICS_ADDR"); v != "" {
+		c.MetricsAddr = v
+	}
+	if v := pick(*stopDelay, "HERALD_SHUTDOWN_DELAY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("HERALD_SHUTDOWN_DELAY (--shutdown-delay): %q is not a duration such as 5s", v)
+		}
+		c.ShutdownDelay = d
 	}
 
 	id, key, secret := pick(*appID, "HERALD_APP_ID"), pick(*appKey, "HERALD_APP_KEY"), pick(*appSecret, "HERALD_APP_SECRET")
@@ -271,10 +292,14 @@ func (c *Config) Validate() error {
 		{"http_idle_timeout", c.HTTPIdleTimeout < 0},
 		{"http_write_timeout", c.HTTPWriteTimeout < 0},
 		{"max_pending_connections", c.MaxPendingConnections < 0},
+		{"shutdown_delay", c.ShutdownDelay < 0},
 	} {
 		if v.neg {
 			return fmt.Errorf("config: %s must not be negative (0 means the default)", v.key)
 		}
+	}
+	if c.MetricsAddr != "" && c.MetricsAddr == c.Addr {
+		return fmt.Errorf("config: metrics_addr %q is addr; leave it empty to serve /metrics on addr", c.MetricsAddr)
 	}
 	switch c.Transport {
 	case "", "epoll", "goroutine":

@@ -268,7 +268,8 @@ func TestLoadHelp(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("--help: %v, want flag.ErrHelp", err)
 	}
-	for _, name := range []string{"-addr", "-config", "-app-id", "-app-key", "-app-secret", "-app-client-events", "-log-level", "-transport", "-version", "HERALD_ADDR"} {
+	for _, name := range []string{"-addr", "-config", "-app-id", "-app-key", "-app-secret", "-app-client-events", "-log-level", "-transport",
+		"-version", "-debug-addr", "-metrics-addr", "-shutdown-delay", "HERALD_ADDR", "HERALD_METRICS_ADDR", "HERALD_SHUTDOWN_DELAY"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("usage does not mention %s:\n%s", name, err)
 		}
@@ -314,6 +315,10 @@ func TestValidate(t *testing.T) {
 		{"negative queue bytes", func(c *Config) { c.MaxQueueBytes = -1 }, "must not be negative"},
 		{"negative message bytes", func(c *Config) { c.MaxMessageBytes = -1 }, "must not be negative"},
 		{"negative shutdown timeout", func(c *Config) { c.ShutdownTimeout = -1 }, "must not be negative"},
+		{"negative shutdown delay", func(c *Config) { c.ShutdownDelay = -1 }, "shutdown_delay must not be negative"},
+		{"shutdown delay", func(c *Config) { c.ShutdownDelay = 5 * time.Second }, ""},
+		{"metrics on their own address", func(c *Config) { c.MetricsAddr = "127.0.0.1:9601" }, ""},
+		{"metrics on the main address", func(c *Config) { c.MetricsAddr = c.Addr }, "metrics_addr"},
 		{"unknown transport", func(c *Config) { c.Transport = "io_uring" }, "transport"},
 		{"empty log level", func(c *Config) { c.LogLevel = "" }, "log_level"},
 		{"no apps", func(c *Config) { c.Apps = nil }, "no apps configured"},
@@ -347,6 +352,79 @@ func TestLoadDebugAddr(t *testing.T) {
 	c, err = Load(nil, func(string) string { return "" })
 	if err != nil || c.DebugAddr != "" {
 		t.Fatalf("default: %q, %v", c.DebugAddr, err)
+	}
+}
+
+func TestLoadMetricsAddr(t *testing.T) {
+	env := map[string]string{"HERALD_METRICS_ADDR": "127.0.0.1:9601"}
+	c, err := Load(nil, func(k string) string { return env[k] })
+	if err != nil || c.MetricsAddr != "127.0.0.1:9601" {
+		t.Fatalf("from env: %q, %v", c.MetricsAddr, err)
+	}
+	c, err = Load([]string{"--metrics-addr", "127.0.0.1:9602"}, func(k string) string { return env[k] })
+	if err != nil || c.MetricsAddr != "127.0.0.1:9602" {
+		t.Fatalf("flag over env: %q, %v", c.MetricsAddr, err)
+	}
+	c, err = Load([]string{"--config", writeFile(t, "metrics_addr: \"10.0.0.1:9603\"\n")}, func(string) string { return "" })
+	if err != nil || c.MetricsAddr != "10.0.0.1:9603" {
+		t.Fatalf("from the file: %q, %v", c.MetricsAddr, err)
+	}
+	c, err = Load([]string{"--config", writeFile(t, "metrics_addr: \"10.0.0.1:9603\"\n")}, func(k string) string { return env[k] })
+	if err != nil || c.MetricsAddr != "127.0.0.1:9601" {
+		t.Fatalf("env over the file: %q, %v", c.MetricsAddr, err)
+	}
+	c, err = Load(nil, func(string) string { return "" })
+	if err != nil || c.MetricsAddr != "" {
+		t.Fatalf("default: %q, %v", c.MetricsAddr, err)
+	}
+	_, err = Load([]string{"--addr", ":7000", "--metrics-addr", ":7000"}, func(string) string { return "" })
+	if err == nil || !strings.Contains(err.Error(), "metrics_addr") {
+		t.Fatalf("metrics on the main address: %v", err)
+	}
+}
+
+func TestLoadShutdownDelay(t *testing.T) {
+	c, err := Load(nil, env(nil))
+	if err != nil || c.ShutdownDelay != 0 {
+		t.Fatalf("default: %v, %v", c.ShutdownDelay, err)
+	}
+	file := writeFile(t, "shutdown_delay: 15s\n")
+	c, err = Load([]string{"--config", file}, env(nil))
+	if err != nil || c.ShutdownDelay != 15*time.Second {
+		t.Fatalf("from the file: %v, %v", c.ShutdownDelay, err)
+	}
+	e := map[string]string{"HERALD_CONFIG": file, "HERALD_SHUTDOWN_DELAY": "5s"}
+	c, err = Load(nil, env(e))
+	if err != nil || c.ShutdownDelay != 5*time.Second {
+		t.Fatalf("env over the file: %v, %v", c.ShutdownDelay, err)
+	}
+	c, err = Load([]string{"--shutdown-delay", "1m30s"}, env(e))
+	if err != nil || c.ShutdownDelay != 90*time.Second {
+		t.Fatalf("flag over env: %v, %v", c.ShutdownDelay, err)
+	}
+	// "0s" is a value, not an unset flag: it beats the variable.
+	c, err = Load([]string{"--shutdown-delay", "0s"}, env(e))
+	if err != nil || c.ShutdownDelay != 0 {
+		t.Fatalf("flag 0s over env: %v, %v", c.ShutdownDelay, err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"bare number from env", nil, map[string]string{"HERALD_SHUTDOWN_DELAY": "5"}, `"5" is not a duration`},
+		{"word from the flag", []string{"--shutdown-delay", "soon"}, nil, `"soon" is not a duration`},
+		{"negative from the flag", []string{"--shutdown-delay", "-1s"}, nil, "shutdown_delay must not be negative"},
+		{"negative in the file", []string{"--config", writeFile(t, "shutdown_delay: -1s\n")}, nil, "shutdown_delay must not be negative"},
+		{"bare number in the file", []string{"--config", writeFile(t, "shutdown_delay: 5\n")}, nil, "into time.Duration"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(tc.args, env(tc.env))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Load error %v, want one containing %q", err, tc.want)
+			}
+		})
 	}
 }
 

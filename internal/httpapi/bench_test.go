@@ -12,6 +12,7 @@ import (
 	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/hub"
+	"github.com/heraldhq/herald/internal/metrics"
 	"github.com/heraldhq/herald/internal/pusher"
 )
 
@@ -32,7 +33,15 @@ func (s *queueSink) Deliver(p *hub.Publication) {
 // parsing, validation, one encode and the fan-out.
 //
 //	go test -run '^$' -bench Publish -benchmem ./internal/httpapi/
-func BenchmarkPublish(b *testing.B) {
+func BenchmarkPublish(b *testing.B) { benchPublish(b, nil) }
+
+// BenchmarkPublishObserved is BenchmarkPublish with the REST metrics
+// recording every request.
+func BenchmarkPublishObserved(b *testing.B) {
+	benchPublish(b, metrics.New(metrics.Options{}).ObserveREST)
+}
+
+func benchPublish(b *testing.B, observe func(appID, endpoint string, status int, d time.Duration)) {
 	for _, subs := range []int{1, 100, 10000} {
 		b.Run(fmt.Sprintf("subscribers=%d", subs), func(b *testing.B) {
 			reg, err := apps.NewRegistry([]apps.App{{ID: "1", Key: "k", Secret: "s"}})
@@ -46,7 +55,7 @@ func BenchmarkPublish(b *testing.B) {
 				h.Subscribe("1", "bench", &sinks[i])
 			}
 			now := time.Now()
-			api := New(Config{Apps: reg, Hub: h, Now: func() time.Time { return now }})
+			api := New(Config{Apps: reg, Hub: h, Now: func() time.Time { return now }, Observe: observe})
 			body := `{"name":"tick","data":"{\"seq\":1,\"payload\":\"0123456789abcdef0123\"}","channel":"bench"}`
 			target := "/apps/1/events?" + auth.SignRequest("k", "s", "POST", "/apps/1/events", nil, []byte(body), now).Encode()
 			w := &discardWriter{h: http.Header{}}

@@ -43,6 +43,15 @@ type Config struct {
 	// uses it to stop counting the connection as unauthenticated. It must
 	// be cheap: it runs on the publish path.
 	Authenticated func(*http.Request)
+	// Observe, if not nil, is called once per request as its handler
+	// returns, with the id of the app the request was for, the endpoint,
+	// the HTTP status written and the time the handler took. The app id is
+	// "" when the path names no app Herald serves: that id is the client's
+	// choice, not a value to record. The endpoint is one of a closed set:
+	// events, batch_events, channels, channel, users, terminate, or other
+	// for a path under /apps/ that is none of them. It must be cheap: it
+	// runs on the publish path.
+	Observe func(appID, endpoint string, status int, d time.Duration)
 }
 
 // API is the REST API handler.
@@ -60,15 +69,16 @@ func New(cfg Config) *API {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	a := &API{cfg: cfg, mux: http.NewServeMux()}
-	a.mux.Handle("POST /apps/{app_id}/events", a.signed(a.trigger))
-	a.mux.Handle("POST /apps/{app_id}/batch_events", a.signed(a.batchTrigger))
-	a.mux.Handle("GET /apps/{app_id}/channels", a.signed(a.channels))
-	a.mux.Handle("GET /apps/{app_id}/channels/{channel_name}", a.signed(a.channel))
-	a.mux.Handle("GET /apps/{app_id}/channels/{channel_name}/users", a.signed(a.users))
-	a.mux.Handle("POST /apps/{app_id}/users/{user_id}/terminate_connections", a.signed(a.terminate))
-	a.mux.HandleFunc("/apps/", func(w http.ResponseWriter, r *http.Request) {
+	a.mux.Handle("POST /apps/{app_id}/events", a.signed("events", a.trigger))
+	a.mux.Handle("POST /apps/{app_id}/batch_events", a.signed("batch_events", a.batchTrigger))
+	a.mux.Handle("GET /apps/{app_id}/channels", a.signed("channels", a.channels))
+	a.mux.Handle("GET /apps/{app_id}/channels/{channel_name}", a.signed("channel", a.channel))
+	a.mux.Handle("GET /apps/{app_id}/channels/{channel_name}/users", a.signed("users", a.users))
+	a.mux.Handle("POST /apps/{app_id}/users/{user_id}/terminate_connections", a.signed("terminate", a.terminate))
+	a.mux.Handle("/apps/", a.observed("other", func(w http.ResponseWriter, r *http.Request) string {
 		refuseUnread(w, r, http.StatusNotFound, "Not found: no such endpoint %s %s", r.Method, r.URL.Path)
-	})
+		return ""
+	}))
 	return a
 }
 
@@ -97,17 +107,18 @@ func refuse(status int, format string, args ...any) error {
 // or an error (an *errResponse, or anything else for a 500).
 type handlerFunc func(r *request) (any, error)
 
-// signed authenticates a request and runs h on it: unknown app 404, body
-// over the app's limit 413, bad signature or stale timestamp 401, disabled
-// app 403. The first three are known before the body is read, and refused
-// without reading it.
-func (a *API) signed(h handlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// signed authenticates a request for endpoint and runs h on it: unknown
+// app 404, body over the app's limit 413, bad signature or stale timestamp
+// 401, disabled app 403. The first three are known before the body is
+// read, and refused without reading it.
+func (a *API) signed(endpoint string, h handlerFunc) http.Handler {
+	return a.observed(endpoint, func(w http.ResponseWriter, r *http.Request) (appID string) {
 		app := a.cfg.Apps.ByID(r.PathValue("app_id"))
 		if app == nil {
 			refuseUnread(w, r, http.StatusNotFound, "Unknown app id %q", truncate(r.PathValue("app_id"), 64))
 			return
 		}
+		appID = app.ID
 		if r.ContentLength > int64(app.MaxBodyBytes) {
 			refuseUnread(w, r, http.StatusRequestEntityTooLarge, "Request body is larger than %d bytes", app.MaxBodyBytes)
 			return
@@ -159,7 +170,54 @@ func (a *API) signed(h handlerFunc) http.Handler {
 			return
 		}
 		writeJSON(w, http.StatusOK, res)
+		return
 	})
+}
+
+// observed runs serve, which answers a request and returns the id of the
+// app Herald found for it ("" for none), and reports the request to
+// Config.Observe. Without an Observe it adds nothing to the request's cost.
+func (a *API) observed(endpoint string, serve func(http.ResponseWriter, *http.Request) string) http.Handler {
+	if a.cfg.Observe == nil {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve(w, r) })
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		appID := serve(sw, r)
+		a.cfg.Observe(appID, endpoint, sw.code(), time.Since(start))
+	})
+}
+
+// statusWriter remembers the status a handler answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if w.status == 0 && status >= 200 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// code is the status net/http sent: 200 when the handler wrote nothing.
+func (w *statusWriter) code() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
 }
 
 // verify checks everything the request signature covers: the auth
@@ -181,6 +239,12 @@ func (a *API) verify(app *apps.App, r *http.Request, q url.Values) error {
 func readBody(w http.ResponseWriter, r *http.Request, limit int) ([]byte, error) {
 	if r.Body == nil {
 		return nil, nil
+	}
+	// A body over the limit makes MaxBytesReader tell net/http's own
+	// writer to close the connection after the answer; a wrapper would
+	// hide it from that.
+	if sw, ok := w.(*statusWriter); ok {
+		w = sw.ResponseWriter
 	}
 	return io.ReadAll(http.MaxBytesReader(w, r.Body, int64(limit)))
 }

@@ -1,0 +1,112 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/heraldhq/herald/internal/broker"
+)
+
+// op is one broker operation, the op label.
+type op uint8
+
+const (
+	opPublish op = iota
+	opLastEvent
+	opJoin
+	opLeave
+	opMembers
+	numOps
+)
+
+var opNames = [numOps]string{
+	opPublish:   "publish",
+	opLastEvent: "last_event",
+	opJoin:      "join",
+	opLeave:     "leave",
+	opMembers:   "members",
+}
+
+// brokerSeries holds each operation's series, created with the Metrics.
+type brokerSeries struct {
+	duration [numOps]prometheus.Observer
+	errors   [numOps]prometheus.Counter
+}
+
+func (b *brokerSeries) init(m *Metrics) {
+	for o, name := range opNames {
+		b.duration[o] = m.brokerDuration.WithLabelValues(name)
+		b.errors[o] = m.brokerErrors.WithLabelValues(name)
+	}
+}
+
+// done records one operation that started at start and ended with err.
+// ErrMemberLimit is an answer, not a failure; nor is the caller's own
+// cancellation (a client that left while its Join was under way).
+func (b *brokerSeries) done(ctx context.Context, o op, start time.Time, err error) {
+	b.duration[o].Observe(time.Since(start).Seconds())
+	if err != nil && !errors.Is(err, broker.ErrMemberLimit) && !(errors.Is(err, context.Canceled) && ctx.Err() != nil) {
+		b.errors[o].Inc()
+	}
+}
+
+// InstrumentBroker returns b with every operation timed into
+// herald_broker_operation_seconds{op} and its failures counted in
+// herald_broker_errors_total{op}, op being publish, last_event, join, leave
+// or members. SetHandler passes through untimed: it is called once, and the
+// handler's own work is the hub's.
+func (m *Metrics) InstrumentBroker(b broker.Broker) broker.Broker {
+	return &instrumented{next: b, s: &m.broker}
+}
+
+// instrumented is a Broker that times another.
+type instrumented struct {
+	next broker.Broker
+	s    *brokerSeries
+}
+
+var _ broker.Broker = (*instrumented)(nil)
+
+// Unwrap returns the instrumented broker, for callers that need more of it
+// than the Broker interface (closing a Redis connection, say).
+func (i *instrumented) Unwrap() broker.Broker { return i.next }
+
+func (i *instrumented) SetHandler(h broker.Handler) { i.next.SetHandler(h) }
+
+func (i *instrumented) Publish(ctx context.Context, msg broker.Message) error {
+	start := time.Now()
+	err := i.next.Publish(ctx, msg)
+	i.s.done(ctx, opPublish, start, err)
+	return err
+}
+
+func (i *instrumented) LastEvent(ctx context.Context, appID, channel string) (broker.Message, bool, error) {
+	start := time.Now()
+	msg, ok, err := i.next.LastEvent(ctx, appID, channel)
+	i.s.done(ctx, opLastEvent, start, err)
+	return msg, ok, err
+}
+
+func (i *instrumented) Join(ctx context.Context, appID, channel, connID string, mem broker.Member, maxMembers int) (bool, error) {
+	start := time.Now()
+	first, err := i.next.Join(ctx, appID, channel, connID, mem, maxMembers)
+	i.s.done(ctx, opJoin, start, err)
+	return first, err
+}
+
+func (i *instrumented) Leave(ctx context.Context, appID, channel, connID, userID string) (bool, error) {
+	start := time.Now()
+	last, err := i.next.Leave(ctx, appID, channel, connID, userID)
+	i.s.done(ctx, opLeave, start, err)
+	return last, err
+}
+
+func (i *instrumented) Members(ctx context.Context, appID, channel string) ([]broker.Member, error) {
+	start := time.Now()
+	members, err := i.next.Members(ctx, appID, channel)
+	i.s.done(ctx, opMembers, start, err)
+	return members, err
+}
