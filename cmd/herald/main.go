@@ -41,6 +41,7 @@ func run() error {
 	level.UnmarshalText([]byte(cfg.LogLevel))
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
+	cfg.Version, cfg.Commit = version, buildCommit()
 	srv, err := server.New(cfg, log)
 	if err != nil {
 		return err

@@ -58,3 +58,19 @@ func describe(version, fallback string, info *debug.BuildInfo) string {
 	}
 	return version + " (" + strings.Join(details, ", ") + ")"
 }
+
+// buildCommit is the short commit the binary was built from, "" when unknown.
+func buildCommit() string {
+	rev := commit
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" {
+				rev = s.Value
+			}
+		}
+	}
+	if len(rev) > 7 {
+		rev = rev[:7]
+	}
+	return rev
+}

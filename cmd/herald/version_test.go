@@ -53,12 +53,7 @@ func TestVersionFlag(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	exe := filepath.Join(t.TempDir(), "herald")
-	build := exec.Command("go", "build", "-buildvcs=false", "-o", exe,
-		"-ldflags", "-X main.version=1.2.3-test -X main.commit=abcdef0123", ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	exe := buildHerald(t)
 	env := cleanEnv()
 	want := "herald 1.2.3-test (commit abcdef0, " + runtime.Version() + ")\n"
 
@@ -113,6 +108,19 @@ func TestVersionFlag(t *testing.T) {
 	if err := srv.Wait(); err != nil {
 		t.Errorf("herald after SIGTERM: %v", err)
 	}
+}
+
+// buildHerald builds the command, stamped as version 1.2.3-test of commit
+// abcdef0123, and returns the binary's path.
+func buildHerald(t *testing.T) string {
+	t.Helper()
+	exe := filepath.Join(t.TempDir(), "herald")
+	build := exec.Command("go", "build", "-buildvcs=false", "-o", exe,
+		"-ldflags", "-X main.version=1.2.3-test -X main.commit=abcdef0123", ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return exe
 }
 
 // cleanEnv is the test's environment without HERALD_* variables, so that

@@ -118,6 +118,10 @@ type Config struct {
 	// DevApp is true when no app was configured and the built-in
 	// development app is served.
 	DevApp bool `yaml:"-"`
+	// Version and Commit describe the running binary (herald_build_info);
+	// the command sets them, configuration does not.
+	Version string `yaml:"-"`
+	Commit  string `yaml:"-"`
 }
 
 // Load reads flags from args, then HERALD_* variables through getenv, then

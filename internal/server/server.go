@@ -21,6 +21,7 @@ import (
 	"github.com/heraldhq/herald/internal/config"
 	"github.com/heraldhq/herald/internal/httpapi"
 	"github.com/heraldhq/herald/internal/hub"
+	"github.com/heraldhq/herald/internal/metrics"
 	"github.com/heraldhq/herald/internal/pusher"
 	"github.com/heraldhq/herald/internal/transport"
 	"github.com/heraldhq/herald/internal/wsconn"
@@ -39,9 +40,12 @@ type Server struct {
 	serving atomic.Pointer[demux] // the demux, once Serve has started
 	// stopping is set when shutdown begins: /readyz answers 503 from then on.
 	stopping atomic.Bool
+	metrics  *metrics.Metrics
 	// group owns every long-lived goroutine the server starts.
 	group group
 	debug *http.Server // the profiler's, if any
+	// metricsSrv serves /metrics on MetricsAddr, if set.
+	metricsSrv *http.Server
 }
 
 // upgradeRoute is one WebSocket endpoint and the front end that serves its
@@ -96,7 +100,12 @@ func newServer(cfg config.Config, log *slog.Logger, opt options) (*Server, error
 	if s.broker == nil {
 		s.broker = broker.NewMemory(0)
 	}
-	s.hub = hub.New(hub.Config{Broker: s.broker, MaxConnections: cfg.MaxConnections})
+	s.metrics = metrics.New(metrics.Options{Version: cfg.Version, Commit: cfg.Commit, Log: log})
+	s.hub = hub.New(hub.Config{
+		Broker:         s.metrics.InstrumentBroker(s.broker),
+		Observers:      []hub.Observer{s.metrics},
+		MaxConnections: cfg.MaxConnections,
+	})
 	fe := pusher.New(pusher.Config{
 		Apps:        reg,
 		Hub:         s.hub,
@@ -106,7 +115,7 @@ func newServer(cfg config.Config, log *slog.Logger, opt options) (*Server, error
 	s.routes = []upgradeRoute{
 		{pattern: "/app/{key}", prefix: "/app/", serve: fe.ServeConn},
 	}
-	api := httpapi.New(httpapi.Config{Apps: reg, Hub: s.hub, Log: log, Authenticated: authenticated})
+	api := httpapi.New(httpapi.Config{Apps: reg, Hub: s.hub, Log: log, Authenticated: authenticated, Observe: s.metrics.ObserveREST})
 
 	mux := http.NewServeMux()
 	for i := range s.routes {
@@ -124,6 +133,9 @@ func newServer(cfg config.Config, log *slog.Logger, opt options) (*Server, error
 	mux.HandleFunc("GET /healthz", s.serveLive)
 	mux.HandleFunc("GET /livez", s.serveLive)
 	mux.HandleFunc("GET /readyz", s.serveReady)
+	if cfg.MetricsAddr == "" {
+		mux.Handle("GET /metrics", withCloseIfPending(s.metrics.Handler()))
+	}
 	s.http = &http.Server{
 		Handler:           withBodyTimeout(mux, cfg.HTTPBodyTimeout, cfg.HTTPWriteTimeout),
 		ReadHeaderTimeout: cfg.HTTPHeaderTimeout,
@@ -298,10 +310,24 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			<-errc
 			d.close()
 			d.wait()
+			s.closeSide()
 			s.group.Wait()
 			return err
 		}
 		s.debug = dbg
+	}
+	if s.cfg.MetricsAddr != "" {
+		ms, err := s.serveMetrics()
+		if err != nil {
+			s.http.Close()
+			<-errc
+			d.close()
+			d.wait()
+			s.closeSide()
+			s.group.Wait()
+			return err
+		}
+		s.metricsSrv = ms
 	}
 	select {
 	case err := <-errc:
@@ -310,9 +336,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.hub.Drain(context.Background())
 		s.hub.Close()
 		s.up.Close()
-		if s.debug != nil {
-			s.debug.Close()
-		}
+		s.closeSide()
 		s.group.Wait()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
@@ -341,15 +365,24 @@ func (s *Server) shutdown(d *demux, errc <-chan error) error {
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		serr = fmt.Errorf("serve: %w", err)
 	}
-	if s.debug != nil {
-		s.debug.Close()
-	}
+	s.closeSide()
 	s.group.Wait()
 	return errors.Join(serr, herr, derr)
 }
 
 // shutdownDelay is how long the node keeps serving after /readyz turned 503.
-func (s *Server) shutdownDelay() time.Duration { return 0 }
+func (s *Server) shutdownDelay() time.Duration { return s.cfg.ShutdownDelay }
+
+// closeSide closes the side listeners (profiler, metrics), last: metrics
+// stay scrapable while the node drains.
+func (s *Server) closeSide() {
+	if s.debug != nil {
+		s.debug.Close()
+	}
+	if s.metricsSrv != nil {
+		s.metricsSrv.Close()
+	}
+}
 
 // hookConns makes net/http tell the demux's connections what becomes of
 // them (see httpConnState) and puts each in its requests' context, keeping
@@ -429,6 +462,28 @@ func (s *Server) parseUpgrade(head []byte) (wsconn.UpgradeRequest, *upgradeRoute
 		return req, nil
 	}
 	return req, s.route(req.Path)
+}
+
+// serveMetrics serves /metrics on its own listener.
+func (s *Server) serveMetrics() (*http.Server, error) {
+	ln, err := net.Listen("tcp", s.cfg.MetricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listener on %s: %w", s.cfg.MetricsAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	s.group.Go(func() { srv.Serve(ln) })
+	s.log.Info("metrics listening", "addr", ln.Addr().String())
+	return srv, nil
+}
+
+// withCloseIfPending is closeIfPending for a whole handler.
+func withCloseIfPending(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		closeIfPending(w, r)
+		h.ServeHTTP(w, r)
+	})
 }
 
 // serveDebug serves Go's profiler on its own listener, away from the public
