@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -27,29 +25,8 @@ func TestReadinessTurnsBeforeClientsClose(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	exe := buildHerald(t)
-	srv := exec.Command(exe, "--addr", "127.0.0.1:0", "--log-level", "error", "--shutdown-delay", "1s")
-	srv.Env = cleanEnv()
-	stdout, err := srv.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Process.Kill()
-	addr := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		_, a, _ := strings.Cut(strings.TrimSpace(line), " listening on ")
-		addr <- a
-	}()
-	var base string
-	select {
-	case a := <-addr:
-		base = a
-	case <-time.After(10 * time.Second):
-		t.Fatal("herald did not start within 10s")
-	}
+	srv, line := startHerald(t, exe, "--addr", "127.0.0.1:0", "--log-level", "error", "--shutdown-delay", "1s")
+	_, base, _ := strings.Cut(strings.TrimSpace(line), " listening on ")
 	status := func(path string) int {
 		resp, err := http.Get("http://" + base + path)
 		if err != nil {

@@ -81,28 +81,9 @@ func TestVersionFlag(t *testing.T) {
 	}
 
 	// The first line a starting node prints names the build.
-	srv := exec.Command(exe, "--addr", "127.0.0.1:0", "--log-level", "error")
-	srv.Env = env
-	stdout, err := srv.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Process.Kill()
-	lines := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		lines <- line
-	}()
-	select {
-	case line := <-lines:
-		if prefix := "Herald 1.2.3-test (commit abcdef0, " + runtime.Version() + ") listening on 127.0.0.1:"; !strings.HasPrefix(line, prefix) {
-			t.Errorf("first line %q, want it to start with %q", line, prefix)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no line from herald within 10s")
+	srv, line := startHerald(t, exe, "--addr", "127.0.0.1:0", "--log-level", "error")
+	if prefix := "Herald 1.2.3-test (commit abcdef0, " + runtime.Version() + ") listening on 127.0.0.1:"; !strings.HasPrefix(line, prefix) {
+		t.Errorf("first line %q, want it to start with %q", line, prefix)
 	}
 	srv.Process.Signal(syscall.SIGTERM)
 	if err := srv.Wait(); err != nil {
@@ -121,6 +102,35 @@ func buildHerald(t *testing.T) string {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return exe
+}
+
+// startHerald runs the binary with args and a clean environment and
+// returns it with the first line it printed. The process is killed when
+// the test ends, if it still runs.
+func startHerald(t *testing.T, exe string, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	srv := exec.Command(exe, args...)
+	srv.Env = cleanEnv()
+	stdout, err := srv.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	lines := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		lines <- line
+	}()
+	select {
+	case line := <-lines:
+		return srv, line
+	case <-time.After(10 * time.Second):
+		t.Fatal("no line from herald within 10s")
+		return nil, ""
+	}
 }
 
 // cleanEnv is the test's environment without HERALD_* variables, so that

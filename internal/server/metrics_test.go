@@ -2,6 +2,7 @@ package server
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -167,4 +168,38 @@ func flatten(fams map[string]*dto.MetricFamily) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// With metrics_addr set, /metrics moves there: the public listener no
+// longer serves it.
+func TestMetricsAddr(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	a := testApp("1")
+	ts := startServer(t, config.Config{Apps: []apps.App{a}, MetricsAddr: addr})
+	connect(t, ts, a.Key)
+	var fams map[string]*dto.MetricFamily
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := http.Get("http://" + addr + "/metrics"); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	fams = scrapeMetrics(t, "http://"+addr+"/metrics")
+	if got := flatten(fams)[`herald_connections{app_id="1"}`]; got != 1 {
+		t.Fatalf("herald_connections on metrics_addr = %v", got)
+	}
+	resp, err := http.Get("http://" + ts.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("/metrics on the main listener: %d, want 404 when metrics_addr is set", resp.StatusCode)
+	}
 }

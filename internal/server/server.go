@@ -283,6 +283,14 @@ func (s *Server) Listen() (net.Listener, error) {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// WebSocket upgrades bypass net/http; everything else, REST included,
 	// reaches it on the same port.
+	// The side listeners come first: a busy port there fails the start
+	// before any client is accepted.
+	if err := s.startSide(); err != nil {
+		s.closeSide()
+		s.group.Wait()
+		ln.Close()
+		return err
+	}
 	var takeFD func(int, []byte, []byte) bool
 	if s.up.RawSockets() {
 		takeFD = s.takeUpgradeFD
@@ -303,32 +311,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.hookConns()
 	errc := make(chan error, 1)
 	s.group.Go(func() { errc <- s.http.Serve(d.httpListener()) })
-	if s.cfg.DebugAddr != "" {
-		dbg, err := s.serveDebug()
-		if err != nil {
-			s.http.Close()
-			<-errc
-			d.close()
-			d.wait()
-			s.closeSide()
-			s.group.Wait()
-			return err
-		}
-		s.debug = dbg
-	}
-	if s.cfg.MetricsAddr != "" {
-		ms, err := s.serveMetrics()
-		if err != nil {
-			s.http.Close()
-			<-errc
-			d.close()
-			d.wait()
-			s.closeSide()
-			s.group.Wait()
-			return err
-		}
-		s.metricsSrv = ms
-	}
 	select {
 	case err := <-errc:
 		d.close()
@@ -360,6 +342,10 @@ func (s *Server) shutdown(d *demux, errc <-chan error) error {
 	d.wait()
 	derr := s.hub.Drain(sctx)
 	s.hub.Close()
+	var berr error
+	if c, ok := s.broker.(interface{ Close(context.Context) error }); ok {
+		berr = c.Close(sctx)
+	}
 	s.up.Close()
 	var serr error
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -367,11 +353,30 @@ func (s *Server) shutdown(d *demux, errc <-chan error) error {
 	}
 	s.closeSide()
 	s.group.Wait()
-	return errors.Join(serr, herr, derr)
+	return errors.Join(serr, herr, derr, berr)
 }
 
 // shutdownDelay is how long the node keeps serving after /readyz turned 503.
 func (s *Server) shutdownDelay() time.Duration { return s.cfg.ShutdownDelay }
+
+// startSide opens the side listeners that are configured.
+func (s *Server) startSide() error {
+	if s.cfg.DebugAddr != "" {
+		dbg, err := s.serveDebug()
+		if err != nil {
+			return err
+		}
+		s.debug = dbg
+	}
+	if s.cfg.MetricsAddr != "" {
+		ms, err := s.serveMetrics()
+		if err != nil {
+			return err
+		}
+		s.metricsSrv = ms
+	}
+	return nil
+}
 
 // closeSide closes the side listeners (profiler, metrics), last: metrics
 // stay scrapable while the node drains.
