@@ -22,25 +22,27 @@ type Client interface {
 	// goroutine, possibly with hub locks held: it must not block and must
 	// not call back into the hub.
 	CloseWith(reason CloseReason)
+	// Protocol names the client's front end ("pusher"), for the event
+	// stream.
+	Protocol() string
 }
 
 // Conn is the hub's record of one admitted connection: its identity, its
 // transport, and the queue of work done on its behalf off the transport's
 // loop. A front end gets one from Admit, attaches its Client and calls
 // Closed when the transport reports the end.
+//
+// An idle connection holds one of these, so it stays small: the work queue
+// exists only once work was queued.
 type Conn struct {
 	hub      *Hub
 	appID    string
 	socketID string
-	protocol string
 	tr       transport.Conn
-
-	client Client // set by Attach
-	ops    opQueue
-	slow   atomic.Bool // cut off as a slow consumer
-
-	mu     sync.Mutex
-	closed bool
+	client   Client                  // set by Attach
+	ops      atomic.Pointer[opQueue] // nil until the first Do
+	slow     atomic.Bool             // cut off as a slow consumer
+	closed   atomic.Bool
 }
 
 // AppID is the connection's app.
@@ -114,10 +116,9 @@ func AdmitReason(err error) CloseReason {
 
 // Admit counts a new connection of appID over transport tr against the
 // node's limit and the app's quota (maxPerApp <= 0: none) and gives it a
-// socket id. protocol names the front end ("pusher"), for the event stream.
-// On refusal it returns ErrDraining, ErrOverCapacity or ErrOverQuota and
+// socket id. On refusal it returns ErrDraining, ErrOverCapacity or ErrOverQuota and
 // emits EventConnectionRefused; the caller refuses the client.
-func (h *Hub) Admit(appID string, maxPerApp int, protocol string, tr transport.Conn) (*Conn, error) {
+func (h *Hub) Admit(appID string, maxPerApp int, tr transport.Conn) (*Conn, error) {
 	r := &h.conns
 	r.mu.Lock()
 	var err error
@@ -136,7 +137,7 @@ func (h *Hub) Admit(appID string, maxPerApp int, protocol string, tr transport.C
 	}
 	r.seq++
 	seq := r.seq
-	c := &Conn{hub: h, appID: appID, protocol: protocol, tr: tr}
+	c := &Conn{hub: h, appID: appID, tr: tr}
 	r.all[c] = struct{}{}
 	r.byApp[appID]++
 	r.mu.Unlock()
@@ -165,7 +166,7 @@ func (c *Conn) Attach(cl Client) bool {
 	}
 	c.client = cl
 	r.mu.Unlock()
-	c.hub.emit(Event{Type: EventConnectionOpened, AppID: c.appID, SocketID: c.socketID, Protocol: c.protocol})
+	c.hub.emit(Event{Type: EventConnectionOpened, AppID: c.appID, SocketID: c.socketID, Protocol: cl.Protocol()})
 	return true
 }
 
@@ -174,13 +175,9 @@ func (c *Conn) Attach(cl Client) bool {
 // connection's subscriptions (off-loop work it queued with Do still runs,
 // in order). Later calls do nothing.
 func (c *Conn) Closed(reason CloseReason) {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	if c.closed.Swap(true) {
 		return
 	}
-	c.closed = true
-	c.mu.Unlock()
 	h := c.hub
 	r := &h.conns
 	r.mu.Lock()

@@ -67,11 +67,11 @@ func TestEventsOfSubscriptionsAndPublications(t *testing.T) {
 func TestAdmissionEventsAndReasons(t *testing.T) {
 	log := &eventLog{}
 	h := New(Config{Broker: broker.NewMemory(0), Observers: []Observer{log}})
-	c, err := h.Admit("app", 1, "test", nil)
+	c, err := h.Admit("app", 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.Admit("app", 1, "test", nil); AdmitReason(err) != ReasonOverQuota {
+	if _, err := h.Admit("app", 1, nil); AdmitReason(err) != ReasonOverQuota {
 		t.Fatalf("second connection: %v", err)
 	}
 	cl := &closer{}
@@ -109,12 +109,13 @@ type closer struct {
 func (c *closer) SocketID() string        { return "x" }
 func (c *closer) Deliver(*Publication)    {}
 func (c *closer) CloseWith(r CloseReason) { c.mu.Lock(); c.r = int(r) + 1; c.mu.Unlock() }
+func (c *closer) Protocol() string        { return "test" }
 func (c *closer) reason() int             { c.mu.Lock(); defer c.mu.Unlock(); return c.r }
 
 // Work queued for one connection runs in order, off the caller's goroutine.
 func TestOpsRunInOrder(t *testing.T) {
 	h := newHub()
-	c, _ := h.Admit("app", 0, "test", nil)
+	c, _ := h.Admit("app", 0, nil)
 	var mu sync.Mutex
 	var got []int
 	release := make(chan struct{})
@@ -140,7 +141,7 @@ func TestOpsRunInOrder(t *testing.T) {
 // Close cancels the context of work still running.
 func TestCloseCancelsOps(t *testing.T) {
 	h := newHub()
-	c, _ := h.Admit("app", 0, "test", nil)
+	c, _ := h.Admit("app", 0, nil)
 	done := make(chan error, 1)
 	c.Do(func(ctx context.Context) { <-ctx.Done(); done <- ctx.Err() })
 	h.Close()
@@ -207,10 +208,11 @@ func TestPendingOverflowIsSlow(t *testing.T) {
 
 func TestLiveness(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	l := Liveness{Activity: 10 * time.Second, PongTimeout: 3 * time.Second}
+	var l Liveness
+	activity, pong := 10*time.Second, 3*time.Second
 	step := func(now, last time.Duration, wantA LivenessAction, wantNext time.Duration) {
 		t.Helper()
-		a, next := l.Check(t0.Add(now), t0.Add(last))
+		a, next := l.Check(t0.Add(now), t0.Add(last), activity, pong)
 		if a != wantA || (a != LiveTimeout && next != wantNext) {
 			t.Fatalf("at %v (last read %v): %v %v, want %v %v", now, last, a, next, wantA, wantNext)
 		}
@@ -225,7 +227,8 @@ func TestLiveness(t *testing.T) {
 	// An activity timeout shorter than the pong timeout: the check after a
 	// ping comes at the activity timeout, and a pong in between moves the
 	// next ping to an activity timeout after it.
-	l = Liveness{Activity: 2 * time.Second, PongTimeout: 5 * time.Second}
+	l = Liveness{}
+	activity, pong = 2*time.Second, 5*time.Second
 	step(2*time.Second, 0, LivePing, 2*time.Second)
 	step(4*time.Second, 2500*time.Millisecond, LiveWait, 500*time.Millisecond)
 	step(4500*time.Millisecond, 2500*time.Millisecond, LivePing, 2*time.Second)

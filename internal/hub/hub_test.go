@@ -153,7 +153,7 @@ func TestUsersWatchlistAndTerminate(t *testing.T) {
 
 func TestConnectionQuota(t *testing.T) {
 	h := New(Config{Broker: broker.NewMemory(0), MaxConnections: 4})
-	admit := func(app string) (*Conn, error) { return h.Admit(app, 2, "test", nil) }
+	admit := func(app string) (*Conn, error) { return h.Admit(app, 2, nil) }
 	a1, err1 := admit("a")
 	_, err2 := admit("a")
 	if _, err := admit("a"); err1 != nil || err2 != nil || !errors.Is(err, ErrOverQuota) {

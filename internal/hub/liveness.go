@@ -30,11 +30,10 @@ func (systemClock) AfterFunc(d time.Duration, f func()) Timer {
 // a client silent for Activity is pinged, and one still silent PongTimeout
 // after the ping is closed (ReasonPongTimeout). A session keeps one timer
 // and asks Check what to do each time it fires; the zero Liveness has sent
-// no ping.
+// no ping. The timeouts are the caller's (they are per app and per node),
+// so that every connection does not hold a copy.
 type Liveness struct {
-	Activity    time.Duration
-	PongTimeout time.Duration
-	pingSent    time.Time
+	pingSent time.Time
 }
 
 // LivenessAction is what Check asks of the session.
@@ -49,25 +48,26 @@ const (
 	LiveTimeout
 )
 
-// Check decides at now, given when the client last sent anything, and
-// returns when to check next (for LiveWait and LivePing).
-func (l *Liveness) Check(now, lastRead time.Time) (LivenessAction, time.Duration) {
+// Check decides at now, given when the client last sent anything, the
+// activity timeout and the pong timeout, and returns when to check next
+// (for LiveWait and LivePing).
+func (l *Liveness) Check(now, lastRead time.Time, activity, pongTimeout time.Duration) (LivenessAction, time.Duration) {
 	if !l.pingSent.IsZero() {
 		switch {
 		case lastRead.After(l.pingSent):
 			l.pingSent = time.Time{}
-		case now.Sub(l.pingSent) >= l.PongTimeout:
+		case now.Sub(l.pingSent) >= pongTimeout:
 			return LiveTimeout, 0
 		default:
-			return LiveWait, l.PongTimeout - now.Sub(l.pingSent)
+			return LiveWait, pongTimeout - now.Sub(l.pingSent)
 		}
 	}
-	if idle := now.Sub(lastRead); idle < l.Activity {
-		return LiveWait, l.Activity - idle
+	if idle := now.Sub(lastRead); idle < activity {
+		return LiveWait, activity - idle
 	}
 	l.pingSent = now
 	// Looked at again when the answer is due, or sooner if the activity
 	// timeout is the shorter: a prompt pong then leaves the next ping an
 	// activity timeout after it, not a pong timeout.
-	return LivePing, min(l.PongTimeout, l.Activity)
+	return LivePing, min(pongTimeout, activity)
 }

@@ -21,7 +21,13 @@ type opQueue struct {
 // session's own lock. Do never blocks. The hub owns the goroutine and
 // Drain and Close wait for it.
 func (c *Conn) Do(fn func(ctx context.Context)) {
-	q := &c.ops
+	q := c.ops.Load()
+	if q == nil {
+		q = new(opQueue)
+		if !c.ops.CompareAndSwap(nil, q) {
+			q = c.ops.Load()
+		}
+	}
 	q.mu.Lock()
 	q.pending = append(q.pending, fn)
 	if q.running {
@@ -31,13 +37,12 @@ func (c *Conn) Do(fn func(ctx context.Context)) {
 	q.running = true
 	q.mu.Unlock()
 	c.hub.ops.Add(1)
-	go c.runOps()
+	go c.runOps(q)
 }
 
-func (c *Conn) runOps() {
+func (c *Conn) runOps(q *opQueue) {
 	h := c.hub
 	defer h.ops.Done()
-	q := &c.ops
 	for {
 		q.mu.Lock()
 		if len(q.pending) == 0 {

@@ -86,7 +86,7 @@ func (f *FrontEnd) ServeConn(conn transport.Conn, path string, query url.Values)
 		refuse(conn, code, msg)
 		return
 	}
-	hc, err := f.hub.Admit(app.ID, app.MaxConnections, Protocol, conn)
+	hc, err := f.hub.Admit(app.ID, app.MaxConnections, conn)
 	if err != nil {
 		code, msg := closeCode(hub.AdmitReason(err))
 		refuse(conn, code, msg)

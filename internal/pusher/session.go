@@ -32,11 +32,9 @@ import (
 // own locks, so they never take mu; they only queue bytes on the transport,
 // which has its own lock. The order is mu, then hub locks.
 type Session struct {
-	fe       *FrontEnd
-	app      *apps.App
-	hc       *hub.Conn
-	conn     transport.Conn
-	socketID string
+	fe  *FrontEnd
+	app *apps.App
+	hc  *hub.Conn
 	// reason is why the server is closing the connection, plus one; zero
 	// while the client is the one to end it.
 	reason atomic.Uint32
@@ -57,7 +55,7 @@ type Session struct {
 // logError logs with the session's identity. Attributes are built per call
 // rather than kept in a per-session logger: idle connections must stay small.
 func (s *Session) logError(msg, channel string, err error) {
-	s.fe.log.Error(msg, "app_id", s.app.ID, "socket_id", s.socketID, "channel", channel, "err", err)
+	s.fe.log.Error(msg, "app_id", s.app.ID, "socket_id", s.socketID(), "channel", channel, "err", err)
 }
 
 var (
@@ -68,19 +66,22 @@ var (
 
 func newSession(fe *FrontEnd, app *apps.App, hc *hub.Conn) *Session {
 	return &Session{
-		fe:       fe,
-		app:      app,
-		hc:       hc,
-		conn:     hc.Transport(),
-		socketID: hc.SocketID(),
-		live:     hub.Liveness{Activity: app.ActivityTimeout, PongTimeout: fe.cfg.PongTimeout},
-		rate:     newTokenBucket(app.ClientEventRate, fe.clock.Now()),
+		fe:   fe,
+		app:  app,
+		hc:   hc,
+		rate: newTokenBucket(app.ClientEventRate, fe.clock.Now()),
 	}
 }
 
+// conn is the session's transport.
+func (s *Session) conn() transport.Conn { return s.hc.Transport() }
+
+// socketID is the connection's Pusher socket id.
+func (s *Session) socketID() string { return s.hc.SocketID() }
+
 // start sends connection_established and arms the timers.
 func (s *Session) start() {
-	s.send(connectionEstablishedFrame(s.socketID, int(s.app.ActivityTimeout/time.Second)))
+	s.send(connectionEstablishedFrame(s.socketID(), int(s.app.ActivityTimeout/time.Second)))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.timer = s.fe.clock.AfterFunc(s.app.ActivityTimeout, s.onTimer)
@@ -90,7 +91,10 @@ func (s *Session) start() {
 }
 
 // SocketID implements hub.Subscriber.
-func (s *Session) SocketID() string { return s.socketID }
+func (s *Session) SocketID() string { return s.hc.SocketID() }
+
+// Protocol implements hub.Client.
+func (s *Session) Protocol() string { return Protocol }
 
 // Deliver implements hub.Subscriber: the publication's message is encoded
 // once and shared by every subscriber.
@@ -114,11 +118,11 @@ func (s *Session) CloseWith(reason hub.CloseReason) {
 	s.reason.CompareAndSwap(0, uint32(reason)+1)
 	code, msg := closeCode(reason)
 	if reason == hub.ReasonSlowConsumer {
-		s.conn.Abort(int(code), msg)
+		s.conn().Abort(int(code), msg)
 		return
 	}
-	s.conn.Send(errorFrame(code, msg, ""))
-	s.conn.Close(int(code), msg)
+	s.conn().Send(errorFrame(code, msg, ""))
+	s.conn().Close(int(code), msg)
 }
 
 // closeCode is the one mapping of close reasons to Pusher close codes.
@@ -235,7 +239,7 @@ func (s *Session) HandleClose(err error) {
 	}
 	s.hc.Closed(reason)
 	if reason != hub.ReasonClientClosed {
-		s.fe.log.Debug("connection closed", "app_id", s.app.ID, "socket_id", s.socketID, "reason", reason.String(), "err", err)
+		s.fe.log.Debug("connection closed", "app_id", s.app.ID, "socket_id", s.socketID(), "reason", reason.String(), "err", err)
 	}
 }
 
@@ -272,7 +276,7 @@ func (s *Session) handleSubscribe(m Message) {
 		s.send(subscriptionSucceededFrame(ch.Name))
 		return
 	case channel.Private, channel.Encrypted:
-		if err := auth.VerifyToken(s.app.Key, s.app.Secret, d.Auth, auth.ChannelString(s.socketID, ch.Name, d.ChannelData)); err != nil {
+		if err := auth.VerifyToken(s.app.Key, s.app.Secret, d.Auth, auth.ChannelString(s.socketID(), ch.Name, d.ChannelData)); err != nil {
 			s.refuseAuth(ch.Name, err)
 			return
 		}
@@ -353,7 +357,7 @@ func (s *Session) subscribePresence(ch channel.Channel, d SubscribeData) {
 	var member ChannelData
 	switch {
 	case d.ChannelData != "":
-		if err := auth.VerifyToken(s.app.Key, s.app.Secret, d.Auth, auth.ChannelString(s.socketID, ch.Name, d.ChannelData)); err != nil {
+		if err := auth.VerifyToken(s.app.Key, s.app.Secret, d.Auth, auth.ChannelString(s.socketID(), ch.Name, d.ChannelData)); err != nil {
 			s.refuseAuth(ch.Name, err)
 			return
 		}
@@ -366,7 +370,7 @@ func (s *Session) subscribePresence(ch channel.Channel, d SubscribeData) {
 	case s.user != nil:
 		// A signed-in connection may join with a token over the bare
 		// channel string; it joins as its signed-in user.
-		if err := auth.VerifyToken(s.app.Key, s.app.Secret, d.Auth, auth.ChannelString(s.socketID, ch.Name, "")); err != nil {
+		if err := auth.VerifyToken(s.app.Key, s.app.Secret, d.Auth, auth.ChannelString(s.socketID(), ch.Name, "")); err != nil {
 			s.refuseAuth(ch.Name, err)
 			return
 		}
@@ -530,7 +534,7 @@ func (s *Session) handleClientEvent(m Message) {
 		}
 		msg := broker.Message{
 			AppID: s.app.ID, Channel: m.Channel, Event: m.Event,
-			Data: string(data), DataJSON: true, Exclude: s.socketID,
+			Data: string(data), DataJSON: true, Exclude: s.socketID(),
 		}
 		if sub.ch.Kind == channel.Presence {
 			msg.UserID = sub.userID
@@ -545,7 +549,7 @@ func (s *Session) handleSignin(m Message) {
 		s.sendError(CodeUnauthorized, "Invalid pusher:signin data", "")
 		return
 	}
-	if err := auth.VerifyToken(s.app.Key, s.app.Secret, d.Auth, auth.UserString(s.socketID, d.UserData)); err != nil {
+	if err := auth.VerifyToken(s.app.Key, s.app.Secret, d.Auth, auth.UserString(s.socketID(), d.UserData)); err != nil {
 		s.sendError(CodeUnauthorized, "Sign-in refused: "+authMessage(err), "")
 		return
 	}
@@ -634,7 +638,7 @@ func (s *Session) publish(m broker.Message) {
 // (which pusher-js and Laravel Echo route to the channel's error handlers)
 // and as pusher:error (which other clients surface).
 func (s *Session) refuse(channel, typ, msg string, status int, code Code, why hub.Refusal) {
-	s.fe.log.Debug("subscription refused", "app_id", s.app.ID, "socket_id", s.socketID, "channel", channel, "reason", msg)
+	s.fe.log.Debug("subscription refused", "app_id", s.app.ID, "socket_id", s.socketID(), "channel", channel, "reason", msg)
 	s.fe.hub.SubscriptionRefused(s.app.ID, why)
 	s.send(subscriptionErrorFrame(channel, typ, msg, status))
 	s.sendError(code, msg, channel)
@@ -664,7 +668,7 @@ func (s *Session) onTimer() {
 	if s.closed {
 		return
 	}
-	switch action, next := s.live.Check(s.fe.clock.Now(), s.conn.LastRead()); action {
+	switch action, next := s.live.Check(s.fe.clock.Now(), s.conn().LastRead(), s.app.ActivityTimeout, s.fe.cfg.PongTimeout); action {
 	case hub.LiveTimeout:
 		s.CloseWith(hub.ReasonPongTimeout)
 	case hub.LivePing:

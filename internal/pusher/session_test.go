@@ -129,7 +129,7 @@ type testConn struct {
 func (n *testNode) connect(t *testing.T) *testConn {
 	t.Helper()
 	c := &fakeConn{}
-	hc, err := n.hub.Admit(n.app.ID, 0, Protocol, c)
+	hc, err := n.hub.Admit(n.app.ID, 0, c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func (tc *testConn) subscribe(name, channelData string) {
 	tc.t.Helper()
 	d := map[string]string{"channel": name}
 	if ch, err := channel.Parse(name, 200); err == nil && ch.NeedsAuth() {
-		d["auth"] = auth.Token(tc.n.app.Key, tc.n.app.Secret, auth.ChannelString(tc.socketID, name, channelData))
+		d["auth"] = auth.Token(tc.n.app.Key, tc.n.app.Secret, auth.ChannelString(tc.socketID(), name, channelData))
 	}
 	if channelData != "" {
 		d["channel_data"] = channelData
@@ -164,7 +164,7 @@ func (tc *testConn) subscribe(name, channelData string) {
 func (tc *testConn) signin(userData string) {
 	tc.t.Helper()
 	tc.sendJSON(map[string]any{"event": "pusher:signin", "data": map[string]string{
-		"auth": auth.Token(tc.n.app.Key, tc.n.app.Secret, auth.UserString(tc.socketID, userData)), "user_data": userData}})
+		"auth": auth.Token(tc.n.app.Key, tc.n.app.Secret, auth.UserString(tc.socketID(), userData)), "user_data": userData}})
 }
 
 // expect checks the events sent since the last take, in order.

@@ -33,7 +33,7 @@ func newClockedSession(t *testing.T, a apps.App) *clockedSession {
 	fe := New(Config{Apps: reg, Hub: h, Log: slog.New(slog.DiscardHandler), PongTimeout: 30 * time.Second, Clock: clock})
 	tr := &testkit.Transport{}
 	tr.SetLastRead(clock.Now())
-	hc, err := h.Admit("1", 0, Protocol, tr)
+	hc, err := h.Admit("1", 0, tr)
 	if err != nil {
 		t.Fatal(err)
 	}
