@@ -1,19 +1,14 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
-
 	"github.com/heraldhq/herald/internal/config"
+	"github.com/heraldhq/herald/internal/testkit/pusherclient"
 )
 
 // On SIGTERM a real node turns /readyz to 503 first and keeps serving its
@@ -38,39 +33,17 @@ func TestReadinessTurnsBeforeClientsClose(t *testing.T) {
 	if got := status("/readyz"); got != 200 {
 		t.Fatalf("/readyz before SIGTERM: %d", got)
 	}
-	conn, br, _, err := ws.Dial(context.Background(), fmt.Sprintf("ws://%s/app/%s?protocol=7", base, config.DevAppKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	// What arrived with the handshake is read first.
-	var r io.Reader = conn
-	if br != nil {
-		r = br
-	}
-	rw := struct {
-		io.Reader
-		io.Writer
-	}{r, conn}
-	if msg, err := wsutil.ReadServerText(rw); err != nil || !strings.Contains(string(msg), "connection_established") {
-		t.Fatalf("first message %q, %v", msg, err)
-	}
+	c, _ := pusherclient.Connect(t, base, config.DevAppKey)
 
 	// The client's close, whenever it comes.
 	closed := make(chan time.Time, 1)
-	closeCode := make(chan ws.StatusCode, 1)
+	closeCode := make(chan int, 1)
 	go func() {
 		for {
-			frame, err := ws.ReadFrame(r)
-			if err != nil {
+			m, err := c.Next(time.Minute)
+			if err != nil || m.Close != 0 {
 				closed <- time.Now()
-				closeCode <- 0
-				return
-			}
-			if frame.Header.OpCode == ws.OpClose {
-				closed <- time.Now()
-				code, _ := ws.ParseCloseFrameData(frame.Payload)
-				closeCode <- code
+				closeCode <- m.Close
 				return
 			}
 		}

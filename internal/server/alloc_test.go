@@ -25,10 +25,10 @@ func TestBroadcastAllocatesNothingPerSubscriber(t *testing.T) {
 		ts := startServer(t, oneApp(a))
 		for i := 0; i < subs; i++ {
 			c, _ := connect(t, ts, a.Key)
-			c.subscribe("alloc", "", "")
-			c.expect("pusher_internal:subscription_succeeded")
-			c.conn.SetReadDeadline(time.Time{})
-			go io.Copy(io.Discard, c.br)
+			c.Subscribe("alloc", "", "")
+			c.Expect("pusher_internal:subscription_succeeded")
+			c.Conn.SetReadDeadline(time.Time{})
+			go io.Copy(io.Discard, c.BR)
 		}
 		m := broker.Message{AppID: a.ID, Channel: "alloc", Event: "tick", Data: "0123456789012345678901234567890123456789"}
 		publishAndSettle := func(n int) {

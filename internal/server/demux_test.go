@@ -280,7 +280,7 @@ func rawUpgrade(t *testing.T, ts *testServer, path string, lines []string, extra
 	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
 		t.Fatalf("handshake answered %s %v", resp.Status, resp.Header)
 	}
-	return &wsClient{t: t, conn: c, br: br}
+	return &wsClient{T: t, Conn: c, BR: br}
 }
 
 func handshakeLines(extra ...string) []string {
@@ -327,12 +327,12 @@ func TestUpgradesBypassNetHTTP(t *testing.T) {
 	path := "/app/" + a.Key + "?protocol=7&client=js&version=8.4.0"
 	sub := clientText(t, `{"event":"pusher:subscribe","data":{"channel":"news"}}`)
 	c := rawUpgrade(t, ts, path, handshakeLines("Cookie: "+strings.Repeat("k=v; ", 1500)), sub)
-	if m := c.read(); m.Event != "pusher:connection_established" {
+	if m := c.Read(); m.Event != "pusher:connection_established" {
 		t.Fatalf("first message %+v", m)
 	}
-	c.expect("pusher_internal:subscription_succeeded")
+	c.Expect("pusher_internal:subscription_succeeded")
 	c2, _ := connect(t, ts, a.Key)
-	c2.alive()
+	c2.Alive()
 	if n := httpConns(); n != 0 {
 		t.Fatalf("net/http saw %d connections for WebSocket upgrades", n)
 	}
@@ -362,10 +362,10 @@ func TestUpgradesBypassNetHTTP(t *testing.T) {
 	// A head too long for the fast path is upgraded by net/http, and keeps
 	// its pipelined frame too.
 	c3 := rawUpgrade(t, ts, path, handshakeLines("Cookie: "+strings.Repeat("k=v; ", 4000)), sub)
-	if m := c3.read(); m.Event != "pusher:connection_established" {
+	if m := c3.Read(); m.Event != "pusher:connection_established" {
 		t.Fatalf("first message %+v", m)
 	}
-	c3.expect("pusher_internal:subscription_succeeded")
+	c3.Expect("pusher_internal:subscription_succeeded")
 	if n := httpConns(); n != 6 {
 		t.Errorf("net/http saw %d connections, want 6", n)
 	}

@@ -143,15 +143,15 @@ func (u *pendingUpgrade) wait(t *testing.T, d time.Duration) bool {
 	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("upgrade answered %v, %v", resp, err)
 	}
-	u.c = &wsClient{t: t, conn: u.conn, br: u.br}
+	u.c = &wsClient{T: t, Conn: u.conn, BR: u.br}
 	return true
 }
 
 func (u *pendingUpgrade) ping(t *testing.T) {
 	t.Helper()
-	u.c.t = t
+	u.c.T = t
 	u.conn.SetReadDeadline(time.Time{})
-	u.c.expect("pusher:connection_established")
-	u.c.sendRaw([]byte(`{"event":"pusher:ping"}`))
-	u.c.expect("pusher:pong")
+	u.c.Expect("pusher:connection_established")
+	u.c.SendRaw([]byte(`{"event":"pusher:ping"}`))
+	u.c.Expect("pusher:pong")
 }

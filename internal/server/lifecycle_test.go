@@ -20,21 +20,21 @@ func TestPongTimeoutCloses4201(t *testing.T) {
 
 	silent, _ := connect(t, ts, a.Key)
 	polite, _ := connect(t, ts, a.Key)
-	if m := silent.expect("pusher:ping"); string(m.Data) != `"{}"` {
+	if m := silent.Expect("pusher:ping"); string(m.Data) != `"{}"` {
 		t.Fatalf("ping data %s", m.Data)
 	}
 	// The polite client answers its ping and survives.
-	polite.expect("pusher:ping")
-	polite.send(map[string]any{"event": "pusher:pong", "data": map[string]any{}})
+	polite.Expect("pusher:ping")
+	polite.Send(map[string]any{"event": "pusher:pong", "data": map[string]any{}})
 
-	m := silent.expect("pusher:error")
+	m := silent.Expect("pusher:error")
 	if code, _ := errorData(t, m); code == nil || *code != 4201 {
 		t.Fatalf("code %v", code)
 	}
-	if code := silent.expectClose(); code != 4201 {
+	if code := silent.ExpectClose(); code != 4201 {
 		t.Fatalf("close %d", code)
 	}
-	polite.alive()
+	polite.Alive()
 }
 
 func TestRequireSignin(t *testing.T) {
@@ -44,16 +44,16 @@ func TestRequireSignin(t *testing.T) {
 	ts := startServer(t, oneApp(a))
 	lazy, _ := connect(t, ts, a.Key)
 	authed, sid := connect(t, ts, a.Key)
-	authed.subscribe("private-ok", channelToken(a, sid, "private-ok", ""), "")
-	authed.expect("pusher_internal:subscription_succeeded")
-	if code, msg := errorData(t, lazy.expect("pusher:error")); code == nil || *code != 4009 || msg == "" {
+	authed.Subscribe("private-ok", channelToken(a, sid, "private-ok", ""), "")
+	authed.Expect("pusher_internal:subscription_succeeded")
+	if code, msg := errorData(t, lazy.Expect("pusher:error")); code == nil || *code != 4009 || msg == "" {
 		t.Fatalf("code %v msg %q", code, msg)
 	}
-	if code := lazy.expectClose(); code != 4009 {
+	if code := lazy.ExpectClose(); code != 4009 {
 		t.Fatalf("close %d", code)
 	}
 	time.Sleep(200 * time.Millisecond)
-	authed.alive()
+	authed.Alive()
 }
 
 func TestShutdownAsksClientsToReconnect(t *testing.T) {
@@ -68,13 +68,13 @@ func TestShutdownAsksClientsToReconnect(t *testing.T) {
 	errc := make(chan error, 1)
 	go func() { errc <- ts.stop(t) }()
 	for _, c := range clients {
-		if code, _ := errorData(t, c.expect("pusher:error")); code == nil || *code != 4200 {
+		if code, _ := errorData(t, c.Expect("pusher:error")); code == nil || *code != 4200 {
 			t.Fatalf("code %v", code)
 		}
-		if code := c.expectClose(); code != 4200 {
+		if code := c.ExpectClose(); code != 4200 {
 			t.Fatalf("close %d", code)
 		}
-		c.conn.Close()
+		c.Conn.Close()
 	}
 	if err := <-errc; err != nil {
 		t.Fatalf("Serve returned %v", err)
@@ -94,8 +94,8 @@ func TestSlowClientIsolated(t *testing.T) {
 	slow, _ := connect(t, ts, a.Key)
 	fast, _ := connect(t, ts, a.Key)
 	for _, c := range []*wsClient{slow, fast} {
-		c.subscribe("firehose", "", "")
-		c.expect("pusher_internal:subscription_succeeded")
+		c.Subscribe("firehose", "", "")
+		c.Expect("pusher_internal:subscription_succeeded")
 	}
 	const n = 20000
 	// About 1 KB a frame; the sequence number makes order checkable.
@@ -108,13 +108,13 @@ func TestSlowClientIsolated(t *testing.T) {
 	readErr := make(chan error, 1) // the reader's verdict; nil when all arrived
 	go func() {
 		for i := 0; i < n; {
-			m, err := fast.next(10 * time.Second)
+			m, err := fast.Next(10 * time.Second)
 			switch {
 			case err != nil:
 				readErr <- fmt.Errorf("after %d events: %w", i, err)
 				return
-			case m.closeCode != 0:
-				readErr <- fmt.Errorf("after %d events: closed with %d %s", i, m.closeCode, m.Data)
+			case m.Close != 0:
+				readErr <- fmt.Errorf("after %d events: closed with %d %s", i, m.Close, m.Data)
 				return
 			case m.Event != "tick":
 				continue
@@ -150,7 +150,7 @@ publishing:
 	if err != nil {
 		t.Fatalf("fast client: %v", err)
 	}
-	if code := slow.expectClose(); code != 4100 {
+	if code := slow.ExpectClose(); code != 4100 {
 		t.Fatalf("slow client closed with %d, want 4100", code)
 	}
 	if ts.hub.SlowConsumers() != 1 {
@@ -172,7 +172,7 @@ func TestConfigFromFileServesApps(t *testing.T) {
 	}
 	ts := startServer(t, cfg)
 	c := dial(t, ts, "/app/k77?protocol=7")
-	m := c.read()
+	m := c.Read()
 	var s string
 	json.Unmarshal(m.Data, &s)
 	if m.Event != "pusher:connection_established" || !strings.Contains(s, `"activity_timeout":30`) {

@@ -44,7 +44,7 @@ func startOn(t *testing.T, transport string, a apps.App) *testServer {
 }
 
 func signinAs(c *wsClient, a apps.App, sid, userData string) {
-	c.send(map[string]any{"event": "pusher:signin", "data": map[string]any{
+	c.Send(map[string]any{"event": "pusher:signin", "data": map[string]any{
 		"auth": auth.Token(a.Key, a.Secret, auth.UserString(sid, userData)), "user_data": userData}})
 }
 
@@ -68,48 +68,48 @@ func TestSubscriptionLimitPerConnection(t *testing.T) {
 		ts := startOn(t, tr, a)
 		c, sid := connect(t, ts, a.Key)
 		signinAs(c, a, sid, `{"id":"alice"}`)
-		c.expect("pusher:signin_success")
+		c.Expect("pusher:signin_success")
 
 		limit := apps.DefaultMaxSubscriptionsPerConnection
 		for i := 0; i < limit; i++ {
-			c.subscribe(fmt.Sprintf("room-%d", i), "", "")
+			c.Subscribe(fmt.Sprintf("room-%d", i), "", "")
 		}
 		for i := 0; i < limit; i++ {
-			if m := c.expect("pusher_internal:subscription_succeeded"); m.Channel != fmt.Sprintf("room-%d", i) {
+			if m := c.Expect("pusher_internal:subscription_succeeded"); m.Channel != fmt.Sprintf("room-%d", i) {
 				t.Fatalf("subscription %d confirmed %q", i, m.Channel)
 			}
 		}
 		over := fmt.Sprintf("room-%d", limit)
-		c.subscribe(over, "", "")
-		m := c.expect("pusher:subscription_error")
+		c.Subscribe(over, "", "")
+		m := c.Expect("pusher:subscription_error")
 		if typ, status := subscriptionError(t, m); m.Channel != over || typ != "LimitReached" || status != 403 {
 			t.Fatalf("subscription_error %+v %s", m, m.Data)
 		}
-		if m := c.expect("pusher:error"); m.Channel != over {
+		if m := c.Expect("pusher:error"); m.Channel != over {
 			t.Fatalf("pusher:error for channel %q", m.Channel)
 		}
-		c.alive()
+		c.Alive()
 
 		// Joined channels are not new subscriptions, and still deliver.
-		c.subscribe("room-5", "", "")
-		c.expect("pusher_internal:subscription_succeeded")
-		c.subscribe("#server-to-user-alice", "", "")
-		c.expect("pusher_internal:subscription_succeeded")
+		c.Subscribe("room-5", "", "")
+		c.Expect("pusher_internal:subscription_succeeded")
+		c.Subscribe("#server-to-user-alice", "", "")
+		c.Expect("pusher_internal:subscription_succeeded")
 		publish(t, ts, a.ID, over, "lost", "x")
 		publish(t, ts, a.ID, "room-0", "first", "1")
 		publish(t, ts, a.ID, fmt.Sprintf("room-%d", limit-1), "last", "2")
 		publish(t, ts, a.ID, "#server-to-user-alice", "dm", "3")
 		for _, want := range []string{"first", "last", "dm"} {
-			if m := c.read(); m.Event != want {
+			if m := c.Read(); m.Event != want {
 				t.Fatalf("got %s (%s), want %s", m.Event, m.Channel, want)
 			}
 		}
-		c.expectSilence(100 * time.Millisecond)
+		c.ExpectSilence(100 * time.Millisecond)
 
 		// Leaving one channel makes room for another.
-		c.send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]any{"channel": "room-7"}})
-		c.subscribe(over, "", "")
-		if m := c.expect("pusher_internal:subscription_succeeded"); m.Channel != over {
+		c.Send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]any{"channel": "room-7"}})
+		c.Subscribe(over, "", "")
+		if m := c.Expect("pusher_internal:subscription_succeeded"); m.Channel != over {
 			t.Fatalf("confirmed %q", m.Channel)
 		}
 	})
@@ -130,14 +130,14 @@ func TestPresenceUserIDOver128Refused(t *testing.T) {
 			`{"user_id":` + strings.Repeat("9", 129) + `}`, // counted as its string form
 		} {
 			c, sid := connect(t, ts, a.Key)
-			c.subscribe(ch, channelToken(a, sid, ch, cd), cd)
-			m := c.expect("pusher:subscription_error")
+			c.Subscribe(ch, channelToken(a, sid, ch, cd), cd)
+			m := c.Expect("pusher:subscription_error")
 			if typ, status := subscriptionError(t, m); typ != "LimitReached" || status != 400 {
 				t.Fatalf("%.30s…: subscription_error %s", cd, m.Data)
 			}
-			c.expect("pusher:error")
-			c.alive()
-			watcher.expectSilence(150 * time.Millisecond)
+			c.Expect("pusher:error")
+			c.Alive()
+			watcher.ExpectSilence(150 * time.Millisecond)
 		}
 
 		id128 := strings.Repeat("m", 128)
@@ -146,7 +146,7 @@ func TestPresenceUserIDOver128Refused(t *testing.T) {
 			t.Fatalf("count %d after a 128-character member joined", p.Presence.Count)
 		}
 		var added string
-		json.Unmarshal(watcher.expect("pusher_internal:member_added").Data, &added)
+		json.Unmarshal(watcher.Expect("pusher_internal:member_added").Data, &added)
 		if !strings.Contains(added, id128) {
 			t.Fatalf("member_added %s", added)
 		}
@@ -154,12 +154,12 @@ func TestPresenceUserIDOver128Refused(t *testing.T) {
 		// Sign-in ids are held to the same 128.
 		c, sid := connect(t, ts, a.Key)
 		signinAs(c, a, sid, `{"id":"`+strings.Repeat("s", 129)+`"}`)
-		if code, _ := errorData(t, c.expect("pusher:error")); code == nil || *code != 4009 {
+		if code, _ := errorData(t, c.Expect("pusher:error")); code == nil || *code != 4009 {
 			t.Fatalf("sign-in with a 129-character id: code %v", code)
 		}
-		c.alive()
+		c.Alive()
 		signinAs(c, a, sid, `{"id":"`+strings.Repeat("s", 128)+`"}`)
-		c.expect("pusher:signin_success")
+		c.Expect("pusher:signin_success")
 	})
 }
 
@@ -179,7 +179,7 @@ func TestClientEventNotUTF8ReachesNobody(t *testing.T) {
 		}
 		for _, c := range append(peers, sender) {
 			for { // the member_added of those who joined later
-				if _, err := c.next(100 * time.Millisecond); err != nil {
+				if _, err := c.Next(100 * time.Millisecond); err != nil {
 					break
 				}
 			}
@@ -188,35 +188,35 @@ func TestClientEventNotUTF8ReachesNobody(t *testing.T) {
 
 		// In a binary frame, the transport passes the bytes up: Herald
 		// refuses the event.
-		if err := wsutil.WriteClientBinary(sender.conn, bad); err != nil {
+		if err := wsutil.WriteClientBinary(sender.Conn, bad); err != nil {
 			t.Fatal(err)
 		}
 		for _, p := range peers {
 			expectOnly(t, p, 200*time.Millisecond)
-			p.alive()
+			p.Alive()
 		}
-		if code, _ := errorData(t, sender.expect("pusher:error")); code == nil || *code != 4301 {
+		if code, _ := errorData(t, sender.Expect("pusher:error")); code == nil || *code != 4301 {
 			t.Fatalf("binary frame: pusher:error code %v, want 4301", code)
 		}
 		// The peers still receive what is well formed.
-		sender.send(map[string]any{"event": "client-typing", "channel": ch, "data": map[string]any{"text": "é"}})
+		sender.Send(map[string]any{"event": "client-typing", "channel": ch, "data": map[string]any{"text": "é"}})
 		for _, p := range peers {
-			if m := p.expect("client-typing"); string(m.Data) != `{"text":"é"}` || m.UserID != "sender" {
+			if m := p.Expect("client-typing"); string(m.Data) != `{"text":"é"}` || m.UserID != "sender" {
 				t.Fatalf("relayed %+v %s", m, m.Data)
 			}
 		}
 
 		// In a text frame it breaks RFC 6455: the transport may close the
 		// sender (1007) itself, and then the peers hear only that it left.
-		if err := wsutil.WriteClientText(sender.conn, bad); err != nil {
+		if err := wsutil.WriteClientText(sender.Conn, bad); err != nil {
 			t.Fatal(err)
 		}
-		m := sender.read()
+		m := sender.Read()
 		switch {
-		case m.closeCode == 1007:
+		case m.Close == 1007:
 			for _, p := range peers {
 				expectOnly(t, p, 200*time.Millisecond, "pusher_internal:member_removed")
-				p.alive()
+				p.Alive()
 			}
 		case m.Event == "pusher:error":
 			if code, _ := errorData(t, m); code == nil || *code != 4301 {
@@ -224,7 +224,7 @@ func TestClientEventNotUTF8ReachesNobody(t *testing.T) {
 			}
 			for _, p := range peers {
 				expectOnly(t, p, 200*time.Millisecond)
-				p.alive()
+				p.Alive()
 			}
 		default:
 			t.Fatalf("text frame: sender got %+v %s, want a 1007 close or pusher:error 4301", m, m.Data)
@@ -239,8 +239,8 @@ func expectOnly(t *testing.T, c *wsClient, d time.Duration, allowed ...string) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
-		c.conn.SetReadDeadline(deadline)
-		hdr, err := ws.ReadHeader(c.br)
+		c.Conn.SetReadDeadline(deadline)
+		hdr, err := ws.ReadHeader(c.BR)
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			return
@@ -249,7 +249,7 @@ func expectOnly(t *testing.T, c *wsClient, d time.Duration, allowed ...string) {
 			t.Fatalf("peer: %v", err)
 		}
 		p := make([]byte, hdr.Length)
-		if _, err := io.ReadFull(c.br, p); err != nil {
+		if _, err := io.ReadFull(c.BR, p); err != nil {
 			t.Fatalf("peer: %v", err)
 		}
 		if hdr.OpCode == ws.OpText && !utf8.Valid(p) {
@@ -284,7 +284,7 @@ func TestPusherPingFloodBounded(t *testing.T) {
 		a := testApp("1")
 		ts := startOn(t, tr, a)
 		c := dialSmallReceiveBuffer(t, ts, "/app/"+a.Key+"?protocol=7")
-		if m := c.read(); m.Event != "pusher:connection_established" {
+		if m := c.Read(); m.Event != "pusher:connection_established" {
 			t.Fatalf("first frame %+v", m)
 		}
 
@@ -321,8 +321,8 @@ func TestPusherPingFloodBounded(t *testing.T) {
 					return
 				default:
 				}
-				c.conn.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
-				n, err := c.conn.Write(chunk[off:])
+				c.Conn.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+				n, err := c.Conn.Write(chunk[off:])
 				sent.Add(int64(n))
 				off = (off + n) % len(chunk)
 				var ne net.Error
@@ -363,14 +363,14 @@ func TestPusherPingFloodBounded(t *testing.T) {
 		}
 
 		// What the kernel already held is still readable, then the close.
-		c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		c.Conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 		for {
-			hdr, err := ws.ReadHeader(c.br)
+			hdr, err := ws.ReadHeader(c.BR)
 			if err != nil {
 				t.Fatalf("connection ended without a close frame: %v", err)
 			}
 			p := make([]byte, hdr.Length)
-			if _, err := io.ReadFull(c.br, p); err != nil {
+			if _, err := io.ReadFull(c.BR, p); err != nil {
 				t.Fatalf("connection ended without a close frame: %v", err)
 			}
 			if hdr.OpCode == ws.OpClose {
@@ -399,12 +399,12 @@ func TestSubscriptionLimitFromConfigFile(t *testing.T) {
 	}
 	ts := startServer(t, cfg)
 	c, _ := connect(t, ts, "k5")
-	c.subscribe("one", "", "")
-	c.subscribe("two", "", "")
-	c.subscribe("three", "", "")
-	c.expect("pusher_internal:subscription_succeeded")
-	c.expect("pusher_internal:subscription_succeeded")
-	if m := c.expect("pusher:subscription_error"); m.Channel != "three" {
+	c.Subscribe("one", "", "")
+	c.Subscribe("two", "", "")
+	c.Subscribe("three", "", "")
+	c.Expect("pusher_internal:subscription_succeeded")
+	c.Expect("pusher_internal:subscription_succeeded")
+	if m := c.Expect("pusher:subscription_error"); m.Channel != "three" {
 		t.Fatalf("refused %q, want three", m.Channel)
 	}
 }

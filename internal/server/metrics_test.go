@@ -15,6 +15,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/config"
+	"github.com/heraldhq/herald/internal/testkit"
 )
 
 // A scripted scenario against a running node — connections, a refusal,
@@ -30,34 +31,31 @@ func TestMetricsAfterScenario(t *testing.T) {
 	c2, s2 := connect(t, ts, a.Key)
 	c3, s3 := connect(t, ts, a.Key)
 	refused := dial(t, ts, "/app/no-such-key?protocol=7")
-	if code := refused.expectClose(); code != 4001 {
+	if code := refused.ExpectClose(); code != 4001 {
 		t.Fatalf("unknown key closed with %d", code)
 	}
 
-	c1.subscribe("news", "", "")
-	c1.expect("pusher_internal:subscription_succeeded")
-	c2.subscribe("news", "", "")
-	c2.expect("pusher_internal:subscription_succeeded")
-	c2.subscribe("private-x", channelToken(a, s2, "private-x", ""), "")
-	c2.expect("pusher_internal:subscription_succeeded")
-	c3.subscribe("private-x", channelToken(a, s3, "private-x", ""), "")
-	c3.expect("pusher_internal:subscription_succeeded")
-	c3.subscribe("private-y", "key-1:bad", "")
-	c3.expect("pusher:subscription_error")
+	c1.Subscribe("news", "", "")
+	c1.Expect("pusher_internal:subscription_succeeded")
+	c2.Subscribe("news", "", "")
+	c2.Expect("pusher_internal:subscription_succeeded")
+	c2.Subscribe("private-x", channelToken(a, s2, "private-x", ""), "")
+	c2.Expect("pusher_internal:subscription_succeeded")
+	c3.Subscribe("private-x", channelToken(a, s3, "private-x", ""), "")
+	c3.Expect("pusher_internal:subscription_succeeded")
+	c3.Subscribe("private-y", "key-1:bad", "")
+	c3.Expect("pusher:subscription_error")
 
-	body := `{"name":"e","channel":"news","data":"d"}`
-	resp, err := http.Post("http://"+ts.addr+signedTarget(a, "POST", "/apps/1/events", nil, body), "application/json", strings.NewReader(body))
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("REST publish: %v %v", resp, err)
+	if status, body := testkit.REST(t, ts.addr, a, "POST", "/apps/1/events", nil, `{"name":"e","channel":"news","data":"d"}`); status != 200 {
+		t.Fatalf("REST publish: %d %s", status, body)
 	}
-	resp.Body.Close()
-	c1.expect("e")
-	c2.expect("e")
+	c1.Expect("e")
+	c2.Expect("e")
 
-	c3.send(map[string]any{"event": "client-hi", "channel": "private-x", "data": map[string]any{}})
-	c2.expect("client-hi")
+	c3.Send(map[string]any{"event": "client-hi", "channel": "private-x", "data": map[string]any{}})
+	c2.Expect("client-hi")
 
-	c1.conn.Close()
+	c1.Conn.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for ts.hub.Connections() != 2 {
 		if time.Now().After(deadline) {

@@ -96,7 +96,7 @@ func testPendingConnectionBound(t *testing.T) {
 		t.Fatalf("%d pending after refusals, want 3", n)
 	}
 	// The established ones do not notice.
-	ws.alive()
+	ws.Alive()
 	rest.write(signedGet)
 	if resp, got := rest.response(2 * time.Second); resp.StatusCode != 200 {
 		t.Fatalf("established REST client: %d %s", resp.StatusCode, got)
@@ -112,7 +112,7 @@ func testPendingConnectionBound(t *testing.T) {
 	stalled[0].c.Close()
 	waitPending(t, ts, 2)
 	ws2, _ := connect(t, ts, a.Key)
-	ws2.alive()
+	ws2.Alive()
 	waitPending(t, ts, 2)
 	rest2 := dialRaw(t, ts.addr)
 	rest2.write(signedGet)

@@ -35,8 +35,8 @@ func decodePresence(t *testing.T, m frameMsg) presencePayload {
 func joinPresence(t *testing.T, ts *testServer, a apps.App, channel, channelData string) (*wsClient, string, presencePayload) {
 	t.Helper()
 	c, sid := connect(t, ts, a.Key)
-	c.subscribe(channel, channelToken(a, sid, channel, channelData), channelData)
-	return c, sid, decodePresence(t, c.expect("pusher_internal:subscription_succeeded"))
+	c.Subscribe(channel, channelToken(a, sid, channel, channelData), channelData)
+	return c, sid, decodePresence(t, c.Expect("pusher_internal:subscription_succeeded"))
 }
 
 func TestPresenceMembersAreUsers(t *testing.T) {
@@ -54,7 +54,7 @@ func TestPresenceMembersAreUsers(t *testing.T) {
 	if p.Presence.Count != 2 {
 		t.Fatalf("bob sees count %d", p.Presence.Count)
 	}
-	added := ca.expect("pusher_internal:member_added")
+	added := ca.Expect("pusher_internal:member_added")
 	var s string
 	json.Unmarshal(added.Data, &s)
 	if s != `{"user_id":"bob","user_info":{"name":"Bob"}}` {
@@ -65,14 +65,14 @@ func TestPresenceMembersAreUsers(t *testing.T) {
 	if p.Presence.Count != 2 {
 		t.Fatalf("second tab sees count %d", p.Presence.Count)
 	}
-	ca.expectSilence(200 * time.Millisecond)
-	cb1.expectSilence(100 * time.Millisecond) // nobody announces bob to bob
+	ca.ExpectSilence(200 * time.Millisecond)
+	cb1.ExpectSilence(100 * time.Millisecond) // nobody announces bob to bob
 
 	// One tab leaving removes nobody; the last one does.
-	cb1.send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]any{"channel": ch}})
-	ca.expectSilence(200 * time.Millisecond)
-	cb2.conn.Close()
-	removed := ca.expect("pusher_internal:member_removed")
+	cb1.Send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]any{"channel": ch}})
+	ca.ExpectSilence(200 * time.Millisecond)
+	cb2.Conn.Close()
+	removed := ca.Expect("pusher_internal:member_removed")
 	json.Unmarshal(removed.Data, &s)
 	if s != `{"user_id":"bob"}` {
 		t.Fatalf("member_removed data %s", s)
@@ -89,20 +89,20 @@ func TestPresenceRefusals(t *testing.T) {
 	t.Run("tampered channel_data", func(t *testing.T) {
 		c, sid := connect(t, ts, a.Key)
 		signed := `{"user_id":"mallory"}`
-		c.subscribe(ch, channelToken(a, sid, ch, signed), `{"user_id":"admin"}`)
-		c.expect("pusher:subscription_error")
-		c.alive()
+		c.Subscribe(ch, channelToken(a, sid, ch, signed), `{"user_id":"admin"}`)
+		c.Expect("pusher:subscription_error")
+		c.Alive()
 	})
 	t.Run("missing channel_data", func(t *testing.T) {
 		c, sid := connect(t, ts, a.Key)
-		c.subscribe(ch, channelToken(a, sid, ch, ""), "")
-		c.expect("pusher:subscription_error")
+		c.Subscribe(ch, channelToken(a, sid, ch, ""), "")
+		c.Expect("pusher:subscription_error")
 	})
 	t.Run("user_info too large", func(t *testing.T) {
 		c, sid := connect(t, ts, a.Key)
 		cd := fmt.Sprintf(`{"user_id":"big","user_info":{"x":"%s"}}`, strings.Repeat("x", 60))
-		c.subscribe(ch, channelToken(a, sid, ch, cd), cd)
-		m := c.expect("pusher:subscription_error")
+		c.Subscribe(ch, channelToken(a, sid, ch, cd), cd)
+		m := c.Expect("pusher:subscription_error")
 		if !strings.Contains(string(m.Data), "LimitReached") {
 			t.Fatalf("%s", m.Data)
 		}
@@ -112,7 +112,7 @@ func TestPresenceRefusals(t *testing.T) {
 		if p.Presence.IDs[0] != "10" {
 			t.Fatalf("ids %v", p.Presence.IDs)
 		}
-		c.alive()
+		c.Alive()
 	})
 	t.Run("member limit", func(t *testing.T) {
 		joinPresence(t, ts, a, ch, `{"user_id":"u1"}`)
@@ -122,8 +122,8 @@ func TestPresenceRefusals(t *testing.T) {
 		// ...but a third user is not.
 		c, sid := connect(t, ts, a.Key)
 		cd := `{"user_id":"u3"}`
-		c.subscribe(ch, channelToken(a, sid, ch, cd), cd)
-		m := c.expect("pusher:subscription_error")
+		c.Subscribe(ch, channelToken(a, sid, ch, cd), cd)
+		m := c.Expect("pusher:subscription_error")
 		if !strings.Contains(string(m.Data), "LimitReached") {
 			t.Fatalf("%s", m.Data)
 		}
@@ -137,38 +137,38 @@ func TestClientEvents(t *testing.T) {
 	ch := "presence-chat"
 	c1, _, _ := joinPresence(t, ts, a, ch, `{"user_id":"one"}`)
 	c2, _, _ := joinPresence(t, ts, a, ch, `{"user_id":"two"}`)
-	c1.expect("pusher_internal:member_added")
+	c1.Expect("pusher_internal:member_added")
 
-	c1.send(map[string]any{"event": "client-typing", "channel": ch, "data": map[string]any{"on": true}})
-	m := c2.expect("client-typing")
+	c1.Send(map[string]any{"event": "client-typing", "channel": ch, "data": map[string]any{"on": true}})
+	m := c2.Expect("client-typing")
 	if m.UserID != "one" || string(m.Data) != `{"on":true}` || m.Channel != ch {
 		t.Fatalf("client event %+v data %s", m, m.Data)
 	}
-	c1.expectSilence(150 * time.Millisecond) // never echoed
+	c1.ExpectSilence(150 * time.Millisecond) // never echoed
 
 	// Not subscribed: refused.
-	c1.send(map[string]any{"event": "client-x", "channel": "private-elsewhere", "data": 1})
-	if code, _ := errorData(t, c1.expect("pusher:error")); code == nil || *code != 4301 {
+	c1.Send(map[string]any{"event": "client-x", "channel": "private-elsewhere", "data": 1})
+	if code, _ := errorData(t, c1.Expect("pusher:error")); code == nil || *code != 4301 {
 		t.Fatalf("code %v", code)
 	}
 	// Public channel: refused.
-	c1.subscribe("lobby", "", "")
-	c1.expect("pusher_internal:subscription_succeeded")
-	c1.send(map[string]any{"event": "client-x", "channel": "lobby", "data": 1})
-	c1.expect("pusher:error")
+	c1.Subscribe("lobby", "", "")
+	c1.Expect("pusher_internal:subscription_succeeded")
+	c1.Send(map[string]any{"event": "client-x", "channel": "lobby", "data": 1})
+	c1.Expect("pusher:error")
 
 	// Rate limit: a burst beyond 5/s is refused with 4301 and the
 	// connection stays open.
 	time.Sleep(1100 * time.Millisecond)
 	for i := 0; i < 20; i++ {
-		c1.send(map[string]any{"event": "client-burst", "channel": ch, "data": i})
+		c1.Send(map[string]any{"event": "client-burst", "channel": ch, "data": i})
 	}
-	if code, _ := errorData(t, c1.expect("pusher:error")); code == nil || *code != 4301 {
+	if code, _ := errorData(t, c1.Expect("pusher:error")); code == nil || *code != 4301 {
 		t.Fatalf("code %v", code)
 	}
 	got := 0
 	for {
-		m, err := c2.next(300 * time.Millisecond)
+		m, err := c2.Next(300 * time.Millisecond)
 		if err != nil {
 			break
 		}
@@ -179,7 +179,7 @@ func TestClientEvents(t *testing.T) {
 	if got != 5 {
 		t.Fatalf("peer received %d burst events, want exactly 5", got)
 	}
-	c1.alive()
+	c1.Alive()
 }
 
 func TestClientEventsDisabled(t *testing.T) {
@@ -187,31 +187,31 @@ func TestClientEventsDisabled(t *testing.T) {
 	a.ClientEvents = false
 	ts := startServer(t, oneApp(a))
 	c, sid := connect(t, ts, a.Key)
-	c.subscribe("private-x", channelToken(a, sid, "private-x", ""), "")
-	c.expect("pusher_internal:subscription_succeeded")
-	c.send(map[string]any{"event": "client-x", "channel": "private-x", "data": 1})
-	if _, msg := errorData(t, c.expect("pusher:error")); !strings.Contains(msg, "enable") {
+	c.Subscribe("private-x", channelToken(a, sid, "private-x", ""), "")
+	c.Expect("pusher_internal:subscription_succeeded")
+	c.Send(map[string]any{"event": "client-x", "channel": "private-x", "data": 1})
+	if _, msg := errorData(t, c.Expect("pusher:error")); !strings.Contains(msg, "enable") {
 		t.Fatalf("message %q", msg)
 	}
-	c.alive()
+	c.Alive()
 }
 
 func TestCacheChannel(t *testing.T) {
 	a := testApp("1")
 	ts := startServer(t, oneApp(a))
 	c1, _ := connect(t, ts, a.Key)
-	c1.subscribe("cache-prices", "", "")
-	c1.expect("pusher_internal:subscription_succeeded")
-	if m := c1.expect("pusher:cache_miss"); m.Channel != "cache-prices" || string(m.Data) != `"{}"` {
+	c1.Subscribe("cache-prices", "", "")
+	c1.Expect("pusher_internal:subscription_succeeded")
+	if m := c1.Expect("pusher:cache_miss"); m.Channel != "cache-prices" || string(m.Data) != `"{}"` {
 		t.Fatalf("cache_miss %+v %s", m, m.Data)
 	}
 	publish(t, ts, a.ID, "cache-prices", "price", "41")
 	publish(t, ts, a.ID, "cache-prices", "price", "42")
-	c1.expect("price")
+	c1.Expect("price")
 	c2, _ := connect(t, ts, a.Key)
-	c2.subscribe("cache-prices", "", "")
-	c2.expect("pusher_internal:subscription_succeeded")
-	m := c2.read()
+	c2.Subscribe("cache-prices", "", "")
+	c2.Expect("pusher_internal:subscription_succeeded")
+	m := c2.Read()
 	var d string
 	json.Unmarshal(m.Data, &d)
 	if m.Event != "price" || d != "42" || m.Channel != "cache-prices" {
@@ -225,12 +225,12 @@ func TestSigninWatchlistAndServerToUser(t *testing.T) {
 	ts := startServer(t, oneApp(a))
 
 	signin := func(c *wsClient, sid, userData string) {
-		c.send(map[string]any{"event": "pusher:signin", "data": map[string]any{
+		c.Send(map[string]any{"event": "pusher:signin", "data": map[string]any{
 			"auth": auth.Token(a.Key, a.Secret, auth.UserString(sid, userData)), "user_data": userData}})
 	}
 	watcher, wsid := connect(t, ts, a.Key)
 	signin(watcher, wsid, `{"id":"w","watchlist":["bob","carol","dave"]}`)
-	m := watcher.expect("pusher:signin_success")
+	m := watcher.Expect("pusher:signin_success")
 	var sd struct {
 		UserData string `json:"user_data"`
 	}
@@ -238,45 +238,45 @@ func TestSigninWatchlistAndServerToUser(t *testing.T) {
 	if sd.UserData != `{"id":"w","watchlist":["bob","carol","dave"]}` {
 		t.Fatalf("signin_success %s", m.Data)
 	}
-	if code, _ := errorData(t, watcher.expect("pusher:error")); code == nil || *code != 4302 {
+	if code, _ := errorData(t, watcher.Expect("pusher:error")); code == nil || *code != 4302 {
 		t.Fatalf("want 4302 for a watchlist over the limit, got %v", code)
 	}
-	status := watcher.expect("pusher_internal:watchlist_events")
+	status := watcher.Expect("pusher_internal:watchlist_events")
 	if !strings.Contains(string(status.Data), `{"name":"offline","user_ids":["bob","carol"]}`) {
 		t.Fatalf("initial watchlist %s", status.Data)
 	}
 
 	bob, bsid := connect(t, ts, a.Key)
 	// Bad signature: refused, connection kept.
-	bob.send(map[string]any{"event": "pusher:signin", "data": map[string]any{"auth": a.Key + ":00", "user_data": `{"id":"bob"}`}})
-	if code, _ := errorData(t, bob.expect("pusher:error")); code == nil || *code != 4009 {
+	bob.Send(map[string]any{"event": "pusher:signin", "data": map[string]any{"auth": a.Key + ":00", "user_data": `{"id":"bob"}`}})
+	if code, _ := errorData(t, bob.Expect("pusher:error")); code == nil || *code != 4009 {
 		t.Fatalf("code %v", code)
 	}
 	// Someone else's server-to-user channel: refused.
-	bob.subscribe("#server-to-user-w", "", "")
-	bob.expect("pusher:subscription_error")
+	bob.Subscribe("#server-to-user-w", "", "")
+	bob.Expect("pusher:subscription_error")
 
 	signin(bob, bsid, `{"id":"bob"}`)
-	bob.expect("pusher:signin_success")
-	if m := watcher.expect("pusher_internal:watchlist_events"); string(m.Data) != `{"events":[{"name":"online","user_ids":["bob"]}]}` {
+	bob.Expect("pusher:signin_success")
+	if m := watcher.Expect("pusher_internal:watchlist_events"); string(m.Data) != `{"events":[{"name":"online","user_ids":["bob"]}]}` {
 		t.Fatalf("online event %s", m.Data)
 	}
-	bob.subscribe("#server-to-user-bob", "", "")
-	bob.expect("pusher_internal:subscription_succeeded")
+	bob.Subscribe("#server-to-user-bob", "", "")
+	bob.Expect("pusher_internal:subscription_succeeded")
 	publish(t, ts, a.ID, "#server-to-user-bob", "dm", "hello bob")
-	if m := bob.expect("dm"); m.Channel != "#server-to-user-bob" {
+	if m := bob.Expect("dm"); m.Channel != "#server-to-user-bob" {
 		t.Fatalf("%+v", m)
 	}
-	watcher.expectSilence(100 * time.Millisecond)
+	watcher.ExpectSilence(100 * time.Millisecond)
 
 	// Terminating bob closes his connection with 4009, and watchers see him go.
 	if err := ts.hub.TerminateUser(t.Context(), a.ID, "bob"); err != nil {
 		t.Fatal(err)
 	}
-	if code := bob.expectClose(); code != 4009 {
+	if code := bob.ExpectClose(); code != 4009 {
 		t.Fatalf("terminate close %d", code)
 	}
-	if m := watcher.expect("pusher_internal:watchlist_events"); string(m.Data) != `{"events":[{"name":"offline","user_ids":["bob"]}]}` {
+	if m := watcher.Expect("pusher_internal:watchlist_events"); string(m.Data) != `{"events":[{"name":"offline","user_ids":["bob"]}]}` {
 		t.Fatalf("offline event %s", m.Data)
 	}
 }

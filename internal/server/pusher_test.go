@@ -36,7 +36,7 @@ func TestConnectionEstablished(t *testing.T) {
 	a.ActivityTimeout = 42 * time.Second
 	ts := startServer(t, oneApp(a))
 	c := dial(t, ts, "/app/"+a.Key+"?protocol=7&client=js&version=8.6.0&flash=false")
-	m := c.read()
+	m := c.Read()
 	if m.Event != "pusher:connection_established" {
 		t.Fatalf("event %q", m.Event)
 	}
@@ -83,36 +83,36 @@ func TestConnectionRefusals(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := dial(t, ts, tc.path)
-			m := c.read()
+			m := c.Read()
 			if m.Event != "pusher:error" {
 				t.Fatalf("first frame %+v, want pusher:error", m)
 			}
 			if code, _ := errorData(t, m); code == nil || *code != tc.code {
 				t.Fatalf("error code %v, want %d", code, tc.code)
 			}
-			if got := c.expectClose(); got != tc.code {
+			if got := c.ExpectClose(); got != tc.code {
 				t.Fatalf("close code %d, want %d", got, tc.code)
 			}
 		})
 	}
 	t.Run("protocol 5 accepted", func(t *testing.T) {
 		c := dial(t, ts, "/app/key-1?protocol=5&client=java-client")
-		if m := c.read(); m.Event != "pusher:connection_established" {
+		if m := c.Read(); m.Event != "pusher:connection_established" {
 			t.Fatalf("got %+v", m)
 		}
 	})
 	t.Run("quota", func(t *testing.T) {
 		first, _ := connect(t, ts, quota.Key)
 		c := dial(t, ts, "/app/"+quota.Key+"?protocol=7")
-		if code, _ := errorData(t, c.expect("pusher:error")); code == nil || *code != 4004 {
+		if code, _ := errorData(t, c.Expect("pusher:error")); code == nil || *code != 4004 {
 			t.Fatalf("code %v, want 4004", code)
 		}
-		if got := c.expectClose(); got != 4004 {
+		if got := c.ExpectClose(); got != 4004 {
 			t.Fatalf("close %d, want 4004", got)
 		}
-		first.alive()
+		first.Alive()
 		// Once the first connection leaves, the quota admits another.
-		first.conn.Close()
+		first.Conn.Close()
 		deadline := time.Now().Add(3 * time.Second)
 		for ts.hub.AppConnections(quota.ID) > 0 && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
@@ -125,11 +125,11 @@ func TestPingPongAndBadFrames(t *testing.T) {
 	a := testApp("1")
 	ts := startServer(t, oneApp(a))
 	c, _ := connect(t, ts, a.Key)
-	c.alive()
+	c.Alive()
 
 	// The Java client sends pusher:ping without data.
-	c.sendRaw([]byte(`{"event":"pusher:ping"}`))
-	if m := c.expect("pusher:pong"); string(m.Data) != `"{}"` {
+	c.SendRaw([]byte(`{"event":"pusher:ping"}`))
+	if m := c.Expect("pusher:pong"); string(m.Data) != `"{}"` {
 		t.Errorf("pong data %s, want \"{}\"", m.Data)
 	}
 
@@ -147,16 +147,16 @@ func TestPingPongAndBadFrames(t *testing.T) {
 		`{"event":"pusher:signin","data":7}`,
 	}
 	for _, b := range bad {
-		c.sendRaw([]byte(b))
-		m := c.read()
+		c.SendRaw([]byte(b))
+		m := c.Read()
 		if m.Event != "pusher:error" {
 			t.Fatalf("after %s got %+v, want pusher:error", b, m)
 		}
-		c.alive()
+		c.Alive()
 	}
 	// A subscribe still works afterwards.
-	c.subscribe("public-after-errors", "", "")
-	c.expect("pusher_internal:subscription_succeeded")
+	c.Subscribe("public-after-errors", "", "")
+	c.Expect("pusher_internal:subscription_succeeded")
 }
 
 // A message over max_message_bytes fails the connection with 1009 (message
@@ -167,15 +167,15 @@ func TestOversizedMessage(t *testing.T) {
 	cfg.MaxMessageBytes = 1024
 	ts := startServer(t, cfg)
 	c, _ := connect(t, ts, a.Key)
-	c.sendRaw([]byte(`{"event":"client-x","data":"` + strings.Repeat("x", 5000) + `"}`))
-	if code := c.expectClose(); code != 1009 {
+	c.SendRaw([]byte(`{"event":"client-x","data":"` + strings.Repeat("x", 5000) + `"}`))
+	if code := c.ExpectClose(); code != 1009 {
 		t.Fatalf("close code %d, want 1009", code)
 	}
 	// A message of exactly the limit is served.
 	c2, _ := connect(t, ts, a.Key)
 	ping := []byte(`{"event":"pusher:ping","data":{}}`)
-	c2.sendRaw(append(ping[:len(ping)-1:len(ping)-1], []byte(strings.Repeat(" ", 1024-len(ping))+"}")...))
-	c2.expect("pusher:pong")
+	c2.SendRaw(append(ping[:len(ping)-1:len(ping)-1], []byte(strings.Repeat(" ", 1024-len(ping))+"}")...))
+	c2.Expect("pusher:pong")
 }
 
 func TestInvalidChannelNames(t *testing.T) {
@@ -183,17 +183,17 @@ func TestInvalidChannelNames(t *testing.T) {
 	ts := startServer(t, oneApp(a))
 	c, _ := connect(t, ts, a.Key)
 	for _, name := range []string{"bad$name", strings.Repeat("x", 201), "has space", "#secret", "#server-to-user-someoneelse"} {
-		c.subscribe(name, "", "")
-		m := c.expect("pusher:subscription_error")
+		c.Subscribe(name, "", "")
+		m := c.Expect("pusher:subscription_error")
 		if m.Channel != name {
 			t.Errorf("subscription_error channel %q, want %q", m.Channel, name)
 		}
-		if m := c.expect("pusher:error"); m.Channel != name {
+		if m := c.Expect("pusher:error"); m.Channel != name {
 			t.Errorf("pusher:error channel %q", m.Channel)
 		}
 	}
-	c.subscribe(strings.Repeat("y", 200), "", "")
-	c.expect("pusher_internal:subscription_succeeded")
+	c.Subscribe(strings.Repeat("y", 200), "", "")
+	c.Expect("pusher_internal:subscription_succeeded")
 }
 
 func TestPublicChannelDelivery(t *testing.T) {
@@ -202,25 +202,25 @@ func TestPublicChannelDelivery(t *testing.T) {
 	c1, _ := connect(t, ts, a.Key)
 	c2, _ := connect(t, ts, a.Key)
 	for _, c := range []*wsClient{c1, c2} {
-		c.subscribe("news", "", "")
-		if m := c.expect("pusher_internal:subscription_succeeded"); string(m.Data) != `"{}"` || m.Channel != "news" {
+		c.Subscribe("news", "", "")
+		if m := c.Expect("pusher_internal:subscription_succeeded"); string(m.Data) != `"{}"` || m.Channel != "news" {
 			t.Fatalf("succeeded %+v", m)
 		}
 	}
 	publish(t, ts, a.ID, "news", "headline", `{"text":"hi \"there\""}`)
 	for _, c := range []*wsClient{c1, c2} {
-		m := c.expect("headline")
+		m := c.Expect("headline")
 		var data string
 		if err := json.Unmarshal(m.Data, &data); err != nil || data != `{"text":"hi \"there\""}` {
 			t.Fatalf("data %s (%v)", m.Data, err)
 		}
 	}
 	// Unsubscribed connections get nothing more.
-	c2.send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]any{"channel": "news"}})
-	c2.alive()
+	c2.Send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]any{"channel": "news"}})
+	c2.Alive()
 	publish(t, ts, a.ID, "news", "second", "2")
-	c1.expect("second")
-	c2.expectSilence(200 * time.Millisecond)
+	c1.Expect("second")
+	c2.ExpectSilence(200 * time.Millisecond)
 }
 
 func TestAppsAreIsolated(t *testing.T) {
@@ -228,13 +228,13 @@ func TestAppsAreIsolated(t *testing.T) {
 	ts := startServer(t, config.Config{Apps: []apps.App{a, b}})
 	ca, _ := connect(t, ts, a.Key)
 	cb, _ := connect(t, ts, b.Key)
-	ca.subscribe("shared-name", "", "")
-	cb.subscribe("shared-name", "", "")
-	ca.expect("pusher_internal:subscription_succeeded")
-	cb.expect("pusher_internal:subscription_succeeded")
+	ca.Subscribe("shared-name", "", "")
+	cb.Subscribe("shared-name", "", "")
+	ca.Expect("pusher_internal:subscription_succeeded")
+	cb.Expect("pusher_internal:subscription_succeeded")
 	publish(t, ts, a.ID, "shared-name", "only-a", "x")
-	ca.expect("only-a")
-	cb.expectSilence(200 * time.Millisecond)
+	ca.Expect("only-a")
+	cb.ExpectSilence(200 * time.Millisecond)
 }
 
 func TestPrivateChannelAuthorization(t *testing.T) {
@@ -242,8 +242,8 @@ func TestPrivateChannelAuthorization(t *testing.T) {
 	other := testApp("2")
 	ts := startServer(t, config.Config{Apps: []apps.App{a, other}})
 	good, sid := connect(t, ts, a.Key)
-	good.subscribe("private-room", channelToken(a, sid, "private-room", ""), "")
-	good.expect("pusher_internal:subscription_succeeded")
+	good.Subscribe("private-room", channelToken(a, sid, "private-room", ""), "")
+	good.Expect("pusher_internal:subscription_succeeded")
 
 	forged := map[string]func(sid string) string{
 		"wrong secret":  func(sid string) string { return auth.Token(a.Key, "nope", auth.ChannelString(sid, "private-room", "")) },
@@ -256,8 +256,8 @@ func TestPrivateChannelAuthorization(t *testing.T) {
 	var refused []*wsClient
 	for name, tok := range forged {
 		c, sid := connect(t, ts, a.Key)
-		c.subscribe("private-room", tok(sid), "")
-		m := c.expect("pusher:subscription_error")
+		c.Subscribe("private-room", tok(sid), "")
+		m := c.Expect("pusher:subscription_error")
 		var d struct {
 			Type   string `json:"type"`
 			Status int    `json:"status"`
@@ -266,17 +266,17 @@ func TestPrivateChannelAuthorization(t *testing.T) {
 		if d.Type != "AuthError" || d.Status != 401 {
 			t.Errorf("%s: subscription_error %s", name, m.Data)
 		}
-		e := c.expect("pusher:error")
+		e := c.Expect("pusher:error")
 		if code, msg := errorData(t, e); code == nil || *code != 4009 || strings.Contains(msg, a.Secret) {
 			t.Errorf("%s: pusher:error %s", name, e.Data)
 		}
 		refused = append(refused, c)
 	}
 	publish(t, ts, a.ID, "private-room", "secret-news", "x")
-	good.expect("secret-news")
+	good.Expect("secret-news")
 	for _, c := range refused {
-		c.expectSilence(100 * time.Millisecond)
-		c.alive()
+		c.ExpectSilence(100 * time.Millisecond)
+		c.Alive()
 	}
 }
 
@@ -286,22 +286,22 @@ func TestEncryptedChannelRoutesButRefusesClientEvents(t *testing.T) {
 	c1, sid1 := connect(t, ts, a.Key)
 	c2, sid2 := connect(t, ts, a.Key)
 	ch := "private-encrypted-vault"
-	c1.subscribe(ch, channelToken(a, sid1, ch, ""), "")
-	c2.subscribe(ch, channelToken(a, sid2, ch, ""), "")
-	c1.expect("pusher_internal:subscription_succeeded")
-	c2.expect("pusher_internal:subscription_succeeded")
+	c1.Subscribe(ch, channelToken(a, sid1, ch, ""), "")
+	c2.Subscribe(ch, channelToken(a, sid2, ch, ""), "")
+	c1.Expect("pusher_internal:subscription_succeeded")
+	c2.Expect("pusher_internal:subscription_succeeded")
 	cipher := `{"nonce":"bm9uY2U=","ciphertext":"Y2lwaGVy"}`
 	publish(t, ts, a.ID, ch, "sealed", cipher)
 	for _, c := range []*wsClient{c1, c2} {
 		var got string
-		json.Unmarshal(c.expect("sealed").Data, &got)
+		json.Unmarshal(c.Expect("sealed").Data, &got)
 		if got != cipher {
 			t.Fatalf("ciphertext altered: %s", got)
 		}
 	}
-	c1.send(map[string]any{"event": "client-peek", "channel": ch, "data": map[string]any{}})
-	if code, _ := errorData(t, c1.expect("pusher:error")); code == nil || *code != 4301 {
+	c1.Send(map[string]any{"event": "client-peek", "channel": ch, "data": map[string]any{}})
+	if code, _ := errorData(t, c1.Expect("pusher:error")); code == nil || *code != 4301 {
 		t.Fatalf("code %v, want 4301", code)
 	}
-	c2.expectSilence(200 * time.Millisecond)
+	c2.ExpectSilence(200 * time.Millisecond)
 }

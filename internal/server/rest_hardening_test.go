@@ -8,15 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/heraldhq/herald/internal/apps"
-	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/config"
+	"github.com/heraldhq/herald/internal/testkit"
 )
 
 // bothTransports runs a test on the epoll transport, whose demux accepts
@@ -35,9 +33,7 @@ func bothTransports(t *testing.T, test func(t *testing.T)) {
 }
 
 // signedTarget is path with a signed query for a request with body.
-func signedTarget(a apps.App, method, path string, query url.Values, body string) string {
-	return path + "?" + auth.SignRequest(a.Key, a.Secret, method, path, query, []byte(body), time.Now()).Encode()
-}
+var signedTarget = testkit.SignedTarget
 
 // rawConn is a client connection that writes exact bytes and reads
 // responses.
@@ -203,8 +199,8 @@ func testRESTContentLengthWithTransferEncoding(t *testing.T) {
 	a := testApp("1")
 	ts := startServer(t, oneApp(a))
 	sub, _ := connect(t, ts, a.Key)
-	sub.subscribe("news", "", "")
-	sub.expect("pusher_internal:subscription_succeeded")
+	sub.Subscribe("news", "", "")
+	sub.Expect("pusher_internal:subscription_succeeded")
 
 	good := `{"name":"good","data":"d","channel":"news"}`
 	goodPost := head("POST", signedTarget(a, "POST", "/apps/1/events", nil, good), fmt.Sprintf("Content-Length: %d", len(good))) + good
@@ -241,7 +237,7 @@ func testRESTContentLengthWithTransferEncoding(t *testing.T) {
 				if resp, got := rc.response(2 * time.Second); resp.StatusCode != 200 {
 					t.Fatalf("request %d before: %d %s", i, resp.StatusCode, got)
 				}
-				sub.expect("good")
+				sub.Expect("good")
 			}
 			if tc.split {
 				cut := strings.Index(tc.bad, "\r\n\r\n") + 1
@@ -266,7 +262,7 @@ func testRESTContentLengthWithTransferEncoding(t *testing.T) {
 	if resp, _ := rc.response(2 * time.Second); resp.StatusCode != 200 {
 		t.Fatalf("pipelined good request: %d", resp.StatusCode)
 	}
-	sub.expect("good")
+	sub.Expect("good")
 	if resp, _ := rc.response(2 * time.Second); resp.StatusCode != http.StatusBadRequest || !resp.Close {
 		t.Fatalf("pipelined bad request: %d, want 400 and close", resp.StatusCode)
 	}
@@ -276,7 +272,7 @@ func testRESTContentLengthWithTransferEncoding(t *testing.T) {
 	if resp, _ := rc.response(2 * time.Second); resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("upgrade with both: %d, want 400", resp.StatusCode)
 	}
-	sub.expectSilence(200 * time.Millisecond)
+	sub.ExpectSilence(200 * time.Millisecond)
 
 	// Chunked alone: served, then closed.
 	rc = dialRaw(t, ts.addr)
@@ -285,7 +281,7 @@ func testRESTContentLengthWithTransferEncoding(t *testing.T) {
 	if resp, got := rc.response(2 * time.Second); resp.StatusCode != 200 || !resp.Close {
 		t.Fatalf("chunked request: %d %s (close %v), want 200 and close", resp.StatusCode, got, resp.Close)
 	}
-	sub.expect("good")
+	sub.Expect("good")
 	if !rc.closedWithin(time.Second) {
 		t.Fatal("connection left open after a chunked request")
 	}
@@ -397,20 +393,20 @@ func testWebSocketOutlivesHTTPTimeouts(t *testing.T) {
 	viaHTTP := rawUpgrade(t, ts, path, handshakeLines("Cookie: "+strings.Repeat("k=v; ", 4000)), nil)
 	viaDemux := rawUpgrade(t, ts, path, handshakeLines(), nil)
 	for _, c := range []*wsClient{viaHTTP, viaDemux} {
-		c.expect("pusher:connection_established")
-		c.subscribe("news", "", "")
-		c.expect("pusher_internal:subscription_succeeded")
+		c.Expect("pusher:connection_established")
+		c.Subscribe("news", "", "")
+		c.Expect("pusher_internal:subscription_succeeded")
 	}
 	waitPending(t, ts, 0)
 	time.Sleep(600 * time.Millisecond) // four times every timeout
 	for i, c := range []*wsClient{viaHTTP, viaDemux} {
 		publish(t, ts, a.ID, "news", fmt.Sprintf("e%d", i), "d")
-		c.expect(fmt.Sprintf("e%d", i))
-		c.alive()
+		c.Expect(fmt.Sprintf("e%d", i))
+		c.Alive()
 	}
 	time.Sleep(600 * time.Millisecond)
 	for _, c := range []*wsClient{viaHTTP, viaDemux} {
-		c.alive()
+		c.Alive()
 	}
 }
 

@@ -2,16 +2,14 @@ package server
 
 import (
 	"encoding/json"
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	pushersdk "github.com/pusher/pusher-http-go/v5"
 
 	"github.com/heraldhq/herald/internal/apps"
-	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/testkit"
 )
 
 // These tests drive Herald with the official Go server SDK,
@@ -52,13 +50,8 @@ func sdkAuth(t *testing.T, c *pushersdk.Client, socketID, channel string, member
 // restPost sends a signed POST to the REST API and returns the status.
 func restPost(t *testing.T, ts *testServer, a apps.App, path, body string) int {
 	t.Helper()
-	q := auth.SignRequest(a.Key, a.Secret, "POST", path, nil, []byte(body), time.Now())
-	resp, err := http.Post("http://"+ts.addr+path+"?"+q.Encode(), "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
+	status, _ := testkit.REST(t, ts.addr, a, "POST", path, nil, body)
+	return status
 }
 
 func dataString(t *testing.T, m frameMsg) string {
@@ -76,20 +69,20 @@ func TestGoSDKTriggers(t *testing.T) {
 	sdk := goSDK(ts, a)
 
 	pub, pubID := connect(t, ts, a.Key)
-	pub.subscribe("news", "", "")
-	pub.expect("pusher_internal:subscription_succeeded")
+	pub.Subscribe("news", "", "")
+	pub.Expect("pusher_internal:subscription_succeeded")
 	priv, privID := connect(t, ts, a.Key)
 	tok, _ := sdkAuth(t, sdk, privID, "private-desk", nil)
-	priv.subscribe("private-desk", tok, "")
-	priv.expect("pusher_internal:subscription_succeeded")
-	priv.subscribe("news", "", "")
-	priv.expect("pusher_internal:subscription_succeeded")
+	priv.Subscribe("private-desk", tok, "")
+	priv.Expect("pusher_internal:subscription_succeeded")
+	priv.Subscribe("news", "", "")
+	priv.Expect("pusher_internal:subscription_succeeded")
 
 	if err := sdk.Trigger("news", "hello", map[string]string{"a": "b"}); err != nil {
 		t.Fatalf("Trigger: %v", err)
 	}
 	for _, c := range []*wsClient{pub, priv} {
-		if m := c.expect("hello"); m.Channel != "news" || dataString(t, m) != `{"a":"b"}` {
+		if m := c.Expect("hello"); m.Channel != "news" || dataString(t, m) != `{"a":"b"}` {
 			t.Fatalf("received %+v", m)
 		}
 	}
@@ -97,12 +90,12 @@ func TestGoSDKTriggers(t *testing.T) {
 	if err := sdk.TriggerMulti([]string{"news", "private-desk"}, "both", "plain text"); err != nil {
 		t.Fatalf("TriggerMulti: %v", err)
 	}
-	if m := pub.expect("both"); dataString(t, m) != "plain text" {
+	if m := pub.Expect("both"); dataString(t, m) != "plain text" {
 		t.Fatalf("received %+v", m)
 	}
 	got := map[string]bool{}
 	for range 2 {
-		got[priv.expect("both").Channel] = true
+		got[priv.Expect("both").Channel] = true
 	}
 	if !got["news"] || !got["private-desk"] {
 		t.Fatalf("the private client got the multi-channel event on %v", got)
@@ -111,9 +104,9 @@ func TestGoSDKTriggers(t *testing.T) {
 	if err := sdk.TriggerExclusive("news", "not-you", "x", pubID); err != nil {
 		t.Fatalf("TriggerExclusive: %v", err)
 	}
-	priv.expect("not-you")
-	pub.alive() // the pong comes back with no not-you before it
-	pub.expectSilence(100e6)
+	priv.Expect("not-you")
+	pub.Alive() // the pong comes back with no not-you before it
+	pub.ExpectSilence(100e6)
 
 	info := "subscription_count"
 	res, err := sdk.TriggerWithParams("news", "counted", "x", pushersdk.TriggerParams{Info: &info})
@@ -134,8 +127,8 @@ func TestGoSDKTriggers(t *testing.T) {
 	if len(batch.Batch) != 2 || batch.Batch[1].SubscriptionCount == nil || *batch.Batch[1].SubscriptionCount != 1 {
 		t.Fatalf("batch info = %+v", batch)
 	}
-	pub.expect("b1")
-	if m := priv.expect("b2"); dataString(t, m) != `{"n":2}` {
+	pub.Expect("b1")
+	if m := priv.Expect("b2"); dataString(t, m) != `{"n":2}` {
 		t.Fatalf("received %+v", m)
 	}
 
@@ -145,7 +138,7 @@ func TestGoSDKTriggers(t *testing.T) {
 	if err := bad.Trigger("news", "forged", "x"); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("Trigger with a wrong secret: err = %v, want a 401", err)
 	}
-	pub.alive()
+	pub.Alive()
 }
 
 func TestGoSDKQueries(t *testing.T) {
@@ -156,11 +149,11 @@ func TestGoSDKQueries(t *testing.T) {
 	for i, user := range []string{"ann", "bob", "ann"} {
 		c, id := connect(t, ts, a.Key)
 		tok, data := sdkAuth(t, sdk, id, "presence-room", &pushersdk.MemberData{UserID: user, UserInfo: map[string]string{"n": user}})
-		c.subscribe("presence-room", tok, data)
-		c.expect("pusher_internal:subscription_succeeded")
+		c.Subscribe("presence-room", tok, data)
+		c.Expect("pusher_internal:subscription_succeeded")
 		if i == 0 {
-			c.subscribe("lobby", "", "")
-			c.expect("pusher_internal:subscription_succeeded")
+			c.Subscribe("lobby", "", "")
+			c.Expect("pusher_internal:subscription_succeeded")
 		}
 	}
 
@@ -219,8 +212,8 @@ func TestGoSDKUsers(t *testing.T) {
 		if err != nil {
 			t.Fatalf("AuthenticateUser: %v", err)
 		}
-		c.send(map[string]any{"event": "pusher:signin", "data": json.RawMessage(res)})
-		c.expect("pusher:signin_success")
+		c.Send(map[string]any{"event": "pusher:signin", "data": json.RawMessage(res)})
+		c.Expect("pusher:signin_success")
 		return c
 	}
 	ann1, ann2, bob := signin("ann"), signin("ann"), signin("bob")
@@ -229,12 +222,12 @@ func TestGoSDKUsers(t *testing.T) {
 		t.Fatalf("SendToUser: %v", err)
 	}
 	for _, c := range []*wsClient{ann1, ann2} {
-		if m := c.expect("note"); m.Channel != "#server-to-user-ann" || dataString(t, m) != `{"for":"ann"}` {
+		if m := c.Expect("note"); m.Channel != "#server-to-user-ann" || dataString(t, m) != `{"for":"ann"}` {
 			t.Fatalf("received %+v", m)
 		}
 	}
-	bob.alive()
-	bob.expectSilence(100e6)
+	bob.Alive()
+	bob.ExpectSilence(100e6)
 
 	// pusher-http-go v5.1.1 has no terminate call; the request is signed
 	// here exactly as the SDKs that have one (pusher 5.x on npm) sign it.
@@ -242,9 +235,9 @@ func TestGoSDKUsers(t *testing.T) {
 		t.Fatalf("terminate_connections: status %d", status)
 	}
 	for _, c := range []*wsClient{ann1, ann2} {
-		if code := c.expectClose(); code != 4009 {
+		if code := c.ExpectClose(); code != 4009 {
 			t.Fatalf("terminated connection closed with %d, want 4009", code)
 		}
 	}
-	bob.alive()
+	bob.Alive()
 }

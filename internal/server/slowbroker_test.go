@@ -40,12 +40,12 @@ func testSlowBroker(t *testing.T, transport string) {
 
 	// The bystander: on a public channel, pinging all along.
 	b, _ := connect(t, ts, a.Key)
-	b.subscribe("news", "", "")
-	b.expect("pusher_internal:subscription_succeeded")
+	b.Subscribe("news", "", "")
+	b.Expect("pusher_internal:subscription_succeeded")
 	// A member already in the presence channel.
 	d, dSock := connect(t, ts, a.Key)
-	d.subscribe("presence-room", channelToken(a, dSock, "presence-room", `{"user_id":"dora"}`), `{"user_id":"dora"}`)
-	d.expect("pusher_internal:subscription_succeeded")
+	d.Subscribe("presence-room", channelToken(a, dSock, "presence-room", `{"user_id":"dora"}`), `{"user_id":"dora"}`)
+	d.Expect("pusher_internal:subscription_succeeded")
 	joiner, jSock := connect(t, ts, a.Key)
 
 	baseline := pingRTTs(b, 20)
@@ -53,7 +53,7 @@ func testSlowBroker(t *testing.T, transport string) {
 	slow.SetLatency(brokerLatency)
 	defer slow.SetLatency(0)
 	start := time.Now()
-	joiner.subscribe("presence-room", channelToken(a, jSock, "presence-room", `{"user_id":"jo"}`), `{"user_id":"jo"}`)
+	joiner.Subscribe("presence-room", channelToken(a, jSock, "presence-room", `{"user_id":"jo"}`), `{"user_id":"jo"}`)
 	// An event for the channel published while the join is under way.
 	go ts.hub.Publish(context.Background(), broker.Message{AppID: a.ID, Channel: "presence-room", Event: "during-join", Data: "x"}, hub.SourceREST)
 	// A delivery to the bystander while the broker is slow: published
@@ -65,15 +65,15 @@ func testSlowBroker(t *testing.T, transport string) {
 	}
 
 	// Ordering under the slow broker.
-	first := joiner.read()
+	first := joiner.Read()
 	if first.Event != "pusher_internal:subscription_succeeded" || first.Channel != "presence-room" {
 		t.Fatalf("joiner's first message %s %s, want its subscription_succeeded", first.Event, first.Channel)
 	}
 	joinedAt := time.Now()
-	if ev := joiner.read(); ev.Event != "during-join" {
+	if ev := joiner.Read(); ev.Event != "during-join" {
 		t.Fatalf("joiner's second message %s, want the event published during the join", ev.Event)
 	}
-	added := d.expect("pusher_internal:member_added")
+	added := d.Expect("pusher_internal:member_added")
 	var m struct {
 		UserID string `json:"user_id"`
 	}
@@ -91,13 +91,13 @@ func testSlowBroker(t *testing.T, transport string) {
 	}
 
 	// Client events and a leave queue behind the broker too.
-	joiner.send(map[string]any{"event": "client-hi", "channel": "presence-room", "data": map[string]any{}})
-	joiner.send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]any{"channel": "presence-room"}})
+	joiner.Send(map[string]any{"event": "client-hi", "channel": "presence-room", "data": map[string]any{}})
+	joiner.Send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]any{"channel": "presence-room"}})
 	duringLeave := pingRTTs(b, 20)
-	if ev := d.expect("client-hi"); ev.UserID != "jo" {
+	if ev := d.Expect("client-hi"); ev.UserID != "jo" {
 		t.Fatalf("client event %+v", ev)
 	}
-	d.expect("pusher_internal:member_removed")
+	d.Expect("pusher_internal:member_removed")
 
 	// Deliveries to the bystander are as prompt as its pongs.
 	for i := range 5 {
@@ -106,7 +106,7 @@ func testSlowBroker(t *testing.T, transport string) {
 		// The hub has handed the event to the connection when Publish
 		// returns; what remains is the transport.
 		handed := time.Now()
-		b.expect("tick")
+		b.Expect("tick")
 		if lag := time.Since(handed); lag > 100*time.Millisecond {
 			t.Fatalf("delivery %d took %v after the broker handed it over (publish took %v)", i, lag, handed.Sub(sent))
 		}
@@ -125,12 +125,12 @@ func testSlowBroker(t *testing.T, transport string) {
 
 // pingRTTs pings n times, 10 ms apart, and returns the round trips.
 func pingRTTs(c *wsClient, n int) []time.Duration {
-	c.t.Helper()
+	c.T.Helper()
 	out := make([]time.Duration, 0, n)
 	for range n {
 		t0 := time.Now()
-		c.send(map[string]any{"event": "pusher:ping", "data": map[string]any{}})
-		c.expect("pusher:pong")
+		c.Send(map[string]any{"event": "pusher:ping", "data": map[string]any{}})
+		c.Expect("pusher:pong")
 		out = append(out, time.Since(t0))
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -87,8 +87,8 @@ func testStalledBodies(t *testing.T, transport string) {
 
 	// Established before the flood.
 	sub, _ := connect(t, ts, a.Key)
-	sub.subscribe("news", "", "")
-	sub.expect("pusher_internal:subscription_succeeded")
+	sub.Subscribe("news", "", "")
+	sub.Expect("pusher_internal:subscription_succeeded")
 	rest := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}, Timeout: 5 * time.Second}
 	defer rest.CloseIdleConnections()
 	trigger := func(client *http.Client, event string) error {
@@ -107,7 +107,7 @@ func testStalledBodies(t *testing.T, transport string) {
 	if err := trigger(rest, "before"); err != nil {
 		t.Fatal(err)
 	}
-	sub.expect("before")
+	sub.Expect("before")
 
 	// The flood: unsigned heads announcing a body that never comes, from
 	// several source addresses so that the client's ports do not run short.
@@ -159,21 +159,21 @@ func testStalledBodies(t *testing.T, transport string) {
 		if br == nil {
 			br = bufio.NewReader(conn)
 		}
-		c := &wsClient{t: t, conn: conn, br: br}
-		c.expect("pusher:connection_established")
-		c.alive()
+		c := &wsClient{T: t, Conn: conn, BR: br}
+		c.Expect("pusher:connection_established")
+		c.Alive()
 		conn.Close()
 		fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
 		if err := trigger(fresh, fmt.Sprintf("fresh%d", i)); err != nil {
 			t.Fatalf("new REST connection %d: %v", i, err)
 		}
-		sub.expect(fmt.Sprintf("fresh%d", i))
+		sub.Expect(fmt.Sprintf("fresh%d", i))
 	}
 	if err := trigger(rest, "after"); err != nil {
 		t.Fatalf("established REST client: %v", err)
 	}
-	sub.expect("after")
-	sub.alive()
+	sub.Expect("after")
+	sub.Alive()
 
 	// The server holds next to none of the stalled connections.
 	deadline := time.Now().Add(10 * time.Second)
