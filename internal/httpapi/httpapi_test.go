@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,46 +15,8 @@ import (
 	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/hub"
+	"github.com/heraldhq/herald/internal/testkit"
 )
-
-// sink is a subscriber that records what reaches it.
-type sink struct {
-	id  string
-	mu  sync.Mutex
-	got []broker.Message
-}
-
-func (s *sink) SocketID() string { return s.id }
-func (s *sink) Deliver(p *hub.Publication) {
-	s.mu.Lock()
-	s.got = append(s.got, p.Message)
-	s.mu.Unlock()
-}
-
-func (s *sink) messages() []broker.Message {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]broker.Message(nil), s.got...)
-}
-
-// terminator is a signed-in user connection.
-type terminator struct {
-	mu         sync.Mutex
-	terminated bool
-}
-
-func (t *terminator) CloseWith(hub.CloseReason) {
-	t.mu.Lock()
-	t.terminated = true
-	t.mu.Unlock()
-}
-func (t *terminator) WatchlistChange(string, bool) {}
-
-func (t *terminator) wasTerminated() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.terminated
-}
 
 type fixture struct {
 	t      *testing.T
@@ -87,8 +48,8 @@ func newFixture(t *testing.T, edit ...func(*apps.App)) *fixture {
 }
 
 // subscribe puts a recording subscriber with socket id id on channel.
-func (f *fixture) subscribe(channel, id string) *sink {
-	s := &sink{id: id}
+func (f *fixture) subscribe(channel, id string) *testkit.Subscriber {
+	s := &testkit.Subscriber{ID: id}
 	f.hub.Subscribe(f.app.ID, channel, s)
 	return s
 }
@@ -140,13 +101,13 @@ func TestTriggerDeliversAndExcludes(t *testing.T) {
 	c := f.subscribe("private-x", "1.3")
 	f.expect("POST", "/apps/42/events", nil,
 		`{"name":"hello","data":"{\"n\":1}","channels":["news","private-x"],"socket_id":"1.1"}`, 200, `{}`)
-	if len(a.messages()) != 0 {
+	if len(a.Messages()) != 0 {
 		t.Fatal("the excluded socket received the event")
 	}
-	for _, s := range []*sink{b, c} {
-		got := s.messages()
+	for _, s := range []*testkit.Subscriber{b, c} {
+		got := s.Messages()
 		if len(got) != 1 || got[0].Event != "hello" || got[0].Data != `{"n":1}` || got[0].DataJSON {
-			t.Fatalf("%s received %+v", s.id, got)
+			t.Fatalf("%s received %+v", s.ID, got)
 		}
 	}
 }
@@ -155,7 +116,7 @@ func TestTriggerSingleChannelAndObjectData(t *testing.T) {
 	f := newFixture(t)
 	s := f.subscribe("news", "1.1")
 	f.expect("POST", "/apps/42/events", nil, `{"name":"e","data":{"a": [1, 2]},"channel":"news"}`, 200, `{}`)
-	got := s.messages()
+	got := s.Messages()
 	if len(got) != 1 || got[0].Data != `{"a":[1,2]}` {
 		t.Fatalf("received %+v, want the compact JSON text of the object", got)
 	}
@@ -182,11 +143,11 @@ func TestBatchTrigger(t *testing.T) {
 	f.expect("POST", "/apps/42/batch_events", nil,
 		`{"batch":[{"channel":"a","name":"one","data":"1"},{"channel":"b","name":"two","data":"2","socket_id":"1.2"},{"channel":"a","name":"three","data":"3"}]}`,
 		200, `{}`)
-	got := a.messages()
+	got := a.Messages()
 	if len(got) != 2 || got[0].Event != "one" || got[1].Event != "three" {
 		t.Fatalf("a received %+v, want one then three", got)
 	}
-	if len(b.messages()) != 0 {
+	if len(b.Messages()) != 0 {
 		t.Fatal("the batch event's socket_id was not excluded")
 	}
 	f.expect("POST", "/apps/42/batch_events", nil,
@@ -233,18 +194,18 @@ func TestCacheChannelInfo(t *testing.T) {
 
 func TestTerminateConnections(t *testing.T) {
 	f := newFixture(t)
-	mine, other := &terminator{}, &terminator{}
+	mine, other := &testkit.User{}, &testkit.User{}
 	f.hub.SignIn("42", "alice", mine)
 	f.hub.SignIn("42", "bob", other)
 	f.expect("POST", "/apps/42/users/alice/terminate_connections", nil, "{}", 200, `{}`)
-	if !mine.wasTerminated() || other.wasTerminated() {
-		t.Fatalf("alice terminated %v, bob terminated %v", mine.wasTerminated(), other.wasTerminated())
+	if len(mine.Closes()) != 1 || mine.Closes()[0] != hub.ReasonTerminated || len(other.Closes()) != 0 {
+		t.Fatalf("alice closed %v, bob closed %v", mine.Closes(), other.Closes())
 	}
 }
 
 func TestSignatureOverEscapedPath(t *testing.T) {
 	f := newFixture(t)
-	s := &sink{id: "1.1"}
+	s := &testkit.Subscriber{ID: "1.1"}
 	f.hub.Subscribe("42", "#server-to-user-alice", s)
 	// An SDK signs the path before escaping it; the signature is checked
 	// against the decoded path.
@@ -366,7 +327,7 @@ func TestRefusals(t *testing.T) {
 			if err := json.Unmarshal([]byte(body), &e); err != nil || !strings.Contains(e.Error, tc.says) {
 				t.Fatalf("body %s does not say %q", body, tc.says)
 			}
-			if got := s.messages(); len(got) != 0 {
+			if got := s.Messages(); len(got) != 0 {
 				t.Fatalf("a refused request delivered %+v", got)
 			}
 		})

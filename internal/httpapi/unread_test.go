@@ -40,7 +40,7 @@ func TestDuplicateAuthParams(t *testing.T) {
 					e.Error != "Duplicate parameter: "+p+" is given more than once" {
 					t.Fatalf("status %d body %s, want 401 naming the duplicate %s", status, got, p)
 				}
-				if m := s.messages(); len(m) != 0 {
+				if m := s.Messages(); len(m) != 0 {
 					t.Fatalf("delivered %+v", m)
 				}
 			})
