@@ -15,31 +15,63 @@ const (
 	opPong         = 0xA
 )
 
-// AppendText appends payload as one unmasked, final text frame. A server's
-// frames are never masked, so the bytes are the same for every receiver:
-// a publication is framed once and the frame is shared by all subscribers.
-func AppendText(dst, payload []byte) []byte {
-	return appendFrame(dst, opText, payload)
+// maxHeaderLen is the longest header of an unmasked server frame: two bytes
+// and a 64-bit length.
+const maxHeaderLen = 10
+
+// outFrame is one entry of a connection's send queue. For a message it is
+// the header the transport built and the sender's payload, which is shared
+// with every other connection the message goes to and never copied: the
+// two leave as separate iovecs of one writev. With hlen zero, payload is
+// bytes of the transport's own that go out as they are: a complete control
+// frame (close, pong) or the handshake response.
+type outFrame struct {
+	payload []byte
+	hdr     [maxHeaderLen]byte
+	hlen    uint8
 }
 
-// TextFrame returns payload framed as a text frame in a new slice.
-func TextFrame(payload []byte) []byte {
-	return AppendText(make([]byte, 0, len(payload)+10), payload)
+// textFrame queues payload as one final, unmasked text frame. A server's
+// frames are never masked, so only the length differs between messages and
+// the payload bytes are the same for every receiver.
+func textFrame(payload []byte) outFrame {
+	f := outFrame{payload: payload}
+	f.hlen = uint8(putHeader(&f.hdr, opText, len(payload)))
+	return f
 }
 
-func appendFrame(dst []byte, op byte, payload []byte) []byte {
-	n := len(payload)
-	dst = append(dst, 0x80|op)
+// rawFrame queues b, already framed, as it is.
+func rawFrame(b []byte) outFrame { return outFrame{payload: b} }
+
+// size is the bytes f puts on the wire, header included.
+func (f *outFrame) size() int { return int(f.hlen) + len(f.payload) }
+
+// putHeader writes the header of a final, unmasked frame of opcode op and
+// an n-byte payload, in the shortest length encoding RFC 6455 §5.2 allows,
+// and returns its length.
+func putHeader(h *[maxHeaderLen]byte, op byte, n int) int {
+	h[0] = 0x80 | op
 	switch {
 	case n < 126:
-		dst = append(dst, byte(n))
+		h[1] = byte(n)
+		return 2
 	case n <= 0xFFFF:
-		dst = append(dst, 126, 0, 0)
-		binary.BigEndian.PutUint16(dst[len(dst)-2:], uint16(n))
+		h[1] = 126
+		binary.BigEndian.PutUint16(h[2:4], uint16(n))
+		return 4
 	default:
-		dst = append(dst, 127, 0, 0, 0, 0, 0, 0, 0, 0)
-		binary.BigEndian.PutUint64(dst[len(dst)-8:], uint64(n))
+		h[1] = 127
+		binary.BigEndian.PutUint64(h[2:10], uint64(n))
+		return 10
 	}
+}
+
+// appendFrame appends a whole frame: the transport's own control frames,
+// which it builds in one piece.
+func appendFrame(dst []byte, op byte, payload []byte) []byte {
+	var h [maxHeaderLen]byte
+	n := putHeader(&h, op, len(payload))
+	dst = append(dst, h[:n]...)
 	return append(dst, payload...)
 }
 

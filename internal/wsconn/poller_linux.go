@@ -21,7 +21,7 @@ const defaultTransport = TransportEpoll
 
 const (
 	readBufferSize = 64 * 1024
-	maxIovecs      = 1024 // IOV_MAX on Linux
+	maxIovecs      = 1024 // IOV_MAX on Linux: 512 messages, a header and a payload each
 	maxEvents      = 512
 )
 
@@ -61,7 +61,7 @@ func (ps *pollerSet) close() {
 // duplicated, the runtime's copy closed, and the duplicate served by a
 // poller. early holds bytes already read from the socket, which adopt
 // copies; resp, if not nil, is the handshake response, which leaves first,
-// together with the first frames sent.
+// in one writev with the first messages sent.
 func (ps *pollerSet) adopt(nc net.Conn, early, resp []byte) (Conn, error) {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
@@ -99,7 +99,7 @@ func (ps *pollerSet) adoptFD(fd int, early, resp []byte) *pconn {
 		c.reader.carry = bytes.Clone(early)
 	}
 	if resp != nil {
-		c.queue = append(c.queue, resp)
+		c.queue = append(c.queue, rawFrame(resp))
 		c.queued = len(resp)
 		c.respQueued = true
 	}
@@ -108,8 +108,8 @@ func (ps *pollerSet) adoptFD(fd int, early, resp []byte) *pconn {
 }
 
 // poller is one epoll loop. It owns every read and write of its
-// connections' sockets, and closes them; other goroutines only queue frames
-// and ask it, through its todo list and an eventfd, to act.
+// connections' sockets, and closes them; other goroutines only queue
+// messages and ask it, through its todo list and an eventfd, to act.
 type poller struct {
 	cfg  Config
 	epfd int
@@ -344,11 +344,11 @@ func (p *poller) flushWith(c *pconn, iovs []unix.Iovec) {
 		// The answer to the latest ping, behind the data already queued.
 		// While the kernel refuses more it stays pending, so that newer
 		// pings replace it rather than pile up behind the blocked bytes.
-		c.queue = append(c.queue, c.pong)
+		c.queue = append(c.queue, rawFrame(c.pong))
 		c.pong = nil
 	}
-	for _, b := range c.queue {
-		c.outBytes += len(b)
+	for i := range c.queue {
+		c.outBytes += c.queue[i].size()
 	}
 	if c.respQueued {
 		// out is empty: this is the connection's first flush.
@@ -371,27 +371,23 @@ func (p *poller) flushWith(c *pconn, iovs []unix.Iovec) {
 
 	var werr error
 	for c.outHead < len(c.out) {
+		// Each message is two iovecs: its header, in out itself, and its
+		// payload where the sender left it, shared with other connections.
 		iov := iovs[:0]
-		for i, b := range c.out[c.outHead:] {
-			if i == len(iovs) {
-				break
-			}
-			if i == 0 {
-				b = b[c.outOff:]
-			}
-			v := unix.Iovec{Base: &b[0]}
-			v.SetLen(len(b))
-			iov = append(iov, v)
+		off := c.outOff
+		for i := c.outHead; i < len(c.out) && len(iov)+2 <= len(iovs); i++ {
+			iov = c.out[i].appendIovecs(iov, off)
+			off = 0
 		}
 		n, err := writev(c.fd, iov)
-		clear(iov) // drop the references to frames for the collector
+		clear(iov) // drop the references to payloads for the collector
 		if p.cfg.afterWrite != nil {
 			p.cfg.afterWrite()
 		}
 		if n > 0 {
 			c.outBytes -= n
-			c.consume(n)
 		}
+		c.consume(max(n, 0))
 		if err != nil {
 			if err != unix.EAGAIN && err != unix.EINTR {
 				werr = err
@@ -502,6 +498,26 @@ func (p *poller) shutdown(c *pconn, err error) {
 	}
 }
 
+// appendIovecs appends the iovecs of what is left of f from byte off on.
+func (f *outFrame) appendIovecs(iov []unix.Iovec, off int) []unix.Iovec {
+	if h := int(f.hlen); off < h {
+		iov = appendIovec(iov, f.hdr[off:h])
+		off = 0
+	} else {
+		off -= h
+	}
+	if off < len(f.payload) {
+		iov = appendIovec(iov, f.payload[off:])
+	}
+	return iov
+}
+
+func appendIovec(iov []unix.Iovec, b []byte) []unix.Iovec {
+	v := unix.Iovec{Base: &b[0]}
+	v.SetLen(len(b))
+	return append(iov, v)
+}
+
 // recycle empties a frame slice for reuse. A slice that a burst grew is kept
 // while the traffic that grew it lasts, so bursts allocate nothing per
 // connection, and dropped once it has been mostly unused for recycleAfter
@@ -509,7 +525,7 @@ func (p *poller) shutdown(c *pconn, err error) {
 // array. Dropping it at the first light flush would make fluctuating bursts
 // regrow it again and again: allocations per subscriber. slack counts the
 // light flushes; it is guarded like the slice it belongs to.
-func recycle(q [][]byte, slack *uint8) [][]byte {
+func recycle(q []outFrame, slack *uint8) []outFrame {
 	n := len(q)
 	clear(q)
 	if cap(q) <= 16 || n >= cap(q)/4 {
@@ -543,8 +559,8 @@ func writev(fd int, iov []unix.Iovec) (int, error) {
 // poller's loop goroutine.
 //
 // Accounting: queued is the bytes of queue plus those of out the kernel has
-// not taken (outBytes), except while flush is writing, when out's bytes are
-// lent to the kernel and only queue counts.
+// not taken (outBytes), headers included, except while flush is writing,
+// when out's bytes are lent to the kernel and only queue counts.
 type pconn struct {
 	fd       int
 	p        *poller
@@ -552,23 +568,23 @@ type pconn struct {
 
 	mu           sync.Mutex
 	h            Handler
-	queue        [][]byte // frames not yet taken by the loop
-	queueSlack   uint8    // light flushes in a row: see recycle
-	queued       int      // bytes charged against MaxQueueBytes: see above
-	scheduled    bool     // in the loop's todo list, or being flushed by Start
-	started      bool     // Start was called: the loop may be asked to look
-	pendingCarry bool     // bytes that came with the handshake await parsing
-	respQueued   bool     // queue[0] is the handshake response
-	pong         []byte   // a pong not yet taken by the loop: see queuePong
-	closing      bool     // a close frame is queued
-	dropOut      bool     // Abort: drop the frames of out not yet begun
-	forceClose   bool     // drop the socket at the next look
-	closed       bool     // socket closed, handler told
+	queue        []outFrame // frames not yet taken by the loop
+	queueSlack   uint8      // light flushes in a row: see recycle
+	queued       int        // bytes charged against MaxQueueBytes: see above
+	scheduled    bool       // in the loop's todo list, or being flushed by Start
+	started      bool       // Start was called: the loop may be asked to look
+	pendingCarry bool       // bytes that came with the handshake await parsing
+	respQueued   bool       // queue[0] is the handshake response
+	pong         []byte     // a pong not yet taken by the loop: see queuePong
+	closing      bool       // a close frame is queued
+	dropOut      bool       // Abort: drop the frames of out not yet begun
+	forceClose   bool       // drop the socket at the next look
+	closed       bool       // socket closed, handler told
 	closeTimer   *time.Timer
 
 	// Loop-owned.
-	out          [][]byte // frames being written: out[outHead] from byte outOff on
-	outSlack     uint8    // light flushes in a row: see recycle
+	out          []outFrame // frames being written: out[outHead] from byte outOff on
+	outSlack     uint8      // light flushes in a row: see recycle
 	outHead      int
 	outOff       int
 	outBytes     int  // bytes of out not yet written
@@ -632,19 +648,21 @@ func (c *pconn) Start(h Handler) {
 // LastRead implements Conn.
 func (c *pconn) LastRead() time.Time { return time.Unix(0, c.lastRead.Load()) }
 
-// Send implements Conn.
-func (c *pconn) Send(frame []byte) error {
+// Send implements Conn: payload is queued as a text message, behind a
+// header of the connection's own, and written in place.
+func (c *pconn) Send(payload []byte) error {
+	f := textFrame(payload)
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
 		return ErrClosed
 	}
-	if c.queued+len(frame) > c.p.cfg.MaxQueueBytes {
+	if c.queued+f.size() > c.p.cfg.MaxQueueBytes {
 		c.mu.Unlock()
 		return ErrQueueFull
 	}
-	c.queue = append(c.queue, frame)
-	c.queued += len(frame)
+	c.queue = append(c.queue, f)
+	c.queued += f.size()
 	sched := c.needsLoop()
 	c.mu.Unlock()
 	if sched {
@@ -673,8 +691,8 @@ func (c *pconn) close(code int, reason string, drop bool) {
 		if c.respQueued {
 			keep = 1
 		}
-		for _, b := range c.queue[keep:] {
-			c.queued -= len(b)
+		for i := keep; i < len(c.queue); i++ {
+			c.queued -= c.queue[i].size()
 		}
 		clear(c.queue[keep:])
 		c.queue = c.queue[:keep]
@@ -682,12 +700,12 @@ func (c *pconn) close(code int, reason string, drop bool) {
 		c.dropOut = true
 	} else if c.pong != nil {
 		// A ping that came before the close is answered before it.
-		c.queue = append(c.queue, c.pong)
+		c.queue = append(c.queue, rawFrame(c.pong))
 		c.queued += len(c.pong)
 	}
 	c.pong = nil
 	cf := closeFrame(code, reason)
-	c.queue = append(c.queue, cf)
+	c.queue = append(c.queue, rawFrame(cf))
 	c.queued += len(cf)
 	// Whatever happens on the wire, the socket is gone by then.
 	c.closeTimer = time.AfterFunc(c.p.cfg.WriteTimeout+closeGrace, c.forceShutdown)
@@ -746,8 +764,8 @@ func (c *pconn) dropUnwritten() int {
 		return 0
 	}
 	dropped := 0
-	for _, b := range c.out[keep:] {
-		dropped += len(b)
+	for i := keep; i < len(c.out); i++ {
+		dropped += c.out[i].size()
 	}
 	clear(c.out[keep:])
 	c.out = c.out[:keep]
@@ -755,16 +773,17 @@ func (c *pconn) dropUnwritten() int {
 	return dropped
 }
 
-// consume drops n written bytes from the front of out.
+// consume drops n written bytes from the front of out, and any empty
+// frames they reach.
 func (c *pconn) consume(n int) {
-	for n > 0 && c.outHead < len(c.out) {
-		rest := len(c.out[c.outHead]) - c.outOff
+	for c.outHead < len(c.out) {
+		rest := c.out[c.outHead].size() - c.outOff
 		if n < rest {
 			c.outOff += n
 			return
 		}
 		n -= rest
-		c.out[c.outHead] = nil
+		c.out[c.outHead] = outFrame{}
 		c.outHead++
 		c.outOff = 0
 	}

@@ -1,9 +1,11 @@
 // Package wsconn is Herald's WebSocket transport and the only importer of a
 // WebSocket library. It upgrades HTTP requests (through net/http, or from a
 // request head its caller read off the socket), reads client frames and
-// hands whole messages to a Handler, and writes pre-framed server frames
-// from a per-connection queue bounded in bytes: whatever is queued leaves in
-// one writev(2).
+// hands whole messages to a Handler, and frames and writes the message
+// payloads a session sends from a per-connection queue bounded in bytes:
+// whatever is queued leaves in one writev(2), each payload written in place
+// after a header of the connection's own, so that one payload is shared by
+// every connection it goes to.
 //
 // Two transports sit behind the same Conn interface:
 //   - "epoll" (Linux, the default): a few poller goroutines serve every
@@ -66,10 +68,10 @@ type Config struct {
 	// message longer than that fails the connection at once with 1009,
 	// before its payload is read: nothing is buffered for it.
 	MaxMessageBytes int
-	// MaxQueueBytes bounds the bytes queued for one client: frames sent but
-	// not yet taken by the kernel. Bytes being handed to the kernel do not
-	// count (a client that keeps up may already have read them), so a
-	// connection holds at most about twice this much.
+	// MaxQueueBytes bounds the bytes queued for one client: frames, headers
+	// and payloads alike, sent but not yet taken by the kernel. Bytes being
+	// handed to the kernel do not count (a client that keeps up may already
+	// have read them), so a connection holds at most about twice this much.
 	MaxQueueBytes int
 	// WriteTimeout bounds how long a client may keep its socket unwritable
 	// (goroutine transport: every write) before it is dropped.
