@@ -19,7 +19,7 @@ import (
 
 // EncodeEvent is the one encoder of channel events: it returns the message
 // payload, shared by every subscriber of a publication through
-// hub.Publication.Frame.
+// hub.Publication.Payload.
 func EncodeEvent(m *broker.Message) []byte {
 	b := make([]byte, 0, 48+len(m.Event)+len(m.Channel)+len(m.Data)+len(m.Data)/8)
 	b = append(b, `{"event":`...)

@@ -93,7 +93,7 @@ func (s *Session) SocketID() string { return s.socketID }
 // Deliver implements hub.Subscriber: the publication's frame is encoded once
 // and shared by every subscriber.
 func (s *Session) Deliver(p *hub.Publication) {
-	s.send(p.Frame(hub.EncodingPusher, EncodeEvent))
+	s.send(p.Payload(hub.EncodingPusher, EncodeEvent))
 }
 
 // send queues a frame. A client whose queue is full is cut off: it cannot
