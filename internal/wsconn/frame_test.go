@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -214,6 +215,85 @@ func TestQueueLimitCountsHeaders(t *testing.T) {
 					c.Start(nopHandler{})
 				}
 			}
+		})
+	}
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// TestBytesWritten: the Upgrader's count is every byte a client reads,
+// 101 response, headers, payloads and control frames included.
+func TestBytesWritten(t *testing.T) {
+	for _, tr := range transports() {
+		t.Run(tr, func(t *testing.T) {
+			up := newUpgrader(t, Config{Transport: tr, Pollers: 2})
+			c, nc := rawUpgrade(t, up)
+			want := responseLen
+			send := func(n int) {
+				t.Helper()
+				if err := c.Send(patterned(n, n)); err != nil {
+					t.Fatal(err)
+				}
+				want += len(wantHeader(n)) + n
+			}
+			send(100)
+			h := newChanHandler()
+			c.Start(h)
+			for _, n := range boundaries {
+				send(n)
+			}
+			// A pong is the transport's own.
+			ping := []byte("are you there")
+			nc.Write(clientFrame(true, opPing, ping))
+			want += 2 + len(ping)
+
+			nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+			cr := &countingReader{r: nc}
+			br := bufio.NewReader(cr)
+			if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+				t.Fatalf("response %v, %v", resp, err)
+			}
+			for {
+				hdr, err := ws.ReadHeader(br)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := io.CopyN(io.Discard, br, hdr.Length); err != nil {
+					t.Fatal(err)
+				}
+				if hdr.OpCode == ws.OpPong {
+					break
+				}
+			}
+			const reason = "bye"
+			c.Close(CloseNormal, reason)
+			want += 2 + 2 + len(reason)
+			// The server half-closes once the close frame is written.
+			if _, err := io.Copy(io.Discard, br); err != nil {
+				t.Fatal(err)
+			}
+			if got := cr.n.Load(); got != int64(want) {
+				t.Fatalf("client read %d bytes, want %d", got, want)
+			}
+			deadline := time.Now().Add(2 * time.Second)
+			for up.BytesWritten() != uint64(want) && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			if got := up.BytesWritten(); got != uint64(want) {
+				t.Fatalf("BytesWritten %d, client read %d", got, want)
+			}
+			nc.Close()
+			h.expectClosed(t)
 		})
 	}
 }

@@ -11,14 +11,15 @@ import (
 
 var _ Conn = (*goConn)(nil)
 
-func newGoConn(nc net.Conn, br *bufio.Reader, cfg Config) *goConn {
+func newGoConn(nc net.Conn, br *bufio.Reader, cfg Config, written *atomic.Uint64) *goConn {
 	c := &goConn{
-		nc:     nc,
-		br:     br,
-		cfg:    cfg,
-		wake:   make(chan struct{}, 1),
-		done:   make(chan struct{}),
-		reader: frameReader{max: cfg.MaxMessageBytes},
+		nc:      nc,
+		br:      br,
+		cfg:     cfg,
+		written: written,
+		wake:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		reader:  frameReader{max: cfg.MaxMessageBytes},
 	}
 	c.lastRead.Store(time.Now().UnixNano())
 	return c
@@ -29,10 +30,11 @@ func newGoConn(nc net.Conn, br *bufio.Reader, cfg Config) *goConn {
 // Locking: mu guards the send queue and the closing state. Send may be
 // called from any goroutine.
 type goConn struct {
-	nc  net.Conn
-	br  *bufio.Reader
-	cfg Config
-	h   Handler
+	nc      net.Conn
+	br      *bufio.Reader
+	cfg     Config
+	h       Handler
+	written *atomic.Uint64 // the Upgrader's count of bytes written
 
 	mu         sync.Mutex
 	queue      []outFrame
@@ -220,7 +222,8 @@ func (c *goConn) write(batch []outFrame) error {
 	}
 	c.nc.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout))
 	c.out = bufs
-	_, err := c.out.WriteTo(c.nc)
+	n, err := c.out.WriteTo(c.nc)
+	c.written.Add(uint64(n))
 	if c.cfg.afterWrite != nil {
 		c.cfg.afterWrite()
 	}

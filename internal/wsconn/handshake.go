@@ -431,7 +431,8 @@ func (u *Upgrader) UpgradeRaw(nc net.Conn, req *UpgradeRequest, early []byte) (C
 	// The goroutine transport writes the response right away: its writer
 	// only starts with Start.
 	nc.SetWriteDeadline(time.Now().Add(u.cfg.WriteTimeout))
-	_, err := nc.Write(resp)
+	n, err := nc.Write(resp)
+	u.written.Add(uint64(n))
 	nc.SetWriteDeadline(time.Time{})
 	if err != nil {
 		nc.Close()
@@ -441,7 +442,7 @@ func (u *Upgrader) UpgradeRaw(nc net.Conn, req *UpgradeRequest, early []byte) (C
 	if len(early) > 0 {
 		r = io.MultiReader(bytes.NewReader(bytes.Clone(early)), nc)
 	}
-	return newGoConn(nc, bufio.NewReader(r), u.cfg), nil
+	return newGoConn(nc, bufio.NewReader(r), u.cfg, &u.written), nil
 }
 
 // ErrNoPoller is UpgradeFD's answer when the transport is not epoll.

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldhq/herald/internal/transport"
@@ -112,6 +113,9 @@ type (
 type Upgrader struct {
 	cfg     Config
 	pollers *pollerSet // nil for the goroutine transport
+	// written counts the bytes the goroutine transport wrote; each poller
+	// counts its own.
+	written atomic.Uint64
 }
 
 // NewUpgrader starts the transport's pollers, if any. Close stops them.
@@ -134,6 +138,19 @@ func NewUpgrader(cfg Config) (*Upgrader, error) {
 
 // Transport names the transport in use.
 func (u *Upgrader) Transport() string { return u.cfg.Transport }
+
+// BytesWritten is the total the transport has handed to the kernel for all
+// its connections: 101 responses, frame headers, payloads and control
+// frames. The epoll transport counts once per flush of a connection, in a
+// counter of each loop's own, and the goroutine transport once per write,
+// so the count costs no shared write per message.
+func (u *Upgrader) BytesWritten() uint64 {
+	n := u.written.Load()
+	if u.pollers != nil {
+		n += u.pollers.bytesWritten()
+	}
+	return n
+}
 
 // Upgrade completes the WebSocket handshake on r with the same 101 response
 // UpgradeRaw writes, or answers r with the refusal RFC 6455 calls for (see
