@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/gobwas/ws"
 )
@@ -295,5 +296,15 @@ func TestBytesWritten(t *testing.T) {
 			nc.Close()
 			h.expectClosed(t)
 		})
+	}
+}
+
+// An entry of the send queue stays the size of a slice: see outFrame.
+func TestOutFrameSize(t *testing.T) {
+	if unsafe.Sizeof(uintptr(0)) != 8 {
+		t.Skip("a 64-bit layout")
+	}
+	if n := unsafe.Sizeof(outFrame{}); n != unsafe.Sizeof([]byte(nil)) {
+		t.Fatalf("outFrame is %d bytes, want %d", n, unsafe.Sizeof([]byte(nil)))
 	}
 }

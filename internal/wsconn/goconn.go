@@ -78,6 +78,9 @@ func (c *goConn) LastRead() time.Time { return time.Unix(0, c.lastRead.Load()) }
 // queue, headers included, would exceed its byte limit, leaving the queue as
 // it was, and ErrClosed once the connection is closing.
 func (c *goConn) Send(payload []byte) error {
+	if uint64(len(payload)) > maxPayload {
+		return ErrQueueFull
+	}
 	f := textFrame(payload)
 	c.mu.Lock()
 	if c.closing {
@@ -216,8 +219,8 @@ func (c *goConn) write(batch []outFrame) error {
 		if f.hlen > 0 {
 			bufs = append(bufs, f.hdr[:f.hlen])
 		}
-		if len(f.payload) > 0 {
-			bufs = append(bufs, f.payload)
+		if f.n > 0 {
+			bufs = append(bufs, f.payload())
 		}
 	}
 	c.nc.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout))

@@ -528,8 +528,8 @@ func (f *outFrame) appendIovecs(iov []unix.Iovec, off int) []unix.Iovec {
 	} else {
 		off -= h
 	}
-	if off < len(f.payload) {
-		iov = appendIovec(iov, f.payload[off:])
+	if off < int(f.n) {
+		iov = appendIovec(iov, f.payload()[off:])
 	}
 	return iov
 }
@@ -673,6 +673,9 @@ func (c *pconn) LastRead() time.Time { return time.Unix(0, c.lastRead.Load()) }
 // Send implements Conn: payload is queued as a text message, behind a
 // header of the connection's own, and written in place.
 func (c *pconn) Send(payload []byte) error {
+	if uint64(len(payload)) > maxPayload {
+		return ErrQueueFull
+	}
 	f := textFrame(payload)
 	c.mu.Lock()
 	if c.closing {
