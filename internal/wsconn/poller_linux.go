@@ -134,9 +134,10 @@ type poller struct {
 	one      [8]byte // eventfd increment; a field so that waking allocates nothing
 
 	// Owned by the loop goroutine.
-	buf   []byte
-	iovs  []unix.Iovec
-	evbuf [8]byte
+	buf     []byte
+	iovs    []unix.Iovec
+	scratch []byte // small frames copied together for one writev: see iovBuilder
+	evbuf   [8]byte
 
 	// written counts the bytes handed to the kernel, once per flush: by
 	// the loop, and by Start for a connection's first flush. It has a cache
@@ -162,13 +163,14 @@ func newPoller(cfg Config) (*poller, error) {
 		return nil, fmt.Errorf("epoll_ctl eventfd: %w", err)
 	}
 	return &poller{
-		one:   [8]byte{1},
-		cfg:   cfg,
-		epfd:  epfd,
-		evfd:  evfd,
-		conns: map[int]*pconn{},
-		buf:   make([]byte, readBufferSize),
-		iovs:  make([]unix.Iovec, maxIovecs),
+		one:     [8]byte{1},
+		cfg:     cfg,
+		epfd:    epfd,
+		evfd:    evfd,
+		conns:   map[int]*pconn{},
+		buf:     make([]byte, readBufferSize),
+		iovs:    make([]unix.Iovec, maxIovecs),
+		scratch: make([]byte, scratchSize),
 	}, nil
 }
 
@@ -334,11 +336,12 @@ func (p *poller) read(c *pconn) {
 
 // flush writes whatever is queued for c with as few writev calls as the
 // kernel allows, then finishes a close if one is pending.
-func (p *poller) flush(c *pconn) { p.flushWith(c, p.iovs) }
+func (p *poller) flush(c *pconn) { p.flushWith(c, p.iovs, p.scratch) }
 
-// flushWith is flush with the iovec buffer iovs. Besides the loop, only
-// Start calls it, before the connection is registered.
-func (p *poller) flushWith(c *pconn, iovs []unix.Iovec) {
+// flushWith is flush with the iovec buffer iovs and the scratch buffer
+// scratch (which may be nil). Besides the loop, only Start calls it, before
+// the connection is registered, with buffers of its own.
+func (p *poller) flushWith(c *pconn, iovs []unix.Iovec, scratch []byte) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -389,14 +392,7 @@ func (p *poller) flushWith(c *pconn, iovs []unix.Iovec) {
 	var werr error
 	written := 0
 	for c.outHead < len(c.out) {
-		// Each message is two iovecs: its header, in out itself, and its
-		// payload where the sender left it, shared with other connections.
-		iov := iovs[:0]
-		off := c.outOff
-		for i := c.outHead; i < len(c.out) && len(iov)+2 <= len(iovs); i++ {
-			iov = c.out[i].appendIovecs(iov, off)
-			off = 0
-		}
+		iov := c.iovecs(iovs, scratch)
 		n, err := writev(c.fd, iov)
 		clear(iov) // drop the references to payloads for the collector
 		if p.cfg.afterWrite != nil {
@@ -452,7 +448,7 @@ func (p *poller) flushWith(c *pconn, iovs []unix.Iovec) {
 		c.mu.Unlock()
 		if pong {
 			// A pong held back while the socket was full can go now.
-			p.flushWith(c, iovs)
+			p.flushWith(c, iovs, scratch)
 			return
 		}
 	}
@@ -520,24 +516,89 @@ func (p *poller) shutdown(c *pconn, err error) {
 	}
 }
 
-// appendIovecs appends the iovecs of what is left of f from byte off on.
-func (f *outFrame) appendIovecs(iov []unix.Iovec, off int) []unix.Iovec {
+// scratchSize is the size of a loop's scratch buffer, and mergeMax the
+// longest payload copied into it.
+const (
+	scratchSize = 64 << 10
+	mergeMax    = 256
+)
+
+// iovBuilder collects the iovecs of one writev. Every iovec costs the
+// kernel a copy of its own, which for a 2-byte header or a 100-byte event
+// is mostly overhead, so headers and small payloads are copied, in order,
+// into scratch, where consecutive ones share one iovec; a larger payload
+// gets an iovec pointing at the shared bytes. scratch is only the loop's
+// for the duration of the writev, and never grows: iovecs point into it.
+type iovBuilder struct {
+	iov     []unix.Iovec
+	scratch []byte
+	open    bool // the last iovec ends at the end of scratch
+}
+
+// copy appends p to scratch and reports whether it fitted.
+func (b *iovBuilder) copy(p []byte) bool {
+	if len(p) == 0 {
+		return true
+	}
+	if cap(b.scratch)-len(b.scratch) < len(p) {
+		return false
+	}
+	start := len(b.scratch)
+	b.scratch = append(b.scratch, p...)
+	if b.open {
+		v := &b.iov[len(b.iov)-1]
+		v.SetLen(int(v.Len) + len(p))
+		return true
+	}
+	b.ref(b.scratch[start:])
+	b.open = true
+	return true
+}
+
+// ref appends an iovec pointing at p.
+func (b *iovBuilder) ref(p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	v := unix.Iovec{Base: &p[0]}
+	v.SetLen(len(p))
+	b.iov = append(b.iov, v)
+	b.open = false
+}
+
+// iovecs fills iovs with what is left of out, as much as fits: a message
+// is its header, in out itself, and its payload where the sender left it,
+// shared with other connections; small ones are copied together into
+// scratch (see iovBuilder). Only the loop calls it, or Start before it.
+func (c *pconn) iovecs(iovs []unix.Iovec, scratch []byte) []unix.Iovec {
+	b := iovBuilder{iov: iovs[:0], scratch: scratch[:0]}
+	off := c.outOff
+	for i := c.outHead; i < len(c.out) && len(b.iov)+2 <= len(iovs); i++ {
+		c.out[i].appendTo(&b, off)
+		off = 0
+	}
+	return b.iov
+}
+
+// appendTo adds what is left of f from byte off on.
+func (f *outFrame) appendTo(b *iovBuilder, off int) {
+	var hdr []byte
 	if h := int(f.hlen); off < h {
-		iov = appendIovec(iov, f.hdr[off:h])
+		hdr = f.hdr[off:h]
 		off = 0
 	} else {
 		off -= h
 	}
-	if off < int(f.n) {
-		iov = appendIovec(iov, f.payload()[off:])
+	payload := f.payload()[off:]
+	if len(payload) <= mergeMax && cap(b.scratch)-len(b.scratch) >= len(hdr)+len(payload) {
+		b.copy(hdr)
+		b.copy(payload)
+		return
 	}
-	return iov
-}
-
-func appendIovec(iov []unix.Iovec, b []byte) []unix.Iovec {
-	v := unix.Iovec{Base: &b[0]}
-	v.SetLen(len(b))
-	return append(iov, v)
+	if !b.copy(hdr) {
+		b.ref(hdr)
+	}
+	b.ref(payload)
 }
 
 // recycle empties a frame slice for reuse. A slice that a burst grew is kept
@@ -642,7 +703,7 @@ func (c *pconn) Start(h Handler) {
 		return
 	}
 	var iovs [8]unix.Iovec
-	c.p.flushWith(c, iovs[:])
+	c.p.flushWith(c, iovs[:], nil)
 	if c.isClosed() {
 		return // the flush failed, and the handler has been told
 	}

@@ -92,6 +92,40 @@ func TestUpgradeFDFirstFlush(t *testing.T) {
 	h.expectClosed(t)
 }
 
+// TestSmallMessagesThroughAFullSocket: messages small enough to be copied
+// together for one writev, and larger ones between them, arrive whole and
+// in order through a socket that takes a few KiB at a time, so that most
+// writes are partial (TestIovecsResumeAnywhere tries every split).
+func TestSmallMessagesThroughAFullSocket(t *testing.T) {
+	up, err := NewUpgrader(Config{Transport: TransportEpoll, Pollers: 1, MaxQueueBytes: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	fd, client := socketPair(t)
+	req, _ := ParseUpgrade([]byte(upgradeHead(validHead()...)))
+	c, err := up.UpgradeFD(fd, &req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Start(newChanHandler())
+	var want [][]byte
+	for i := range 3000 {
+		n := i % (mergeMax + 40)
+		if i%97 == 0 {
+			n = 70000
+		}
+		p := patterned(i, n)
+		if err := c.Send(p); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+		want = append(want, p)
+	}
+	if err := readExactly(client, want); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestFirstMessageLeavesWithResponse: a message sent before Start, such as
 // pusher:connection_established, leaves in the same writev as the 101
 // response, header and payload included.
