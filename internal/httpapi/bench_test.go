@@ -16,7 +16,7 @@ import (
 	"github.com/heraldhq/herald/internal/pusher"
 )
 
-// queueSink stands in for a connection: it takes the shared frame exactly as
+// queueSink stands in for a connection: it takes the shared payload exactly as
 // a Pusher session does and counts the bytes it would queue.
 type queueSink struct {
 	id     string
@@ -25,11 +25,11 @@ type queueSink struct {
 
 func (s *queueSink) SocketID() string { return s.id }
 func (s *queueSink) Deliver(p *hub.Publication) {
-	s.queued += len(p.Frame(hub.EncodingPusher, pusher.EncodeEvent))
+	s.queued += len(p.Payload(hub.EncodingPusher, pusher.EncodeEvent))
 }
 
 // BenchmarkPublish measures the publish path from a signed HTTP request to
-// the encoded frame queued on every subscriber: authentication, body
+// the encoded payload queued on every subscriber: authentication, body
 // parsing, validation, one encode and the fan-out.
 //
 //	go test -run '^$' -bench Publish -benchmem ./internal/httpapi/

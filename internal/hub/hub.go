@@ -6,7 +6,7 @@
 //
 // Locking: channels live in shards, each with its own lock, and each channel
 // has its own lock for its subscriber list. A publication holds a channel's
-// read lock only while it hands the frame to each subscriber, which never
+// read lock only while it hands the payload to each subscriber, which never
 // blocks (Subscriber.Deliver only queues bytes).
 package hub
 

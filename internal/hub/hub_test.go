@@ -13,7 +13,7 @@ import (
 	"github.com/heraldhq/herald/internal/broker"
 )
 
-// recorder is a Subscriber that keeps the frames it is given.
+// recorder is a Subscriber that keeps the payloads it is given.
 type recorder struct {
 	id     string
 	mu     sync.Mutex
@@ -22,7 +22,7 @@ type recorder struct {
 
 func (r *recorder) SocketID() string { return r.id }
 func (r *recorder) Deliver(p *Publication) {
-	f := p.Frame(EncodingPusher, testEncode)
+	f := p.Payload(EncodingPusher, testEncode)
 	r.mu.Lock()
 	r.frames = append(r.frames, f)
 	r.mu.Unlock()
@@ -67,7 +67,7 @@ func TestFanoutEncodesOnceAndExcludes(t *testing.T) {
 		if first == nil {
 			first = s.frames[0]
 		} else if &first[0] != &s.frames[0][0] {
-			t.Fatal("subscribers received different byte slices; the frame must be shared")
+			t.Fatal("subscribers received different byte slices; the payload must be shared")
 		}
 	}
 	if len(other.frames) != 0 {
@@ -191,7 +191,7 @@ type nopSub struct {
 
 func (s *nopSub) SocketID() string { return s.id }
 func (s *nopSub) Deliver(p *Publication) {
-	_ = p.Frame(EncodingPusher, testEncode)
+	_ = p.Payload(EncodingPusher, testEncode)
 	s.n++
 }
 

@@ -8,8 +8,9 @@ import (
 )
 
 // Encoding identifies one front end's wire format. Each publication caches
-// its encoded frame per encoding, so an event is encoded once per protocol,
-// however many subscribers receive it.
+// its encoded payload per encoding, so an event is encoded once per
+// protocol, however many subscribers receive it and whatever transport
+// frames it for each of them.
 type Encoding uint8
 
 const (
@@ -21,19 +22,20 @@ const (
 // Publication is one event on its way to local subscribers.
 type Publication struct {
 	broker.Message
-	frames [numEncodings]encodedFrame
+	payloads [numEncodings]encodedPayload
 }
 
-type encodedFrame struct {
+type encodedPayload struct {
 	ready atomic.Pointer[[]byte]
 	mu    sync.Mutex
 }
 
-// Frame returns the publication's frame in encoding e, building it with
-// build the first time any subscriber asks. Every later caller gets the same
-// bytes; they must not be modified.
-func (p *Publication) Frame(e Encoding, build func(*broker.Message) []byte) []byte {
-	f := &p.frames[e]
+// Payload returns the publication's message payload in encoding e, building
+// it with build the first time any subscriber asks. Every later caller gets
+// the same bytes; they must not be modified. The payload is the message
+// alone: each subscriber's transport frames it.
+func (p *Publication) Payload(e Encoding, build func(*broker.Message) []byte) []byte {
+	f := &p.payloads[e]
 	if b := f.ready.Load(); b != nil {
 		return *b
 	}

@@ -4,17 +4,22 @@ import (
 	"strconv"
 
 	"github.com/heraldhq/herald/internal/broker"
-	"github.com/heraldhq/herald/internal/wsconn"
 )
 
-// The builders below produce complete WebSocket frames of server messages.
+// The builders below return the payloads of server messages: the JSON text
+// of one message each, unframed. The connection's transport frames a
+// payload when it writes it (as a WebSocket text frame, for one), so the
+// same bytes serve every transport; the builders' names end in Frame only
+// because each builds one message.
+//
 // pusher:* and pusher_internal:* data is double-encoded (a JSON string
 // holding JSON) as Pusher clients expect, except pusher:error, whose data is
 // an object. Every message carries a "data" key: the Java client dereferences
 // it unconditionally.
 
-// EncodeEvent is the one encoder of channel events, shared by every
-// subscriber of a publication through hub.Publication.Frame.
+// EncodeEvent is the one encoder of channel events: it returns the message
+// payload, shared by every subscriber of a publication through
+// hub.Publication.Payload.
 func EncodeEvent(m *broker.Message) []byte {
 	switch m.Kind {
 	case broker.KindMemberAdded:
@@ -37,11 +42,10 @@ func EncodeEvent(m *broker.Message) []byte {
 		b = append(b, `,"user_id":`...)
 		b = AppendString(b, m.UserID)
 	}
-	b = append(b, '}')
-	return wsconn.TextFrame(b)
+	return append(b, '}')
 }
 
-// frame builds {"event":event[,"channel":channel],"data":<dataJSON>}.
+// frame builds the payload {"event":event[,"channel":channel],"data":<dataJSON>}.
 // dataJSON must already be valid JSON.
 func frame(event, channel string, dataJSON []byte) []byte {
 	b := make([]byte, 0, 40+len(event)+len(channel)+len(dataJSON))
@@ -53,8 +57,7 @@ func frame(event, channel string, dataJSON []byte) []byte {
 	}
 	b = append(b, `,"data":`...)
 	b = append(b, dataJSON...)
-	b = append(b, '}')
-	return wsconn.TextFrame(b)
+	return append(b, '}')
 }
 
 // stringData JSON-encodes inner (itself JSON) as a string: the
@@ -65,6 +68,8 @@ func stringData(inner []byte) []byte {
 
 var emptyData = []byte(`"{}"`)
 
+// connectionEstablishedFrame returns the payload of
+// pusher:connection_established.
 func connectionEstablishedFrame(socketID string, activityTimeoutSec int) []byte {
 	inner := []byte(`{"socket_id":`)
 	inner = AppendString(inner, socketID)
@@ -74,7 +79,7 @@ func connectionEstablishedFrame(socketID string, activityTimeoutSec int) []byte 
 	return frame("pusher:connection_established", "", stringData(inner))
 }
 
-// errorFrame builds pusher:error; code 0 is sent as null (Pusher's form for
+// errorFrame returns the payload of pusher:error; code 0 is sent as null (Pusher's form for
 // errors that are not close codes).
 func errorFrame(code Code, message, channel string) []byte {
 	d := []byte(`{"code":`)
@@ -96,6 +101,7 @@ const (
 	errTypeChannel = "InvalidChannel"
 )
 
+// subscriptionErrorFrame returns the payload of pusher:subscription_error.
 func subscriptionErrorFrame(channel, typ, message string, status int) []byte {
 	d := []byte(`{"type":`)
 	d = AppendString(d, typ)
@@ -107,10 +113,14 @@ func subscriptionErrorFrame(channel, typ, message string, status int) []byte {
 	return frame("pusher:subscription_error", channel, d)
 }
 
+// subscriptionSucceededFrame returns the payload of
+// pusher_internal:subscription_succeeded for a channel without members.
 func subscriptionSucceededFrame(channel string) []byte {
 	return frame("pusher_internal:subscription_succeeded", channel, emptyData)
 }
 
+// presenceSucceededFrame returns the payload of
+// pusher_internal:subscription_succeeded for a presence channel.
 func presenceSucceededFrame(channel string, members []broker.Member) []byte {
 	inner := []byte(`{"presence":{"ids":[`)
 	for i, m := range members {
@@ -155,16 +165,19 @@ func appendInfo(dst, info []byte) []byte {
 	return append(dst, info...)
 }
 
+// cacheMissFrame returns the payload of pusher:cache_miss.
 func cacheMissFrame(channel string) []byte {
 	return frame("pusher:cache_miss", channel, emptyData)
 }
 
+// signinSuccessFrame returns the payload of pusher:signin_success.
 func signinSuccessFrame(userData string) []byte {
 	d := AppendString([]byte(`{"user_data":`), userData)
 	d = append(d, '}')
 	return frame("pusher:signin_success", "", d)
 }
 
+// watchlistFrame returns the payload of pusher_internal:watchlist_events.
 func watchlistFrame(online, offline []string) []byte {
 	d := []byte(`{"events":[`)
 	first := true
@@ -193,6 +206,7 @@ func watchlistFrame(online, offline []string) []byte {
 	return frame("pusher_internal:watchlist_events", "", d)
 }
 
+// The payloads of pusher:pong and pusher:ping, built once.
 var (
 	pongFrame = frame("pusher:pong", "", emptyData)
 	pingFrame = frame("pusher:ping", "", emptyData)

@@ -1,7 +1,6 @@
 package pusher
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -9,42 +8,9 @@ import (
 	"github.com/heraldhq/herald/internal/broker"
 )
 
-// wsPayload checks that frame is one final, unmasked WebSocket text frame
-// with a minimal length encoding (RFC 6455 §5.2) and returns its payload.
-func wsPayload(t *testing.T, frame []byte) []byte {
+// checkFrame compares a message payload with the exact expected JSON.
+func checkFrame(t *testing.T, name string, got []byte, want string) {
 	t.Helper()
-	if len(frame) < 2 {
-		t.Fatalf("frame of %d bytes", len(frame))
-	}
-	if frame[0] != 0x81 {
-		t.Fatalf("first byte %#x, want 0x81 (FIN, text)", frame[0])
-	}
-	if frame[1]&0x80 != 0 {
-		t.Fatal("server frame is masked")
-	}
-	n, h := uint64(frame[1]&0x7f), 2
-	switch n {
-	case 126:
-		n, h = uint64(binary.BigEndian.Uint16(frame[2:4])), 4
-		if n < 126 {
-			t.Fatalf("length %d in a 16-bit field", n)
-		}
-	case 127:
-		n, h = binary.BigEndian.Uint64(frame[2:10]), 10
-		if n <= 0xffff {
-			t.Fatalf("length %d in a 64-bit field", n)
-		}
-	}
-	if uint64(len(frame)-h) != n {
-		t.Fatalf("header says %d payload bytes, frame has %d", n, len(frame)-h)
-	}
-	return frame[h:]
-}
-
-// checkFrame compares a frame's payload with the exact expected JSON.
-func checkFrame(t *testing.T, name string, frame []byte, want string) {
-	t.Helper()
-	got := wsPayload(t, frame)
 	if string(got) != want {
 		t.Errorf("%s:\n got %s\nwant %s", name, got, want)
 	}
@@ -99,7 +65,7 @@ func TestEncodeEventLengths(t *testing.T) {
 	for _, n := range []int{125, 126, 127, 0xffff, 0x10000, 200000} {
 		data := strings.Repeat("d", n-overhead)
 		want := `{"event":"e","channel":"c","data":"` + data + `"}`
-		got := wsPayload(t, EncodeEvent(&broker.Message{Channel: "c", Event: "e", Data: data}))
+		got := (EncodeEvent(&broker.Message{Channel: "c", Event: "e", Data: data}))
 		if len(got) != n || string(got) != want {
 			t.Errorf("payload of %d bytes: got %d bytes, equal=%v", n, len(got), string(got) == want)
 		}
@@ -164,7 +130,7 @@ func TestPresenceSucceededShape(t *testing.T) {
 	var outer struct {
 		Event, Channel, Data string
 	}
-	if err := json.Unmarshal(wsPayload(t, presenceSucceededFrame("presence-c", members)), &outer); err != nil {
+	if err := json.Unmarshal(presenceSucceededFrame("presence-c", members), &outer); err != nil {
 		t.Fatal(err)
 	}
 	var inner struct {

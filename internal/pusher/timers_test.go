@@ -54,7 +54,7 @@ func (cs *clockedSession) events() []string {
 	var out []string
 	for _, b := range cs.tr.Take() {
 		var m sent
-		if err := json.Unmarshal(wsPayload(cs.t, b), &m); err != nil {
+		if err := json.Unmarshal(b, &m); err != nil {
 			cs.t.Fatal(err)
 		}
 		out = append(out, m.Event)

@@ -100,7 +100,7 @@ func newServer(cfg config.Config, log *slog.Logger, opt options) (*Server, error
 	if s.broker == nil {
 		s.broker = broker.NewMemory(0)
 	}
-	s.metrics = metrics.New(metrics.Options{Version: cfg.Version, Commit: cfg.Commit, Log: log})
+	s.metrics = metrics.New(metrics.Options{Version: cfg.Version, Commit: cfg.Commit, BytesWritten: up.BytesWritten, Log: log})
 	s.hub = hub.New(hub.Config{
 		Broker:         s.metrics.InstrumentBroker(s.broker),
 		Observers:      []hub.Observer{s.metrics},

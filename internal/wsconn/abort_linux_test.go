@@ -21,7 +21,7 @@ func TestAbortDropsUnsentFrames(t *testing.T) {
 			c, nc, br := serveOne(t, Config{Transport: tr, Pollers: 1, MaxQueueBytes: limit, WriteTimeout: 5 * time.Second})
 			accepted, frames := 0, 0
 			for {
-				f := numberedFrame(frames, size)
+				f := numberedPayload(frames, size)
 				err := c.Send(f)
 				if errors.Is(err, ErrQueueFull) {
 					pc, ok := c.(*pconn)
@@ -47,7 +47,7 @@ func TestAbortDropsUnsentFrames(t *testing.T) {
 				}
 			}
 			c.Abort(4100, "slow")
-			if err := c.Send(numberedFrame(frames, size)); !errors.Is(err, ErrClosed) {
+			if err := c.Send(numberedPayload(frames, size)); !errors.Is(err, ErrClosed) {
 				t.Fatalf("send after abort: %v, want ErrClosed", err)
 			}
 
@@ -63,7 +63,7 @@ func TestAbortDropsUnsentFrames(t *testing.T) {
 				if h.OpCode != ws.OpText || !bytes.HasPrefix(p, fmt.Appendf(nil, "%08d", seq)) {
 					t.Fatalf("frame %d: opcode %v, payload %.8q", seq, h.OpCode, p)
 				}
-				received += len(numberedFrame(seq, size))
+				received += len(numberedPayload(seq, size))
 			}
 			// At the overflow, nearly limit bytes were charged: frames the
 			// kernel had not taken, all but at most one partly written frame

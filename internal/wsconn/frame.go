@@ -2,7 +2,9 @@ package wsconn
 
 import (
 	"encoding/binary"
+	"math"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // WebSocket opcodes (RFC 6455 §5.2).
@@ -15,31 +17,84 @@ const (
 	opPong         = 0xA
 )
 
-// AppendText appends payload as one unmasked, final text frame. A server's
-// frames are never masked, so the bytes are the same for every receiver:
-// a publication is framed once and the frame is shared by all subscribers.
-func AppendText(dst, payload []byte) []byte {
-	return appendFrame(dst, opText, payload)
+// maxHeaderLen is the longest header of an unmasked server frame: two bytes
+// and a 64-bit length.
+const maxHeaderLen = 10
+
+// outFrame is one entry of a connection's send queue. For a message it is
+// the header the transport built and the sender's payload, which is shared
+// with every other connection the message goes to and never copied: the
+// two leave as separate iovecs of one writev. With hlen zero, the payload
+// is bytes of the transport's own that go out as they are: a complete
+// control frame (close, pong) or the handshake response.
+//
+// The payload is held as a pointer and a 32-bit length rather than a slice,
+// which keeps the entry, header included, at 24 bytes: the size of a slice
+// alone. A burst to many connections queues hundreds of entries on each
+// (and the flush copies them once more), so their size is both memory and
+// CPU: with a slice beside the header, 40 bytes, a burst to 19,000
+// connections took about 30% more CPU per message and half as much memory
+// again.
+type outFrame struct {
+	data *byte  // the payload's first byte; nil if it is empty
+	n    uint32 // the payload's length
+	hdr  [maxHeaderLen]byte
+	hlen uint8
 }
 
-// TextFrame returns payload framed as a text frame in a new slice.
-func TextFrame(payload []byte) []byte {
-	return AppendText(make([]byte, 0, len(payload)+10), payload)
+// maxPayload is the longest payload an outFrame holds.
+const maxPayload = math.MaxUint32
+
+// textFrame queues payload, at most maxPayload bytes, as one final,
+// unmasked text frame. A server's frames are never masked, so only the
+// length differs between messages and the payload bytes are the same for
+// every receiver.
+func textFrame(payload []byte) outFrame {
+	f := rawFrame(payload)
+	f.hlen = uint8(putHeader(&f.hdr, opText, len(payload)))
+	return f
 }
 
-func appendFrame(dst []byte, op byte, payload []byte) []byte {
-	n := len(payload)
-	dst = append(dst, 0x80|op)
+// rawFrame queues b, already framed, as it is.
+func rawFrame(b []byte) outFrame {
+	if len(b) == 0 {
+		return outFrame{}
+	}
+	return outFrame{data: unsafe.SliceData(b), n: uint32(len(b))}
+}
+
+// payload returns the bytes after the header.
+func (f *outFrame) payload() []byte { return unsafe.Slice(f.data, f.n) }
+
+// size is the bytes f puts on the wire, header included.
+func (f *outFrame) size() int { return int(f.hlen) + int(f.n) }
+
+// putHeader writes the header of a final, unmasked frame of opcode op and
+// an n-byte payload, in the shortest length encoding RFC 6455 §5.2 allows,
+// and returns its length.
+func putHeader(h *[maxHeaderLen]byte, op byte, n int) int {
+	h[0] = 0x80 | op
 	switch {
 	case n < 126:
-		dst = append(dst, byte(n))
+		h[1] = byte(n)
+		return 2
 	case n <= 0xFFFF:
-		dst = append(dst, 126, 0, 0)
-		binary.BigEndian.PutUint16(dst[len(dst)-2:], uint16(n))
+		h[1] = 126
+		binary.BigEndian.PutUint16(h[2:4], uint16(n))
+		return 4
 	default:
-		dst = append(dst, 127, 0, 0, 0, 0, 0, 0, 0, 0)
-		binary.BigEndian.PutUint64(dst[len(dst)-8:], uint64(n))
+		h[1] = 127
+		binary.BigEndian.PutUint64(h[2:10], uint64(n))
+		return 10
 	}
+}
+
+// appendFrame appends a whole frame: the transport's own control frames,
+// which it builds in one piece.
+func appendFrame(dst []byte, op byte, payload []byte) []byte {
+	var h [maxHeaderLen]byte
+	n := putHeader(&h, op, len(payload))
+	dst = append(dst, h[:n]...)
 	return append(dst, payload...)
 }
 

@@ -11,14 +11,15 @@ import (
 
 var _ Conn = (*goConn)(nil)
 
-func newGoConn(nc net.Conn, br *bufio.Reader, cfg Config) *goConn {
+func newGoConn(nc net.Conn, br *bufio.Reader, cfg Config, written *atomic.Uint64) *goConn {
 	c := &goConn{
-		nc:     nc,
-		br:     br,
-		cfg:    cfg,
-		wake:   make(chan struct{}, 1),
-		done:   make(chan struct{}),
-		reader: frameReader{max: cfg.MaxMessageBytes},
+		nc:      nc,
+		br:      br,
+		cfg:     cfg,
+		written: written,
+		wake:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		reader:  frameReader{max: cfg.MaxMessageBytes},
 	}
 	c.lastRead.Store(time.Now().UnixNano())
 	return c
@@ -29,15 +30,16 @@ func newGoConn(nc net.Conn, br *bufio.Reader, cfg Config) *goConn {
 // Locking: mu guards the send queue and the closing state. Send may be
 // called from any goroutine.
 type goConn struct {
-	nc  net.Conn
-	br  *bufio.Reader
-	cfg Config
-	h   Handler
+	nc      net.Conn
+	br      *bufio.Reader
+	cfg     Config
+	h       Handler
+	written *atomic.Uint64 // the Upgrader's count of bytes written
 
 	mu         sync.Mutex
-	queue      [][]byte
-	spare      [][]byte
-	queued     int
+	queue      []outFrame
+	spare      []outFrame
+	queued     int    // bytes of queue, headers included
 	pong       []byte // a pong not yet taken by the writer: see queuePong
 	closing    bool
 	sentClose  bool  // the writer has written the close frame
@@ -45,6 +47,12 @@ type goConn struct {
 	fatal      error // the client broke the protocol
 
 	reader frameReader // the reader goroutine's
+
+	// The writer goroutine's: the batch as buffers for one writev, header
+	// and payload of each message side by side. bufs keeps the backing
+	// array, which WriteTo consumes out of out.
+	bufs [][]byte
+	out  net.Buffers
 
 	wake     chan struct{}
 	done     chan struct{}
@@ -64,22 +72,27 @@ func (c *goConn) Start(h Handler) {
 // LastRead is when the last frame of any kind arrived from the client.
 func (c *goConn) LastRead() time.Time { return time.Unix(0, c.lastRead.Load()) }
 
-// Send queues a pre-framed server frame (see AppendText). It never blocks.
-// The frame is not copied and must not be modified afterwards. It returns
-// ErrQueueFull when the queue would exceed its byte limit, leaving the queue
-// as it was, and ErrClosed once the connection is closing.
-func (c *goConn) Send(frame []byte) error {
+// Send queues payload as one text message. It never blocks. The payload is
+// not copied and must not be modified afterwards: it is written as it is,
+// after a header of the connection's own. It returns ErrQueueFull when the
+// queue, headers included, would exceed its byte limit, leaving the queue as
+// it was, and ErrClosed once the connection is closing.
+func (c *goConn) Send(payload []byte) error {
+	if uint64(len(payload)) > maxPayload {
+		return ErrQueueFull
+	}
+	f := textFrame(payload)
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
 		return ErrClosed
 	}
-	if c.queued+len(frame) > c.cfg.MaxQueueBytes {
+	if c.queued+f.size() > c.cfg.MaxQueueBytes {
 		c.mu.Unlock()
 		return ErrQueueFull
 	}
-	c.queue = append(c.queue, frame)
-	c.queued += len(frame)
+	c.queue = append(c.queue, f)
+	c.queued += f.size()
 	c.mu.Unlock()
 	c.signal()
 	return nil
@@ -105,14 +118,15 @@ func (c *goConn) close(code int, reason string, drop bool) {
 	}
 	c.closing = true
 	if drop {
+		clear(c.queue)
 		c.queue = c.queue[:0]
 		c.queued = 0
 	} else if c.pong != nil {
 		// A ping that came before the close is answered before it.
-		c.queue = append(c.queue, c.pong)
+		c.queue = append(c.queue, rawFrame(c.pong))
 	}
 	c.pong = nil
-	c.queue = append(c.queue, closeFrame(code, reason))
+	c.queue = append(c.queue, rawFrame(closeFrame(code, reason)))
 	c.mu.Unlock()
 	c.signal()
 }
@@ -155,19 +169,14 @@ func (c *goConn) writeLoop() {
 		if c.pong != nil && !c.closing {
 			// Behind the data: frames already queued are not delayed. Never
 			// after a close frame, though: nothing may follow that.
-			batch = append(batch, c.pong)
+			batch = append(batch, rawFrame(c.pong))
 		}
 		c.pong = nil
 		closing := c.closing
 		c.mu.Unlock()
 		var err error
 		if len(batch) > 0 {
-			c.nc.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout))
-			bufs := net.Buffers(batch)
-			_, err = bufs.WriteTo(c.nc)
-			if c.cfg.afterWrite != nil {
-				c.cfg.afterWrite()
-			}
+			err = c.write(batch)
 			clear(batch)
 		}
 		c.mu.Lock()
@@ -199,6 +208,31 @@ func (c *goConn) writeLoop() {
 			return
 		}
 	}
+}
+
+// write writes batch in one writev (as few as the kernel allows): each
+// message's header, then its payload in place.
+func (c *goConn) write(batch []outFrame) error {
+	bufs := c.bufs[:0]
+	for i := range batch {
+		f := &batch[i]
+		if f.hlen > 0 {
+			bufs = append(bufs, f.hdr[:f.hlen])
+		}
+		if f.n > 0 {
+			bufs = append(bufs, f.payload())
+		}
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout))
+	c.out = bufs
+	n, err := c.out.WriteTo(c.nc)
+	c.written.Add(uint64(n))
+	if c.cfg.afterWrite != nil {
+		c.cfg.afterWrite()
+	}
+	clear(bufs) // drop the references to payloads for the collector
+	c.bufs, c.out = bufs[:0], nil
+	return err
 }
 
 // readLoop reads frames until the connection ends.

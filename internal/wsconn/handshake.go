@@ -419,8 +419,9 @@ var responseLen = len(responseHead) + base64.StdEncoding.EncodedLen(sha1.Size) +
 // UpgradeRaw completes the handshake of req, read from nc by the caller:
 // early holds the bytes that followed the request head (a client may send
 // its first frames without waiting for the response); UpgradeRaw copies
-// them. The 101 response leaves with the connection's first frames. The
-// caller then calls Start on the connection.
+// them. On the epoll transport the 101 response leaves in one writev with
+// the connection's first messages. The caller then calls Start on the
+// connection.
 func (u *Upgrader) UpgradeRaw(nc net.Conn, req *UpgradeRequest, early []byte) (Conn, error) {
 	resp := req.appendResponse(make([]byte, 0, responseLen))
 	nc.SetDeadline(time.Time{})
@@ -430,7 +431,8 @@ func (u *Upgrader) UpgradeRaw(nc net.Conn, req *UpgradeRequest, early []byte) (C
 	// The goroutine transport writes the response right away: its writer
 	// only starts with Start.
 	nc.SetWriteDeadline(time.Now().Add(u.cfg.WriteTimeout))
-	_, err := nc.Write(resp)
+	n, err := nc.Write(resp)
+	u.written.Add(uint64(n))
 	nc.SetWriteDeadline(time.Time{})
 	if err != nil {
 		nc.Close()
@@ -440,7 +442,7 @@ func (u *Upgrader) UpgradeRaw(nc net.Conn, req *UpgradeRequest, early []byte) (C
 	if len(early) > 0 {
 		r = io.MultiReader(bytes.NewReader(bytes.Clone(early)), nc)
 	}
-	return newGoConn(nc, bufio.NewReader(r), u.cfg), nil
+	return newGoConn(nc, bufio.NewReader(r), u.cfg, &u.written), nil
 }
 
 // ErrNoPoller is UpgradeFD's answer when the transport is not epoll.

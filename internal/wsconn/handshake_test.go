@@ -299,7 +299,7 @@ func TestUpgradeRawPipelinedFrame(t *testing.T) {
 			}
 			clear(buf) // UpgradeRaw must have copied what it keeps
 			h := newChanHandler()
-			c.Send(TextFrame([]byte("welcome")))
+			c.Send([]byte("welcome"))
 			c.Start(h)
 
 			client.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -344,7 +344,7 @@ func TestAbortKeepsHandshakeResponse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Send(TextFrame([]byte("dropped")))
+	c.Send([]byte("dropped"))
 	c.Abort(4100, "slow")
 	h := newChanHandler()
 	c.Start(h)

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unsafe"
 
+	"golang.org/x/sys/cpu"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,7 +22,7 @@ const defaultTransport = TransportEpoll
 
 const (
 	readBufferSize = 64 * 1024
-	maxIovecs      = 1024 // IOV_MAX on Linux
+	maxIovecs      = 1024 // IOV_MAX on Linux: 512 messages, a header and a payload each
 	maxEvents      = 512
 )
 
@@ -50,6 +51,15 @@ func newPollerSet(cfg Config) (*pollerSet, error) {
 	return ps, nil
 }
 
+// bytesWritten sums what every loop has written.
+func (ps *pollerSet) bytesWritten() uint64 {
+	var n uint64
+	for _, p := range ps.pollers {
+		n += p.written.Load()
+	}
+	return n
+}
+
 func (ps *pollerSet) close() {
 	for _, p := range ps.pollers {
 		p.stop()
@@ -61,7 +71,7 @@ func (ps *pollerSet) close() {
 // duplicated, the runtime's copy closed, and the duplicate served by a
 // poller. early holds bytes already read from the socket, which adopt
 // copies; resp, if not nil, is the handshake response, which leaves first,
-// together with the first frames sent.
+// in one writev with the first messages sent.
 func (ps *pollerSet) adopt(nc net.Conn, early, resp []byte) (Conn, error) {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
@@ -99,7 +109,7 @@ func (ps *pollerSet) adoptFD(fd int, early, resp []byte) *pconn {
 		c.reader.carry = bytes.Clone(early)
 	}
 	if resp != nil {
-		c.queue = append(c.queue, resp)
+		c.queue = append(c.queue, rawFrame(resp))
 		c.queued = len(resp)
 		c.respQueued = true
 	}
@@ -108,8 +118,8 @@ func (ps *pollerSet) adoptFD(fd int, early, resp []byte) *pconn {
 }
 
 // poller is one epoll loop. It owns every read and write of its
-// connections' sockets, and closes them; other goroutines only queue frames
-// and ask it, through its todo list and an eventfd, to act.
+// connections' sockets, and closes them; other goroutines only queue
+// messages and ask it, through its todo list and an eventfd, to act.
 type poller struct {
 	cfg  Config
 	epfd int
@@ -124,9 +134,17 @@ type poller struct {
 	one      [8]byte // eventfd increment; a field so that waking allocates nothing
 
 	// Owned by the loop goroutine.
-	buf   []byte
-	iovs  []unix.Iovec
-	evbuf [8]byte
+	buf     []byte
+	iovs    []unix.Iovec
+	scratch []byte // small frames copied together for one writev: see iovBuilder
+	evbuf   [8]byte
+
+	// written counts the bytes handed to the kernel, once per flush: by
+	// the loop, and by Start for a connection's first flush. It has a cache
+	// line of its own, away from mu, which senders take all the time.
+	_       cpu.CacheLinePad
+	written atomic.Uint64
+	_       cpu.CacheLinePad
 }
 
 func newPoller(cfg Config) (*poller, error) {
@@ -145,13 +163,14 @@ func newPoller(cfg Config) (*poller, error) {
 		return nil, fmt.Errorf("epoll_ctl eventfd: %w", err)
 	}
 	return &poller{
-		one:   [8]byte{1},
-		cfg:   cfg,
-		epfd:  epfd,
-		evfd:  evfd,
-		conns: map[int]*pconn{},
-		buf:   make([]byte, readBufferSize),
-		iovs:  make([]unix.Iovec, maxIovecs),
+		one:     [8]byte{1},
+		cfg:     cfg,
+		epfd:    epfd,
+		evfd:    evfd,
+		conns:   map[int]*pconn{},
+		buf:     make([]byte, readBufferSize),
+		iovs:    make([]unix.Iovec, maxIovecs),
+		scratch: make([]byte, scratchSize),
 	}, nil
 }
 
@@ -317,11 +336,12 @@ func (p *poller) read(c *pconn) {
 
 // flush writes whatever is queued for c with as few writev calls as the
 // kernel allows, then finishes a close if one is pending.
-func (p *poller) flush(c *pconn) { p.flushWith(c, p.iovs) }
+func (p *poller) flush(c *pconn) { p.flushWith(c, p.iovs, p.scratch) }
 
-// flushWith is flush with the iovec buffer iovs. Besides the loop, only
-// Start calls it, before the connection is registered.
-func (p *poller) flushWith(c *pconn, iovs []unix.Iovec) {
+// flushWith is flush with the iovec buffer iovs and the scratch buffer
+// scratch (which may be nil). Besides the loop, only Start calls it, before
+// the connection is registered, with buffers of its own.
+func (p *poller) flushWith(c *pconn, iovs []unix.Iovec, scratch []byte) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -344,11 +364,11 @@ func (p *poller) flushWith(c *pconn, iovs []unix.Iovec) {
 		// The answer to the latest ping, behind the data already queued.
 		// While the kernel refuses more it stays pending, so that newer
 		// pings replace it rather than pile up behind the blocked bytes.
-		c.queue = append(c.queue, c.pong)
+		c.queue = append(c.queue, rawFrame(c.pong))
 		c.pong = nil
 	}
-	for _, b := range c.queue {
-		c.outBytes += len(b)
+	for i := range c.queue {
+		c.outBytes += c.queue[i].size()
 	}
 	if c.respQueued {
 		// out is empty: this is the connection's first flush.
@@ -370,34 +390,28 @@ func (p *poller) flushWith(c *pconn, iovs []unix.Iovec) {
 	c.mu.Unlock()
 
 	var werr error
+	written := 0
 	for c.outHead < len(c.out) {
-		iov := iovs[:0]
-		for i, b := range c.out[c.outHead:] {
-			if i == len(iovs) {
-				break
-			}
-			if i == 0 {
-				b = b[c.outOff:]
-			}
-			v := unix.Iovec{Base: &b[0]}
-			v.SetLen(len(b))
-			iov = append(iov, v)
-		}
+		iov := c.iovecs(iovs, scratch)
 		n, err := writev(c.fd, iov)
-		clear(iov) // drop the references to frames for the collector
+		clear(iov) // drop the references to payloads for the collector
 		if p.cfg.afterWrite != nil {
 			p.cfg.afterWrite()
 		}
 		if n > 0 {
+			written += n
 			c.outBytes -= n
-			c.consume(n)
 		}
+		c.consume(max(n, 0))
 		if err != nil {
 			if err != unix.EAGAIN && err != unix.EINTR {
 				werr = err
 			}
 			break
 		}
+	}
+	if written > 0 {
+		p.written.Add(uint64(written))
 	}
 	if c.outHead > 0 || c.outOff > 0 {
 		c.respOut = false
@@ -434,7 +448,7 @@ func (p *poller) flushWith(c *pconn, iovs []unix.Iovec) {
 		c.mu.Unlock()
 		if pong {
 			// A pong held back while the socket was full can go now.
-			p.flushWith(c, iovs)
+			p.flushWith(c, iovs, scratch)
 			return
 		}
 	}
@@ -502,6 +516,91 @@ func (p *poller) shutdown(c *pconn, err error) {
 	}
 }
 
+// scratchSize is the size of a loop's scratch buffer, and mergeMax the
+// longest payload copied into it.
+const (
+	scratchSize = 64 << 10
+	mergeMax    = 256
+)
+
+// iovBuilder collects the iovecs of one writev. Every iovec costs the
+// kernel a copy of its own, which for a 2-byte header or a 100-byte event
+// is mostly overhead, so headers and small payloads are copied, in order,
+// into scratch, where consecutive ones share one iovec; a larger payload
+// gets an iovec pointing at the shared bytes. scratch is only the loop's
+// for the duration of the writev, and never grows: iovecs point into it.
+type iovBuilder struct {
+	iov     []unix.Iovec
+	scratch []byte
+	open    bool // the last iovec ends at the end of scratch
+}
+
+// copy appends p to scratch and reports whether it fitted.
+func (b *iovBuilder) copy(p []byte) bool {
+	if len(p) == 0 {
+		return true
+	}
+	if cap(b.scratch)-len(b.scratch) < len(p) {
+		return false
+	}
+	start := len(b.scratch)
+	b.scratch = append(b.scratch, p...)
+	if b.open {
+		v := &b.iov[len(b.iov)-1]
+		v.SetLen(int(v.Len) + len(p))
+		return true
+	}
+	b.ref(b.scratch[start:])
+	b.open = true
+	return true
+}
+
+// ref appends an iovec pointing at p.
+func (b *iovBuilder) ref(p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	v := unix.Iovec{Base: &p[0]}
+	v.SetLen(len(p))
+	b.iov = append(b.iov, v)
+	b.open = false
+}
+
+// iovecs fills iovs with what is left of out, as much as fits: a message
+// is its header, in out itself, and its payload where the sender left it,
+// shared with other connections; small ones are copied together into
+// scratch (see iovBuilder). Only the loop calls it, or Start before it.
+func (c *pconn) iovecs(iovs []unix.Iovec, scratch []byte) []unix.Iovec {
+	b := iovBuilder{iov: iovs[:0], scratch: scratch[:0]}
+	off := c.outOff
+	for i := c.outHead; i < len(c.out) && len(b.iov)+2 <= len(iovs); i++ {
+		c.out[i].appendTo(&b, off)
+		off = 0
+	}
+	return b.iov
+}
+
+// appendTo adds what is left of f from byte off on.
+func (f *outFrame) appendTo(b *iovBuilder, off int) {
+	var hdr []byte
+	if h := int(f.hlen); off < h {
+		hdr = f.hdr[off:h]
+		off = 0
+	} else {
+		off -= h
+	}
+	payload := f.payload()[off:]
+	if len(payload) <= mergeMax && cap(b.scratch)-len(b.scratch) >= len(hdr)+len(payload) {
+		b.copy(hdr)
+		b.copy(payload)
+		return
+	}
+	if !b.copy(hdr) {
+		b.ref(hdr)
+	}
+	b.ref(payload)
+}
+
 // recycle empties a frame slice for reuse. A slice that a burst grew is kept
 // while the traffic that grew it lasts, so bursts allocate nothing per
 // connection, and dropped once it has been mostly unused for recycleAfter
@@ -509,7 +608,7 @@ func (p *poller) shutdown(c *pconn, err error) {
 // array. Dropping it at the first light flush would make fluctuating bursts
 // regrow it again and again: allocations per subscriber. slack counts the
 // light flushes; it is guarded like the slice it belongs to.
-func recycle(q [][]byte, slack *uint8) [][]byte {
+func recycle(q []outFrame, slack *uint8) []outFrame {
 	n := len(q)
 	clear(q)
 	if cap(q) <= 16 || n >= cap(q)/4 {
@@ -543,8 +642,8 @@ func writev(fd int, iov []unix.Iovec) (int, error) {
 // poller's loop goroutine.
 //
 // Accounting: queued is the bytes of queue plus those of out the kernel has
-// not taken (outBytes), except while flush is writing, when out's bytes are
-// lent to the kernel and only queue counts.
+// not taken (outBytes), headers included, except while flush is writing,
+// when out's bytes are lent to the kernel and only queue counts.
 type pconn struct {
 	fd       int
 	p        *poller
@@ -552,23 +651,23 @@ type pconn struct {
 
 	mu           sync.Mutex
 	h            Handler
-	queue        [][]byte // frames not yet taken by the loop
-	queueSlack   uint8    // light flushes in a row: see recycle
-	queued       int      // bytes charged against MaxQueueBytes: see above
-	scheduled    bool     // in the loop's todo list, or being flushed by Start
-	started      bool     // Start was called: the loop may be asked to look
-	pendingCarry bool     // bytes that came with the handshake await parsing
-	respQueued   bool     // queue[0] is the handshake response
-	pong         []byte   // a pong not yet taken by the loop: see queuePong
-	closing      bool     // a close frame is queued
-	dropOut      bool     // Abort: drop the frames of out not yet begun
-	forceClose   bool     // drop the socket at the next look
-	closed       bool     // socket closed, handler told
+	queue        []outFrame // frames not yet taken by the loop
+	queueSlack   uint8      // light flushes in a row: see recycle
+	queued       int        // bytes charged against MaxQueueBytes: see above
+	scheduled    bool       // in the loop's todo list, or being flushed by Start
+	started      bool       // Start was called: the loop may be asked to look
+	pendingCarry bool       // bytes that came with the handshake await parsing
+	respQueued   bool       // queue[0] is the handshake response
+	pong         []byte     // a pong not yet taken by the loop: see queuePong
+	closing      bool       // a close frame is queued
+	dropOut      bool       // Abort: drop the frames of out not yet begun
+	forceClose   bool       // drop the socket at the next look
+	closed       bool       // socket closed, handler told
 	closeTimer   *time.Timer
 
 	// Loop-owned.
-	out          [][]byte // frames being written: out[outHead] from byte outOff on
-	outSlack     uint8    // light flushes in a row: see recycle
+	out          []outFrame // frames being written: out[outHead] from byte outOff on
+	outSlack     uint8      // light flushes in a row: see recycle
 	outHead      int
 	outOff       int
 	outBytes     int  // bytes of out not yet written
@@ -604,7 +703,7 @@ func (c *pconn) Start(h Handler) {
 		return
 	}
 	var iovs [8]unix.Iovec
-	c.p.flushWith(c, iovs[:])
+	c.p.flushWith(c, iovs[:], nil)
 	if c.isClosed() {
 		return // the flush failed, and the handler has been told
 	}
@@ -632,19 +731,24 @@ func (c *pconn) Start(h Handler) {
 // LastRead implements Conn.
 func (c *pconn) LastRead() time.Time { return time.Unix(0, c.lastRead.Load()) }
 
-// Send implements Conn.
-func (c *pconn) Send(frame []byte) error {
+// Send implements Conn: payload is queued as a text message, behind a
+// header of the connection's own, and written in place.
+func (c *pconn) Send(payload []byte) error {
+	if uint64(len(payload)) > maxPayload {
+		return ErrQueueFull
+	}
+	f := textFrame(payload)
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
 		return ErrClosed
 	}
-	if c.queued+len(frame) > c.p.cfg.MaxQueueBytes {
+	if c.queued+f.size() > c.p.cfg.MaxQueueBytes {
 		c.mu.Unlock()
 		return ErrQueueFull
 	}
-	c.queue = append(c.queue, frame)
-	c.queued += len(frame)
+	c.queue = append(c.queue, f)
+	c.queued += f.size()
 	sched := c.needsLoop()
 	c.mu.Unlock()
 	if sched {
@@ -673,8 +777,8 @@ func (c *pconn) close(code int, reason string, drop bool) {
 		if c.respQueued {
 			keep = 1
 		}
-		for _, b := range c.queue[keep:] {
-			c.queued -= len(b)
+		for i := keep; i < len(c.queue); i++ {
+			c.queued -= c.queue[i].size()
 		}
 		clear(c.queue[keep:])
 		c.queue = c.queue[:keep]
@@ -682,12 +786,12 @@ func (c *pconn) close(code int, reason string, drop bool) {
 		c.dropOut = true
 	} else if c.pong != nil {
 		// A ping that came before the close is answered before it.
-		c.queue = append(c.queue, c.pong)
+		c.queue = append(c.queue, rawFrame(c.pong))
 		c.queued += len(c.pong)
 	}
 	c.pong = nil
 	cf := closeFrame(code, reason)
-	c.queue = append(c.queue, cf)
+	c.queue = append(c.queue, rawFrame(cf))
 	c.queued += len(cf)
 	// Whatever happens on the wire, the socket is gone by then.
 	c.closeTimer = time.AfterFunc(c.p.cfg.WriteTimeout+closeGrace, c.forceShutdown)
@@ -746,8 +850,8 @@ func (c *pconn) dropUnwritten() int {
 		return 0
 	}
 	dropped := 0
-	for _, b := range c.out[keep:] {
-		dropped += len(b)
+	for i := keep; i < len(c.out); i++ {
+		dropped += c.out[i].size()
 	}
 	clear(c.out[keep:])
 	c.out = c.out[:keep]
@@ -755,16 +859,17 @@ func (c *pconn) dropUnwritten() int {
 	return dropped
 }
 
-// consume drops n written bytes from the front of out.
+// consume drops n written bytes from the front of out, and any empty
+// frames they reach.
 func (c *pconn) consume(n int) {
-	for n > 0 && c.outHead < len(c.out) {
-		rest := len(c.out[c.outHead]) - c.outOff
+	for c.outHead < len(c.out) {
+		rest := c.out[c.outHead].size() - c.outOff
 		if n < rest {
 			c.outOff += n
 			return
 		}
 		n -= rest
-		c.out[c.outHead] = nil
+		c.out[c.outHead] = outFrame{}
 		c.outHead++
 		c.outOff = 0
 	}

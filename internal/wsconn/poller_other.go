@@ -20,3 +20,4 @@ func (*pollerSet) adopt(net.Conn, []byte, []byte) (Conn, error) {
 }
 func (*pollerSet) adoptFD(int, []byte, []byte) Conn { panic("unsupported") }
 func (*pollerSet) close()                           {}
+func (*pollerSet) bytesWritten() uint64             { return 0 }

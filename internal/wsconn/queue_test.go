@@ -72,11 +72,11 @@ func serveOne(t *testing.T, cfg Config) (Conn, net.Conn, *bufio.Reader) {
 	}
 }
 
-// numberedFrame is a text frame of size payload bytes that starts with seq.
-func numberedFrame(seq, size int) []byte {
+// numberedPayload is a message payload of size bytes that starts with seq.
+func numberedPayload(seq, size int) []byte {
 	p := bytes.Repeat([]byte{'x'}, size)
 	copy(p, fmt.Sprintf("%08d", seq))
-	return TextFrame(p)
+	return p
 }
 
 // readFrame reads one server frame.
@@ -124,7 +124,7 @@ func TestQueueLimitSparesBytesBeingWritten(t *testing.T) {
 			c, nc, br := serveOne(t, cfg)
 			armed.Store(true)
 
-			a := numberedFrame(0, 5<<10)
+			a := numberedPayload(0, 5<<10)
 			if err := c.Send(a); err != nil {
 				t.Fatalf("send a: %v", err)
 			}
@@ -133,7 +133,7 @@ func TestQueueLimitSparesBytesBeingWritten(t *testing.T) {
 				t.Fatalf("got %.8q, want frame 0", p)
 			}
 			// The client holds a, so only b is owed to it: 5 KB of 8 KB.
-			if err := c.Send(numberedFrame(1, 5<<10)); err != nil {
+			if err := c.Send(numberedPayload(1, 5<<10)); err != nil {
 				t.Fatalf("send b after the client read a: %v", err)
 			}
 			once.Do(func() { close(release) })

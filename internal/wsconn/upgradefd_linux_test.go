@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,13 +61,13 @@ func TestUpgradeFDFirstFlush(t *testing.T) {
 	clear(early) // UpgradeFD must have copied it
 	const frames, size = 200, 4 << 10
 	for i := range frames {
-		if err := c.Send(numberedFrame(i, size)); err != nil {
+		if err := c.Send(numberedPayload(i, size)); err != nil {
 			t.Fatalf("send %d: %v", i, err)
 		}
 	}
 	h := newChanHandler()
 	c.Start(h)
-	if err := c.Send(numberedFrame(frames, size)); err != nil {
+	if err := c.Send(numberedPayload(frames, size)); err != nil {
 		t.Fatalf("send after Start: %v", err)
 	}
 
@@ -91,6 +92,74 @@ func TestUpgradeFDFirstFlush(t *testing.T) {
 	h.expectClosed(t)
 }
 
+// TestSmallMessagesThroughAFullSocket: messages small enough to be copied
+// together for one writev, and larger ones between them, arrive whole and
+// in order through a socket that takes a few KiB at a time, so that most
+// writes are partial (TestIovecsResumeAnywhere tries every split).
+func TestSmallMessagesThroughAFullSocket(t *testing.T) {
+	up, err := NewUpgrader(Config{Transport: TransportEpoll, Pollers: 1, MaxQueueBytes: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	fd, client := socketPair(t)
+	req, _ := ParseUpgrade([]byte(upgradeHead(validHead()...)))
+	c, err := up.UpgradeFD(fd, &req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Start(newChanHandler())
+	var want [][]byte
+	for i := range 3000 {
+		n := i % (mergeMax + 40)
+		if i%97 == 0 {
+			n = 70000
+		}
+		p := patterned(i, n)
+		if err := c.Send(p); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+		want = append(want, p)
+	}
+	if err := readExactly(client, want); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFirstMessageLeavesWithResponse: a message sent before Start, such as
+// pusher:connection_established, leaves in the same writev as the 101
+// response, header and payload included.
+func TestFirstMessageLeavesWithResponse(t *testing.T) {
+	var writes atomic.Int32
+	cfg := Config{Transport: TransportEpoll, Pollers: 1}
+	cfg.afterWrite = func() { writes.Add(1) }
+	up, err := NewUpgrader(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	fd, client := socketPair(t)
+	req, _ := ParseUpgrade([]byte(upgradeHead(validHead()...)))
+	c, err := up.UpgradeFD(fd, &req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	welcome := []byte(`{"event":"pusher:connection_established"}`)
+	c.Send(welcome)
+	c.Start(newChanHandler())
+	if n := writes.Load(); n != 1 {
+		t.Fatalf("Start wrote the response and the first message in %d writes, want 1", n)
+	}
+	client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(client)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 101 {
+		t.Fatalf("response %v, %v", resp, err)
+	}
+	if hdr, p := readFrame(t, client, br); hdr.OpCode != ws.OpText || !bytes.Equal(p, welcome) {
+		t.Fatalf("opcode %v %q, want the text frame", hdr.OpCode, p)
+	}
+}
+
 // TestUpgradeFDClosedBeforeStart: a connection refused before Start (as the
 // front end refuses an unknown app) sends its error and close frame from
 // Start's own flush, then waits for the client's close.
@@ -106,7 +175,7 @@ func TestUpgradeFDClosedBeforeStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Send(TextFrame([]byte("refused")))
+	c.Send([]byte("refused"))
 	c.Close(4001, "no such app")
 	h := newChanHandler()
 	c.Start(h)

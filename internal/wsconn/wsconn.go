@@ -1,9 +1,14 @@
 // Package wsconn is Herald's WebSocket transport and the only importer of a
 // WebSocket library. It upgrades HTTP requests (through net/http, or from a
 // request head its caller read off the socket), reads client frames and
-// hands whole messages to a Handler, and writes pre-framed server frames
-// from a per-connection queue bounded in bytes: whatever is queued leaves in
-// one writev(2).
+// hands whole messages to a Handler, and frames and writes the message
+// payloads a session sends from a per-connection queue bounded in bytes:
+// whatever is queued leaves in one writev(2), after a header of the
+// connection's own for each message. One payload is shared by every
+// connection it goes to and never copied into a connection's memory (the
+// epoll loop copies small ones, with their headers, into its scratch buffer
+// for the length of a writev: one iovec costs the kernel more than copying
+// a few hundred bytes).
 //
 // Two transports sit behind the same Conn interface:
 //   - "epoll" (Linux, the default): a few poller goroutines serve every
@@ -18,6 +23,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldhq/herald/internal/transport"
@@ -66,10 +72,10 @@ type Config struct {
 	// message longer than that fails the connection at once with 1009,
 	// before its payload is read: nothing is buffered for it.
 	MaxMessageBytes int
-	// MaxQueueBytes bounds the bytes queued for one client: frames sent but
-	// not yet taken by the kernel. Bytes being handed to the kernel do not
-	// count (a client that keeps up may already have read them), so a
-	// connection holds at most about twice this much.
+	// MaxQueueBytes bounds the bytes queued for one client: frames, headers
+	// and payloads alike, sent but not yet taken by the kernel. Bytes being
+	// handed to the kernel do not count (a client that keeps up may already
+	// have read them), so a connection holds at most about twice this much.
 	MaxQueueBytes int
 	// WriteTimeout bounds how long a client may keep its socket unwritable
 	// (goroutine transport: every write) before it is dropped.
@@ -110,6 +116,9 @@ type (
 type Upgrader struct {
 	cfg     Config
 	pollers *pollerSet // nil for the goroutine transport
+	// written counts the bytes the goroutine transport wrote; each poller
+	// counts its own.
+	written atomic.Uint64
 }
 
 // NewUpgrader starts the transport's pollers, if any. Close stops them.
@@ -132,6 +141,19 @@ func NewUpgrader(cfg Config) (*Upgrader, error) {
 
 // Transport names the transport in use.
 func (u *Upgrader) Transport() string { return u.cfg.Transport }
+
+// BytesWritten is the total the transport has handed to the kernel for all
+// its connections: 101 responses, frame headers, payloads and control
+// frames. The epoll transport counts once per flush of a connection, in a
+// counter of each loop's own, and the goroutine transport once per write,
+// so the count costs no shared write per message.
+func (u *Upgrader) BytesWritten() uint64 {
+	n := u.written.Load()
+	if u.pollers != nil {
+		n += u.pollers.bytesWritten()
+	}
+	return n
+}
 
 // Upgrade completes the WebSocket handshake on r with the same 101 response
 // UpgradeRaw writes, or answers r with the refusal RFC 6455 calls for (see
