@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -15,48 +14,8 @@ import (
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/channel"
 	"github.com/heraldhq/herald/internal/hub"
-	"github.com/heraldhq/herald/internal/transport"
-	"github.com/heraldhq/herald/internal/wsconn"
+	"github.com/heraldhq/herald/internal/testkit"
 )
-
-// fakeConn is a Transport that records what a session sends. With limit
-// set, Send refuses a frame that would take the queued bytes past it, as
-// wsconn does for a client that does not read.
-type fakeConn struct {
-	mu      sync.Mutex
-	frames  [][]byte
-	queued  int
-	limit   int
-	closed  int // close code; 0 while open
-	aborted bool
-}
-
-func (c *fakeConn) Send(frame []byte) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch {
-	case c.closed != 0:
-		return wsconn.ErrClosed
-	case c.limit > 0 && c.queued+len(frame) > c.limit:
-		return wsconn.ErrQueueFull
-	}
-	c.frames = append(c.frames, frame)
-	c.queued += len(frame)
-	return nil
-}
-
-func (c *fakeConn) Start(transport.Handler)       {}
-func (c *fakeConn) Close(code int, reason string) { c.end(code, false) }
-func (c *fakeConn) Abort(code int, reason string) { c.end(code, true) }
-func (c *fakeConn) LastRead() time.Time           { return time.Now() }
-
-func (c *fakeConn) end(code int, abort bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed == 0 {
-		c.closed, c.aborted = code, abort
-	}
-}
 
 // sent is one server message as a client decodes it.
 type sent struct {
@@ -66,14 +25,11 @@ type sent struct {
 	UserID  string          `json:"user_id"`
 }
 
-// take returns the messages sent since the last take. Every frame must be
-// valid UTF-8 JSON: anything else breaks pusher-js and ws clients.
-func (c *fakeConn) take(t *testing.T) []sent {
+// take returns the messages sent on c since the last take. Every message
+// must be valid UTF-8 JSON: anything else breaks pusher-js and ws clients.
+func take(t *testing.T, c *testkit.Transport) []sent {
 	t.Helper()
-	c.mu.Lock()
-	frames := c.frames
-	c.frames, c.queued = nil, 0
-	c.mu.Unlock()
+	frames := c.Take()
 	out := make([]sent, 0, len(frames))
 	for _, p := range frames {
 		if !utf8.Valid(p) {
@@ -120,14 +76,15 @@ func newTestNode(t *testing.T, a apps.App) *testNode {
 
 type testConn struct {
 	*Session
-	c *fakeConn
+	c *testkit.Transport
 	n *testNode
 	t *testing.T
 }
 
 func (n *testNode) connect(t *testing.T) *testConn {
 	t.Helper()
-	c := &fakeConn{}
+	c := &testkit.Transport{}
+	c.SetLastRead(time.Now())
 	hc, err := n.hub.Admit(n.app.ID, 0, c)
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +130,7 @@ func (tc *testConn) expect(want ...string) []sent {
 	if err := tc.n.hub.WaitOps(tc.t.Context()); err != nil {
 		tc.t.Fatal(err)
 	}
-	got := tc.c.take(tc.t)
+	got := take(tc.t, tc.c)
 	if strings.Join(events(got), " ") != strings.Join(want, " ") {
 		tc.t.Fatalf("sent %v, want %v (%s)", events(got), want, dump(got))
 	}
@@ -403,7 +360,7 @@ func TestClientEventChecks(t *testing.T) {
 				t.Fatalf("code %d, want 4301", code)
 			}
 			peer.expect()
-			if sender.c.closed != 0 {
+			if code, _, _ := sender.c.Closed(); code != 0 {
 				t.Fatal("refusal closed the connection")
 			}
 		})
@@ -484,14 +441,15 @@ func TestWatchlistDropsInvalidIDs(t *testing.T) {
 func TestPingFloodCutsOffClient(t *testing.T) {
 	n := newTestNode(t, apps.App{})
 	c := n.connect(t)
-	c.c.limit = 4096
+	c.c.Limit = 4096
 	ping := []byte(`{"event":"pusher:ping","data":{}}`)
 	i := 0
-	for ; i < 100000 && c.c.closed == 0; i++ {
+	closed := func() int { code, _, _ := c.c.Closed(); return code }
+	for ; i < 100000 && closed() == 0; i++ {
 		c.HandleMessage(ping)
 	}
-	if c.c.closed != int(CodeOverCapacity) || !c.c.aborted {
-		t.Fatalf("after %d pings: closed %d aborted %v, want an abort with 4100", i, c.c.closed, c.c.aborted)
+	if code, _, aborted := c.c.Closed(); code != int(CodeOverCapacity) || !aborted {
+		t.Fatalf("after %d pings: closed %d aborted %v, want an abort with 4100", i, code, aborted)
 	}
 	if max := 4096/len(pongFrame) + 1; i > max {
 		t.Fatalf("cut off after %d pings, want at most %d", i, max)
