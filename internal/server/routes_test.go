@@ -23,10 +23,10 @@ func (echoHandler) HandleClose(error)        {}
 func TestUpgradeRouteTable(t *testing.T) {
 	for _, tr := range []string{"epoll", "goroutine"} {
 		t.Run(tr, func(t *testing.T) {
-			var gotQuery url.Values
+			queries := make(chan url.Values, 1)
 			ts := startServerWith(t, config.Config{Apps: []apps.App{testApp("1")}, Transport: tr}, func(s *Server) {
 				s.routes = append(s.routes, upgradeRoute{prefix: "/test/echo", exact: true, serve: func(c transport.Conn, path string, q url.Values) {
-					gotQuery = q
+					queries <- q
 					c.Start(echoHandler{c})
 				}})
 			})
@@ -38,8 +38,8 @@ func TestUpgradeRouteTable(t *testing.T) {
 			if err != nil || op != ws.OpText || string(msg) != "hello" {
 				t.Fatalf("echo: %q %v %v", msg, op, err)
 			}
-			if gotQuery.Get("x") != "1" {
-				t.Fatalf("query %v", gotQuery)
+			if q := <-queries; q.Get("x") != "1" {
+				t.Fatalf("query %v", q)
 			}
 			// The Pusher route still works beside it, and a path that no
 			// route matches is not upgraded.
