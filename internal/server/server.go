@@ -41,6 +41,9 @@ type Server struct {
 	// stopping is set when shutdown begins: /readyz answers 503 from then on.
 	stopping atomic.Bool
 	metrics  *metrics.Metrics
+	// buffered are the observers with a queue of their own, flushed on
+	// shutdown after the hub has drained.
+	buffered []*hub.Buffered
 	// group owns every long-lived goroutine the server starts.
 	group group
 	debug *http.Server // the profiler's, if any
@@ -342,6 +345,11 @@ func (s *Server) shutdown(d *demux, errc <-chan error) error {
 	d.wait()
 	derr := s.hub.Drain(sctx)
 	s.hub.Close()
+	// The hub emits nothing more: what observers have queued is let
+	// through, within what is left of the grace period.
+	for _, b := range s.buffered {
+		b.Close(sctx.Done())
+	}
 	var berr error
 	if c, ok := s.broker.(interface{ Close(context.Context) error }); ok {
 		berr = c.Close(sctx)
