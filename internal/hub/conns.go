@@ -57,17 +57,26 @@ func (c *Conn) Transport() transport.Conn { return c.tr }
 
 // Send queues a message payload. A client whose queue is full is cut off
 // as a slow consumer: it cannot keep up, and waiting for it would hold
-// everyone else back. Send never blocks.
+// everyone else back. Send never blocks. It is on the broadcast path, once
+// per subscriber and message, and small enough to be inlined there.
 func (c *Conn) Send(payload []byte) {
-	if err := c.tr.Send(payload); errors.Is(err, transport.ErrQueueFull) {
-		if !c.slow.Swap(true) {
-			c.hub.slowConsumers.Add(1)
-		}
-		if cl := c.client; cl != nil {
-			cl.CloseWith(ReasonSlowConsumer)
-		} else {
-			c.tr.Abort(1008, ReasonSlowConsumer.String())
-		}
+	if err := c.tr.Send(payload); err != nil {
+		c.sendFailed(err)
+	}
+}
+
+// sendFailed handles a refused Send: only a full queue needs anything.
+func (c *Conn) sendFailed(err error) {
+	if !errors.Is(err, transport.ErrQueueFull) {
+		return
+	}
+	if !c.slow.Swap(true) {
+		c.hub.slowConsumers.Add(1)
+	}
+	if cl := c.client; cl != nil {
+		cl.CloseWith(ReasonSlowConsumer)
+	} else {
+		c.tr.Abort(1008, ReasonSlowConsumer.String())
 	}
 }
 
