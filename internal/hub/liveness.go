@@ -33,7 +33,7 @@ func (systemClock) AfterFunc(d time.Duration, f func()) Timer {
 // no ping. The timeouts are the caller's (they are per app and per node),
 // so that every connection does not hold a copy.
 type Liveness struct {
-	pingSent time.Time
+	pingSent int64 // unix nanoseconds of the unanswered ping; 0: none
 }
 
 // LivenessAction is what Check asks of the session.
@@ -52,20 +52,21 @@ const (
 // activity timeout and the pong timeout, and returns when to check next
 // (for LiveWait and LivePing).
 func (l *Liveness) Check(now, lastRead time.Time, activity, pongTimeout time.Duration) (LivenessAction, time.Duration) {
-	if !l.pingSent.IsZero() {
+	if l.pingSent != 0 {
+		sent := time.Unix(0, l.pingSent)
 		switch {
-		case lastRead.After(l.pingSent):
-			l.pingSent = time.Time{}
-		case now.Sub(l.pingSent) >= pongTimeout:
+		case lastRead.After(sent):
+			l.pingSent = 0
+		case now.Sub(sent) >= pongTimeout:
 			return LiveTimeout, 0
 		default:
-			return LiveWait, pongTimeout - now.Sub(l.pingSent)
+			return LiveWait, pongTimeout - now.Sub(sent)
 		}
 	}
 	if idle := now.Sub(lastRead); idle < activity {
 		return LiveWait, activity - idle
 	}
-	l.pingSent = now
+	l.pingSent = now.UnixNano()
 	// Looked at again when the answer is due, or sooner if the activity
 	// timeout is the shorter: a prompt pong then leaves the next ping an
 	// activity timeout after it, not a pong timeout.

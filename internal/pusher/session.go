@@ -39,16 +39,17 @@ type Session struct {
 	// while the client is the one to end it.
 	reason atomic.Uint32
 
-	mu        sync.Mutex
-	closed    bool
-	subs      subscriptions
-	subSeq    uint64    // identifies subscriptions, for off-loop results
-	user      *UserData // set by a successful pusher:signin; no Watchlist
-	watching  []string  // the honoured part of the watchlist
-	authed    bool      // signed in, or joined a private or presence channel
+	mu     sync.Mutex
+	closed bool
+	subs   subscriptions
+	subSeq uint64 // identifies subscriptions, for off-loop results
+	// user is set by a successful pusher:signin; its Watchlist is the
+	// honoured part of the one signed.
+	user      *UserData
+	authed    bool // signed in, or joined a private or presence channel
 	timer     hub.Timer
 	live      hub.Liveness
-	rate      tokenBucket
+	rate      *tokenBucket // made by the first client event
 	signinDue hub.Timer
 }
 
@@ -65,12 +66,7 @@ var (
 )
 
 func newSession(fe *FrontEnd, app *apps.App, hc *hub.Conn) *Session {
-	return &Session{
-		fe:   fe,
-		app:  app,
-		hc:   hc,
-		rate: newTokenBucket(app.ClientEventRate, fe.clock.Now()),
-	}
+	return &Session{fe: fe, app: app, hc: hc}
 }
 
 // conn is the session's transport.
@@ -234,7 +230,7 @@ func (s *Session) HandleClose(err error) {
 	}
 	s.subs = subscriptions{}
 	if s.user != nil {
-		s.fe.hub.Unwatch(s.app.ID, s, s.watching)
+		s.fe.hub.Unwatch(s.app.ID, s, s.user.Watchlist)
 		s.fe.hub.SignOut(s.app.ID, s.user.ID, s)
 	}
 	s.hc.Closed(reason)
@@ -525,7 +521,7 @@ func (s *Session) handleClientEvent(m Message) {
 		s.sendError(CodeClientEventRefused, "Client event rejected: event name too long", m.Channel)
 	case len(m.Data) > s.app.MaxEventBytes:
 		s.sendError(CodeClientEventRefused, fmt.Sprintf("Client event rejected: data over %d bytes", s.app.MaxEventBytes), m.Channel)
-	case !s.rate.take(s.fe.clock.Now()):
+	case !s.takeToken():
 		s.sendError(CodeClientEventRefused, fmt.Sprintf("Client event rejected due to rate limit (%d per second)", s.app.ClientEventRate), m.Channel)
 	default:
 		data := m.Data
@@ -597,19 +593,31 @@ func (s *Session) handleSignin(m Message) {
 	if len(watch) == 0 {
 		return
 	}
-	s.watching = watch
-	online := s.fe.hub.Watch(s.app.ID, s, s.watching)
+	s.user.Watchlist = watch
+	online := s.fe.hub.Watch(s.app.ID, s, watch)
 	isOnline := make(map[string]bool, len(online))
 	for _, id := range online {
 		isOnline[id] = true
 	}
 	var offline []string
-	for _, id := range s.watching {
+	for _, id := range watch {
 		if !isOnline[id] {
 			offline = append(offline, id)
 		}
 	}
 	s.send(watchlistFrame(online, offline))
+}
+
+// takeToken spends one of the connection's client-event tokens. The bucket
+// starts full at the first client event: most connections never send one,
+// and an idle connection should not carry it.
+func (s *Session) takeToken() bool {
+	now := s.fe.clock.Now()
+	if s.rate == nil {
+		b := newTokenBucket(s.app.ClientEventRate, now)
+		s.rate = &b
+	}
+	return s.rate.take(now)
 }
 
 func (s *Session) markAuthed() {

@@ -416,11 +416,8 @@ func TestWatchlistHeld(t *testing.T) {
 	if code := errorCode(t, got[1]); code != int(CodeWatchlistLimit) {
 		t.Fatalf("code %d, want 4302", code)
 	}
-	if len(c.watching) != 2 || cap(c.watching) != 2 {
-		t.Fatalf("holding %d ids (capacity %d), want 2", len(c.watching), cap(c.watching))
-	}
-	if c.user.Watchlist != nil {
-		t.Fatalf("holding the whole watchlist of %d ids", len(c.user.Watchlist))
+	if w := c.user.Watchlist; len(w) != 2 || cap(w) != 2 {
+		t.Fatalf("holding %d ids (capacity %d), want 2", len(w), cap(w))
 	}
 }
 
@@ -431,8 +428,8 @@ func TestWatchlistDropsInvalidIDs(t *testing.T) {
 	long := strings.Repeat("x", 30000)
 	c.signin(`{"id":"w","watchlist":["ok","` + long + `","bad id","also-ok"]}`)
 	c.expect("pusher:signin_success", "pusher_internal:watchlist_events")
-	if fmt.Sprint(c.watching) != "[ok also-ok]" {
-		t.Fatalf("holding %.40q", c.watching)
+	if fmt.Sprint(c.user.Watchlist) != "[ok also-ok]" {
+		t.Fatalf("holding %.40q", c.user.Watchlist)
 	}
 }
 
