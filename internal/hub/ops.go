@@ -14,13 +14,29 @@ type opQueue struct {
 	running bool
 }
 
+// MaxPendingOps bounds the work TryDo lets one connection queue: what a
+// client can make the node hold by asking faster than the broker answers.
+const MaxPendingOps = 256
+
+// TryDo is Do for work the client asked for and may be refused (a
+// subscription, a client event): it queues nothing and reports false when
+// the connection already has MaxPendingOps pieces of work waiting.
+func (c *Conn) TryDo(fn func(ctx context.Context)) bool {
+	return c.do(fn, MaxPendingOps)
+}
+
 // Do queues fn to run off the transport's loop, after everything queued
-// before it for this connection. fn gets a context that ends after the
+// before it for this connection. It always queues: it is for work that
+// undoes what was done (a presence leave), which is bounded by the work
+// TryDo accepted. fn gets a context that ends after the
 // hub's op timeout or when the hub is closed; it may block (broker round
 // trips), and reports its result back to the session itself, under the
 // session's own lock. Do never blocks. The hub owns the goroutine and
 // Drain and Close wait for it.
-func (c *Conn) Do(fn func(ctx context.Context)) {
+func (c *Conn) Do(fn func(ctx context.Context)) { c.do(fn, 0) }
+
+// do queues fn unless limit > 0 and that many are waiting.
+func (c *Conn) do(fn func(ctx context.Context), limit int) bool {
 	q := c.ops.Load()
 	if q == nil {
 		q = new(opQueue)
@@ -29,15 +45,20 @@ func (c *Conn) Do(fn func(ctx context.Context)) {
 		}
 	}
 	q.mu.Lock()
+	if limit > 0 && len(q.pending) >= limit {
+		q.mu.Unlock()
+		return false
+	}
 	q.pending = append(q.pending, fn)
 	if q.running {
 		q.mu.Unlock()
-		return
+		return true
 	}
 	q.running = true
 	q.mu.Unlock()
 	c.hub.ops.Add(1)
 	go c.runOps(q)
+	return true
 }
 
 func (c *Conn) runOps(q *opQueue) {

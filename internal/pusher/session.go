@@ -295,7 +295,7 @@ func (s *Session) handleSubscribe(m Message) {
 	sub := s.newSub(ch, "")
 	sub.pending, _ = s.fe.hub.SubscribePending(s.app.ID, ch.Name, s)
 	s.subs.add(sub)
-	s.hc.Do(func(ctx context.Context) {
+	s.queueSubscription(sub, func(ctx context.Context) {
 		cached, ok, err := s.fe.hub.CachedEvent(ctx, s.app.ID, ch.Name)
 		if err != nil {
 			s.logError("cache lookup failed", ch.Name, err)
@@ -307,6 +307,18 @@ func (s *Session) handleSubscribe(m Message) {
 			s.sendCached(ch.Name, cached, ok)
 		})
 	})
+}
+
+// queueSubscription queues the off-loop work that confirms sub, or, when
+// the connection already has too much in flight (a client asking faster
+// than the broker answers), undoes sub and refuses it.
+func (s *Session) queueSubscription(sub subscription, fn func(ctx context.Context)) {
+	if s.hc.TryDo(fn) {
+		return
+	}
+	s.subs.remove(sub.ch.Name)
+	s.fe.hub.Unsubscribe(s.app.ID, sub.ch.Name, sub.pending)
+	s.refuse(sub.ch.Name, errTypeLimit, fmt.Sprintf("Too many requests in progress: at most %d per connection", hub.MaxPendingOps), 429, 0, hub.RefusedLimit)
 }
 
 // newSub returns a subscription with a fresh identity.
@@ -395,7 +407,7 @@ func (s *Session) subscribePresence(ch channel.Channel, d SubscribeData) {
 	s.subs.add(sub)
 	bm := broker.Member{UserID: member.UserID, Info: member.UserInfo}
 	maxMembers := s.app.MaxPresenceMembers
-	s.hc.Do(func(ctx context.Context) {
+	s.queueSubscription(sub, func(ctx context.Context) {
 		first, members, err := s.fe.hub.JoinPresence(ctx, s.hc, ch.Name, bm, maxMembers)
 		var cached broker.Message
 		var hasCached bool
@@ -447,7 +459,9 @@ func (s *Session) resendSucceeded(sub subscription) {
 	case sub.ch.Kind != channel.Presence:
 		s.send(subscriptionSucceededFrame(sub.ch.Name))
 	default:
-		s.hc.Do(func(ctx context.Context) {
+		// Dropped when too much is in flight: the client already has its
+		// confirmation, this is only its echo.
+		s.hc.TryDo(func(ctx context.Context) {
 			members, err := s.fe.hub.Members(ctx, s.app.ID, sub.ch.Name)
 			if err != nil {
 				s.logError("presence members failed", sub.ch.Name, err)
@@ -630,7 +644,7 @@ func (s *Session) markAuthed() {
 // publish sends a client event off the loop; the connection's events keep
 // their order.
 func (s *Session) publish(m broker.Message) {
-	s.hc.Do(func(ctx context.Context) {
+	ok := s.hc.TryDo(func(ctx context.Context) {
 		if err := s.fe.hub.Publish(ctx, m, hub.SourceClient); err != nil {
 			s.logError("publish failed", m.Channel, err)
 			s.mu.Lock()
@@ -640,6 +654,9 @@ func (s *Session) publish(m broker.Message) {
 			}
 		}
 	})
+	if !ok {
+		s.sendError(CodeClientEventRefused, fmt.Sprintf("Client event rejected: %d requests of this connection are still in progress", hub.MaxPendingOps), m.Channel)
+	}
 }
 
 // refuse reports a failed subscription both as pusher:subscription_error

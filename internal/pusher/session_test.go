@@ -12,6 +12,7 @@ import (
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/broker/brokertest"
 	"github.com/heraldhq/herald/internal/channel"
 	"github.com/heraldhq/herald/internal/hub"
 	"github.com/heraldhq/herald/internal/testkit"
@@ -478,4 +479,51 @@ func TestTruncate(t *testing.T) {
 			t.Errorf("truncate(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
 		}
 	}
+}
+
+// A client that asks faster than the broker answers can make the node hold
+// at most hub.MaxPendingOps pieces of work: beyond that its subscriptions
+// are refused at once (and its client events too), and nothing of the
+// refused ones stays behind.
+func TestPendingWorkBounded(t *testing.T) {
+	slow := brokertest.NewFaulty(broker.NewMemory(0))
+	slow.SetLatency(time.Hour)
+	reg, err := apps.NewRegistry([]apps.App{{ID: "1", Key: "key", Secret: "secret", MaxSubscriptionsPerConnection: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hub.New(hub.Config{Broker: slow})
+	fe := New(Config{Apps: reg, Hub: h, Log: slog.New(slog.DiscardHandler)})
+	c := &testkit.Transport{}
+	hc, err := h.Admit("1", 0, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSession(fe, reg.ByID("1"), hc)
+	hc.Attach(s)
+	const asked = hub.MaxPendingOps + 50
+	for i := range asked {
+		s.HandleMessage(fmt.Appendf(nil, `{"event":"pusher:subscribe","data":{"channel":"cache-%d"}}`, i))
+	}
+	refused := 0
+	for _, m := range take(t, c) {
+		if m.Event == "pusher:subscription_error" {
+			refused++
+		}
+	}
+	// The first op may already have left the queue for its goroutine.
+	if refused < asked-hub.MaxPendingOps-1 || refused > asked-hub.MaxPendingOps {
+		t.Fatalf("%d of %d subscriptions refused, want %d", refused, asked, asked-hub.MaxPendingOps)
+	}
+	s.mu.Lock()
+	held := len(s.subs.all())
+	s.mu.Unlock()
+	if held != asked-refused {
+		t.Fatalf("%d subscriptions held, want %d", held, asked-refused)
+	}
+	if n := len(h.Channels("1", "cache-")); n != held {
+		t.Fatalf("%d channels in the hub, want %d", n, held)
+	}
+	h.Close() // cancels the waiting lookups
+	s.HandleClose(nil)
 }

@@ -13,6 +13,7 @@ import (
 	"net/http/pprof"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +42,7 @@ type Server struct {
 	// stopping is set when shutdown begins: /readyz answers 503 from then on.
 	stopping atomic.Bool
 	metrics  *metrics.Metrics
+	health   healthCache
 	// buffered are the observers with a queue of their own, flushed on
 	// shutdown after the hub has drained.
 	buffered []*hub.Buffered
@@ -180,8 +182,54 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte("ok\n"))
 }
 
-// readyTimeout bounds the broker health check of one /readyz.
-const readyTimeout = 2 * time.Second
+// readyTimeout bounds the broker health check of one /readyz, and
+// readyCache is how long its answer is reused: probes, which anyone may
+// send, cost the broker at most one round trip per readyCache.
+const (
+	readyTimeout = 2 * time.Second
+	readyCache   = time.Second
+)
+
+// brokerHealth runs the broker's health check, if it has one, at most once
+// per readyCache and never twice at once: meanwhile the last answer is
+// given.
+func (s *Server) brokerHealth(ctx context.Context) error {
+	p, ok := s.broker.(interface{ Ping(context.Context) error })
+	if !ok {
+		return nil
+	}
+	h := &s.health
+	if !h.mu.TryLock() {
+		return h.last()
+	}
+	defer h.mu.Unlock()
+	if time.Since(h.at) < readyCache {
+		return h.last()
+	}
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	err := p.Ping(ctx)
+	if err != nil {
+		s.log.Warn("broker health check failed", "err", err)
+	}
+	h.at = time.Now()
+	h.err.Store(&err)
+	return err
+}
+
+// healthCache is the last broker health check.
+type healthCache struct {
+	mu  sync.Mutex // held while a check runs
+	at  time.Time  // when the last one ended; guarded by mu
+	err atomic.Pointer[error]
+}
+
+func (h *healthCache) last() error {
+	if e := h.err.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
 
 func (s *Server) notReady(ctx context.Context) string {
 	switch {
@@ -190,13 +238,8 @@ func (s *Server) notReady(ctx context.Context) string {
 	case s.hub.AtCapacity():
 		return "at connection limit"
 	}
-	if p, ok := s.broker.(interface{ Ping(context.Context) error }); ok {
-		ctx, cancel := context.WithTimeout(ctx, readyTimeout)
-		defer cancel()
-		if err := p.Ping(ctx); err != nil {
-			s.log.Warn("broker health check failed", "err", err)
-			return "broker unavailable"
-		}
+	if err := s.brokerHealth(ctx); err != nil {
+		return "broker unavailable"
 	}
 	return ""
 }
