@@ -67,7 +67,16 @@ type Broker interface {
 	// one that has not expired.
 	LastEvent(ctx context.Context, appID, channel string) (Message, bool, error)
 	PresenceManager
+	// Ping checks that the broker can serve: a round trip to its backend,
+	// if it has one. The node reports itself not ready while it fails.
+	Ping(ctx context.Context) error
+	// Close releases the broker's resources after the node has drained;
+	// every later call fails with ErrClosed.
+	Close(ctx context.Context) error
 }
+
+// ErrClosed is returned by a broker's operations after Close.
+var ErrClosed = errors.New("broker: closed")
 
 // Member is one user in a presence channel.
 type Member struct {

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,6 +15,7 @@ const DefaultCacheTTL = 30 * time.Minute
 // Publish calls. Presence and cache state live in maps, each under its own
 // lock; neither is on the broadcast path.
 type Memory struct {
+	closed   atomic.Bool
 	handler  Handler
 	cacheTTL time.Duration
 	now      func() time.Time
@@ -67,12 +69,30 @@ func (b *Memory) Publish(ctx context.Context, m Message) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if b.closed.Load() {
+		return ErrClosed
+	}
 	if m.Cache && m.Kind == KindEvent {
 		b.cacheMu.Lock()
 		b.cache[chanKey{m.AppID, m.Channel}] = cached{msg: m, expires: b.now().Add(b.cacheTTL)}
 		b.cacheMu.Unlock()
 	}
 	b.handler(m)
+	return nil
+}
+
+// Ping implements Broker: the memory broker serves while it is open.
+func (b *Memory) Ping(ctx context.Context) error {
+	if b.closed.Load() {
+		return ErrClosed
+	}
+	return ctx.Err()
+}
+
+// Close implements Broker. Publishing fails afterwards; the state already
+// held stays readable, which no caller needs but none is hurt by.
+func (b *Memory) Close(context.Context) error {
+	b.closed.Store(true)
 	return nil
 }
 

@@ -59,6 +59,8 @@ func (nop) Join(context.Context, string, string, string, broker.Member, int) (bo
 }
 func (nop) Leave(context.Context, string, string, string, string) (bool, error) { return true, nil }
 func (nop) Members(context.Context, string, string) ([]broker.Member, error)    { return nil, nil }
+func (nop) Ping(context.Context) error                                          { return nil }
+func (nop) Close(context.Context) error                                         { return nil }
 
 // BenchmarkObserveDelivered is the cost Metrics adds to each publication's
 // fan-out.

@@ -110,3 +110,9 @@ func (i *instrumented) Members(ctx context.Context, appID, channel string) ([]br
 	i.s.done(ctx, opMembers, start, err)
 	return members, err
 }
+
+// Ping implements broker.Broker; health checks are not timed.
+func (i *instrumented) Ping(ctx context.Context) error { return i.next.Ping(ctx) }
+
+// Close implements broker.Broker.
+func (i *instrumented) Close(ctx context.Context) error { return i.next.Close(ctx) }

@@ -19,9 +19,14 @@ func TestInstrumentedBrokerConformance(t *testing.T) {
 		if n, _ := histogram(t, fams, "herald_broker_operation_seconds", "op="+op); n == 0 {
 			t.Errorf("the suite ran no %s, or it was not timed", op)
 		}
-		// The suite's member-limit case is an answer, not an error.
-		if v := value(t, fams, "herald_broker_errors_total", "op="+op); v != 0 {
-			t.Errorf("%v %s errors counted from a broker that never failed", v, op)
+		// The suite's member-limit case is an answer, not an error; its one
+		// publish after Close is a failure.
+		want := 0.0
+		if op == "publish" {
+			want = 1
+		}
+		if v := value(t, fams, "herald_broker_errors_total", "op="+op); v != want {
+			t.Errorf("%v %s errors counted, want %v", v, op, want)
 		}
 	}
 }

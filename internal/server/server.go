@@ -190,14 +190,9 @@ const (
 	readyCache   = time.Second
 )
 
-// brokerHealth runs the broker's health check, if it has one, at most once
-// per readyCache and never twice at once: meanwhile the last answer is
-// given.
+// brokerHealth runs the broker's health check at most once per readyCache
+// and never twice at once: meanwhile the last answer is given.
 func (s *Server) brokerHealth(ctx context.Context) error {
-	p, ok := s.broker.(interface{ Ping(context.Context) error })
-	if !ok {
-		return nil
-	}
 	h := &s.health
 	if !h.mu.TryLock() {
 		return h.last()
@@ -208,7 +203,7 @@ func (s *Server) brokerHealth(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
-	err := p.Ping(ctx)
+	err := s.broker.Ping(ctx)
 	if err != nil {
 		s.log.Warn("broker health check failed", "err", err)
 	}
@@ -393,10 +388,7 @@ func (s *Server) shutdown(d *demux, errc <-chan error) error {
 	for _, b := range s.buffered {
 		b.Close(sctx.Done())
 	}
-	var berr error
-	if c, ok := s.broker.(interface{ Close(context.Context) error }); ok {
-		berr = c.Close(sctx)
-	}
+	berr := s.broker.Close(sctx)
 	s.up.Close()
 	var serr error
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -47,6 +47,7 @@ func Run(t *testing.T, newBroker func(t *testing.T) broker.Broker) {
 		{"MemberLimit", testMemberLimit},
 		{"PresenceIsolated", testPresenceIsolated},
 		{"LeaveUnknown", testLeaveUnknown},
+		{"PingThenClose", testPingThenClose},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -450,4 +451,22 @@ func testLeaveUnknown(t *testing.T, s *suite) {
 		t.Fatal("Leave naming another user: last = true")
 	}
 	s.wantMembers(t, app, ch, "alice")
+}
+
+// testPingThenClose: an open broker answers Ping; after Close, publishing
+// fails with ErrClosed and Ping fails.
+func testPingThenClose(t *testing.T, s *suite) {
+	ctx := context.Background()
+	if err := s.b.Ping(ctx); err != nil {
+		t.Fatalf("Ping of an open broker: %v", err)
+	}
+	if err := s.b.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := s.b.Publish(ctx, broker.Message{AppID: s.prefix + "a", Channel: "c", Event: "e"}); !errors.Is(err, broker.ErrClosed) {
+		t.Fatalf("Publish after Close: %v, want ErrClosed", err)
+	}
+	if err := s.b.Ping(ctx); err == nil {
+		t.Fatal("Ping after Close succeeded")
+	}
 }

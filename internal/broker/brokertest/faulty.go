@@ -107,3 +107,11 @@ func (f *Faulty) Members(ctx context.Context, appID, channel string) ([]broker.M
 	}
 	return f.Broker.Members(ctx, appID, channel)
 }
+
+// Ping implements broker.Broker.
+func (f *Faulty) Ping(ctx context.Context) error {
+	if err := f.fault(ctx, "ping"); err != nil {
+		return err
+	}
+	return f.Broker.Ping(ctx)
+}
