@@ -144,7 +144,7 @@ func TestCloseCancelsOps(t *testing.T) {
 	c, _ := h.Admit("app", 0, nil)
 	done := make(chan error, 1)
 	c.Do(func(ctx context.Context) { <-ctx.Done(); done <- ctx.Err() })
-	h.Close()
+	h.Close(context.Background())
 	if err := <-done; err == nil {
 		t.Fatal("op context not cancelled")
 	}

@@ -66,6 +66,10 @@ type Hub struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	ops    sync.WaitGroup
+	// opsMu orders starting off-loop goroutines before Close's wait;
+	// opsClosed, once set, refuses new work.
+	opsMu     sync.RWMutex
+	opsClosed bool
 }
 
 type chanKey struct{ app, name string }
@@ -148,12 +152,15 @@ func New(cfg Config) *Hub {
 	return h
 }
 
-// Close cancels off-loop work still running (its broker calls fail with
-// the context's error) and waits for it to end. Call it after Drain, before
-// closing the broker.
-func (h *Hub) Close() {
+// Close refuses new off-loop work, cancels what still runs (its broker
+// calls fail with the context's error) and waits for it to end, or for ctx.
+// Call it after Drain, before closing the broker.
+func (h *Hub) Close(ctx context.Context) error {
+	h.opsMu.Lock()
+	h.opsClosed = true
+	h.opsMu.Unlock()
 	h.cancel()
-	h.ops.Wait()
+	return h.WaitOps(ctx)
 }
 
 // emit hands e to every observer.
@@ -176,6 +183,14 @@ func (h *Hub) shard(k chanKey) *shard {
 // count afterwards and whether s was newly added (false if it already was
 // subscribed).
 func (h *Hub) Subscribe(appID, name string, s Subscriber) (count int, added bool) {
+	return h.SubscribeThen(appID, name, s, nil)
+}
+
+// SubscribeThen is Subscribe that, when s was added, calls confirm before
+// the channel's next publication can reach s: what confirm sends (a
+// subscription's confirmation) comes before the channel's first event.
+// confirm runs with the channel's locks held and must only queue bytes.
+func (h *Hub) SubscribeThen(appID, name string, s Subscriber, confirm func()) (count int, added bool) {
 	k := chanKey{appID, name}
 	sh := h.shard(k)
 	sh.mu.Lock()
@@ -191,6 +206,9 @@ func (h *Hub) Subscribe(appID, name string, s Subscriber) (count int, added bool
 		return len(ch.subs), false
 	}
 	ch.add(s)
+	if confirm != nil {
+		confirm()
+	}
 	n := len(ch.subs)
 	if len(h.observers) > 0 {
 		if n == 1 {

@@ -49,6 +49,16 @@ func (c *Conn) do(fn func(ctx context.Context), limit int) bool {
 		q.mu.Unlock()
 		return false
 	}
+	h := c.hub
+	// Close waits for the goroutines started here; none may start once it
+	// has begun (a WaitGroup must not grow from zero while it is waited
+	// for). Work queued after that is dropped: the broker is closing too.
+	h.opsMu.RLock()
+	defer h.opsMu.RUnlock()
+	if h.opsClosed {
+		q.mu.Unlock()
+		return false
+	}
 	q.pending = append(q.pending, fn)
 	if q.running {
 		q.mu.Unlock()
@@ -56,7 +66,7 @@ func (c *Conn) do(fn func(ctx context.Context), limit int) bool {
 	}
 	q.running = true
 	q.mu.Unlock()
-	c.hub.ops.Add(1)
+	h.ops.Add(1)
 	go c.runOps(q)
 	return true
 }

@@ -73,6 +73,7 @@ func (p *Pending) Activate(confirm func()) bool {
 	p.held = nil
 	p.mu.Unlock()
 	if overflow {
+		h.slowConsumers.Add(1)
 		if cl, ok := p.final.(Client); ok {
 			cl.CloseWith(ReasonSlowConsumer)
 		}

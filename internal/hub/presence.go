@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -22,14 +23,29 @@ import (
 // returns broker.ErrMemberLimit when the channel is full.
 func (h *Hub) JoinPresence(ctx context.Context, c *Conn, name string, m broker.Member, maxMembers int) (first bool, members []broker.Member, err error) {
 	first, err = h.broker.Join(ctx, c.appID, name, c.socketID, m, maxMembers)
-	if err != nil {
+	if err == nil {
+		members, err = h.broker.Members(ctx, c.appID, name)
+		if err != nil {
+			err = fmt.Errorf("presence members: %w", err)
+		}
+	}
+	if err != nil && !errors.Is(err, broker.ErrMemberLimit) {
+		// The join may have been recorded (Members failed, or Join ran out
+		// of time after the backend applied it): undo it, or the
+		// connection would stay a member nobody ever removes.
+		h.undoJoin(c, name, m.UserID)
 		return false, nil, err
 	}
-	members, err = h.broker.Members(ctx, c.appID, name)
-	if err != nil {
-		return first, nil, fmt.Errorf("presence members: %w", err)
-	}
-	return first, members, nil
+	return first, members, err
+}
+
+// undoJoin removes a join whose confirmation failed, with a context of its
+// own: the join's may be what ran out. Nobody was told of the member, so
+// nobody is told it left.
+func (h *Hub) undoJoin(c *Conn, name, userID string) {
+	ctx, cancel := context.WithTimeout(h.ctx, h.cfg.OpTimeout)
+	defer cancel()
+	h.broker.Leave(ctx, c.appID, name, c.socketID, userID)
 }
 
 // AnnounceJoin tells the channel's other subscribers, on every node, that

@@ -285,8 +285,7 @@ func (s *Session) handleSubscribe(m Message) {
 	}
 	if !ch.Cache {
 		s.subs.add(s.newSub(ch, ""))
-		s.fe.hub.Subscribe(s.app.ID, ch.Name, s)
-		s.send(subscriptionSucceededFrame(ch.Name))
+		s.fe.hub.SubscribeThen(s.app.ID, ch.Name, s, func() { s.send(subscriptionSucceededFrame(ch.Name)) })
 		return
 	}
 	// A cache channel's confirmation is followed by its last event or a

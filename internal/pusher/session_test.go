@@ -1,7 +1,9 @@
 package pusher
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -524,6 +526,31 @@ func TestPendingWorkBounded(t *testing.T) {
 	if n := len(h.Channels("1", "cache-")); n != held {
 		t.Fatalf("%d channels in the hub, want %d", n, held)
 	}
-	h.Close() // cancels the waiting lookups
+	h.Close(context.Background()) // cancels the waiting lookups
 	s.HandleClose(nil)
+}
+
+// A presence join whose member list cannot be read is refused, and the
+// join the broker did record is undone: no member is left behind that
+// nobody would ever remove.
+func TestFailedJoinLeavesNoGhost(t *testing.T) {
+	inner := broker.NewMemory(0)
+	faulty := brokertest.NewFaulty(inner)
+	faulty.FailOp("members", errors.New("backend unavailable"))
+	reg, err := apps.NewRegistry([]apps.App{{ID: "1", Key: "key", Secret: "secret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hub.New(hub.Config{Broker: faulty})
+	n := &testNode{fe: New(Config{Apps: reg, Hub: h, Log: slog.New(slog.DiscardHandler)}), hub: h, app: reg.ByID("1")}
+	c := n.connect(t)
+	c.subscribe("presence-room", `{"user_id":"ghost"}`)
+	c.expectRefused("presence-room", errTypeLimit, 503)
+	members, err := inner.Members(context.Background(), "1", "presence-room")
+	if err != nil || len(members) != 0 {
+		t.Fatalf("members after the failed join: %v %v", members, err)
+	}
+	if n := h.SubscriptionCount("1", "presence-room"); n != 0 {
+		t.Fatalf("%d subscribers left", n)
+	}
 }

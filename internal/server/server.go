@@ -356,8 +356,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case err := <-errc:
 		d.close()
 		d.wait()
-		s.hub.Drain(context.Background())
-		s.hub.Close()
+		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		defer cancel()
+		s.hub.Drain(sctx)
+		s.hub.Close(sctx)
+		s.broker.Close(sctx)
 		s.up.Close()
 		s.closeSide()
 		s.group.Wait()
@@ -382,7 +385,10 @@ func (s *Server) shutdown(d *demux, errc <-chan error) error {
 	// Upgrades already under way reach the hub before it drains.
 	d.wait()
 	derr := s.hub.Drain(sctx)
-	s.hub.Close()
+	// What is left of the grace period bounds the queued work too: a
+	// broker call that ignores its cancelled context does not keep the
+	// process from exiting.
+	cerr := s.hub.Close(sctx)
 	// The hub emits nothing more: what observers have queued is let
 	// through, within what is left of the grace period.
 	for _, b := range s.buffered {
@@ -396,7 +402,7 @@ func (s *Server) shutdown(d *demux, errc <-chan error) error {
 	}
 	s.closeSide()
 	s.group.Wait()
-	return errors.Join(serr, herr, derr, berr)
+	return errors.Join(serr, herr, derr, cerr, berr)
 }
 
 // shutdownDelay is how long the node keeps serving after /readyz turned 503.

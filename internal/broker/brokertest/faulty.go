@@ -18,6 +18,7 @@ type Faulty struct {
 	mu      sync.Mutex
 	latency time.Duration
 	err     error
+	opErrs  map[string]error
 	calls   map[string]int
 }
 
@@ -43,6 +44,17 @@ func (f *Faulty) SetError(err error) {
 	f.mu.Unlock()
 }
 
+// FailOp makes every later call of op (see Calls) fail with err, after
+// any latency; nil makes it succeed again.
+func (f *Faulty) FailOp(op string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.opErrs == nil {
+		f.opErrs = map[string]error{}
+	}
+	f.opErrs[op] = err
+}
+
 // Calls is how many times op ("publish", "last_event", "join", "leave",
 // "members") was called.
 func (f *Faulty) Calls(op string) int {
@@ -55,6 +67,9 @@ func (f *Faulty) fault(ctx context.Context, op string) error {
 	f.mu.Lock()
 	f.calls[op]++
 	d, err := f.latency, f.err
+	if e := f.opErrs[op]; e != nil {
+		err = e
+	}
 	f.mu.Unlock()
 	if d > 0 {
 		t := time.NewTimer(d)
