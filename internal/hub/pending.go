@@ -1,6 +1,10 @@
 package hub
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/heraldhq/herald/internal/broker"
+)
 
 // Pending is a subscription whose confirmation waits for off-loop work (a
 // presence join, a cache lookup). It is in the channel's subscriber list
@@ -68,6 +72,9 @@ func (p *Pending) Activate(confirm func()) bool {
 	if i < 0 {
 		return false
 	}
+	// Nothing is added to what is held meanwhile: publishing to the
+	// channel needs the lock held here.
+	confirm()
 	p.mu.Lock()
 	held, overflow := p.held, p.overflow
 	p.held = nil
@@ -78,7 +85,6 @@ func (p *Pending) Activate(confirm func()) bool {
 			cl.CloseWith(ReasonSlowConsumer)
 		}
 	}
-	confirm()
 	for _, pub := range held {
 		p.final.Deliver(pub)
 	}
@@ -88,4 +94,19 @@ func (p *Pending) Activate(confirm func()) bool {
 		ch.index[p.final] = i
 	}
 	return true
+}
+
+// Holding reports whether m is among the publications held for the
+// subscriber, for a confirm function deciding whether to send a cache
+// channel's last event: when that event was published after the
+// subscription began it is held, and comes right after the confirmation.
+func (p *Pending) Holding(m broker.Message) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pub := range p.held {
+		if pub.Message == m {
+			return true
+		}
+	}
+	return false
 }

@@ -303,7 +303,7 @@ func (s *Session) handleSubscribe(m Message) {
 		defer s.mu.Unlock()
 		s.activate(sub, func() {
 			s.send(subscriptionSucceededFrame(ch.Name))
-			s.sendCached(ch.Name, cached, ok)
+			s.sendCached(sub, cached, ok)
 		})
 	})
 }
@@ -435,7 +435,7 @@ func (s *Session) subscribePresence(ch channel.Channel, d SubscribeData) {
 		s.activate(sub, func() {
 			s.send(presenceSucceededFrame(ch.Name, members))
 			if ch.Cache {
-				s.sendCached(ch.Name, cached, hasCached)
+				s.sendCached(sub, cached, hasCached)
 			}
 		})
 		s.mu.Unlock()
@@ -475,13 +475,16 @@ func (s *Session) resendSucceeded(sub subscription) {
 }
 
 // sendCached gives a new subscriber of a cache channel the channel's last
-// event, or pusher:cache_miss.
-func (s *Session) sendCached(name string, m broker.Message, ok bool) {
-	if !ok {
-		s.send(cacheMissFrame(name))
-		return
+// event, or pusher:cache_miss. It runs inside the subscription's
+// activation: an event published since the subscription began is held for
+// it and follows, so it is not sent twice.
+func (s *Session) sendCached(sub subscription, m broker.Message, ok bool) {
+	switch {
+	case !ok:
+		s.send(cacheMissFrame(sub.ch.Name))
+	case !sub.pending.Holding(m):
+		s.send(EncodeEvent(&m))
 	}
-	s.send(EncodeEvent(&m))
 }
 
 func (s *Session) handleUnsubscribe(m Message) {

@@ -554,3 +554,26 @@ func TestFailedJoinLeavesNoGhost(t *testing.T) {
 		t.Fatalf("%d subscribers left", n)
 	}
 }
+
+// An event published to a cache channel while a new subscriber's cache
+// lookup is under way is both the channel's last event and held for the
+// subscriber: it arrives once, right after the confirmation.
+func TestCachedEventNotDoubled(t *testing.T) {
+	inner := broker.NewMemory(0)
+	slow := brokertest.NewFaulty(inner)
+	slow.SetLatency(100 * time.Millisecond)
+	reg, err := apps.NewRegistry([]apps.App{{ID: "1", Key: "key", Secret: "secret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hub.New(hub.Config{Broker: slow})
+	n := &testNode{fe: New(Config{Apps: reg, Hub: h, Log: slog.New(slog.DiscardHandler)}), hub: h, app: reg.ByID("1")}
+	c := n.connect(t)
+	c.subscribe("cache-news", "")
+	// Straight into the memory broker: cached and fanned out at once,
+	// while the subscriber's lookup still waits.
+	if err := inner.Publish(context.Background(), broker.Message{AppID: "1", Channel: "cache-news", Event: "e", Data: "d", Cache: true}); err != nil {
+		t.Fatal(err)
+	}
+	c.expect("pusher_internal:subscription_succeeded", "e")
+}
