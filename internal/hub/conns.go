@@ -202,9 +202,6 @@ func (c *Conn) Closed(reason CloseReason) {
 	}
 	r.mu.Unlock()
 	if c.client != nil {
-		if reason < numReasons {
-			h.closes[reason].Add(1)
-		}
 		h.emit(Event{Type: EventConnectionClosed, AppID: c.appID, SocketID: c.socketID, Reason: reason})
 	}
 }
@@ -212,15 +209,6 @@ func (c *Conn) Closed(reason CloseReason) {
 // SlowConsumers is how many connections have been cut off because their
 // send queue filled, counted when it happens.
 func (h *Hub) SlowConsumers() uint64 { return h.slowConsumers.Load() }
-
-// Closes is how many attached connections have closed for reason since the
-// hub started.
-func (h *Hub) Closes(reason CloseReason) uint64 {
-	if reason >= numReasons {
-		return 0
-	}
-	return h.closes[reason].Load()
-}
 
 // Connections is the number of admitted connections on this node.
 func (h *Hub) Connections() int {

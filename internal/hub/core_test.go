@@ -89,7 +89,7 @@ func TestAdmissionEventsAndReasons(t *testing.T) {
 	if err := h.Drain(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if cl.reason()-1 != int(ReasonShutdown) || h.Closes(ReasonShutdown) != 1 {
+	if cl.reason()-1 != int(ReasonShutdown) {
 		t.Fatalf("drain closed with %d", cl.reason()-1)
 	}
 	got := log.types()

@@ -58,7 +58,6 @@ type Hub struct {
 	shards    [numShards]shard
 	users     users
 	conns     connRegistry
-	closes    [numReasons]atomic.Uint64
 	// slowConsumers counts connections cut off for not reading.
 	slowConsumers atomic.Uint64
 

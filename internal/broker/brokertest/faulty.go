@@ -17,16 +17,14 @@ type Faulty struct {
 
 	mu      sync.Mutex
 	latency time.Duration
-	err     error
 	opErrs  map[string]error
-	calls   map[string]int
 }
 
 var _ broker.Broker = (*Faulty)(nil)
 
 // NewFaulty wraps b.
 func NewFaulty(b broker.Broker) *Faulty {
-	return &Faulty{Broker: b, calls: map[string]int{}}
+	return &Faulty{Broker: b, opErrs: map[string]error{}}
 }
 
 // SetLatency makes every later operation wait d first (or until its
@@ -37,39 +35,18 @@ func (f *Faulty) SetLatency(d time.Duration) {
 	f.mu.Unlock()
 }
 
-// SetError makes every later operation fail with err (nil: succeed).
-func (f *Faulty) SetError(err error) {
-	f.mu.Lock()
-	f.err = err
-	f.mu.Unlock()
-}
-
-// FailOp makes every later call of op (see Calls) fail with err, after
-// any latency; nil makes it succeed again.
+// FailOp makes every later call of op ("publish", "last_event", "join",
+// "leave", "members", "ping") fail with err, after any latency; nil makes
+// it succeed again.
 func (f *Faulty) FailOp(op string, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.opErrs == nil {
-		f.opErrs = map[string]error{}
-	}
 	f.opErrs[op] = err
-}
-
-// Calls is how many times op ("publish", "last_event", "join", "leave",
-// "members") was called.
-func (f *Faulty) Calls(op string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls[op]
 }
 
 func (f *Faulty) fault(ctx context.Context, op string) error {
 	f.mu.Lock()
-	f.calls[op]++
-	d, err := f.latency, f.err
-	if e := f.opErrs[op]; e != nil {
-		err = e
-	}
+	d, err := f.latency, f.opErrs[op]
 	f.mu.Unlock()
 	if d > 0 {
 		t := time.NewTimer(d)
