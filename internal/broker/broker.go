@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 )
 
 // Kind says what a cluster message asks of each node.
@@ -25,6 +26,12 @@ const (
 	KindMemberAdded
 	// KindMemberRemoved announces that UserID is no longer a member.
 	KindMemberRemoved
+	// KindUserOnline tells every node that UserID signed in on some node
+	// and had no other signed-in connection in the cluster.
+	KindUserOnline
+	// KindUserOffline tells every node that the last signed-in connection
+	// of UserID in the cluster is gone.
+	KindUserOffline
 )
 
 // Message is what crosses the cluster. It is a value: once published nobody
@@ -48,31 +55,97 @@ type Message struct {
 	Cache bool
 }
 
-// Handler receives every message published anywhere in the cluster. It is
-// called for messages of one channel in publish order and must not block.
+// Handler receives this node's share of the messages published anywhere in
+// the cluster: those for channels the node has declared interest in (see
+// Occupancy.SetLocalCount) and every node-wide message (KindTerminate,
+// KindUserOnline, KindUserOffline). It is called for messages of one channel
+// in publish order and must not block.
 type Handler func(Message)
 
-// Broker moves messages between nodes.
+// Broker moves messages between nodes and holds the state that is shared by
+// the cluster: presence, cached events, occupancy and signed-in users.
 //
-// Guarantees: a Publish that returns nil has been handed to every node's
-// Handler, this node's included, or will be; messages published on one node
-// for one channel reach each Handler in the order Publish was called.
+// Guarantees: a Publish that returns nil has been handed to the Handler of
+// every node interested in the channel, this node's included, or will be;
+// messages published on one node for one channel reach each Handler in the
+// order Publish was called, and a publisher that waits for Publish to return
+// before publishing through another node keeps its order too.
+//
+// Methods without a context never block: they record what the hub tells
+// them and do any I/O in the background. Methods with one may wait on the
+// backend, and front ends call them off the transport's loop.
 type Broker interface {
 	// SetHandler names the function that receives this node's share of every
 	// published message. It is called once, before the first Publish.
 	SetHandler(h Handler)
-	// Publish delivers m to every node's Handler.
+	// Publish delivers m to every interested node's Handler.
 	Publish(ctx context.Context, m Message) error
-	// LastEvent returns the last cached event of a cache channel, if it has
-	// one that has not expired.
-	LastEvent(ctx context.Context, appID, channel string) (Message, bool, error)
+	// LastEvent returns the last cached event of a cache channel and the
+	// time it has left, if it has one that has not expired.
+	LastEvent(ctx context.Context, appID, channel string) (Cached, bool, error)
 	PresenceManager
+	Occupancy
+	UserRegistry
 	// Ping checks that the broker can serve: a round trip to its backend,
 	// if it has one. The node reports itself not ready while it fails.
 	Ping(ctx context.Context) error
-	// Close releases the broker's resources after the node has drained;
-	// every later call fails with ErrClosed.
+	// Close releases the broker's resources after the node has drained:
+	// a shared backend forgets this node's presence members, counts and
+	// users at once, as if the node's connections had all left. Every later
+	// call fails with ErrClosed.
 	Close(ctx context.Context) error
+}
+
+// Cached is a cache channel's last event and how long it is remembered.
+type Cached struct {
+	Message
+	TTL time.Duration
+}
+
+// Occupancy is where the cluster's subscriber counts live. Each node reports
+// its own local count per channel; queries answer for the whole cluster.
+type Occupancy interface {
+	// SetLocalCount records that this node now has n local subscribers of
+	// the channel. Going from 0 to more declares the node's interest in
+	// the channel's messages, and going back to 0 withdraws it: a node
+	// receives a channel's messages only while it has local subscribers.
+	// It never blocks.
+	SetLocalCount(appID, channel string, n int)
+	// InterestReady reports whether this node's interest in the channel is
+	// in effect: every message published from now on reaches the Handler.
+	// A single-node broker always is; a shared one after the backend
+	// confirmed the subscription. It never blocks.
+	InterestReady(appID, channel string) bool
+	// AwaitInterest waits until InterestReady, for a front end that
+	// confirms a subscription only once the channel's messages flow.
+	AwaitInterest(ctx context.Context, appID, channel string) error
+	// SubscriptionCount is the channel's subscriber count summed over
+	// every node.
+	SubscriptionCount(ctx context.Context, appID, channel string) (int, error)
+	// Channels lists the app's channels with subscribers on any node whose
+	// names start with prefix, with their cluster-wide counts, sorted by
+	// name.
+	Channels(ctx context.Context, appID, prefix string) ([]ChannelCount, error)
+}
+
+// ChannelCount is one occupied channel and its subscriber count.
+type ChannelCount struct {
+	Name          string
+	Subscriptions int
+}
+
+// UserRegistry knows which users are signed in anywhere in the cluster, for
+// watchlists. Each node reports its own local connection count per user;
+// when a user's count over the cluster goes from 0 to more the broker
+// delivers KindUserOnline to every node's Handler, and KindUserOffline when
+// it goes back to 0, each exactly once per transition.
+type UserRegistry interface {
+	// SetLocalUser records that this node now has n connections signed in
+	// as userID. It never blocks.
+	SetLocalUser(appID, userID string, n int)
+	// OnlineUsers returns those of ids that are signed in on any node, in
+	// the order given.
+	OnlineUsers(ctx context.Context, appID string, ids []string) ([]string, error)
 }
 
 // ErrClosed is returned by a broker's operations after Close.
@@ -89,7 +162,11 @@ type Member struct {
 var ErrMemberLimit = errors.New("presence channel member limit reached")
 
 // PresenceManager tracks presence membership by user, not by connection: a
-// user with several connections in one channel is one member.
+// user with several connections in one channel is one member, however many
+// nodes they are on. A shared broker ties each connection to its node: when
+// a node stops refreshing its registration (it crashed), a surviving node
+// removes its connections and publishes KindMemberRemoved, once, for each
+// user that lost its last connection.
 type PresenceManager interface {
 	// Join records connection connID of member m in channel. first is true
 	// when the user had no other connection there, i.e. the user is a new
@@ -101,4 +178,7 @@ type PresenceManager interface {
 	Leave(ctx context.Context, appID, channel, connID, userID string) (last bool, err error)
 	// Members lists the distinct users of the channel, in join order.
 	Members(ctx context.Context, appID, channel string) ([]Member, error)
+	// MemberCount is the number of distinct users of the channel, without
+	// reading the member list.
+	MemberCount(ctx context.Context, appID, channel string) (int, error)
 }

@@ -2,6 +2,8 @@ package broker
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +27,14 @@ type Memory struct {
 
 	presMu   sync.Mutex
 	presence map[chanKey]*presenceChannel
+
+	countMu sync.Mutex
+	counts  map[chanKey]int
+
+	// userMu orders sign-in transitions: a user's online and offline
+	// messages reach the handler in the order their counts changed.
+	userMu sync.Mutex
+	users  map[chanKey]int // by app and user id
 }
 
 var _ Broker = (*Memory)(nil)
@@ -58,6 +68,8 @@ func NewMemory(cacheTTL time.Duration) *Memory {
 		now:      time.Now,
 		cache:    map[chanKey]cached{},
 		presence: map[chanKey]*presenceChannel{},
+		counts:   map[chanKey]int{},
+		users:    map[chanKey]int{},
 	}
 }
 
@@ -97,32 +109,104 @@ func (b *Memory) Close(context.Context) error {
 }
 
 // LastEvent implements Broker.
-func (b *Memory) LastEvent(ctx context.Context, appID, channel string) (Message, bool, error) {
+func (b *Memory) LastEvent(ctx context.Context, appID, channel string) (Cached, bool, error) {
 	k := chanKey{appID, channel}
 	b.cacheMu.Lock()
 	defer b.cacheMu.Unlock()
 	c, ok := b.cache[k]
 	if !ok {
-		return Message{}, false, nil
+		return Cached{}, false, nil
 	}
-	if !b.now().Before(c.expires) {
+	left := c.expires.Sub(b.now())
+	if left <= 0 {
 		delete(b.cache, k)
-		return Message{}, false, nil
+		return Cached{}, false, nil
 	}
-	return c.msg, true, nil
+	return Cached{Message: c.msg, TTL: left}, true, nil
 }
 
-// CacheTTL reports how long the cached event of a channel has left, for the
-// REST API's info=cache. It returns 0 when there is none, including an
-// expired event that no LastEvent has dropped yet.
-func (b *Memory) CacheTTL(appID, channel string) time.Duration {
-	b.cacheMu.Lock()
-	defer b.cacheMu.Unlock()
-	c, ok := b.cache[chanKey{appID, channel}]
-	if !ok {
-		return 0
+// SetLocalCount implements Occupancy: on one node the local count is the
+// cluster's.
+func (b *Memory) SetLocalCount(appID, channel string, n int) {
+	k := chanKey{appID, channel}
+	b.countMu.Lock()
+	if n > 0 {
+		b.counts[k] = n
+	} else {
+		delete(b.counts, k)
 	}
-	return max(c.expires.Sub(b.now()), 0)
+	b.countMu.Unlock()
+}
+
+// InterestReady implements Occupancy: every message reaches the one node.
+func (b *Memory) InterestReady(appID, channel string) bool { return true }
+
+// AwaitInterest implements Occupancy.
+func (b *Memory) AwaitInterest(ctx context.Context, appID, channel string) error { return ctx.Err() }
+
+// SubscriptionCount implements Occupancy.
+func (b *Memory) SubscriptionCount(ctx context.Context, appID, channel string) (int, error) {
+	b.countMu.Lock()
+	defer b.countMu.Unlock()
+	return b.counts[chanKey{appID, channel}], nil
+}
+
+// Channels implements Occupancy.
+func (b *Memory) Channels(ctx context.Context, appID, prefix string) ([]ChannelCount, error) {
+	b.countMu.Lock()
+	var out []ChannelCount
+	for k, n := range b.counts {
+		if k.app == appID && strings.HasPrefix(k.channel, prefix) {
+			out = append(out, ChannelCount{Name: k.channel, Subscriptions: n})
+		}
+	}
+	b.countMu.Unlock()
+	slices.SortFunc(out, func(a, b ChannelCount) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// SetLocalUser implements UserRegistry. The transitions are delivered to
+// the handler in the caller's goroutine, as publications are, in the order
+// the counts changed.
+func (b *Memory) SetLocalUser(appID, userID string, n int) {
+	k := chanKey{appID, userID}
+	b.userMu.Lock()
+	defer b.userMu.Unlock()
+	was := b.users[k] > 0
+	if n > 0 {
+		b.users[k] = n
+	} else {
+		delete(b.users, k)
+	}
+	switch {
+	case !was && n > 0:
+		b.handler(Message{Kind: KindUserOnline, AppID: appID, UserID: userID})
+	case was && n <= 0:
+		b.handler(Message{Kind: KindUserOffline, AppID: appID, UserID: userID})
+	}
+}
+
+// OnlineUsers implements UserRegistry.
+func (b *Memory) OnlineUsers(ctx context.Context, appID string, ids []string) ([]string, error) {
+	b.userMu.Lock()
+	defer b.userMu.Unlock()
+	var out []string
+	for _, id := range ids {
+		if b.users[chanKey{appID, id}] > 0 {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// MemberCount implements PresenceManager.
+func (b *Memory) MemberCount(ctx context.Context, appID, channel string) (int, error) {
+	b.presMu.Lock()
+	defer b.presMu.Unlock()
+	if pc := b.presence[chanKey{appID, channel}]; pc != nil {
+		return len(pc.users), nil
+	}
+	return 0, nil
 }
 
 // Join implements PresenceManager.

@@ -51,27 +51,27 @@ func TestMemoryCacheTTL(t *testing.T) {
 			if err := b.Publish(ctx, m); err != nil {
 				t.Fatal(err)
 			}
-			if got := b.CacheTTL("1", "cache-x"); got != tt.want {
+			if got := cacheTTL(t, b, "1", "cache-x"); got != tt.want {
 				t.Fatalf("CacheTTL right after publishing = %v, want %v", got, tt.want)
 			}
 
 			c.Set(t0.Add(tt.want - time.Second))
-			if got := b.CacheTTL("1", "cache-x"); got != time.Second {
+			if got := cacheTTL(t, b, "1", "cache-x"); got != time.Second {
 				t.Errorf("CacheTTL a second before expiry = %v, want 1s", got)
 			}
-			if got, ok, err := b.LastEvent(ctx, "1", "cache-x"); err != nil || !ok || got != m {
+			if got, ok, err := b.LastEvent(ctx, "1", "cache-x"); err != nil || !ok || got.Message != m {
 				t.Fatalf("LastEvent a second before expiry = %+v, %v, %v", got, ok, err)
 			}
 
 			// At the expiry instant the event is gone, and both views agree.
 			c.Set(t0.Add(tt.want))
-			if got := b.CacheTTL("1", "cache-x"); got != 0 {
+			if got := cacheTTL(t, b, "1", "cache-x"); got != 0 {
 				t.Errorf("CacheTTL at expiry = %v, want 0", got)
 			}
 			if got, ok, err := b.LastEvent(ctx, "1", "cache-x"); err != nil || ok {
 				t.Fatalf("LastEvent at expiry = %+v, %v, %v; want none", got, ok, err)
 			}
-			if got := b.CacheTTL("1", "cache-x"); got != 0 {
+			if got := cacheTTL(t, b, "1", "cache-x"); got != 0 {
 				t.Errorf("CacheTTL after LastEvent dropped the event = %v, want 0", got)
 			}
 		})
@@ -89,10 +89,10 @@ func TestMemoryCacheTTLNeverNegative(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Set(t0.Add(time.Hour))
-	if got := b.CacheTTL("1", "cache-x"); got != 0 {
+	if got := cacheTTL(t, b, "1", "cache-x"); got != 0 {
 		t.Errorf("CacheTTL of an expired event = %v, want 0", got)
 	}
-	if got := b.CacheTTL("1", "cache-none"); got != 0 {
+	if got := cacheTTL(t, b, "1", "cache-none"); got != 0 {
 		t.Errorf("CacheTTL of a channel without cache = %v, want 0", got)
 	}
 }
@@ -115,17 +115,31 @@ func TestMemoryCacheRefresh(t *testing.T) {
 	c.Set(t0.Add(50 * time.Second))
 	fresh := publish("new")
 	c.Set(t0.Add(100 * time.Second))
-	if got, ok, _ := b.LastEvent(ctx, "1", "cache-x"); !ok || got != fresh {
+	if got, ok, _ := b.LastEvent(ctx, "1", "cache-x"); !ok || got.Message != fresh {
 		t.Fatalf("LastEvent 50s after the second event = %+v, %v; want it", got, ok)
 	}
-	if got := b.CacheTTL("1", "cache-x"); got != 10*time.Second {
+	if got := cacheTTL(t, b, "1", "cache-x"); got != 10*time.Second {
 		t.Errorf("CacheTTL = %v, want 10s", got)
 	}
 	// Uncached events do not touch the cache or its TTL.
 	if err := b.Publish(ctx, broker.Message{AppID: "1", Channel: "cache-x", Event: "e", Data: "uncached"}); err != nil {
 		t.Fatal(err)
 	}
-	if got := b.CacheTTL("1", "cache-x"); got != 10*time.Second {
+	if got := cacheTTL(t, b, "1", "cache-x"); got != 10*time.Second {
 		t.Errorf("CacheTTL after an uncached event = %v, want 10s", got)
 	}
+}
+
+// cacheTTL is the time LastEvent says the channel's cached event has left,
+// or 0 when it has none.
+func cacheTTL(t *testing.T, b *broker.Memory, appID, channel string) time.Duration {
+	t.Helper()
+	c, ok, err := b.LastEvent(t.Context(), appID, channel)
+	if err != nil {
+		t.Fatalf("LastEvent: %v", err)
+	}
+	if !ok {
+		return 0
+	}
+	return c.TTL
 }

@@ -26,7 +26,7 @@ const (
 )
 
 // maxWireKind is the highest Kind the encoding knows.
-const maxWireKind = KindMemberRemoved
+const maxWireKind = KindUserOffline
 
 // Wire decoding errors.
 var (

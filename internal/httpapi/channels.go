@@ -61,18 +61,20 @@ func (a *API) info(r *request, ch channel.Channel, set infoSet, strict bool) (ch
 	var out channelInfo
 	if set&infoUserCount != 0 {
 		if ch.Kind == channel.Presence {
-			members, err := a.cfg.Hub.Members(r.Context(), r.app.ID, ch.Name)
+			n, err := a.cfg.Hub.MemberCount(r.Context(), r.app.ID, ch.Name)
 			if err != nil {
-				return out, fmt.Errorf("presence members of %s: %w", ch.Name, err)
+				return out, fmt.Errorf("presence member count of %s: %w", ch.Name, err)
 			}
-			n := len(members)
 			out.UserCount = &n
 		} else if strict {
 			return out, refuse(http.StatusBadRequest, "Cannot retrieve the user count unless the channel is a presence channel")
 		}
 	}
 	if set&infoSubscriptionCount != 0 {
-		n := a.cfg.Hub.SubscriptionCount(r.app.ID, ch.Name)
+		n, err := a.cfg.Hub.ClusterSubscriptionCount(r.Context(), r.app.ID, ch.Name)
+		if err != nil {
+			return out, fmt.Errorf("subscription count of %s: %w", ch.Name, err)
+		}
 		out.SubscriptionCount = &n
 	}
 	if set&infoCache != 0 {
@@ -97,9 +99,7 @@ func (a *API) cacheInfo(r *request, name string) (*cacheInfo, error) {
 	if !ok {
 		return nil, nil
 	}
-	c := &cacheInfo{Event: m.Event, Data: m.Data}
-	c.TTL = int(math.Ceil(a.cfg.Hub.CacheTTL(r.app.ID, name).Seconds()))
-	return c, nil
+	return &cacheInfo{Event: m.Event, Data: m.Data, TTL: int(math.Ceil(m.TTL.Seconds()))}, nil
 }
 
 // parseChannelParam validates the {channel_name} path segment.
@@ -125,8 +125,12 @@ func (a *API) channels(r *request) (any, error) {
 	if set&infoUserCount != 0 && !strings.HasPrefix(prefix, "presence-") {
 		return nil, refuse(http.StatusBadRequest, "user_count may only be requested when filter_by_prefix limits the request to presence- channels")
 	}
+	occupied, err := a.cfg.Hub.ClusterChannels(r.Context(), r.app.ID, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("occupied channels: %w", err)
+	}
 	out := map[string]channelInfo{}
-	for _, cc := range a.cfg.Hub.Channels(r.app.ID, prefix) {
+	for _, cc := range occupied {
 		var info channelInfo
 		if set&infoUserCount != 0 {
 			if ch, err := channel.Parse(cc.Name, math.MaxInt); err == nil {
@@ -154,12 +158,15 @@ func (a *API) channel(r *request) (any, error) {
 	if err != nil {
 		return nil, refuse(http.StatusBadRequest, "%v", err)
 	}
-	info, err := a.info(r, ch, set, true)
+	info, err := a.info(r, ch, set|infoSubscriptionCount, true)
 	if err != nil {
 		return nil, err
 	}
-	occupied := a.cfg.Hub.SubscriptionCount(r.app.ID, ch.Name) > 0
+	occupied := *info.SubscriptionCount > 0
 	info.Occupied = &occupied
+	if set&infoSubscriptionCount == 0 {
+		info.SubscriptionCount = nil
+	}
 	return info, nil
 }
 

@@ -209,6 +209,8 @@ func (h *Hub) SubscribeThen(appID, name string, s Subscriber, confirm func()) (c
 		confirm()
 	}
 	n := len(ch.subs)
+	// Under the channel's lock, so the broker hears the counts in order.
+	h.broker.SetLocalCount(appID, name, n)
 	if len(h.observers) > 0 {
 		if n == 1 {
 			h.emit(Event{Type: EventChannelOccupied, AppID: appID, Channel: name})
@@ -240,6 +242,7 @@ func (h *Hub) Unsubscribe(appID, name string, s Subscriber) (count int, removed 
 	if n == 0 {
 		delete(sh.channels, k)
 	}
+	h.broker.SetLocalCount(appID, name, n)
 	if len(h.observers) > 0 {
 		h.emit(Event{Type: EventSubscriptionCount, AppID: appID, Channel: name, SocketID: s.SocketID(), Count: n, Delta: -1})
 		if n == 0 {
@@ -272,6 +275,8 @@ func (h *Hub) handle(m broker.Message) {
 		h.fanout(&Publication{Message: m})
 	case broker.KindTerminate:
 		h.users.terminate(m.AppID, m.UserID)
+	case broker.KindUserOnline, broker.KindUserOffline:
+		h.users.notify(m.AppID, m.UserID, m.Kind == broker.KindUserOnline)
 	}
 }
 
@@ -303,6 +308,32 @@ func (h *Hub) fanout(p *Publication) {
 	}
 }
 
+// InterestReady reports whether this node already receives the channel's
+// messages from the whole cluster (always, on a single node). A front end
+// may confirm a subscription at once when it does; otherwise it confirms
+// after AwaitInterest, so that nothing published after the confirmation is
+// missed.
+func (h *Hub) InterestReady(appID, name string) bool { return h.broker.InterestReady(appID, name) }
+
+// AwaitInterest waits until this node receives the channel's messages from
+// the whole cluster. It may wait on the broker.
+func (h *Hub) AwaitInterest(ctx context.Context, appID, name string) error {
+	return h.broker.AwaitInterest(ctx, appID, name)
+}
+
+// ClusterSubscriptionCount is the channel's subscriber count over every
+// node. It may wait on the broker.
+func (h *Hub) ClusterSubscriptionCount(ctx context.Context, appID, name string) (int, error) {
+	return h.broker.SubscriptionCount(ctx, appID, name)
+}
+
+// ClusterChannels lists an app's channels occupied on any node whose names
+// start with prefix, with their cluster-wide counts, sorted by name. It may
+// wait on the broker.
+func (h *Hub) ClusterChannels(ctx context.Context, appID, prefix string) ([]broker.ChannelCount, error) {
+	return h.broker.Channels(ctx, appID, prefix)
+}
+
 // SubscriptionCount is the number of local connections subscribed to a channel.
 func (h *Hub) SubscriptionCount(appID, name string) int {
 	k := chanKey{appID, name}
@@ -320,8 +351,8 @@ func (h *Hub) SubscriptionCount(appID, name string) int {
 
 // Channels lists an app's occupied channels whose names start with prefix,
 // with their local subscriber counts, sorted by name.
-func (h *Hub) Channels(appID, prefix string) []ChannelCount {
-	var out []ChannelCount
+func (h *Hub) Channels(appID, prefix string) []broker.ChannelCount {
+	var out []broker.ChannelCount
 	for i := range h.shards {
 		sh := &h.shards[i]
 		sh.mu.RLock()
@@ -333,17 +364,11 @@ func (h *Hub) Channels(appID, prefix string) []ChannelCount {
 			n := len(ch.subs)
 			ch.mu.RUnlock()
 			if n > 0 {
-				out = append(out, ChannelCount{Name: k.name, Subscriptions: n})
+				out = append(out, broker.ChannelCount{Name: k.name, Subscriptions: n})
 			}
 		}
 		sh.mu.RUnlock()
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
-}
-
-// ChannelCount is one occupied channel and its subscriber count.
-type ChannelCount struct {
-	Name          string
-	Subscriptions int
 }

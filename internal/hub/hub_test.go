@@ -127,14 +127,15 @@ func TestUsersWatchlistAndTerminate(t *testing.T) {
 	h := newHub()
 	w := &fakeUser{}
 	tab1, tab2 := &fakeUser{}, &fakeUser{}
-	if online := h.Watch("app", w, []string{"bob", "carol"}); len(online) != 0 {
-		t.Fatalf("online %v", online)
+	h.Watch("app", w, []string{"bob", "carol"})
+	if online, err := h.OnlineUsers(t.Context(), "app", []string{"bob", "carol"}); err != nil || len(online) != 0 {
+		t.Fatalf("online %v, %v", online, err)
 	}
 	h.SignIn("app", "bob", tab1)
 	h.SignIn("app", "bob", tab2) // second tab: no second "online"
 	h.SignIn("other", "bob", &fakeUser{})
-	if online := h.Watch("app", &fakeUser{}, []string{"bob", "carol"}); len(online) != 1 || online[0] != "bob" {
-		t.Fatalf("online %v", online)
+	if online, err := h.OnlineUsers(t.Context(), "app", []string{"bob", "carol"}); err != nil || len(online) != 1 || online[0] != "bob" {
+		t.Fatalf("online %v, %v", online, err)
 	}
 	if err := h.TerminateUser(context.Background(), "app", "bob"); err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/heraldhq/herald/internal/broker"
 )
@@ -88,30 +87,24 @@ func (h *Hub) Members(ctx context.Context, appID, name string) ([]broker.Member,
 	return h.broker.Members(ctx, appID, name)
 }
 
+// MemberCount is the number of distinct users of a presence channel, over
+// every node.
+func (h *Hub) MemberCount(ctx context.Context, appID, name string) (int, error) {
+	return h.broker.MemberCount(ctx, appID, name)
+}
+
 // CachedEvent returns a cache channel's last event for a new subscriber,
 // and emits EventCacheMiss when there is none. It may wait on the broker.
-func (h *Hub) CachedEvent(ctx context.Context, appID, name string) (broker.Message, bool, error) {
-	m, ok, err := h.broker.LastEvent(ctx, appID, name)
+func (h *Hub) CachedEvent(ctx context.Context, appID, name string) (broker.Cached, bool, error) {
+	c, ok, err := h.broker.LastEvent(ctx, appID, name)
 	if err == nil && !ok {
 		h.emit(Event{Type: EventCacheMiss, AppID: appID, Channel: name})
 	}
-	return m, ok, err
+	return c, ok, err
 }
 
-// LastEvent returns a cache channel's last event, without counting a miss
-// (the REST API's info=cache).
-func (h *Hub) LastEvent(ctx context.Context, appID, name string) (broker.Message, bool, error) {
+// LastEvent returns a cache channel's last event and the time it has left,
+// without counting a miss (the REST API's info=cache).
+func (h *Hub) LastEvent(ctx context.Context, appID, name string) (broker.Cached, bool, error) {
 	return h.broker.LastEvent(ctx, appID, name)
-}
-
-// CacheTTL reports how long a channel's cached event has left, when the
-// broker can tell (0 otherwise).
-func (h *Hub) CacheTTL(appID, name string) time.Duration {
-	type cacheTTLer interface {
-		CacheTTL(appID, channel string) time.Duration
-	}
-	if t, ok := h.broker.(cacheTTLer); ok {
-		return t.CacheTTL(appID, name)
-	}
-	return 0
 }

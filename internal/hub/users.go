@@ -19,10 +19,20 @@ type User interface {
 
 type userKey struct{ app, user string }
 
-// users tracks signed-in connections and watchlists. Sign-in and watchlist
-// changes are rare next to publications, so one lock is enough; callbacks run
-// after it is released.
+// users tracks this node's signed-in connections and watchlists. Sign-in
+// and watchlist changes are rare next to publications, so one lock is
+// enough; callbacks run after it is released.
+//
+// Whether a user is online is the cluster's business: the hub reports each
+// user's local connection count to the broker, which tells every node when
+// the user came online or went offline anywhere (KindUserOnline,
+// KindUserOffline), and the hub passes that on to its local watchers.
 type users struct {
+	// report orders the counts reported to the broker per hub: a sign-in
+	// and a sign-out racing on one node reach it in the order they changed
+	// the count. It is held around the broker call, mu is not, because the
+	// memory broker delivers the transition (notify takes mu) at once.
+	report   sync.Mutex
 	mu       sync.Mutex
 	conns    map[userKey]map[User]struct{}
 	watchers map[userKey]map[User]struct{}
@@ -33,10 +43,13 @@ func (u *users) init() {
 	u.watchers = map[userKey]map[User]struct{}{}
 }
 
-// SignIn records that c is signed in as userID. Watchers of the user hear
-// "online" when this is the user's first connection.
+// SignIn records that c is signed in as userID. Watchers of the user, on
+// every node, hear "online" when this is the user's first connection in the
+// cluster.
 func (h *Hub) SignIn(appID, userID string, c User) {
 	k := userKey{appID, userID}
+	h.users.report.Lock()
+	defer h.users.report.Unlock()
 	h.users.mu.Lock()
 	set := h.users.conns[k]
 	if set == nil {
@@ -44,39 +57,46 @@ func (h *Hub) SignIn(appID, userID string, c User) {
 		h.users.conns[k] = set
 	}
 	set[c] = struct{}{}
-	var notify []User
-	if len(set) == 1 {
-		notify = h.users.watchersOf(k)
-	}
+	n := len(set)
 	h.users.mu.Unlock()
-	for _, w := range notify {
-		w.WatchlistChange(userID, true)
-	}
+	h.broker.SetLocalUser(appID, userID, n)
 }
 
 // SignOut forgets c's sign-in. Watchers hear "offline" when it was the
-// user's last connection.
+// user's last connection in the cluster.
 func (h *Hub) SignOut(appID, userID string, c User) {
 	k := userKey{appID, userID}
+	h.users.report.Lock()
+	defer h.users.report.Unlock()
 	h.users.mu.Lock()
 	set := h.users.conns[k]
-	var notify []User
-	if _, ok := set[c]; ok {
-		delete(set, c)
-		if len(set) == 0 {
-			delete(h.users.conns, k)
-			notify = h.users.watchersOf(k)
-		}
+	_, ok := set[c]
+	if !ok {
+		h.users.mu.Unlock()
+		return
+	}
+	delete(set, c)
+	n := len(set)
+	if n == 0 {
+		delete(h.users.conns, k)
 	}
 	h.users.mu.Unlock()
-	for _, w := range notify {
-		w.WatchlistChange(userID, false)
+	h.broker.SetLocalUser(appID, userID, n)
+}
+
+// notify passes a user's cluster-wide transition on to this node's watchers.
+func (u *users) notify(appID, userID string, online bool) {
+	u.mu.Lock()
+	ws := u.watchersOf(userKey{appID, userID})
+	u.mu.Unlock()
+	for _, w := range ws {
+		w.WatchlistChange(userID, online)
 	}
 }
 
-// Watch registers w as a watcher of ids and returns those of them that are
-// online now, in the order given.
-func (h *Hub) Watch(appID string, w User, ids []string) (online []string) {
+// Watch registers w as a watcher of ids; it hears of their transitions from
+// now on. OnlineUsers tells which of them are online now.
+func (h *Hub) Watch(appID string, w User, ids []string) {
 	h.users.mu.Lock()
 	defer h.users.mu.Unlock()
 	for _, id := range ids {
@@ -87,11 +107,13 @@ func (h *Hub) Watch(appID string, w User, ids []string) (online []string) {
 			h.users.watchers[k] = set
 		}
 		set[w] = struct{}{}
-		if len(h.users.conns[k]) > 0 {
-			online = append(online, id)
-		}
 	}
-	return online
+}
+
+// OnlineUsers returns those of ids that are signed in on any node, in the
+// order given. It may wait on the broker.
+func (h *Hub) OnlineUsers(ctx context.Context, appID string, ids []string) ([]string, error) {
+	return h.broker.OnlineUsers(ctx, appID, ids)
 }
 
 // Unwatch removes w as a watcher of ids.

@@ -19,6 +19,11 @@ const (
 	opJoin
 	opLeave
 	opMembers
+	opMemberCount
+	opSubscriptionCount
+	opChannels
+	opOnlineUsers
+	opAwaitInterest
 	numOps
 )
 
@@ -28,6 +33,12 @@ var opNames = [numOps]string{
 	opJoin:      "join",
 	opLeave:     "leave",
 	opMembers:   "members",
+	// The cluster queries and the wait for a channel's interest.
+	opMemberCount:       "member_count",
+	opSubscriptionCount: "subscription_count",
+	opChannels:          "channels",
+	opOnlineUsers:       "online_users",
+	opAwaitInterest:     "await_interest",
 }
 
 // brokerSeries holds each operation's series, created with the Metrics.
@@ -55,9 +66,11 @@ func (b *brokerSeries) done(ctx context.Context, o op, start time.Time, err erro
 
 // InstrumentBroker returns b with every operation timed into
 // herald_broker_operation_seconds{op} and its failures counted in
-// herald_broker_errors_total{op}, op being publish, last_event, join, leave
-// or members. SetHandler passes through untimed: it is called once, and the
-// handler's own work is the hub's.
+// herald_broker_errors_total{op}, op being publish, last_event, join, leave,
+// members, member_count, subscription_count, channels, online_users or
+// await_interest. SetHandler and the non-blocking reports (SetLocalCount,
+// SetLocalUser, InterestReady) pass through untimed: they do no I/O in the
+// caller, and the handler's own work is the hub's.
 func (m *Metrics) InstrumentBroker(b broker.Broker) broker.Broker {
 	return &instrumented{next: b, s: &m.broker}
 }
@@ -83,7 +96,7 @@ func (i *instrumented) Publish(ctx context.Context, msg broker.Message) error {
 	return err
 }
 
-func (i *instrumented) LastEvent(ctx context.Context, appID, channel string) (broker.Message, bool, error) {
+func (i *instrumented) LastEvent(ctx context.Context, appID, channel string) (broker.Cached, bool, error) {
 	start := time.Now()
 	msg, ok, err := i.next.LastEvent(ctx, appID, channel)
 	i.s.done(ctx, opLastEvent, start, err)
@@ -109,6 +122,53 @@ func (i *instrumented) Members(ctx context.Context, appID, channel string) ([]br
 	members, err := i.next.Members(ctx, appID, channel)
 	i.s.done(ctx, opMembers, start, err)
 	return members, err
+}
+
+func (i *instrumented) MemberCount(ctx context.Context, appID, channel string) (int, error) {
+	start := time.Now()
+	n, err := i.next.MemberCount(ctx, appID, channel)
+	i.s.done(ctx, opMemberCount, start, err)
+	return n, err
+}
+
+func (i *instrumented) SetLocalCount(appID, channel string, n int) {
+	i.next.SetLocalCount(appID, channel, n)
+}
+
+func (i *instrumented) InterestReady(appID, channel string) bool {
+	return i.next.InterestReady(appID, channel)
+}
+
+func (i *instrumented) AwaitInterest(ctx context.Context, appID, channel string) error {
+	start := time.Now()
+	err := i.next.AwaitInterest(ctx, appID, channel)
+	i.s.done(ctx, opAwaitInterest, start, err)
+	return err
+}
+
+func (i *instrumented) SubscriptionCount(ctx context.Context, appID, channel string) (int, error) {
+	start := time.Now()
+	n, err := i.next.SubscriptionCount(ctx, appID, channel)
+	i.s.done(ctx, opSubscriptionCount, start, err)
+	return n, err
+}
+
+func (i *instrumented) Channels(ctx context.Context, appID, prefix string) ([]broker.ChannelCount, error) {
+	start := time.Now()
+	cs, err := i.next.Channels(ctx, appID, prefix)
+	i.s.done(ctx, opChannels, start, err)
+	return cs, err
+}
+
+func (i *instrumented) SetLocalUser(appID, userID string, n int) {
+	i.next.SetLocalUser(appID, userID, n)
+}
+
+func (i *instrumented) OnlineUsers(ctx context.Context, appID string, ids []string) ([]string, error) {
+	start := time.Now()
+	out, err := i.next.OnlineUsers(ctx, appID, ids)
+	i.s.done(ctx, opOnlineUsers, start, err)
+	return out, err
 }
 
 // Ping implements broker.Broker; health checks are not timed.

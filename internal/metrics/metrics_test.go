@@ -184,11 +184,16 @@ func TestScrape(t *testing.T) {
 		key("herald_rest_requests_total", "app_id", "", "endpoint", "events", "status", "404"):        1,
 		key("herald_rest_requests_total", "app_id", "a", "endpoint", "other", "status", "0"):          1,
 
-		key("herald_broker_errors_total", "op", "publish"):    1,
-		key("herald_broker_errors_total", "op", "last_event"): 0,
-		key("herald_broker_errors_total", "op", "join"):       0,
-		key("herald_broker_errors_total", "op", "leave"):      1,
-		key("herald_broker_errors_total", "op", "members"):    1,
+		key("herald_broker_errors_total", "op", "publish"):            1,
+		key("herald_broker_errors_total", "op", "last_event"):         0,
+		key("herald_broker_errors_total", "op", "join"):               0,
+		key("herald_broker_errors_total", "op", "leave"):              1,
+		key("herald_broker_errors_total", "op", "members"):            1,
+		key("herald_broker_errors_total", "op", "member_count"):       0,
+		key("herald_broker_errors_total", "op", "subscription_count"): 0,
+		key("herald_broker_errors_total", "op", "channels"):           0,
+		key("herald_broker_errors_total", "op", "online_users"):       0,
+		key("herald_broker_errors_total", "op", "await_interest"):     0,
 
 		key("herald_observer_drops_total", "observer", "webhook"): 3,
 		key("herald_observer_drops_total", "observer", "console"): 7,
@@ -254,8 +259,8 @@ func TestScrape(t *testing.T) {
 	if n := series(fams, "herald_rest_request_duration_seconds"); n != 7 {
 		t.Errorf("herald_rest_request_duration_seconds has %d series, want the 7 endpoints", n)
 	}
-	if n := series(fams, "herald_broker_operation_seconds"); n != 5 {
-		t.Errorf("herald_broker_operation_seconds has %d series, want the 5 operations", n)
+	if n := series(fams, "herald_broker_operation_seconds"); n != 10 {
+		t.Errorf("herald_broker_operation_seconds has %d series, want the 10 operations", n)
 	}
 
 	// The Go runtime and process collectors are registered.

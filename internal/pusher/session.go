@@ -283,9 +283,30 @@ func (s *Session) handleSubscribe(m Message) {
 	if ch.NeedsAuth() {
 		s.markAuthed()
 	}
-	if !ch.Cache {
+	if !ch.Cache && s.fe.hub.InterestReady(s.app.ID, ch.Name) {
 		s.subs.add(s.newSub(ch, ""))
 		s.fe.hub.SubscribeThen(s.app.ID, ch.Name, s, func() { s.send(subscriptionSucceededFrame(ch.Name)) })
+		return
+	}
+	if !ch.Cache {
+		// The first subscriber of a channel on a node of a cluster: the
+		// node subscribes to the channel's cluster messages now, and the
+		// confirmation waits for that, so that an event published after
+		// it (through any node) is never missed. A channel that just lost
+		// its last local subscriber on another loop may still pass the
+		// check above; its interest is then renewed a round trip after
+		// the confirmation.
+		sub := s.newSub(ch, "")
+		sub.pending, _ = s.fe.hub.SubscribePending(s.app.ID, ch.Name, s)
+		s.subs.add(sub)
+		s.queueSubscription(sub, func(ctx context.Context) {
+			if err := s.fe.hub.AwaitInterest(ctx, s.app.ID, ch.Name); err != nil {
+				s.logError("channel subscription on the cluster failed", ch.Name, err)
+			}
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.activate(sub, func() { s.send(subscriptionSucceededFrame(ch.Name)) })
+		})
 		return
 	}
 	// A cache channel's confirmation is followed by its last event or a
@@ -295,6 +316,9 @@ func (s *Session) handleSubscribe(m Message) {
 	sub.pending, _ = s.fe.hub.SubscribePending(s.app.ID, ch.Name, s)
 	s.subs.add(sub)
 	s.queueSubscription(sub, func(ctx context.Context) {
+		if err := s.fe.hub.AwaitInterest(ctx, s.app.ID, ch.Name); err != nil {
+			s.logError("channel subscription on the cluster failed", ch.Name, err)
+		}
 		cached, ok, err := s.fe.hub.CachedEvent(ctx, s.app.ID, ch.Name)
 		if err != nil {
 			s.logError("cache lookup failed", ch.Name, err)
@@ -303,7 +327,7 @@ func (s *Session) handleSubscribe(m Message) {
 		defer s.mu.Unlock()
 		s.activate(sub, func() {
 			s.send(subscriptionSucceededFrame(ch.Name))
-			s.sendCached(sub, cached, ok)
+			s.sendCached(sub, cached.Message, ok)
 		})
 	})
 }
@@ -407,8 +431,13 @@ func (s *Session) subscribePresence(ch channel.Channel, d SubscribeData) {
 	bm := broker.Member{UserID: member.UserID, Info: member.UserInfo}
 	maxMembers := s.app.MaxPresenceMembers
 	s.queueSubscription(sub, func(ctx context.Context) {
+		// Interest first: a member who joins on another node after this
+		// one's member list was read is announced to this connection.
+		if err := s.fe.hub.AwaitInterest(ctx, s.app.ID, ch.Name); err != nil {
+			s.logError("channel subscription on the cluster failed", ch.Name, err)
+		}
 		first, members, err := s.fe.hub.JoinPresence(ctx, s.hc, ch.Name, bm, maxMembers)
-		var cached broker.Message
+		var cached broker.Cached
 		var hasCached bool
 		if err == nil && ch.Cache {
 			var cerr error
@@ -435,7 +464,7 @@ func (s *Session) subscribePresence(ch channel.Channel, d SubscribeData) {
 		s.activate(sub, func() {
 			s.send(presenceSucceededFrame(ch.Name, members))
 			if ch.Cache {
-				s.sendCached(sub, cached, hasCached)
+				s.sendCached(sub, cached.Message, hasCached)
 			}
 		})
 		s.mu.Unlock()
@@ -610,18 +639,32 @@ func (s *Session) handleSignin(m Message) {
 		return
 	}
 	s.user.Watchlist = watch
-	online := s.fe.hub.Watch(s.app.ID, s, watch)
-	isOnline := make(map[string]bool, len(online))
-	for _, id := range online {
-		isOnline[id] = true
-	}
-	var offline []string
-	for _, id := range watch {
-		if !isOnline[id] {
-			offline = append(offline, id)
+	s.fe.hub.Watch(s.app.ID, s, watch)
+	// Who is online is the cluster's to say: asked off the loop, after the
+	// watcher is registered, so a change meanwhile is not missed (it may
+	// arrive before the list; pusher-js applies both).
+	s.hc.Do(func(ctx context.Context) {
+		online, err := s.fe.hub.OnlineUsers(ctx, s.app.ID, watch)
+		if err != nil {
+			s.logError("watchlist lookup failed", "", err)
+			return
 		}
-	}
-	s.send(watchlistFrame(online, offline))
+		isOnline := make(map[string]bool, len(online))
+		for _, id := range online {
+			isOnline[id] = true
+		}
+		var offline []string
+		for _, id := range watch {
+			if !isOnline[id] {
+				offline = append(offline, id)
+			}
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !s.closed {
+			s.send(watchlistFrame(online, offline))
+		}
+	})
 }
 
 // takeToken spends one of the connection's client-event tokens. The bucket

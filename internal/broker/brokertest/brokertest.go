@@ -130,7 +130,7 @@ func (s *suite) wantLastEvent(t *testing.T, app, channel string, want *broker.Me
 		t.Fatalf("LastEvent(%s, %s) = %+v, want none", app, channel, got)
 	case want != nil && !ok:
 		t.Fatalf("LastEvent(%s, %s): none, want %+v", app, channel, *want)
-	case want != nil && got != *want:
+	case want != nil && got.Message != *want:
 		t.Fatalf("LastEvent(%s, %s) = %+v, want %+v", app, channel, got, *want)
 	}
 }

@@ -69,9 +69,9 @@ func (f *Faulty) Publish(ctx context.Context, m broker.Message) error {
 }
 
 // LastEvent implements broker.Broker.
-func (f *Faulty) LastEvent(ctx context.Context, appID, channel string) (broker.Message, bool, error) {
+func (f *Faulty) LastEvent(ctx context.Context, appID, channel string) (broker.Cached, bool, error) {
 	if err := f.fault(ctx, "last_event"); err != nil {
-		return broker.Message{}, false, err
+		return broker.Cached{}, false, err
 	}
 	return f.Broker.LastEvent(ctx, appID, channel)
 }
