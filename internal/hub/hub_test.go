@@ -286,3 +286,61 @@ func TestChannelMembershipAcrossIndexThreshold(t *testing.T) {
 		}
 	}
 }
+
+// countingBroker records what the hub reports of its local state.
+type countingBroker struct {
+	*broker.Memory
+	mu      sync.Mutex
+	counts  []string
+	users   []string
+	handler broker.Handler
+}
+
+func (b *countingBroker) SetHandler(h broker.Handler) { b.handler = h; b.Memory.SetHandler(h) }
+func (b *countingBroker) SetLocalCount(app, ch string, n int) {
+	b.mu.Lock()
+	b.counts = append(b.counts, fmt.Sprintf("%s/%s=%d", ch, app, n))
+	b.mu.Unlock()
+	b.Memory.SetLocalCount(app, ch, n)
+}
+func (b *countingBroker) SetLocalUser(app, user string, n int) {
+	b.mu.Lock()
+	b.users = append(b.users, fmt.Sprintf("%s/%s=%d", user, app, n))
+	b.mu.Unlock()
+	b.Memory.SetLocalUser(app, user, n)
+}
+
+// The broker hears every change of a channel's local count and of a user's
+// local sign-ins, in order; watchers hear of users coming online on other
+// nodes through the broker's messages.
+func TestLocalStateReportedToBroker(t *testing.T) {
+	b := &countingBroker{Memory: broker.NewMemory(0)}
+	h := New(Config{Broker: b})
+	r1, r2 := &recorder{id: "1.1"}, &recorder{id: "1.2"}
+	h.Subscribe("app", "ch", r1)
+	h.Subscribe("app", "ch", r2)
+	h.Subscribe("app", "ch", r2) // already there: nothing changes
+	h.Unsubscribe("app", "ch", r1)
+	h.Unsubscribe("app", "ch", r2)
+	if got := fmt.Sprint(b.counts); got != "[ch/app=1 ch/app=2 ch/app=1 ch/app=0]" {
+		t.Fatalf("counts reported %s", got)
+	}
+	if n, err := h.ClusterSubscriptionCount(t.Context(), "app", "ch"); err != nil || n != 0 {
+		t.Fatalf("cluster count %d, %v", n, err)
+	}
+
+	w, tab := &fakeUser{}, &fakeUser{}
+	h.Watch("app", w, []string{"bob", "carol"})
+	h.SignIn("app", "bob", tab)
+	h.SignOut("app", "bob", tab)
+	h.SignOut("app", "bob", tab) // not signed in: nothing reported
+	if got := fmt.Sprint(b.users); got != "[bob/app=1 bob/app=0]" {
+		t.Fatalf("users reported %s", got)
+	}
+	// carol signs in on another node: the broker tells this one.
+	b.handler(broker.Message{Kind: broker.KindUserOnline, AppID: "app", UserID: "carol"})
+	b.handler(broker.Message{Kind: broker.KindUserOffline, AppID: "other", UserID: "carol"})
+	if got := fmt.Sprint(w.changes); got != "[bob:true bob:false carol:true]" {
+		t.Fatalf("watcher saw %s", got)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -576,4 +577,66 @@ func TestCachedEventNotDoubled(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.expect("pusher_internal:subscription_succeeded", "e")
+}
+
+// slowInterest is a broker whose node interest in a channel takes effect
+// only when the test says so, like a shared broker waiting for its backend
+// to confirm a subscription.
+type slowInterest struct {
+	*broker.Memory
+	mu      sync.Mutex
+	ready   map[string]bool
+	release chan struct{}
+}
+
+func (b *slowInterest) InterestReady(appID, ch string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ready[ch]
+}
+
+func (b *slowInterest) AwaitInterest(ctx context.Context, appID, ch string) error {
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	b.mu.Lock()
+	b.ready[ch] = true
+	b.mu.Unlock()
+	return nil
+}
+
+// On a node that does not yet receive a channel's cluster messages, a
+// subscription is confirmed only once it does, whatever the channel's kind,
+// and then at once for the next subscriber.
+func TestConfirmationWaitsForClusterInterest(t *testing.T) {
+	b := &slowInterest{Memory: broker.NewMemory(0), ready: map[string]bool{}, release: make(chan struct{})}
+	reg, err := apps.NewRegistry([]apps.App{{ID: "1", Key: "key", Secret: "secret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hub.New(hub.Config{Broker: b})
+	n := &testNode{fe: New(Config{Apps: reg, Hub: h, Log: slog.New(slog.DiscardHandler)}), hub: h, app: reg.ByID("1")}
+	c := n.connect(t)
+	for _, name := range []string{"news", "private-a", "presence-a", "cache-a"} {
+		data := ""
+		if strings.HasPrefix(name, "presence-") {
+			data = `{"user_id":"u"}`
+		}
+		c.subscribe(name, data)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if got := take(t, c.c); len(got) != 0 {
+		t.Fatalf("sent %v before the node's interest took effect", events(got))
+	}
+	close(b.release)
+	c.expect("pusher_internal:subscription_succeeded", "pusher_internal:subscription_succeeded",
+		"pusher_internal:subscription_succeeded", "pusher_internal:subscription_succeeded", "pusher:cache_miss")
+	c2 := n.connect(t)
+	c2.subscribe("news", "")
+	// Ready now: confirmed in the loop, before any off-loop work ran.
+	if got := take(t, c2.c); len(got) != 1 || got[0].Event != "pusher_internal:subscription_succeeded" {
+		t.Fatalf("second subscriber got %v, want an immediate confirmation", events(got))
+	}
 }
