@@ -107,17 +107,8 @@ func (b *Broker) flush(c rueidis.Client) error {
 			b.sawAdded(added)
 		}
 	}
-	if len(cw) > 0 {
-		execs := make([]rueidis.LuaExec, len(cw))
-		for i, w := range cw {
-			occ, apps := b.k.occ(w.k.app, w.k.name), b.k.apps(w.k.app)
-			execs[i] = rueidis.LuaExec{
-				Keys: []string{occ, apps, reg, b.k.nodes()},
-				Args: []string{b.node, strconv.Itoa(w.n), w.k.name, "o" + occ, segs(occ, apps, w.k.name), dl},
-			}
-		}
-		redo(setCount.ExecMulti(ctx, c, execs...), cw, b.dirtyCnt)
-	}
+	// Users before counts: once a count written after a user change is
+	// visible, so is the user change.
 	if len(uw) > 0 {
 		execs := make([]rueidis.LuaExec, len(uw))
 		for i, w := range uw {
@@ -133,6 +124,17 @@ func (b *Broker) flush(c rueidis.Client) error {
 			}
 		}
 		redo(setUser.ExecMulti(ctx, c, execs...), uw, b.dirtyUser)
+	}
+	if len(cw) > 0 {
+		execs := make([]rueidis.LuaExec, len(cw))
+		for i, w := range cw {
+			occ, apps := b.k.occ(w.k.app, w.k.name), b.k.apps(w.k.app)
+			execs[i] = rueidis.LuaExec{
+				Keys: []string{occ, apps, reg, b.k.nodes()},
+				Args: []string{b.node, strconv.Itoa(w.n), w.k.name, "o" + occ, segs(occ, apps, w.k.name), dl},
+			}
+		}
+		redo(setCount.ExecMulti(ctx, c, execs...), cw, b.dirtyCnt)
 	}
 	if failed != nil {
 		return fmt.Errorf("redisbroker: writing counts: %w", failed)
