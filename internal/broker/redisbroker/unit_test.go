@@ -295,3 +295,23 @@ func TestOptions(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 }
+
+// TestLuaSegsAgrees runs the cleanup script's segment parser on Redis.
+func TestLuaSegsAgrees(t *testing.T) {
+	srv := redistest.Start(t)
+	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	script := rueidis.NewLuaScript(redisbroker.LuaSegs + "return segs(ARGV[1])")
+	for _, parts := range [][]string{{"a"}, {"", "b"}, {"1:a", "22:b", strings.Repeat("z", 1000)}, {"\x00\xff", "ą€"}} {
+		got, err := script.Exec(t.Context(), c, nil, []string{redisbroker.Segs(parts...)}).AsStrSlice()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, parts) {
+			t.Errorf("Lua segs = %q, want %q", got, parts)
+		}
+	}
+}
