@@ -94,7 +94,6 @@ func (b *Broker) Leave(ctx context.Context, appID, channel, connID, userID strin
 	unlock := b.presLock(connID)
 	defer unlock()
 	b.presMu.Lock()
-	_, known := b.presence[k]
 	delete(b.presence, k)
 	b.presMu.Unlock()
 	c, err := b.conn(ctx, "presence leave")
@@ -106,7 +105,9 @@ func (b *Broker) Leave(ctx context.Context, appID, channel, connID, userID strin
 		}
 		err = b.fail("presence leave", err)
 	}
-	if known && !errors.Is(err, broker.ErrClosed) {
+	// Retried even for a connection this node never saw joined: a join
+	// that timed out may have been applied all the same.
+	if !errors.Is(err, broker.ErrClosed) {
 		b.mu.Lock()
 		b.leaves[k] = userID
 		b.mu.Unlock()
