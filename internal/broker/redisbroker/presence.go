@@ -17,11 +17,15 @@ import (
 // with everything the cleanup script needs to remove it, including the
 // pre-encoded KindMemberRemoved it publishes.
 
-func (b *Broker) presLock(conn string) func() {
+func (b *Broker) presStripe(conn string) int {
 	var h maphash.Hash
 	h.SetSeed(workerSeed)
 	h.WriteString(conn)
-	l := &b.presLocks[h.Sum64()%uint64(len(b.presLocks))]
+	return int(h.Sum64() % uint64(len(b.presLocks)))
+}
+
+func (b *Broker) presLock(conn string) func() {
+	l := &b.presLocks[b.presStripe(conn)]
 	l.Lock()
 	return l.Unlock
 }
@@ -67,7 +71,11 @@ func (b *Broker) Join(ctx context.Context, appID, channel, connID string, m brok
 }
 
 func (b *Broker) runJoin(ctx context.Context, c rueidis.Client, e rueidis.LuaExec) (int64, error) {
-	res, err := join.Exec(ctx, c, e.Keys, e.Args).ToArray()
+	return b.joinResult(join.Exec(ctx, c, e.Keys, e.Args))
+}
+
+func (b *Broker) joinResult(r rueidis.RedisResult) (int64, error) {
+	res, err := r.ToArray()
 	if err != nil {
 		return 0, err
 	}
