@@ -361,3 +361,26 @@ func TestInterestChurn(t *testing.T) {
 		return len(got) == 4
 	})
 }
+
+// TestCloseDuringOutage: Close with Redis down reports the failed cleanup
+// within its context instead of hanging, and the broker is closed.
+func TestCloseDuringOutage(t *testing.T) {
+	srv := redistest.Start(t)
+	b := newBroker(t, srv, nil)
+	if _, err := b.Join(t.Context(), "app", "presence-x", "1.1", broker.Member{UserID: "u"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := b.Close(ctx); err == nil {
+		t.Fatal("Close with Redis down reported success")
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("Close took %v", d)
+	}
+	if err := b.Publish(t.Context(), broker.Message{AppID: "app", Channel: "c"}); !errors.Is(err, broker.ErrClosed) {
+		t.Fatalf("Publish after Close: %v", err)
+	}
+}
