@@ -384,3 +384,29 @@ func TestCloseDuringOutage(t *testing.T) {
 		t.Fatalf("Publish after Close: %v", err)
 	}
 }
+
+// TestRestartWithSameNodeID: a node restarted under a configured NodeID
+// drops what its earlier process registered.
+func TestRestartWithSameNodeID(t *testing.T) {
+	srv := redistest.Start(t)
+	id := func(o *redisbroker.Options) { o.NodeID = "fixed-node" }
+	old := newBroker(t, srv, nil, id)
+	ctx := t.Context()
+	if _, err := old.Join(ctx, "app", "presence-x", "1.1", broker.Member{UserID: "alice"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	old.SetLocalCount("app", "presence-x", 1)
+	waitFor(t, "the count", func() bool {
+		n, _ := old.SubscriptionCount(ctx, "app", "presence-x")
+		return n == 1
+	})
+	old.Crash()
+
+	b := newBroker(t, srv, nil, id)
+	if n, err := b.MemberCount(ctx, "app", "presence-x"); err != nil || n != 0 {
+		t.Fatalf("MemberCount after the restart = %d, %v; want 0", n, err)
+	}
+	if n, err := b.SubscriptionCount(ctx, "app", "presence-x"); err != nil || n != 0 {
+		t.Fatalf("SubscriptionCount after the restart = %d, %v; want 0", n, err)
+	}
+}
