@@ -244,7 +244,9 @@ func clientOptions(o Options) (rueidis.ClientOption, error) {
 		}
 		copt.InitAddress = o.SentinelAddrs
 		copt.Sentinel.MasterSet = o.SentinelMaster
-		copt.Sentinel.Username, copt.Sentinel.Password = copt.Username, copt.Password
+		// The URL's credentials and database are the master's; sentinels
+		// are asked without them (a sentinel without a password refuses
+		// AUTH). TLS, if the URL asks for it, applies to both.
 		copt.Sentinel.TLSConfig = copt.TLSConfig
 	} else if len(copt.InitAddress) != 1 {
 		return copt, errors.New("redisbroker: the redis URL must name one host")

@@ -61,7 +61,8 @@ func TestSentinel(t *testing.T) {
 	srv := redistest.Start(t)
 	sentinel := startSentinel(t, srv)
 	b := newBroker(t, srv, nil, func(o *redisbroker.Options) {
-		o.URL = ""
+		// The URL's database applies to the master; no host is needed.
+		o.URL = "redis://127.0.0.1/0"
 		o.SentinelMaster = "mymaster"
 		o.SentinelAddrs = []string{sentinel}
 	})
