@@ -174,6 +174,10 @@ func (r Redis) validate() error {
 	if err := checkName("redis.prefix", r.Prefix); err != nil {
 		return err
 	}
+	if strings.Contains(r.Prefix, ":") {
+		// Herald adds the separator itself: prefix "a" and "a:b" would share keys.
+		return fmt.Errorf("redis.prefix %q contains ':'", r.Prefix)
+	}
 	if r.NodeID != "" {
 		if err := checkName("redis.node_id (HERALD_NODE_ID, --node-id)", r.NodeID); err != nil {
 			return err

@@ -193,6 +193,7 @@ func TestRedisErrors(t *testing.T) {
 		{name: "TTL not a duration", env: with(map[string]string{"HERALD_REDIS_NODE_TTL": "20"}), want: `HERALD_REDIS_NODE_TTL: "20" is not a duration`},
 		{name: "refresh not a duration", env: with(map[string]string{"HERALD_REDIS_REFRESH_INTERVAL": "often"}), want: `HERALD_REDIS_REFRESH_INTERVAL: "often" is not a duration`},
 		{name: "prefix with a space", env: with(map[string]string{"HERALD_REDIS_PREFIX": "my app"}), want: `redis.prefix "my app"`},
+		{name: "prefix with a colon", env: with(map[string]string{"HERALD_REDIS_PREFIX": "herald:eu"}), want: `redis.prefix "herald:eu" contains ':'`},
 		{name: "prefix too long", env: with(map[string]string{"HERALD_REDIS_PREFIX": strings.Repeat("p", 65)}), want: "longer than 64"},
 		{name: "node id with a newline", args: []string{"--node-id", "a\nb"}, env: url, want: "redis.node_id"},
 		{name: "unknown redis key", file: "redis:\n  url: redis://h:1\n  password: x\n", want: "password"},

@@ -28,7 +28,7 @@ func newRedisBroker(rc config.Redis, log *slog.Logger) (*clusterBroker, error) {
 		NodeID:         rc.NodeID,
 		NodeTTL:        rc.NodeTTL,
 		Refresh:        rc.RefreshInterval,
-		Log:            log.With("component", "redis"),
+		Log:            log,
 	})
 	if err != nil {
 		// The broker's own validation: its message may quote the URL.
