@@ -1,5 +1,3 @@
-//go:build redisbroker
-
 package server
 
 import (
