@@ -216,11 +216,23 @@ func (b *Broker) keeper() {
 	}
 	t := time.NewTicker(b.refresh)
 	defer t.Stop()
+	// A node sweeps only after a Refresh of successful heartbeats: after
+	// an outage longer than the TTL every deadline has passed, and the
+	// other nodes need one round to refresh theirs before anyone judges
+	// them dead.
+	var upSince time.Time
 	for {
 		ctx, cancel := context.WithTimeout(b.ctx, b.refresh)
-		if err := b.Heartbeat(ctx); err == nil {
-			if err := b.Sweep(ctx); err != nil && b.ctx.Err() == nil {
-				b.log.Debug("sweep failed", "err", err)
+		if err := b.Heartbeat(ctx); err != nil {
+			upSince = time.Time{}
+		} else {
+			if upSince.IsZero() {
+				upSince = b.now()
+			}
+			if b.now().Sub(upSince) >= b.refresh {
+				if err := b.Sweep(ctx); err != nil && b.ctx.Err() == nil {
+					b.log.Debug("sweep failed", "err", err)
+				}
 			}
 		}
 		cancel()
