@@ -30,9 +30,12 @@ func (b *Broker) SetLocalUser(appID, userID string, n int) {
 // writer flushes the counts and users changed since its last round, each
 // key once with its latest value (many changes of one channel make one
 // write), pipelined. A failed round leaves its keys dirty for the next.
+//
+// It starts once the control channel is subscribed, so that the node hears
+// the user transitions its own first writes cause.
 func (b *Broker) writer() {
 	select {
-	case <-b.connected:
+	case <-b.ctlReady:
 	case <-b.ctx.Done():
 		return
 	}
@@ -47,7 +50,7 @@ func (b *Broker) writer() {
 		case <-b.writeKick:
 		}
 		if err := b.flush(c); err != nil {
-			b.markDown(err)
+			b.noteFailure(err)
 			failures++
 			if !b.sleep(backoff(failures)) {
 				return
