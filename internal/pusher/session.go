@@ -283,22 +283,21 @@ func (s *Session) handleSubscribe(m Message) {
 	if ch.NeedsAuth() {
 		s.markAuthed()
 	}
-	if !ch.Cache && s.fe.hub.InterestReady(s.app.ID, ch.Name) {
-		s.subs.add(s.newSub(ch, ""))
-		s.fe.hub.SubscribeThen(s.app.ID, ch.Name, s, func() { s.send(subscriptionSucceededFrame(ch.Name)) })
-		return
-	}
 	if !ch.Cache {
-		// The first subscriber of a channel on a node of a cluster: the
-		// node subscribes to the channel's cluster messages now, and the
-		// confirmation waits for that, so that an event published after
-		// it (through any node) is never missed. A channel that just lost
-		// its last local subscriber on another loop may still pass the
-		// check above; its interest is then renewed a round trip after
-		// the confirmation.
+		// Confirmed at once when the node already receives the channel's
+		// cluster messages. Otherwise (the first subscriber of a channel
+		// on a node of a cluster) the node subscribes to them now, and
+		// the confirmation waits for that, so that an event published
+		// after it (through any node) is never missed. The hub judges
+		// readiness with this subscriber counted, under the channel's
+		// lock: a channel losing its last local subscriber on another
+		// loop at the same moment is not taken for ready.
 		sub := s.newSub(ch, "")
-		sub.pending, _ = s.fe.hub.SubscribePending(s.app.ID, ch.Name, s)
+		sub.pending, _ = s.fe.hub.SubscribeReady(s.app.ID, ch.Name, s, func() { s.send(subscriptionSucceededFrame(ch.Name)) })
 		s.subs.add(sub)
+		if sub.pending == nil {
+			return
+		}
 		s.queueSubscription(sub, func(ctx context.Context) {
 			if err := s.fe.hub.AwaitInterest(ctx, s.app.ID, ch.Name); err != nil {
 				s.logError("channel subscription on the cluster failed", ch.Name, err)
