@@ -53,6 +53,21 @@ func (b *Broker) Join(ctx context.Context, appID, channel, connID string, m brok
 	}
 	unlock := b.presLock(connID)
 	defer unlock()
+	k := presKey{appID, channel, connID}
+	// A leave of this connection that failed is done first: the join
+	// script takes a connection still recorded for a repeated join, and
+	// the user would not be a new member, never announced again.
+	b.mu.Lock()
+	user, pending := b.leaves[k]
+	b.mu.Unlock()
+	if pending {
+		if _, err := b.runLeave(ctx, c, appID, channel, connID, user); err != nil {
+			return false, b.fail("presence join", err)
+		}
+		b.mu.Lock()
+		delete(b.leaves, k)
+		b.mu.Unlock()
+	}
 	first, err := b.runJoin(ctx, c, b.joinExec(appID, channel, connID, m, maxMembers))
 	if err != nil {
 		return false, b.fail("presence join", err)
@@ -60,7 +75,6 @@ func (b *Broker) Join(ctx context.Context, appID, channel, connID string, m brok
 	if first < 0 {
 		return false, broker.ErrMemberLimit
 	}
-	k := presKey{appID, channel, connID}
 	b.presMu.Lock()
 	b.presence[k] = m
 	b.presMu.Unlock()

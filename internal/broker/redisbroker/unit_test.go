@@ -410,3 +410,33 @@ func TestRestartWithSameNodeID(t *testing.T) {
 		t.Fatalf("SubscriptionCount after the restart = %d, %v; want 0", n, err)
 	}
 }
+
+// TestJoinAfterFailedLeave: a connection whose leave failed (to be retried
+// in the background) and that joins the channel again before the retry
+// is a new member again, as it would be had the leave gone through: the
+// hub announces it only when Join says first.
+func TestJoinAfterFailedLeave(t *testing.T) {
+	srv := redistest.Start(t)
+	b := newBroker(t, srv, nil)
+	ctx := t.Context()
+	alice := broker.Member{UserID: "alice"}
+	if first, err := b.Join(ctx, "app", "presence-x", "1.1", alice, 0); err != nil || !first {
+		t.Fatalf("Join = %v, %v", first, err)
+	}
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := b.Leave(gone, "app", "presence-x", "1.1", "alice"); err == nil {
+		t.Fatal("Leave with an ended context succeeded")
+	}
+	first, err := b.Join(ctx, "app", "presence-x", "1.1", alice, 0)
+	if err != nil || !first {
+		t.Fatalf("Join after the failed leave = %v, %v; want a new member", first, err)
+	}
+	// The retried leave must not remove the connection that joined again.
+	if err := b.Heartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.MemberCount(ctx, "app", "presence-x"); err != nil || n != 1 {
+		t.Fatalf("MemberCount = %d, %v; want 1", n, err)
+	}
+}
