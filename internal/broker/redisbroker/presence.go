@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"net"
 	"strconv"
 
 	"github.com/heraldhq/herald/internal/broker"
@@ -68,8 +69,18 @@ func (b *Broker) Join(ctx context.Context, appID, channel, connID string, m brok
 		delete(b.leaves, k)
 		b.mu.Unlock()
 	}
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("redisbroker: presence join: %w", err)
+	}
 	first, err := b.runJoin(ctx, c, b.joinExec(appID, channel, connID, m, maxMembers))
 	if err != nil {
+		if !notSent(err) {
+			// It may have been applied: the leave that undoes it is
+			// retried if it fails.
+			b.mu.Lock()
+			b.unsure[k] = struct{}{}
+			b.mu.Unlock()
+		}
 		return false, b.fail("presence join", err)
 	}
 	if first < 0 {
@@ -80,8 +91,20 @@ func (b *Broker) Join(ctx context.Context, appID, channel, connID string, m brok
 	b.presMu.Unlock()
 	b.mu.Lock()
 	delete(b.leaves, k)
+	delete(b.unsure, k)
 	b.mu.Unlock()
 	return first == 1, nil
+}
+
+// notSent reports whether a failed script call certainly changed nothing:
+// Redis refused it with an error reply, or the connection to send it on
+// could not be made.
+func notSent(err error) bool {
+	if _, ok := rueidis.IsRedisErr(err); ok {
+		return true
+	}
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
 }
 
 func (b *Broker) runJoin(ctx context.Context, c rueidis.Client, e rueidis.LuaExec) (int64, error) {
@@ -116,8 +139,13 @@ func (b *Broker) Leave(ctx context.Context, appID, channel, connID, userID strin
 	unlock := b.presLock(connID)
 	defer unlock()
 	b.presMu.Lock()
+	_, joined := b.presence[k]
 	delete(b.presence, k)
 	b.presMu.Unlock()
+	b.mu.Lock()
+	_, unsure := b.unsure[k]
+	delete(b.unsure, k)
+	b.mu.Unlock()
 	c, err := b.conn(ctx, "presence leave")
 	if err == nil {
 		var last bool
@@ -127,9 +155,11 @@ func (b *Broker) Leave(ctx context.Context, appID, channel, connID, userID strin
 		}
 		err = b.fail("presence leave", err)
 	}
-	// Retried even for a connection this node never saw joined: a join
-	// that timed out may have been applied all the same.
-	if !errors.Is(err, broker.ErrClosed) {
+	// Retried for a connection whose join succeeded, or failed in a way
+	// that may have applied it all the same (a timeout): not for one
+	// whose join certainly recorded nothing, so that what a client tries
+	// during an outage leaves nothing behind.
+	if (joined || unsure) && !errors.Is(err, broker.ErrClosed) {
 		b.mu.Lock()
 		b.leaves[k] = userID
 		b.mu.Unlock()

@@ -117,6 +117,7 @@ type Broker struct {
 	dirtyUser map[chanKey]struct{}
 	subDirty  map[chanKey]struct{} // interest changes not yet (un)subscribed
 	leaves    map[presKey]string   // failed leaves to retry -> user id
+	unsure    map[presKey]struct{} // failed joins that may have been applied
 
 	presLocks [64]sync.Mutex // by connection: a join, a leave and a re-registration of one connection do not interleave
 	presMu    sync.Mutex
@@ -201,6 +202,7 @@ func New(ctx context.Context, o Options) (*Broker, error) {
 		dirtyUser:  map[chanKey]struct{}{},
 		subDirty:   map[chanKey]struct{}{},
 		leaves:     map[presKey]string{},
+		unsure:     map[presKey]struct{}{},
 		presence:   map[presKey]broker.Member{},
 		writeKick:  make(chan struct{}, 1),
 		subKick:    make(chan struct{}, 1),

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -438,5 +440,60 @@ func TestJoinAfterFailedLeave(t *testing.T) {
 	}
 	if n, err := b.MemberCount(ctx, "app", "presence-x"); err != nil || n != 1 {
 		t.Fatalf("MemberCount = %d, %v; want 1", n, err)
+	}
+}
+
+// TestOutageJoinsHoldNothing: presence joins refused during an outage, and
+// the leaves that undo them, leave nothing for the broker to retry: a
+// client subscribing to ever new presence channels while Redis is down
+// cannot make the node hold more. A member that did join is still removed
+// once Redis is back.
+func TestOutageJoinsHoldNothing(t *testing.T) {
+	srv := redistest.Start(t)
+	b := newBroker(t, srv, nil)
+	ctx := t.Context()
+	if _, err := b.Join(ctx, "app", "presence-x", "1.1", broker.Member{UserID: "alice"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop(t)
+	// Each of the client's connections reports the loss once, and a
+	// command that met it may have been applied: those leaves are kept.
+	// Past them, commands fail to dial.
+	dials := 0
+	waitFor(t, "dial errors", func() bool {
+		var oe *net.OpError
+		_, err := b.Join(ctx, "app", "presence-warmup", "3.3", broker.Member{UserID: "w"}, 0)
+		b.Leave(ctx, "app", "presence-warmup", "3.3", "w")
+		if errors.As(err, &oe) && oe.Op == "dial" {
+			dials++
+		} else {
+			dials = 0
+		}
+		return dials == 20
+	})
+	base := b.PendingLeaves()
+	for i := range 200 {
+		ch := "presence-" + strconv.Itoa(i)
+		if _, err := b.Join(ctx, "app", ch, "2.2", broker.Member{UserID: "mallory"}, 0); err == nil {
+			t.Fatal("Join with Redis down succeeded")
+		}
+		b.Leave(ctx, "app", ch, "2.2", "mallory")
+	}
+	if n := b.PendingLeaves() - base; n != 0 {
+		t.Fatalf("%d leaves of joins that failed wait for a retry", n)
+	}
+	if _, err := b.Leave(ctx, "app", "presence-x", "1.1", "alice"); err == nil {
+		t.Fatal("Leave with Redis down succeeded")
+	}
+	if n := b.PendingLeaves() - base; n != 1 {
+		t.Fatalf("%d more leaves wait for a retry, want alice's", n)
+	}
+	srv.Start(t)
+	waitFor(t, "a heartbeat", func() bool { return b.Heartbeat(ctx) == nil })
+	if n, err := b.MemberCount(ctx, "app", "presence-x"); err != nil || n != 0 {
+		t.Fatalf("MemberCount after the outage = %d, %v; want 0", n, err)
+	}
+	if n := b.PendingLeaves(); n != 0 {
+		t.Fatalf("%d leaves still pending", n)
 	}
 }
