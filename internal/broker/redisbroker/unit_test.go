@@ -497,3 +497,43 @@ func TestOutageJoinsHoldNothing(t *testing.T) {
 		t.Fatalf("%d leaves still pending", n)
 	}
 }
+
+// TestAwaitInterestAcrossReconnect: waiting for an interest while the
+// pub/sub connection is lost and redone is safe (the race detector
+// watches) and ends once the subscription is back.
+func TestAwaitInterestAcrossReconnect(t *testing.T) {
+	srv := redistest.Start(t)
+	b := newBroker(t, srv, nil)
+	ctx := t.Context()
+	b.SetLocalCount("app", "ch", 1)
+	if err := b.AwaitInterest(ctx, "app", "ch"); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+				b.AwaitInterest(ctx, "app", "ch")
+				cancel()
+			}
+		}()
+	}
+	for range 3 {
+		srv.Restart(t)
+		waitFor(t, "the interest to be ready again", func() bool { return b.InterestReady("app", "ch") })
+	}
+	close(stop)
+	wg.Wait()
+	if err := b.AwaitInterest(ctx, "app", "ch"); err != nil {
+		t.Fatal(err)
+	}
+}
