@@ -145,6 +145,7 @@ func (b *Broker) Leave(ctx context.Context, appID, channel, connID, userID strin
 	b.mu.Lock()
 	_, unsure := b.unsure[k]
 	delete(b.unsure, k)
+	delete(b.announce, k)
 	b.mu.Unlock()
 	c, err := b.conn(ctx, "presence leave")
 	if err == nil {

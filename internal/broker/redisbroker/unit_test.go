@@ -537,3 +537,63 @@ func TestAwaitInterestAcrossReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRejoinAnnouncedDespiteFailure: the members a re-registration makes
+// new again are announced even when the announcement fails at first: the
+// next heartbeat, which finds the connections already recorded, still
+// announces them.
+func TestRejoinAnnouncedDespiteFailure(t *testing.T) {
+	srv := redistest.Start(t)
+	raw, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	ctx := t.Context()
+	acl := func(rules ...string) {
+		t.Helper()
+		cmd := raw.B().Arbitrary("ACL", "SETUSER", "node").Args(append([]string{"on", ">pw", "~*", "&*"}, rules...)...).Build()
+		if err := raw.Do(ctx, cmd).Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acl("+@all")
+	b := newBroker(t, srv, nil, func(o *redisbroker.Options) { o.URL = "redis://node:pw@" + srv.Addr() + "/0" })
+	if _, err := b.Join(ctx, "app", "presence-x", "1.1", broker.Member{UserID: "alice"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []broker.Message
+	watcher := newBroker(t, srv, nil)
+	watcher.SetHandler(func(m broker.Message) {
+		mu.Lock()
+		got = append(got, m)
+		mu.Unlock()
+	})
+	watcher.SetLocalCount("app", "presence-x", 1)
+	if err := watcher.AwaitInterest(ctx, "app", "presence-x"); err != nil {
+		t.Fatal(err)
+	}
+	// The node's records are lost (as in a restart that lost everything)
+	// and it may not publish for a while.
+	if err := raw.Do(ctx, raw.B().Del().Key(b.Keys("app", "presence-x")[4:]...).Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Do(ctx, raw.B().Zrem().Key("herald:nodes").Member(b.NodeID()).Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	acl("-publish")
+	if err := b.Heartbeat(ctx); err == nil {
+		t.Fatal("Heartbeat without the right to publish succeeded")
+	}
+	acl("+publish")
+	waitFor(t, "a heartbeat", func() bool { return b.Heartbeat(ctx) == nil })
+	waitFor(t, "alice announced again", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 1 && got[0].Kind == broker.KindMemberAdded && got[0].UserID == "alice"
+	})
+	if n, err := b.MemberCount(ctx, "app", "presence-x"); err != nil || n != 1 {
+		t.Fatalf("MemberCount = %d, %v", n, err)
+	}
+}
