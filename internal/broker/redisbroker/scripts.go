@@ -122,7 +122,9 @@ return 1
 `)
 
 // members: KEYS order, info. Returns user, info, user, info... in join order.
-var members = rueidis.NewLuaScriptReadOnly(`
+// A plain script, not a read-only one: EVALSHA_RO and EVAL_RO are Redis 7.0's
+// and the broker supports 6.2.
+var members = rueidis.NewLuaScript(`
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
 local out = {}
 for _, id in ipairs(ids) do

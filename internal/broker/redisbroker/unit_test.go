@@ -597,3 +597,28 @@ func TestRejoinAnnouncedDespiteFailure(t *testing.T) {
 		t.Fatalf("MemberCount = %d, %v", n, err)
 	}
 }
+
+// TestRedis62Commands: the broker needs no command newer than Redis 6.2,
+// the oldest release it supports. EVAL_RO and EVALSHA_RO came with 7.0; a
+// user denied them stands in for a 6.2 server, which lacks them.
+func TestRedis62Commands(t *testing.T) {
+	srv := redistest.Start(t)
+	raw, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	ctx := t.Context()
+	cmd := raw.B().Arbitrary("ACL", "SETUSER", "old").Args("on", ">pw", "~*", "&*", "+@all", "-eval_ro", "-evalsha_ro").Build()
+	if err := raw.Do(ctx, cmd).Error(); err != nil {
+		t.Fatal(err)
+	}
+	b := newBroker(t, srv, nil, func(o *redisbroker.Options) { o.URL = "redis://old:pw@" + srv.Addr() + "/0" })
+	if _, err := b.Join(ctx, "app", "presence-x", "1.1", broker.Member{UserID: "alice"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := b.Members(ctx, "app", "presence-x")
+	if err != nil || len(ms) != 1 || ms[0].UserID != "alice" {
+		t.Fatalf("Members = %v, %v", ms, err)
+	}
+}
