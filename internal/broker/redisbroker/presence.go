@@ -62,7 +62,7 @@ func (b *Broker) Join(ctx context.Context, appID, channel, connID string, m brok
 	user, pending := b.leaves[k]
 	b.mu.Unlock()
 	if pending {
-		if _, err := b.runLeave(ctx, c, appID, channel, connID, user); err != nil {
+		if _, err := b.runLeave(ctx, c, appID, channel, connID, user, false); err != nil {
 			return false, b.fail("presence join", err)
 		}
 		b.mu.Lock()
@@ -150,7 +150,7 @@ func (b *Broker) Leave(ctx context.Context, appID, channel, connID, userID strin
 	c, err := b.conn(ctx, "presence leave")
 	if err == nil {
 		var last bool
-		last, err = b.runLeave(ctx, c, appID, channel, connID, userID)
+		last, err = b.runLeave(ctx, c, appID, channel, connID, userID, false)
 		if err == nil {
 			return last, nil
 		}
@@ -168,16 +168,24 @@ func (b *Broker) Leave(ctx context.Context, appID, channel, connID, userID strin
 	return false, err
 }
 
-func (b *Broker) runLeave(ctx context.Context, c rueidis.Client, appID, channel, connID, userID string) (bool, error) {
+// runLeave runs the leave script; with announce, the script itself
+// publishes KindMemberRemoved when the user lost its last connection.
+func (b *Broker) runLeave(ctx context.Context, c rueidis.Client, appID, channel, connID, userID string, announce bool) (bool, error) {
 	p := b.k.presence(appID, channel)
 	field := segs(b.node, connID)
-	n, err := leave.Exec(ctx, c, append(p.list(), b.k.registry(b.node)),
-		[]string{field, userID, "p" + segs(p.conns, field)}).AsInt64()
+	args := []string{field, userID, "p" + segs(p.conns, field)}
+	if announce {
+		removed := broker.Message{Kind: broker.KindMemberRemoved, AppID: appID, Channel: channel, UserID: userID}
+		args = append(args, string(broker.AppendWire(nil, &removed)), b.k.pubsub(appID, channel))
+	}
+	n, err := leave.Exec(ctx, c, append(p.list(), b.k.registry(b.node)), args).AsInt64()
 	return n == 1, err
 }
 
 // retryLeaves redoes the leaves that failed, announcing the members who
-// lost their last connection as LeavePresence would have.
+// lost their last connection as LeavePresence would have, in the leave's
+// script: a retried leave that went through and an announcement that did
+// not would leave the member in every other subscriber's list.
 func (b *Broker) retryLeaves(ctx context.Context, c rueidis.Client) error {
 	b.mu.Lock()
 	pending := make(map[presKey]string, len(b.leaves))
@@ -194,7 +202,7 @@ func (b *Broker) retryLeaves(ctx context.Context, c rueidis.Client) error {
 			unlock()
 			continue
 		}
-		last, err := b.runLeave(ctx, c, k.app, k.channel, k.conn, user)
+		_, err := b.runLeave(ctx, c, k.app, k.channel, k.conn, user, true)
 		if err == nil {
 			b.mu.Lock()
 			delete(b.leaves, k)
@@ -203,11 +211,6 @@ func (b *Broker) retryLeaves(ctx context.Context, c rueidis.Client) error {
 		unlock()
 		if err != nil {
 			return err
-		}
-		if last {
-			if err := b.Publish(ctx, broker.Message{Kind: broker.KindMemberRemoved, AppID: k.app, Channel: k.channel, UserID: user}); err != nil {
-				return err
-			}
 		}
 	}
 	return nil

@@ -622,3 +622,59 @@ func TestRedis62Commands(t *testing.T) {
 		t.Fatalf("Members = %v, %v", ms, err)
 	}
 }
+
+// TestRetriedLeaveAnnounced: a failed leave retried at a heartbeat
+// announces the member's removal even when the first retry cannot
+// publish: the removal is announced if and only if it is made.
+func TestRetriedLeaveAnnounced(t *testing.T) {
+	srv := redistest.Start(t)
+	raw, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	ctx := t.Context()
+	acl := func(rules ...string) {
+		t.Helper()
+		cmd := raw.B().Arbitrary("ACL", "SETUSER", "node").Args(append([]string{"on", ">pw", "~*", "&*"}, rules...)...).Build()
+		if err := raw.Do(ctx, cmd).Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acl("+@all")
+	b := newBroker(t, srv, nil, func(o *redisbroker.Options) { o.URL = "redis://node:pw@" + srv.Addr() + "/0" })
+	var mu sync.Mutex
+	var got []broker.Message
+	watcher := newBroker(t, srv, nil)
+	watcher.SetHandler(func(m broker.Message) {
+		mu.Lock()
+		got = append(got, m)
+		mu.Unlock()
+	})
+	watcher.SetLocalCount("app", "presence-x", 1)
+	if err := watcher.AwaitInterest(ctx, "app", "presence-x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Join(ctx, "app", "presence-x", "1.1", broker.Member{UserID: "alice"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := b.Leave(gone, "app", "presence-x", "1.1", "alice"); err == nil {
+		t.Fatal("Leave with an ended context succeeded")
+	}
+	acl("-publish")
+	if err := b.Heartbeat(ctx); err == nil {
+		t.Fatal("Heartbeat without the right to publish succeeded")
+	}
+	acl("+publish")
+	waitFor(t, "a heartbeat", func() bool { return b.Heartbeat(ctx) == nil })
+	waitFor(t, "alice's removal", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 1 && got[0].Kind == broker.KindMemberRemoved && got[0].UserID == "alice"
+	})
+	if n, err := b.MemberCount(ctx, "app", "presence-x"); err != nil || n != 0 {
+		t.Fatalf("MemberCount = %d, %v", n, err)
+	}
+}
