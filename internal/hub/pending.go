@@ -51,6 +51,50 @@ func (h *Hub) SubscribePending(appID, name string, s Subscriber) (*Pending, bool
 	return p, true
 }
 
+// SubscribeReady subscribes s to a channel, confirming it at once when
+// this node already receives the channel's messages from the whole
+// cluster: then it calls confirm as SubscribeThen does and returns a nil
+// Pending. Otherwise s is subscribed through a holder, which it returns,
+// for the caller to Activate once AwaitInterest returns. Readiness is
+// judged under the channel's lock, after the broker heard the new count:
+// a check made before subscribing could see the interest of a channel
+// whose last local subscriber is leaving on another loop, withdrawn and
+// declared anew by the time s is in, and confirm s while the channel's
+// messages do not flow. added is false, and nothing is done, when s was
+// already subscribed.
+func (h *Hub) SubscribeReady(appID, name string, s Subscriber, confirm func()) (p *Pending, added bool) {
+	k := chanKey{appID, name}
+	sh := h.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	ch := sh.channels[k]
+	if ch == nil {
+		ch = &channel{}
+		sh.channels[k] = ch
+	}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.pos(s) >= 0 {
+		return nil, false
+	}
+	n := len(ch.subs) + 1
+	h.broker.SetLocalCount(appID, name, n)
+	if h.broker.InterestReady(appID, name) {
+		ch.add(s)
+		confirm()
+	} else {
+		p = &Pending{hub: h, key: k, final: s}
+		ch.add(p)
+	}
+	if len(h.observers) > 0 {
+		if n == 1 {
+			h.emit(Event{Type: EventChannelOccupied, AppID: appID, Channel: name})
+		}
+		h.emit(Event{Type: EventSubscriptionCount, AppID: appID, Channel: name, SocketID: s.SocketID(), Count: n, Delta: 1})
+	}
+	return p, true
+}
+
 // Activate confirms the subscription: with the channel's deliveries held
 // back, it calls confirm (which sends the confirmation), hands s everything
 // held, in order, and puts s in the holder's place, so that every later

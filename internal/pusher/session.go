@@ -51,6 +51,13 @@ type Session struct {
 	live      hub.Liveness
 	rate      *tokenBucket // made by the first client event
 	signinDue hub.Timer
+
+	// watchMu orders the watchlist's first list after the changes sent
+	// while it was looked up; watchSeen, non-nil during the lookup,
+	// records those changes, which are newer than the list's entries.
+	// A leaf lock: WatchlistChange takes it, and not mu.
+	watchMu   sync.Mutex
+	watchSeen map[string]bool
 }
 
 // logError logs with the session's identity. Attributes are built per call
@@ -146,6 +153,11 @@ func closeCode(r hub.CloseReason) (Code, string) {
 
 // WatchlistChange implements hub.User.
 func (s *Session) WatchlistChange(userID string, online bool) {
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	if s.watchSeen != nil {
+		s.watchSeen[userID] = online
+	}
 	if online {
 		s.send(watchlistFrame([]string{userID}, nil))
 	} else {
@@ -283,22 +295,21 @@ func (s *Session) handleSubscribe(m Message) {
 	if ch.NeedsAuth() {
 		s.markAuthed()
 	}
-	if !ch.Cache && s.fe.hub.InterestReady(s.app.ID, ch.Name) {
-		s.subs.add(s.newSub(ch, ""))
-		s.fe.hub.SubscribeThen(s.app.ID, ch.Name, s, func() { s.send(subscriptionSucceededFrame(ch.Name)) })
-		return
-	}
 	if !ch.Cache {
-		// The first subscriber of a channel on a node of a cluster: the
-		// node subscribes to the channel's cluster messages now, and the
-		// confirmation waits for that, so that an event published after
-		// it (through any node) is never missed. A channel that just lost
-		// its last local subscriber on another loop may still pass the
-		// check above; its interest is then renewed a round trip after
-		// the confirmation.
+		// Confirmed at once when the node already receives the channel's
+		// cluster messages. Otherwise (the first subscriber of a channel
+		// on a node of a cluster) the node subscribes to them now, and
+		// the confirmation waits for that, so that an event published
+		// after it (through any node) is never missed. The hub judges
+		// readiness with this subscriber counted, under the channel's
+		// lock: a channel losing its last local subscriber on another
+		// loop at the same moment is not taken for ready.
 		sub := s.newSub(ch, "")
-		sub.pending, _ = s.fe.hub.SubscribePending(s.app.ID, ch.Name, s)
+		sub.pending, _ = s.fe.hub.SubscribeReady(s.app.ID, ch.Name, s, func() { s.send(subscriptionSucceededFrame(ch.Name)) })
 		s.subs.add(sub)
+		if sub.pending == nil {
+			return
+		}
 		s.queueSubscription(sub, func(ctx context.Context) {
 			if err := s.fe.hub.AwaitInterest(ctx, s.app.ID, ch.Name); err != nil {
 				s.logError("channel subscription on the cluster failed", ch.Name, err)
@@ -639,30 +650,46 @@ func (s *Session) handleSignin(m Message) {
 		return
 	}
 	s.user.Watchlist = watch
+	s.watchMu.Lock()
+	s.watchSeen = map[string]bool{}
+	s.watchMu.Unlock()
 	s.fe.hub.Watch(s.app.ID, s, watch)
 	// Who is online is the cluster's to say: asked off the loop, after the
-	// watcher is registered, so a change meanwhile is not missed (it may
-	// arrive before the list; pusher-js applies both).
+	// watcher is registered, so a change meanwhile is not missed. A change
+	// sent before the list is newer than what the list says of that user
+	// (the lookup may have read it before the change), so the list leaves
+	// such users out rather than undo the change.
 	s.hc.Do(func(ctx context.Context) {
 		online, err := s.fe.hub.OnlineUsers(ctx, s.app.ID, watch)
 		if err != nil {
 			s.logError("watchlist lookup failed", "", err)
-			return
 		}
 		isOnline := make(map[string]bool, len(online))
 		for _, id := range online {
 			isOnline[id] = true
 		}
-		var offline []string
-		for _, id := range watch {
-			if !isOnline[id] {
-				offline = append(offline, id)
-			}
-		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if !s.closed {
-			s.send(watchlistFrame(online, offline))
+		s.watchMu.Lock()
+		defer s.watchMu.Unlock()
+		seen := s.watchSeen
+		s.watchSeen = nil
+		if err != nil || s.closed {
+			return
+		}
+		var on, off []string
+		for _, id := range watch {
+			if _, changed := seen[id]; changed {
+				continue
+			}
+			if isOnline[id] {
+				on = append(on, id)
+			} else {
+				off = append(off, id)
+			}
+		}
+		if len(on)+len(off) > 0 {
+			s.send(watchlistFrame(on, off))
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -102,5 +103,30 @@ func TestBrokerOutage(t *testing.T) {
 	// And terminate_connections is accepted again.
 	if code, body := testkit.REST(t, ts.addr, a, "POST", "/apps/1/users/u1/terminate_connections", nil, "{}"); code != 200 {
 		t.Fatalf("terminate after the outage: %d %s", code, body)
+	}
+}
+
+// An outage is logged once by the health check however often /readyz is
+// probed meanwhile, and its end once.
+func TestBrokerOutageLoggedOnce(t *testing.T) {
+	a := testApp("1")
+	faulty := brokertest.NewFaulty(broker.NewMemory(0))
+	var logs syncBuffer
+	ts := startServerLog(t, config.Config{Apps: []apps.App{a}}, options{broker: faulty}, nil,
+		slog.New(slog.NewTextHandler(&logs, nil)))
+	faulty.Disconnect()
+	for range 3 {
+		if code, _ := probe(t, ts, "/readyz"); code != 503 {
+			t.Fatalf("/readyz during the outage: %d", code)
+		}
+		time.Sleep(readyCache + 50*time.Millisecond)
+	}
+	faulty.Reconnect()
+	waitFor(t, func() bool { code, _ := probe(t, ts, "/readyz"); return code == 200 })
+	if n := strings.Count(logs.String(), "broker health check failed"); n != 1 {
+		t.Fatalf("the outage was logged %d times:\n%s", n, logs.String())
+	}
+	if n := strings.Count(logs.String(), "broker health check passes again"); n != 1 {
+		t.Fatalf("the recovery was logged %d times:\n%s", n, logs.String())
 	}
 }

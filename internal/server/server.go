@@ -214,8 +214,13 @@ func (s *Server) brokerHealth(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	err := s.broker.Ping(ctx)
-	if err != nil {
+	// Logged when the answer changes, not at every probe: an outage is
+	// one line, and one more when it ends.
+	switch prev := h.last(); {
+	case err != nil && prev == nil:
 		s.log.Warn("broker health check failed", "err", err)
+	case err == nil && prev != nil:
+		s.log.Info("broker health check passes again")
 	}
 	h.at = time.Now()
 	h.err.Store(&err)

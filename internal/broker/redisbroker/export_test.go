@@ -35,3 +35,10 @@ var (
 
 // LuaSegs is the Lua twin of splitSegs.
 const LuaSegs = luaSegs
+
+// PendingLeaves is how many failed presence leaves wait for a retry.
+func (b *Broker) PendingLeaves() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.leaves)
+}

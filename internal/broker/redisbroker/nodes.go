@@ -29,6 +29,9 @@ func (b *Broker) Heartbeat(ctx context.Context) error {
 			return b.fail("re-registering", err)
 		}
 	}
+	if err := b.announceRejoined(ctx, c); err != nil {
+		return b.fail("announcing members registered again", err)
+	}
 	if err := b.retryLeaves(ctx, c); err != nil {
 		return b.fail("retrying presence leaves", err)
 	}
@@ -64,18 +67,20 @@ func (b *Broker) reregister(ctx context.Context, again bool) error {
 		stripes[i] = append(stripes[i], k)
 	}
 	b.presMu.Unlock()
-	var added []broker.Message
+	nadded := 0
 	for i, ks := range stripes {
 		for len(ks) > 0 {
 			chunk := ks[:min(len(ks), flushBatch)]
 			ks = ks[len(chunk):]
 			b.presLocks[i].Lock()
 			var execs []rueidis.LuaExec
+			var ks2 []presKey
 			var ms []broker.Message
 			b.presMu.Lock()
 			for _, k := range chunk {
 				if m, ok := b.presence[k]; ok {
 					execs = append(execs, b.joinExec(k.app, k.channel, k.conn, m, 0))
+					ks2 = append(ks2, k)
 					ms = append(ms, broker.Message{Kind: broker.KindMemberAdded, AppID: k.app, Channel: k.channel,
 						UserID: m.UserID, Data: string(m.Info), Exclude: k.conn})
 				}
@@ -85,30 +90,101 @@ func (b *Broker) reregister(ctx context.Context, again bool) error {
 			if len(execs) > 0 {
 				res = join.ExecMulti(ctx, c, execs...)
 			}
-			b.presLocks[i].Unlock()
+			var err error
 			for j, r := range res {
-				first, err := b.joinResult(r)
-				if err != nil {
-					return err
+				first, jerr := b.joinResult(r)
+				if jerr != nil {
+					err = jerr
+					continue
 				}
 				if first == 1 {
-					added = append(added, ms[j])
+					// Members who became new again: their earlier
+					// record was lost, so other nodes may have
+					// announced their removal. Kept until announced:
+					// a join of a connection already in is no first
+					// one, however often the re-registration is redone.
+					b.mu.Lock()
+					b.announce[ks2[j]] = ms[j]
+					b.mu.Unlock()
+					nadded++
 				}
+			}
+			b.presLocks[i].Unlock()
+			if err != nil {
+				return err
 			}
 		}
 	}
-	// Members who became new again: their earlier record was lost, so
-	// other nodes may have announced their removal.
-	for _, m := range added {
-		if err := b.Publish(ctx, m); err != nil {
-			return err
-		}
+	if err := b.announceRejoined(ctx, c); err != nil {
+		return err
 	}
 	if !again {
 		return nil
 	}
 	b.log.Info("registration was missing from redis; registered again",
-		"channels", nc, "users", nu, "presence_connections", total, "members_announced", len(added))
+		"channels", nc, "users", nu, "presence_connections", total, "members_announced", nadded)
+	return nil
+}
+
+// announceRejoined publishes the KindMemberAdded of the members a
+// re-registration made new again, one lock stripe at a time and
+// pipelined, dropping those whose connection left meanwhile (their leave
+// announces the removal, which must not come before). What fails stays
+// for the next heartbeat.
+func (b *Broker) announceRejoined(ctx context.Context, c rueidis.Client) error {
+	b.mu.Lock()
+	if len(b.announce) == 0 {
+		b.mu.Unlock()
+		return nil
+	}
+	stripes := make([][]presKey, len(b.presLocks))
+	for k := range b.announce {
+		i := b.presStripe(k.conn)
+		stripes[i] = append(stripes[i], k)
+	}
+	b.mu.Unlock()
+	for i, ks := range stripes {
+		for len(ks) > 0 {
+			chunk := ks[:min(len(ks), flushBatch)]
+			ks = ks[len(chunk):]
+			b.presLocks[i].Lock()
+			var cmds rueidis.Commands
+			var sent []presKey
+			b.presMu.Lock()
+			b.mu.Lock()
+			for _, k := range chunk {
+				m, ok := b.announce[k]
+				if !ok {
+					continue
+				}
+				if _, in := b.presence[k]; !in {
+					delete(b.announce, k)
+					continue
+				}
+				wire := string(broker.AppendWire(nil, &m))
+				cmds = append(cmds, c.B().Publish().Channel(b.k.pubsub(m.AppID, m.Channel)).Message(wire).Build())
+				sent = append(sent, k)
+			}
+			b.mu.Unlock()
+			b.presMu.Unlock()
+			var err error
+			if len(cmds) > 0 {
+				for j, r := range c.DoMulti(ctx, cmds...) {
+					if rerr := r.Error(); rerr != nil {
+						err = rerr
+						continue
+					}
+					b.mu.Lock()
+					delete(b.announce, sent[j])
+					b.mu.Unlock()
+				}
+			}
+			b.presLocks[i].Unlock()
+			if err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

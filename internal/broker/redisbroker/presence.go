@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"net"
 	"strconv"
 
 	"github.com/heraldhq/herald/internal/broker"
@@ -53,21 +54,57 @@ func (b *Broker) Join(ctx context.Context, appID, channel, connID string, m brok
 	}
 	unlock := b.presLock(connID)
 	defer unlock()
+	k := presKey{appID, channel, connID}
+	// A leave of this connection that failed is done first: the join
+	// script takes a connection still recorded for a repeated join, and
+	// the user would not be a new member, never announced again.
+	b.mu.Lock()
+	user, pending := b.leaves[k]
+	b.mu.Unlock()
+	if pending {
+		if _, err := b.runLeave(ctx, c, appID, channel, connID, user, false); err != nil {
+			return false, b.fail("presence join", err)
+		}
+		b.mu.Lock()
+		delete(b.leaves, k)
+		b.mu.Unlock()
+	}
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("redisbroker: presence join: %w", err)
+	}
 	first, err := b.runJoin(ctx, c, b.joinExec(appID, channel, connID, m, maxMembers))
 	if err != nil {
+		if !notSent(err) {
+			// It may have been applied: the leave that undoes it is
+			// retried if it fails.
+			b.mu.Lock()
+			b.unsure[k] = struct{}{}
+			b.mu.Unlock()
+		}
 		return false, b.fail("presence join", err)
 	}
 	if first < 0 {
 		return false, broker.ErrMemberLimit
 	}
-	k := presKey{appID, channel, connID}
 	b.presMu.Lock()
 	b.presence[k] = m
 	b.presMu.Unlock()
 	b.mu.Lock()
 	delete(b.leaves, k)
+	delete(b.unsure, k)
 	b.mu.Unlock()
 	return first == 1, nil
+}
+
+// notSent reports whether a failed script call certainly changed nothing:
+// Redis refused it with an error reply, or the connection to send it on
+// could not be made.
+func notSent(err error) bool {
+	if _, ok := rueidis.IsRedisErr(err); ok {
+		return true
+	}
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
 }
 
 func (b *Broker) runJoin(ctx context.Context, c rueidis.Client, e rueidis.LuaExec) (int64, error) {
@@ -102,20 +139,28 @@ func (b *Broker) Leave(ctx context.Context, appID, channel, connID, userID strin
 	unlock := b.presLock(connID)
 	defer unlock()
 	b.presMu.Lock()
+	_, joined := b.presence[k]
 	delete(b.presence, k)
 	b.presMu.Unlock()
+	b.mu.Lock()
+	_, unsure := b.unsure[k]
+	delete(b.unsure, k)
+	delete(b.announce, k)
+	b.mu.Unlock()
 	c, err := b.conn(ctx, "presence leave")
 	if err == nil {
 		var last bool
-		last, err = b.runLeave(ctx, c, appID, channel, connID, userID)
+		last, err = b.runLeave(ctx, c, appID, channel, connID, userID, false)
 		if err == nil {
 			return last, nil
 		}
 		err = b.fail("presence leave", err)
 	}
-	// Retried even for a connection this node never saw joined: a join
-	// that timed out may have been applied all the same.
-	if !errors.Is(err, broker.ErrClosed) {
+	// Retried for a connection whose join succeeded, or failed in a way
+	// that may have applied it all the same (a timeout): not for one
+	// whose join certainly recorded nothing, so that what a client tries
+	// during an outage leaves nothing behind.
+	if (joined || unsure) && !errors.Is(err, broker.ErrClosed) {
 		b.mu.Lock()
 		b.leaves[k] = userID
 		b.mu.Unlock()
@@ -123,16 +168,24 @@ func (b *Broker) Leave(ctx context.Context, appID, channel, connID, userID strin
 	return false, err
 }
 
-func (b *Broker) runLeave(ctx context.Context, c rueidis.Client, appID, channel, connID, userID string) (bool, error) {
+// runLeave runs the leave script; with announce, the script itself
+// publishes KindMemberRemoved when the user lost its last connection.
+func (b *Broker) runLeave(ctx context.Context, c rueidis.Client, appID, channel, connID, userID string, announce bool) (bool, error) {
 	p := b.k.presence(appID, channel)
 	field := segs(b.node, connID)
-	n, err := leave.Exec(ctx, c, append(p.list(), b.k.registry(b.node)),
-		[]string{field, userID, "p" + segs(p.conns, field)}).AsInt64()
+	args := []string{field, userID, "p" + segs(p.conns, field)}
+	if announce {
+		removed := broker.Message{Kind: broker.KindMemberRemoved, AppID: appID, Channel: channel, UserID: userID}
+		args = append(args, string(broker.AppendWire(nil, &removed)), b.k.pubsub(appID, channel))
+	}
+	n, err := leave.Exec(ctx, c, append(p.list(), b.k.registry(b.node)), args).AsInt64()
 	return n == 1, err
 }
 
 // retryLeaves redoes the leaves that failed, announcing the members who
-// lost their last connection as LeavePresence would have.
+// lost their last connection as LeavePresence would have, in the leave's
+// script: a retried leave that went through and an announcement that did
+// not would leave the member in every other subscriber's list.
 func (b *Broker) retryLeaves(ctx context.Context, c rueidis.Client) error {
 	b.mu.Lock()
 	pending := make(map[presKey]string, len(b.leaves))
@@ -149,7 +202,7 @@ func (b *Broker) retryLeaves(ctx context.Context, c rueidis.Client) error {
 			unlock()
 			continue
 		}
-		last, err := b.runLeave(ctx, c, k.app, k.channel, k.conn, user)
+		_, err := b.runLeave(ctx, c, k.app, k.channel, k.conn, user, true)
 		if err == nil {
 			b.mu.Lock()
 			delete(b.leaves, k)
@@ -158,11 +211,6 @@ func (b *Broker) retryLeaves(ctx context.Context, c rueidis.Client) error {
 		unlock()
 		if err != nil {
 			return err
-		}
-		if last {
-			if err := b.Publish(ctx, broker.Message{Kind: broker.KindMemberRemoved, AppID: k.app, Channel: k.channel, UserID: user}); err != nil {
-				return err
-			}
 		}
 	}
 	return nil

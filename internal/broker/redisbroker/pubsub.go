@@ -54,8 +54,14 @@ func (b *Broker) InterestReady(appID, channel string) bool {
 // AwaitInterest implements broker.Occupancy.
 func (b *Broker) AwaitInterest(ctx context.Context, appID, channel string) error {
 	for {
+		// readyCh is read under the lock: a lost pub/sub connection
+		// replaces it (unready).
 		b.mu.Lock()
+		var ready chan struct{}
 		in := b.interest[chanKey{appID, channel}]
+		if in != nil {
+			ready = in.readyCh
+		}
 		b.mu.Unlock()
 		if in == nil {
 			// No local subscriber: there is nothing to wait for, but the
@@ -63,7 +69,7 @@ func (b *Broker) AwaitInterest(ctx context.Context, appID, channel string) error
 			return nil
 		}
 		select {
-		case <-in.readyCh:
+		case <-ready:
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()

@@ -115,8 +115,10 @@ type Broker struct {
 	dirtyCnt  map[chanKey]struct{}
 	users     map[chanKey]int // by app and user id
 	dirtyUser map[chanKey]struct{}
-	subDirty  map[chanKey]struct{} // interest changes not yet (un)subscribed
-	leaves    map[presKey]string   // failed leaves to retry -> user id
+	subDirty  map[chanKey]struct{}       // interest changes not yet (un)subscribed
+	leaves    map[presKey]string         // failed leaves to retry -> user id
+	unsure    map[presKey]struct{}       // failed joins that may have been applied
+	announce  map[presKey]broker.Message // members re-registered as new, to announce
 
 	presLocks [64]sync.Mutex // by connection: a join, a leave and a re-registration of one connection do not interleave
 	presMu    sync.Mutex
@@ -201,6 +203,8 @@ func New(ctx context.Context, o Options) (*Broker, error) {
 		dirtyUser:  map[chanKey]struct{}{},
 		subDirty:   map[chanKey]struct{}{},
 		leaves:     map[presKey]string{},
+		unsure:     map[presKey]struct{}{},
+		announce:   map[presKey]broker.Message{},
 		presence:   map[presKey]broker.Member{},
 		writeKick:  make(chan struct{}, 1),
 		subKick:    make(chan struct{}, 1),

@@ -108,9 +108,15 @@ return {0, added}
 `)
 
 // leave: KEYS conns, counts, info, order, seq, registry; ARGV conn field,
-// user, registry field. Returns 1 when the user lost its last connection.
+// user, registry field, and optionally the removed message and the pub/sub
+// channel to publish it on when the user loses its last connection, before
+// anything is written: the removal is announced if and only if it is made.
+// Returns 1 when the user lost its last connection.
 var leave = rueidis.NewLuaScript(`
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+if ARGV[4] and tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0') <= 1 then
+  redis.call('PUBLISH', ARGV[5], ARGV[4])
+end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[6], ARGV[3])
 if redis.call('HINCRBY', KEYS[2], ARGV[2], -1) > 0 then return 0 end
@@ -122,7 +128,9 @@ return 1
 `)
 
 // members: KEYS order, info. Returns user, info, user, info... in join order.
-var members = rueidis.NewLuaScriptReadOnly(`
+// A plain script, not a read-only one: EVALSHA_RO and EVAL_RO are Redis 7.0's
+// and the broker supports 6.2.
+var members = rueidis.NewLuaScript(`
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
 local out = {}
 for _, id in ipairs(ids) do

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -408,5 +410,271 @@ func TestRestartWithSameNodeID(t *testing.T) {
 	}
 	if n, err := b.SubscriptionCount(ctx, "app", "presence-x"); err != nil || n != 0 {
 		t.Fatalf("SubscriptionCount after the restart = %d, %v; want 0", n, err)
+	}
+}
+
+// TestJoinAfterFailedLeave: a connection whose leave failed (to be retried
+// in the background) and that joins the channel again before the retry
+// is a new member again, as it would be had the leave gone through: the
+// hub announces it only when Join says first.
+func TestJoinAfterFailedLeave(t *testing.T) {
+	srv := redistest.Start(t)
+	b := newBroker(t, srv, nil)
+	ctx := t.Context()
+	alice := broker.Member{UserID: "alice"}
+	if first, err := b.Join(ctx, "app", "presence-x", "1.1", alice, 0); err != nil || !first {
+		t.Fatalf("Join = %v, %v", first, err)
+	}
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := b.Leave(gone, "app", "presence-x", "1.1", "alice"); err == nil {
+		t.Fatal("Leave with an ended context succeeded")
+	}
+	first, err := b.Join(ctx, "app", "presence-x", "1.1", alice, 0)
+	if err != nil || !first {
+		t.Fatalf("Join after the failed leave = %v, %v; want a new member", first, err)
+	}
+	// The retried leave must not remove the connection that joined again.
+	if err := b.Heartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.MemberCount(ctx, "app", "presence-x"); err != nil || n != 1 {
+		t.Fatalf("MemberCount = %d, %v; want 1", n, err)
+	}
+}
+
+// TestOutageJoinsHoldNothing: presence joins refused during an outage, and
+// the leaves that undo them, leave nothing for the broker to retry: a
+// client subscribing to ever new presence channels while Redis is down
+// cannot make the node hold more. A member that did join is still removed
+// once Redis is back.
+func TestOutageJoinsHoldNothing(t *testing.T) {
+	srv := redistest.Start(t)
+	b := newBroker(t, srv, nil)
+	ctx := t.Context()
+	if _, err := b.Join(ctx, "app", "presence-x", "1.1", broker.Member{UserID: "alice"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop(t)
+	// Each of the client's connections reports the loss once, and a
+	// command that met it may have been applied: those leaves are kept.
+	// Past them, commands fail to dial.
+	dials := 0
+	waitFor(t, "dial errors", func() bool {
+		var oe *net.OpError
+		_, err := b.Join(ctx, "app", "presence-warmup", "3.3", broker.Member{UserID: "w"}, 0)
+		b.Leave(ctx, "app", "presence-warmup", "3.3", "w")
+		if errors.As(err, &oe) && oe.Op == "dial" {
+			dials++
+		} else {
+			dials = 0
+		}
+		return dials == 20
+	})
+	base := b.PendingLeaves()
+	for i := range 200 {
+		ch := "presence-" + strconv.Itoa(i)
+		if _, err := b.Join(ctx, "app", ch, "2.2", broker.Member{UserID: "mallory"}, 0); err == nil {
+			t.Fatal("Join with Redis down succeeded")
+		}
+		b.Leave(ctx, "app", ch, "2.2", "mallory")
+	}
+	if n := b.PendingLeaves() - base; n != 0 {
+		t.Fatalf("%d leaves of joins that failed wait for a retry", n)
+	}
+	if _, err := b.Leave(ctx, "app", "presence-x", "1.1", "alice"); err == nil {
+		t.Fatal("Leave with Redis down succeeded")
+	}
+	if n := b.PendingLeaves() - base; n != 1 {
+		t.Fatalf("%d more leaves wait for a retry, want alice's", n)
+	}
+	srv.Start(t)
+	waitFor(t, "a heartbeat", func() bool { return b.Heartbeat(ctx) == nil })
+	if n, err := b.MemberCount(ctx, "app", "presence-x"); err != nil || n != 0 {
+		t.Fatalf("MemberCount after the outage = %d, %v; want 0", n, err)
+	}
+	if n := b.PendingLeaves(); n != 0 {
+		t.Fatalf("%d leaves still pending", n)
+	}
+}
+
+// TestAwaitInterestAcrossReconnect: waiting for an interest while the
+// pub/sub connection is lost and redone is safe (the race detector
+// watches) and ends once the subscription is back.
+func TestAwaitInterestAcrossReconnect(t *testing.T) {
+	srv := redistest.Start(t)
+	b := newBroker(t, srv, nil)
+	ctx := t.Context()
+	b.SetLocalCount("app", "ch", 1)
+	if err := b.AwaitInterest(ctx, "app", "ch"); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+				b.AwaitInterest(ctx, "app", "ch")
+				cancel()
+			}
+		}()
+	}
+	for range 3 {
+		srv.Restart(t)
+		waitFor(t, "the interest to be ready again", func() bool { return b.InterestReady("app", "ch") })
+	}
+	close(stop)
+	wg.Wait()
+	if err := b.AwaitInterest(ctx, "app", "ch"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRejoinAnnouncedDespiteFailure: the members a re-registration makes
+// new again are announced even when the announcement fails at first: the
+// next heartbeat, which finds the connections already recorded, still
+// announces them.
+func TestRejoinAnnouncedDespiteFailure(t *testing.T) {
+	srv := redistest.Start(t)
+	raw, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	ctx := t.Context()
+	acl := func(rules ...string) {
+		t.Helper()
+		cmd := raw.B().Arbitrary("ACL", "SETUSER", "node").Args(append([]string{"on", ">pw", "~*", "&*"}, rules...)...).Build()
+		if err := raw.Do(ctx, cmd).Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acl("+@all")
+	b := newBroker(t, srv, nil, func(o *redisbroker.Options) { o.URL = "redis://node:pw@" + srv.Addr() + "/0" })
+	if _, err := b.Join(ctx, "app", "presence-x", "1.1", broker.Member{UserID: "alice"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []broker.Message
+	watcher := newBroker(t, srv, nil)
+	watcher.SetHandler(func(m broker.Message) {
+		mu.Lock()
+		got = append(got, m)
+		mu.Unlock()
+	})
+	watcher.SetLocalCount("app", "presence-x", 1)
+	if err := watcher.AwaitInterest(ctx, "app", "presence-x"); err != nil {
+		t.Fatal(err)
+	}
+	// The node's records are lost (as in a restart that lost everything)
+	// and it may not publish for a while.
+	if err := raw.Do(ctx, raw.B().Del().Key(b.Keys("app", "presence-x")[4:]...).Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Do(ctx, raw.B().Zrem().Key("herald:nodes").Member(b.NodeID()).Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	acl("-publish")
+	if err := b.Heartbeat(ctx); err == nil {
+		t.Fatal("Heartbeat without the right to publish succeeded")
+	}
+	acl("+publish")
+	waitFor(t, "a heartbeat", func() bool { return b.Heartbeat(ctx) == nil })
+	waitFor(t, "alice announced again", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 1 && got[0].Kind == broker.KindMemberAdded && got[0].UserID == "alice"
+	})
+	if n, err := b.MemberCount(ctx, "app", "presence-x"); err != nil || n != 1 {
+		t.Fatalf("MemberCount = %d, %v", n, err)
+	}
+}
+
+// TestRedis62Commands: the broker needs no command newer than Redis 6.2,
+// the oldest release it supports. EVAL_RO and EVALSHA_RO came with 7.0; a
+// user denied them stands in for a 6.2 server, which lacks them.
+func TestRedis62Commands(t *testing.T) {
+	srv := redistest.Start(t)
+	raw, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	ctx := t.Context()
+	cmd := raw.B().Arbitrary("ACL", "SETUSER", "old").Args("on", ">pw", "~*", "&*", "+@all", "-eval_ro", "-evalsha_ro").Build()
+	if err := raw.Do(ctx, cmd).Error(); err != nil {
+		t.Fatal(err)
+	}
+	b := newBroker(t, srv, nil, func(o *redisbroker.Options) { o.URL = "redis://old:pw@" + srv.Addr() + "/0" })
+	if _, err := b.Join(ctx, "app", "presence-x", "1.1", broker.Member{UserID: "alice"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := b.Members(ctx, "app", "presence-x")
+	if err != nil || len(ms) != 1 || ms[0].UserID != "alice" {
+		t.Fatalf("Members = %v, %v", ms, err)
+	}
+}
+
+// TestRetriedLeaveAnnounced: a failed leave retried at a heartbeat
+// announces the member's removal even when the first retry cannot
+// publish: the removal is announced if and only if it is made.
+func TestRetriedLeaveAnnounced(t *testing.T) {
+	srv := redistest.Start(t)
+	raw, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	ctx := t.Context()
+	acl := func(rules ...string) {
+		t.Helper()
+		cmd := raw.B().Arbitrary("ACL", "SETUSER", "node").Args(append([]string{"on", ">pw", "~*", "&*"}, rules...)...).Build()
+		if err := raw.Do(ctx, cmd).Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acl("+@all")
+	b := newBroker(t, srv, nil, func(o *redisbroker.Options) { o.URL = "redis://node:pw@" + srv.Addr() + "/0" })
+	var mu sync.Mutex
+	var got []broker.Message
+	watcher := newBroker(t, srv, nil)
+	watcher.SetHandler(func(m broker.Message) {
+		mu.Lock()
+		got = append(got, m)
+		mu.Unlock()
+	})
+	watcher.SetLocalCount("app", "presence-x", 1)
+	if err := watcher.AwaitInterest(ctx, "app", "presence-x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Join(ctx, "app", "presence-x", "1.1", broker.Member{UserID: "alice"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := b.Leave(gone, "app", "presence-x", "1.1", "alice"); err == nil {
+		t.Fatal("Leave with an ended context succeeded")
+	}
+	acl("-publish")
+	if err := b.Heartbeat(ctx); err == nil {
+		t.Fatal("Heartbeat without the right to publish succeeded")
+	}
+	acl("+publish")
+	waitFor(t, "a heartbeat", func() bool { return b.Heartbeat(ctx) == nil })
+	waitFor(t, "alice's removal", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 1 && got[0].Kind == broker.KindMemberRemoved && got[0].UserID == "alice"
+	})
+	if n, err := b.MemberCount(ctx, "app", "presence-x"); err != nil || n != 0 {
+		t.Fatalf("MemberCount = %d, %v", n, err)
 	}
 }
