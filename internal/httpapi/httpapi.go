@@ -28,6 +28,7 @@ import (
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/hub"
+	"github.com/heraldhq/herald/internal/lograte"
 )
 
 // Config configures the API.
@@ -58,6 +59,9 @@ type Config struct {
 type API struct {
 	cfg Config
 	mux *http.ServeMux
+	// unavailable bounds the warnings of requests the broker could not
+	// serve: during an outage every publish fails the same way.
+	unavailable lograte.Limiter
 }
 
 // New returns the API handler.
@@ -68,7 +72,7 @@ func New(cfg Config) *API {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	a := &API{cfg: cfg, mux: http.NewServeMux()}
+	a := &API{cfg: cfg, mux: http.NewServeMux(), unavailable: lograte.Limiter{Every: time.Second, Burst: 5}}
 	a.mux.Handle("POST /apps/{app_id}/events", a.signed("events", a.trigger))
 	a.mux.Handle("POST /apps/{app_id}/batch_events", a.signed("batch_events", a.batchTrigger))
 	a.mux.Handle("GET /apps/{app_id}/channels", a.signed("channels", a.channels))
@@ -177,7 +181,9 @@ func (a *API) signed(endpoint string, h handlerFunc) http.Handler {
 		if err != nil {
 			var e *errResponse
 			if errors.As(err, &e) && e.cause != nil {
-				a.cfg.Log.Warn("rest request failed: broker unavailable", "app_id", app.ID, "method", r.Method, "path", r.URL.Path, "err", e.cause)
+				if ok, suppressed := a.unavailable.Allow(); ok {
+					a.cfg.Log.Warn("rest request failed: broker unavailable", "app_id", app.ID, "method", r.Method, "path", r.URL.Path, "err", e.cause, "suppressed", suppressed)
+				}
 				w.Header().Set("Retry-After", retryAfter)
 				writeError(w, e.status, "%s", e.msg)
 				return

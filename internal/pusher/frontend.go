@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/heraldhq/herald/internal/lograte"
+
 	"time"
 
 	"github.com/heraldhq/herald/internal/apps"
@@ -43,6 +45,9 @@ type FrontEnd struct {
 	hub   *hub.Hub
 	log   *slog.Logger
 	clock hub.Clock
+	// errLog bounds the sessions' error lines: during a broker outage
+	// every client request fails the same way.
+	errLog lograte.Limiter
 }
 
 // New returns a front end.
@@ -56,7 +61,7 @@ func New(cfg Config) *FrontEnd {
 	if cfg.Clock == nil {
 		cfg.Clock = hub.SystemClock
 	}
-	return &FrontEnd{cfg: cfg, hub: cfg.Hub, log: cfg.Log, clock: cfg.Clock}
+	return &FrontEnd{cfg: cfg, hub: cfg.Hub, log: cfg.Log, clock: cfg.Clock, errLog: lograte.Limiter{Every: time.Second, Burst: errLogBurst}}
 }
 
 // ServeHTTP upgrades GET /app/{key} and runs the connection (see

@@ -62,9 +62,21 @@ type Session struct {
 
 // logError logs with the session's identity. Attributes are built per call
 // rather than kept in a per-session logger: idle connections must stay small.
+// At most errLogBurst lines a second are written; the next one allowed says
+// how many were left out.
 func (s *Session) logError(msg, channel string, err error) {
+	ok, suppressed := s.fe.errLog.Allow()
+	if !ok {
+		return
+	}
+	if suppressed > 0 {
+		s.fe.log.Error(msg, "app_id", s.app.ID, "socket_id", s.socketID(), "channel", channel, "err", err, "suppressed", suppressed)
+		return
+	}
 	s.fe.log.Error(msg, "app_id", s.app.ID, "socket_id", s.socketID(), "channel", channel, "err", err)
 }
+
+const errLogBurst = 10
 
 var (
 	_ hub.Client        = (*Session)(nil)
@@ -631,10 +643,25 @@ func (s *Session) handleSignin(m Message) {
 	}
 	s.user = &UserData{ID: ud.ID, UserInfo: ud.UserInfo}
 	s.markAuthed()
-	s.send(signinSuccessFrame(d.UserData))
+	// The user's own channel carries send-to-user events: signin_success
+	// is its confirmation, sent once the node receives the channel's
+	// cluster messages (at once on one node), so that an event sent to
+	// the user after the client saw it is never missed.
 	own := channel.ServerToUserPrefix + ud.ID
-	s.subs.add(subscription{ch: channel.Channel{Name: own, Kind: channel.ServerToUser}})
-	s.fe.hub.Subscribe(s.app.ID, own, s)
+	success := signinSuccessFrame(d.UserData)
+	sub := s.newSub(channel.Channel{Name: own, Kind: channel.ServerToUser}, "")
+	sub.pending, _ = s.fe.hub.SubscribeReady(s.app.ID, own, s, func() { s.send(success) })
+	s.subs.add(sub)
+	if sub.pending != nil {
+		s.hc.Do(func(ctx context.Context) {
+			if err := s.fe.hub.AwaitInterest(ctx, s.app.ID, own); err != nil {
+				s.logError("user channel subscription on the cluster failed", own, err)
+			}
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.activate(sub, func() { s.send(success) })
+		})
+	}
 	s.fe.hub.SignIn(s.app.ID, ud.ID, s)
 
 	watch := ud.Watchlist

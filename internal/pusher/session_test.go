@@ -640,3 +640,28 @@ func TestConfirmationWaitsForClusterInterest(t *testing.T) {
 		t.Fatalf("second subscriber got %v, want an immediate confirmation", events(got))
 	}
 }
+
+// Sign-in subscribes the user's own channel, which carries send-to-user
+// events: its success comes once the node receives that channel's cluster
+// messages, and a send-to-user event published after it arrives.
+func TestSigninWaitsForClusterInterest(t *testing.T) {
+	b := &slowInterest{Memory: broker.NewMemory(0), ready: map[string]bool{}, release: make(chan struct{})}
+	reg, err := apps.NewRegistry([]apps.App{{ID: "1", Key: "key", Secret: "secret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hub.New(hub.Config{Broker: b})
+	n := &testNode{fe: New(Config{Apps: reg, Hub: h, Log: slog.New(slog.DiscardHandler)}), hub: h, app: reg.ByID("1")}
+	c := n.connect(t)
+	c.signin(`{"id":"u"}`)
+	time.Sleep(20 * time.Millisecond)
+	if got := take(t, c.c); len(got) != 0 {
+		t.Fatalf("sent %v before the user's channel took effect on the cluster", events(got))
+	}
+	close(b.release)
+	c.expect("pusher:signin_success")
+	if err := h.Publish(t.Context(), broker.Message{AppID: "1", Channel: "#server-to-user-u", Event: "hello", Data: "x"}, hub.SourceREST); err != nil {
+		t.Fatal(err)
+	}
+	c.expect("hello")
+}
