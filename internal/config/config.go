@@ -114,6 +114,10 @@ type Config struct {
 	LogLevel string `yaml:"log_level"`
 	// Apps are the tenants served.
 	Apps []apps.App `yaml:"apps"`
+	// Redis, when its URL is set, makes the node one of a cluster that
+	// shares its state through Redis. Without it the node serves alone,
+	// from memory.
+	Redis Redis `yaml:"redis"`
 
 	// DevApp is true when no app was configured and the built-in
 	// development app is served.
@@ -144,6 +148,8 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		version      = fs.Bool("version", false, "print the version and commit, and exit")
 		metricsAddr  = fs.String("metrics-addr", "", "serve /metrics on this address instead of the main one, e.g. 127.0.0.1:9601 (HERALD_METRICS_ADDR)")
 		stopDelay    = fs.String("shutdown-delay", "", "keep serving this long after SIGTERM, /readyz answering 503, before closing clients, e.g. 5s (HERALD_SHUTDOWN_DELAY); default 0")
+		redisURL     = fs.String("redis-url", "", "join a cluster through this Redis, redis://[user:pass@]host:port/db or rediss:// for TLS (HERALD_REDIS_URL); default none: a single node in memory")
+		nodeID       = fs.String("node-id", "", "this node's id in the cluster (HERALD_NODE_ID); default generated at start")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -197,6 +203,10 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("HERALD_SHUTDOWN_DELAY (--shutdown-delay): %q is not a duration such as 5s", v)
 		}
 		c.ShutdownDelay = d
+	}
+
+	if err := c.Redis.fromEnv(pick(*redisURL, "HERALD_REDIS_URL"), pick(*nodeID, "HERALD_NODE_ID"), getenv); err != nil {
+		return Config{}, err
 	}
 
 	id, key, secret := pick(*appID, "HERALD_APP_ID"), pick(*appKey, "HERALD_APP_KEY"), pick(*appSecret, "HERALD_APP_SECRET")
@@ -257,6 +267,7 @@ func (c *Config) applyDefaults() {
 		c.LogLevel = "info"
 	}
 	*c = c.WithHTTPDefaults()
+	c.Redis.applyDefaults()
 	for i := range c.Apps {
 		c.Apps[i].Normalize()
 	}
@@ -316,6 +327,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: log_level %q is not debug, info, warn or error", c.LogLevel)
 	}
 	if _, err := apps.NewRegistry(c.Apps); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := c.Redis.validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
 	return nil

@@ -201,7 +201,7 @@ func (a *API) terminate(r *request) (any, error) {
 		return nil, refuse(http.StatusBadRequest, "invalid user id %q", truncate(id, 64))
 	}
 	if err := a.cfg.Hub.TerminateUser(r.Context(), r.app.ID, id); err != nil {
-		return nil, fmt.Errorf("terminate user connections: %w", err)
+		return nil, unavailable("terminating the user's connections", err)
 	}
 	return struct{}{}, nil
 }

@@ -139,8 +139,10 @@ func validSocketID(s string) bool {
 }
 
 // publish hands a validated event to the hub, one message per channel.
-func (a *API) publish(r *request, ev *event) error {
-	for _, ch := range ev.channels {
+// done is how many messages of the request were published before it: a
+// failure says so, for the backend that retries.
+func (a *API) publish(r *request, ev *event, done int) error {
+	for i, ch := range ev.channels {
 		err := a.cfg.Hub.Publish(r.Context(), broker.Message{
 			Kind:    broker.KindEvent,
 			AppID:   r.app.ID,
@@ -151,7 +153,15 @@ func (a *API) publish(r *request, ev *event) error {
 			Cache:   ch.Cache,
 		}, hub.SourceREST)
 		if err != nil {
-			return err
+			// The hub refuses nothing here: any error is the broker's,
+			// and the event may not have reached anyone.
+			what := "publishing " + strconv.Quote(ev.name) + " to " + strconv.Quote(ch.Name)
+			if n := done + i; n > 0 {
+				what += " (" + strconv.Itoa(n) + " earlier message(s) of this request were published)"
+			} else {
+				what += " (nothing was published)"
+			}
+			return unavailable(what, err)
 		}
 	}
 	return nil
@@ -167,7 +177,7 @@ func (a *API) trigger(r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := a.publish(r, &ev); err != nil {
+	if err := a.publish(r, &ev, 0); err != nil {
 		return nil, err
 	}
 	if ev.info == 0 {
@@ -209,10 +219,12 @@ func (a *API) batchTrigger(r *request) (any, error) {
 		events[i] = ev
 		wantInfo = wantInfo || ev.info != 0
 	}
+	done := 0
 	for i := range events {
-		if err := a.publish(r, &events[i]); err != nil {
+		if err := a.publish(r, &events[i], done); err != nil {
 			return nil, err
 		}
+		done += len(events[i].channels)
 	}
 	if !wantInfo {
 		return struct{}{}, nil

@@ -95,6 +95,8 @@ type request struct {
 type errResponse struct {
 	status int
 	msg    string
+	// cause, for a 503, is the broker's error, logged but not shown.
+	cause error
 }
 
 func (e *errResponse) Error() string { return e.msg }
@@ -102,6 +104,20 @@ func (e *errResponse) Error() string { return e.msg }
 func refuse(status int, format string, args ...any) error {
 	return &errResponse{status: status, msg: fmt.Sprintf(format, args...)}
 }
+
+// unavailable is the answer to a request whose broker call failed: 503,
+// for nothing was accepted and the backend may retry (an SDK sees a 5xx
+// as retryable), never a 200 for an event that nobody will receive.
+func unavailable(what string, err error) error {
+	return &errResponse{
+		status: http.StatusServiceUnavailable,
+		msg:    fmt.Sprintf("Service unavailable: the broker is unreachable, %s failed; retry later", what),
+		cause:  err,
+	}
+}
+
+// retryAfter is what a 503 asks the backend to wait, in seconds.
+const retryAfter = "1"
 
 // handlerFunc answers an authenticated request with a JSON-encodable value
 // or an error (an *errResponse, or anything else for a 500).
@@ -160,6 +176,12 @@ func (a *API) signed(endpoint string, h handlerFunc) http.Handler {
 		res, err := h(&request{Request: r, app: app, body: body})
 		if err != nil {
 			var e *errResponse
+			if errors.As(err, &e) && e.cause != nil {
+				a.cfg.Log.Warn("rest request failed: broker unavailable", "app_id", app.ID, "method", r.Method, "path", r.URL.Path, "err", e.cause)
+				w.Header().Set("Retry-After", retryAfter)
+				writeError(w, e.status, "%s", e.msg)
+				return
+			}
 			if errors.As(err, &e) {
 				a.cfg.Log.Debug("rest request refused", "app_id", app.ID, "method", r.Method, "path", r.URL.Path, "status", e.status, "reason", e.msg)
 				writeError(w, e.status, "%s", e.msg)

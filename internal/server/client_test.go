@@ -44,6 +44,12 @@ func startServerWith(t *testing.T, cfg config.Config, setup func(*Server)) *test
 // startServerOpts is startServerWith with substitute parts.
 func startServerOpts(t *testing.T, cfg config.Config, opt options, setup func(*Server)) *testServer {
 	t.Helper()
+	return startServerLog(t, cfg, opt, setup, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// startServerLog is startServerOpts logging to log.
+func startServerLog(t *testing.T, cfg config.Config, opt options, setup func(*Server), log *slog.Logger) *testServer {
+	t.Helper()
 	cfg.Addr = "127.0.0.1:0"
 	if cfg.Transport == "" {
 		cfg.Transport = testTransport
@@ -57,7 +63,6 @@ func startServerOpts(t *testing.T, cfg config.Config, opt options, setup func(*S
 	for i := range cfg.Apps {
 		cfg.Apps[i].Normalize()
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv, err := newServer(cfg, log, opt)
 	if err != nil {
 		t.Fatal(err)

@@ -30,10 +30,12 @@ import (
 
 // Server is one Herald node.
 type Server struct {
-	cfg     config.Config
-	log     *slog.Logger
-	apps    *apps.Registry
-	broker  broker.Broker
+	cfg    config.Config
+	log    *slog.Logger
+	apps   *apps.Registry
+	broker broker.Broker
+	// cluster is the shared broker in cluster mode, else nil.
+	cluster *clusterBroker
 	hub     *hub.Hub
 	up      *wsconn.Upgrader
 	routes  []upgradeRoute
@@ -82,7 +84,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 
 // options are the parts of a node that tests substitute.
 type options struct {
-	broker  broker.Broker // nil: the in-memory broker
+	broker  broker.Broker // nil: the config's (Redis in cluster mode, else in memory)
 	pollers int           // epoll loops; 0: one per CPU
 }
 
@@ -103,9 +105,17 @@ func newServer(cfg config.Config, log *slog.Logger, opt options) (*Server, error
 	}
 	s := &Server{cfg: cfg, log: log, apps: reg, up: up, broker: opt.broker}
 	if s.broker == nil {
-		s.broker = broker.NewMemory(0)
+		if s.broker, s.cluster, err = newBroker(cfg, log); err != nil {
+			up.Close()
+			return nil, fmt.Errorf("broker: %w", err)
+		}
 	}
 	s.metrics = metrics.New(metrics.Options{Version: cfg.Version, Commit: cfg.Commit, BytesWritten: up.BytesWritten, Log: log})
+	if s.cluster != nil {
+		if err := s.metrics.WatchRedis(s.cluster.state); err != nil {
+			return nil, err
+		}
+	}
 	s.hub = hub.New(hub.Config{
 		Broker:         s.metrics.InstrumentBroker(s.broker),
 		Observers:      []hub.Observer{s.metrics},

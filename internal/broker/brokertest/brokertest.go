@@ -28,17 +28,43 @@ import (
 // deliveryTimeout bounds the wait for published messages to reach the handler.
 const deliveryTimeout = 5 * time.Second
 
+// Config says what the suite may expect of an implementation beyond the
+// contract's minimum.
+type Config struct {
+	// InterestOnly: the broker delivers a channel's messages only to nodes
+	// that declared interest (a shared broker). A single-node broker may
+	// deliver everything.
+	InterestOnly bool
+	// CacheTTL is the broker's cache TTL; 0 means broker.DefaultCacheTTL.
+	CacheTTL time.Duration
+}
+
 // Run checks the brokers newBroker returns against the contract documented in
 // package broker. newBroker is called once per subtest. Each subtest uses app
 // ids of its own, so brokers that share a backing store across calls (one
 // Redis for the whole run, say) do not see each other's state.
-func Run(t *testing.T, newBroker func(t *testing.T) broker.Broker) {
+//
+// Before publishing on a channel the suite declares interest in it
+// (SetLocalCount 1) and waits for AwaitInterest, as the hub does.
+func Run(t *testing.T, newBroker func(t *testing.T) broker.Broker, cfg ...Config) {
+	var c Config
+	if len(cfg) > 0 {
+		c = cfg[0]
+	}
+	if c.CacheTTL <= 0 {
+		c.CacheTTL = broker.DefaultCacheTTL
+	}
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, s *suite)
 	}{
 		{"PublishReachesHandler", testPublishReachesHandler},
+		{"Counts", testCounts},
+		{"MemberCount", testMemberCount},
+		{"UsersOnlineOffline", testUsersOnlineOffline},
+		{"CacheTTL", testCacheTTL},
+		{"NoDeliveryWithoutInterest", testNoDeliveryWithoutInterest},
 		{"OrderPerChannel", testOrderPerChannel},
 		{"CacheLastEvent", testCacheLastEvent},
 		{"CacheIsolated", testCacheIsolated},
@@ -52,7 +78,7 @@ func Run(t *testing.T, newBroker func(t *testing.T) broker.Broker) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			prefix := "brokertest-" + run + "-" + tt.name + "-"
-			s := &suite{b: newBroker(t), prefix: prefix, rec: &recorder{prefix: prefix}}
+			s := &suite{b: newBroker(t), prefix: prefix, rec: &recorder{prefix: prefix}, cfg: c}
 			s.b.SetHandler(s.rec.handle)
 			tt.fn(t, s)
 		})
@@ -63,6 +89,31 @@ type suite struct {
 	b      broker.Broker
 	prefix string
 	rec    *recorder
+	cfg    Config
+}
+
+// interest declares the node's interest in channels, as a first local
+// subscriber does, and waits until it is in effect.
+func (s *suite) interest(t *testing.T, app string, channels ...string) {
+	t.Helper()
+	interest(t, s.b, app, channels...)
+}
+
+func interest(t *testing.T, b broker.Broker, app string, channels ...string) {
+	t.Helper()
+	for _, ch := range channels {
+		b.SetLocalCount(app, ch, 1)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), deliveryTimeout)
+	defer cancel()
+	for _, ch := range channels {
+		if err := b.AwaitInterest(ctx, app, ch); err != nil {
+			t.Fatalf("AwaitInterest(%s, %s): %v", app, ch, err)
+		}
+		if !b.InterestReady(app, ch) {
+			t.Fatalf("InterestReady(%s, %s) = false after AwaitInterest", app, ch)
+		}
+	}
 }
 
 // app names an app of this subtest.
@@ -191,6 +242,8 @@ func testPublishReachesHandler(t *testing.T, s *suite) {
 		{Kind: broker.KindEvent, AppID: s.app("b"), Channel: "my-channel", Event: "my-event", Data: "for app b"},
 		{Kind: broker.KindEvent, AppID: s.app("a"), Channel: "c", Event: "unicode", Data: "ą€😀 \x00\"\\"},
 	}
+	s.interest(t, s.app("a"), "my-channel", "presence-room", "cache-prices", "c")
+	s.interest(t, s.app("b"), "my-channel")
 	for _, m := range sent {
 		s.publish(t, m)
 	}
@@ -215,6 +268,7 @@ func testOrderPerChannel(t *testing.T, s *suite) {
 	const perChannel = 200
 	channels := []string{"ch-0", "ch-1", "ch-2", "ch-3"}
 	app := s.app("a")
+	s.interest(t, app, append(channels, "mixed-a", "mixed-b")...)
 	var wg sync.WaitGroup
 	errs := make(chan error, len(channels)+1)
 	for _, ch := range channels {
@@ -270,6 +324,7 @@ func testOrderPerChannel(t *testing.T, s *suite) {
 func testCacheLastEvent(t *testing.T, s *suite) {
 	app := s.app("a")
 	const ch = "cache-prices"
+	s.interest(t, app, ch, "cache-other")
 	s.wantLastEvent(t, app, ch, nil)
 
 	first := broker.Message{AppID: app, Channel: ch, Event: "price", Data: `{"eur":1}`, Cache: true}
@@ -293,6 +348,8 @@ func testCacheLastEvent(t *testing.T, s *suite) {
 
 func testCacheIsolated(t *testing.T, s *suite) {
 	a, b := s.app("a"), s.app("b")
+	s.interest(t, a, "cache-x")
+	s.interest(t, b, "cache-x")
 	m := broker.Message{AppID: a, Channel: "cache-x", Event: "e", Data: "from a", Cache: true}
 	s.publish(t, m)
 	s.wantLastEvent(t, a, "cache-x", &m)

@@ -3,6 +3,7 @@ package brokertest
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldhq/herald/internal/broker"
@@ -18,6 +19,9 @@ type Faulty struct {
 	mu      sync.Mutex
 	latency time.Duration
 	opErrs  map[string]error
+
+	// down is set between Disconnect and Reconnect.
+	down atomic.Bool
 }
 
 var _ broker.Broker = (*Faulty)(nil)
@@ -48,6 +52,9 @@ func (f *Faulty) fault(ctx context.Context, op string) error {
 	f.mu.Lock()
 	d, err := f.latency, f.opErrs[op]
 	f.mu.Unlock()
+	if f.down.Load() {
+		return ErrDisconnected
+	}
 	if d > 0 {
 		t := time.NewTimer(d)
 		select {

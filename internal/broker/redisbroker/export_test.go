@@ -1,0 +1,34 @@
+package redisbroker
+
+// Crash stops the broker as a crash would: heartbeats end and the
+// connection drops, without any cleanup.
+func (b *Broker) Crash() {
+	if b.closed.Swap(true) {
+		return
+	}
+	b.cancel()
+	b.wg.Wait()
+	b.clientMu.RLock()
+	c := b.client
+	b.clientMu.RUnlock()
+	if c != nil {
+		c.Close()
+	}
+}
+
+// ControlChannel is the Redis channel of node-wide messages.
+func (b *Broker) ControlChannel() string { return b.k.control() }
+
+// PubSubChannel is the Redis channel of an app channel's messages.
+func (b *Broker) PubSubChannel(app, ch string) string { return b.k.pubsub(app, ch) }
+
+// Keys exposes key naming to the escaping tests.
+func (b *Broker) Keys(app, ch string) []string {
+	p := b.k.presence(app, ch)
+	return append([]string{b.k.pubsub(app, ch), b.k.cache(app, ch), b.k.occ(app, ch), b.k.user(app, ch)}, p.list()...)
+}
+
+var (
+	SplitSegs = splitSegs
+	Segs      = segs
+)

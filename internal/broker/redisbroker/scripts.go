@@ -1,0 +1,185 @@
+package redisbroker
+
+import "github.com/redis/rueidis"
+
+// The broker's state changes are Lua scripts, each atomic on the server.
+// Every script that records something for this node first makes sure the
+// node is in the node set (ZADD NX with its deadline) and says whether it
+// had to add it: then the node's registration was lost (Redis restarted
+// empty, or survivors swept it) and it re-registers everything it holds.
+// What a node records is also listed in its registry hash, field -> the
+// keys and pre-encoded messages the cleanup script needs, as segments, so
+// that cleanup needs no knowledge of the key layout.
+
+// luaSegs is the Lua twin of splitSegs.
+const luaSegs = `
+local function segs(s)
+  local out, i = {}, 1
+  while i <= #s do
+    local c = string.find(s, ':', i, true)
+    local n = tonumber(string.sub(s, i, c - 1))
+    out[#out + 1] = string.sub(s, c + 1, c + n)
+    i = c + n + 1
+  end
+  return out
+end
+`
+
+// publishCached: KEYS cache; ARGV wire, ttl ms, pub/sub channel.
+var publishCached = rueidis.NewLuaScript(`
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return redis.call('PUBLISH', ARGV[3], ARGV[1])
+`)
+
+// setCount: KEYS occ, apps, registry, nodes; ARGV node, n, channel,
+// registry field, registry value, deadline. Absolute values: applying it
+// twice changes nothing.
+var setCount = rueidis.NewLuaScript(`
+local added = redis.call('ZADD', KEYS[4], 'NX', ARGV[6], ARGV[1])
+local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+local n = tonumber(ARGV[2])
+if n > 0 then
+  redis.call('HSET', KEYS[1], ARGV[1], n)
+  redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
+else
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[3], ARGV[4])
+end
+if n ~= old then
+  if redis.call('HINCRBY', KEYS[2], ARGV[3], n - old) <= 0 then
+    redis.call('HDEL', KEYS[2], ARGV[3])
+  end
+end
+return added
+`)
+
+// setUser: KEYS user, registry, nodes; ARGV node, n, registry field,
+// registry value, online message, offline message, control channel,
+// deadline. The user's cluster-wide transitions are published here, so
+// they happen once and in order.
+var setUser = rueidis.NewLuaScript(`
+local added = redis.call('ZADD', KEYS[3], 'NX', ARGV[8], ARGV[1])
+local before = redis.call('EXISTS', KEYS[1])
+if tonumber(ARGV[2]) > 0 then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+else
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[3])
+end
+local after = redis.call('EXISTS', KEYS[1])
+if before == 0 and after == 1 then
+  redis.call('PUBLISH', ARGV[7], ARGV[5])
+elseif before == 1 and after == 0 then
+  redis.call('PUBLISH', ARGV[7], ARGV[6])
+end
+return added
+`)
+
+// join: KEYS conns, counts, info, order, seq, registry, nodes; ARGV conn
+// field, user, info, max members (0: none), registry field, registry
+// value, node, deadline. Returns {first (1, 0, or -1 for the limit),
+// added}. Joining again with a connection already in is a no-op but for
+// the info, which the latest join sets.
+var join = rueidis.NewLuaScript(`
+local added = redis.call('ZADD', KEYS[7], 'NX', ARGV[8], ARGV[7])
+local prev = redis.call('HGET', KEYS[1], ARGV[1])
+if prev then
+  if prev ~= ARGV[2] then
+    return redis.error_reply('connection already joined as another user')
+  end
+  redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
+  return {0, added}
+end
+local c = tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0')
+if c == 0 then
+  local max = tonumber(ARGV[4])
+  if max > 0 and redis.call('HLEN', KEYS[2]) >= max then
+    return {-1, added}
+  end
+  redis.call('ZADD', KEYS[4], redis.call('INCR', KEYS[5]), ARGV[2])
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
+redis.call('HSET', KEYS[6], ARGV[5], ARGV[6])
+if c == 0 then return {1, added} end
+return {0, added}
+`)
+
+// leave: KEYS conns, counts, info, order, seq, registry; ARGV conn field,
+// user, registry field. Returns 1 when the user lost its last connection.
+var leave = rueidis.NewLuaScript(`
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[6], ARGV[3])
+if redis.call('HINCRBY', KEYS[2], ARGV[2], -1) > 0 then return 0 end
+redis.call('HDEL', KEYS[2], ARGV[2])
+redis.call('HDEL', KEYS[3], ARGV[2])
+redis.call('ZREM', KEYS[4], ARGV[2])
+if redis.call('HLEN', KEYS[2]) == 0 then redis.call('DEL', KEYS[5]) end
+return 1
+`)
+
+// members: KEYS order, info. Returns user, info, user, info... in join order.
+var members = rueidis.NewLuaScriptReadOnly(`
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+local out = {}
+for _, id in ipairs(ids) do
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('HGET', KEYS[2], id) or ''
+end
+return out
+`)
+
+// cleanup removes everything a node registered: KEYS nodes, registry;
+// ARGV node, now (ms; empty: the node removes itself), control channel.
+// When now is given the node must have expired, and only the caller whose
+// ZREM removed it goes on: with several survivors sweeping at once, one
+// cleans up. Members who lost their last connection get KindMemberRemoved
+// and users who went offline KindUserOffline, published here from the
+// messages stored in the registry, so that a user coming back on another
+// node at the same moment is announced after, not before, the removal.
+// Returns {node removed (0/1), counts, users offline, members removed}.
+var cleanup = rueidis.NewLuaScript(luaSegs + `
+if ARGV[2] ~= '' then
+  local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+  if not s or tonumber(s) > tonumber(ARGV[2]) then return {0, 0, 0, 0} end
+  if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return {0, 0, 0, 0} end
+else
+  redis.call('ZREM', KEYS[1], ARGV[1])
+end
+local nc, nu, nm = 0, 0, 0
+local reg = redis.call('HGETALL', KEYS[2])
+for i = 1, #reg, 2 do
+  local kind, v = string.sub(reg[i], 1, 1), segs(reg[i + 1])
+  if kind == 'o' then
+    local old = tonumber(redis.call('HGET', v[1], ARGV[1]) or '0')
+    redis.call('HDEL', v[1], ARGV[1])
+    if old ~= 0 and redis.call('HINCRBY', v[2], v[3], -old) <= 0 then
+      redis.call('HDEL', v[2], v[3])
+    end
+    nc = nc + 1
+  elseif kind == 'u' then
+    if redis.call('HDEL', v[1], ARGV[1]) == 1 and redis.call('EXISTS', v[1]) == 0 then
+      redis.call('PUBLISH', ARGV[3], v[2])
+      nu = nu + 1
+    end
+  elseif kind == 'p' then
+    -- conns, counts, info, order, seq, field, user, removed message, channel
+    if redis.call('HGET', v[1], v[6]) == v[7] then
+      redis.call('HDEL', v[1], v[6])
+      if redis.call('HINCRBY', v[2], v[7], -1) <= 0 then
+        redis.call('HDEL', v[2], v[7])
+        redis.call('HDEL', v[3], v[7])
+        redis.call('ZREM', v[4], v[7])
+        if redis.call('HLEN', v[2]) == 0 then redis.call('DEL', v[5]) end
+        redis.call('PUBLISH', v[9], v[8])
+        nm = nm + 1
+      end
+    end
+  end
+end
+redis.call('DEL', KEYS[2])
+return {1, nc, nu, nm}
+`)

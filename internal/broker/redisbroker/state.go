@@ -1,0 +1,232 @@
+package redisbroker
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald/internal/broker"
+	"github.com/redis/rueidis"
+)
+
+// SetLocalUser implements broker.UserRegistry: like SetLocalCount, it
+// records the count for the writer and does no I/O.
+func (b *Broker) SetLocalUser(appID, userID string, n int) {
+	k := chanKey{appID, userID}
+	b.mu.Lock()
+	if n > 0 {
+		b.users[k] = n
+	} else {
+		delete(b.users, k)
+	}
+	b.dirtyUser[k] = struct{}{}
+	b.mu.Unlock()
+	kick(b.writeKick)
+}
+
+// writer flushes the counts and users changed since its last round, each
+// key once with its latest value (many changes of one channel make one
+// write), pipelined. A failed round leaves its keys dirty for the next.
+func (b *Broker) writer() {
+	select {
+	case <-b.connected:
+	case <-b.ctx.Done():
+		return
+	}
+	b.clientMu.RLock()
+	c := b.client
+	b.clientMu.RUnlock()
+	failures := 0
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-b.writeKick:
+		}
+		if err := b.flush(c); err != nil {
+			b.markDown(err)
+			failures++
+			if !b.sleep(backoff(failures)) {
+				return
+			}
+			kick(b.writeKick)
+			continue
+		}
+		failures = 0
+	}
+}
+
+type countWrite struct {
+	k chanKey
+	n int
+}
+
+func (b *Broker) flush(c rueidis.Client) error {
+	b.mu.Lock()
+	var cw, uw []countWrite
+	for k := range b.dirtyCnt {
+		if len(cw) == flushBatch {
+			break
+		}
+		delete(b.dirtyCnt, k)
+		cw = append(cw, countWrite{k, b.counts[k]})
+	}
+	for k := range b.dirtyUser {
+		if len(cw)+len(uw) >= flushBatch {
+			break
+		}
+		delete(b.dirtyUser, k)
+		uw = append(uw, countWrite{k, b.users[k]})
+	}
+	more := len(b.dirtyCnt)+len(b.dirtyUser) > 0
+	b.mu.Unlock()
+	if more {
+		kick(b.writeKick)
+	}
+	if len(cw)+len(uw) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, b.refresh)
+	defer cancel()
+	dl := b.deadline()
+	reg := b.k.registry(b.node)
+	var failed error
+	redo := func(res []rueidis.RedisResult, ws []countWrite, dirty map[chanKey]struct{}) {
+		for i, r := range res {
+			added, err := r.AsInt64()
+			if err != nil {
+				failed = err
+				b.mu.Lock()
+				dirty[ws[i].k] = struct{}{}
+				b.mu.Unlock()
+				continue
+			}
+			b.sawAdded(added)
+		}
+	}
+	if len(cw) > 0 {
+		execs := make([]rueidis.LuaExec, len(cw))
+		for i, w := range cw {
+			occ, apps := b.k.occ(w.k.app, w.k.name), b.k.apps(w.k.app)
+			execs[i] = rueidis.LuaExec{
+				Keys: []string{occ, apps, reg, b.k.nodes()},
+				Args: []string{b.node, strconv.Itoa(w.n), w.k.name, "o" + occ, segs(occ, apps, w.k.name), dl},
+			}
+		}
+		redo(setCount.ExecMulti(ctx, c, execs...), cw, b.dirtyCnt)
+	}
+	if len(uw) > 0 {
+		execs := make([]rueidis.LuaExec, len(uw))
+		for i, w := range uw {
+			ukey := b.k.user(w.k.app, w.k.name)
+			online := broker.Message{Kind: broker.KindUserOnline, AppID: w.k.app, UserID: w.k.name}
+			offline := online
+			offline.Kind = broker.KindUserOffline
+			off := string(broker.AppendWire(nil, &offline))
+			execs[i] = rueidis.LuaExec{
+				Keys: []string{ukey, reg, b.k.nodes()},
+				Args: []string{b.node, strconv.Itoa(w.n), "u" + ukey, segs(ukey, off, w.k.name),
+					string(broker.AppendWire(nil, &online)), off, b.k.control(), dl},
+			}
+		}
+		redo(setUser.ExecMulti(ctx, c, execs...), uw, b.dirtyUser)
+	}
+	if failed != nil {
+		return fmt.Errorf("redisbroker: writing counts: %w", failed)
+	}
+	return nil
+}
+
+// SubscriptionCount implements broker.Occupancy: one HGET of the app's
+// totals, which the count script maintains.
+func (b *Broker) SubscriptionCount(ctx context.Context, appID, channel string) (int, error) {
+	c, err := b.conn(ctx, "subscription count")
+	if err != nil {
+		return 0, err
+	}
+	n, err := c.Do(ctx, c.B().Hget().Key(b.k.apps(appID)).Field(channel).Build()).AsInt64()
+	if rueidis.IsRedisNil(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, b.fail("subscription count", err)
+	}
+	return int(n), nil
+}
+
+// Channels implements broker.Occupancy: one HGETALL of the app's totals,
+// filtered by prefix and sorted here.
+func (b *Broker) Channels(ctx context.Context, appID, prefix string) ([]broker.ChannelCount, error) {
+	c, err := b.conn(ctx, "channels")
+	if err != nil {
+		return nil, err
+	}
+	all, err := c.Do(ctx, c.B().Hgetall().Key(b.k.apps(appID)).Build()).AsIntMap()
+	if err != nil {
+		return nil, b.fail("channels", err)
+	}
+	var out []broker.ChannelCount
+	for name, n := range all {
+		if n > 0 && strings.HasPrefix(name, prefix) {
+			out = append(out, broker.ChannelCount{Name: name, Subscriptions: int(n)})
+		}
+	}
+	slices.SortFunc(out, func(a, b broker.ChannelCount) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// OnlineUsers implements broker.UserRegistry: pipelined EXISTS, one per id.
+func (b *Broker) OnlineUsers(ctx context.Context, appID string, ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	c, err := b.conn(ctx, "online users")
+	if err != nil {
+		return nil, err
+	}
+	cmds := make(rueidis.Commands, len(ids))
+	for i, id := range ids {
+		cmds[i] = c.B().Exists().Key(b.k.user(appID, id)).Build()
+	}
+	var out []string
+	for i, r := range c.DoMulti(ctx, cmds...) {
+		n, err := r.AsInt64()
+		if err != nil {
+			return nil, b.fail("online users", err)
+		}
+		if n > 0 {
+			out = append(out, ids[i])
+		}
+	}
+	return out, nil
+}
+
+// keeper heartbeats and sweeps every Refresh, and re-registers the node
+// when its registration was found missing.
+func (b *Broker) keeper() {
+	select {
+	case <-b.connected:
+	case <-b.ctx.Done():
+		return
+	}
+	t := time.NewTicker(b.refresh)
+	defer t.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(b.ctx, b.refresh)
+		if err := b.Heartbeat(ctx); err == nil {
+			if err := b.Sweep(ctx); err != nil && b.ctx.Err() == nil {
+				b.log.Debug("sweep failed", "err", err)
+			}
+		}
+		cancel()
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-t.C:
+		case <-b.keeperKick:
+		}
+	}
+}

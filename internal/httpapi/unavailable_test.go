@@ -1,0 +1,104 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/broker/brokertest"
+	"github.com/heraldhq/herald/internal/hub"
+)
+
+// newFaultyFixture is newFixture with the hub's broker wrapped in a Faulty.
+func newFaultyFixture(t *testing.T) (*fixture, *brokertest.Faulty) {
+	f := newFixture(t)
+	faulty := brokertest.NewFaulty(broker.NewMemory(0))
+	f.hub = hub.New(hub.Config{Broker: faulty})
+	f.api = New(Config{Apps: f.api.cfg.Apps, Hub: f.hub, Now: f.api.cfg.Now})
+	return f, faulty
+}
+
+// A publish the broker could not take is answered 503, never 200: the
+// backend learns that nobody got the event and may retry. So is a
+// terminate_connections.
+func TestBrokerFailureIs503(t *testing.T) {
+	f, faulty := newFaultyFixture(t)
+	s := f.subscribe("news", "1.1")
+	down := errors.New("dial tcp 10.0.0.9:6379: connect: connection refused")
+	faulty.FailOp("publish", down)
+
+	for _, tc := range []struct{ name, path, body, want string }{
+		{"events", "/apps/42/events", `{"name":"e","data":"d","channel":"news"}`, `\"e\" to \"news\" (nothing was published)`},
+		{"events on two channels", "/apps/42/events", `{"name":"e","data":"d","channels":["news","other"]}`, `(nothing was published)`},
+		{"batch", "/apps/42/batch_events", `{"batch":[{"name":"a","data":"d","channel":"news"},{"name":"b","data":"d","channel":"news"}]}`, `\"a\" to \"news\"`},
+		{"terminate", "/apps/42/users/u1/terminate_connections", `{}`, "terminating"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := f.do("POST", tc.path, nil, tc.body)
+			if status != 503 {
+				t.Fatalf("status %d (%s), want 503", status, body)
+			}
+			if !strings.Contains(body, "broker is unreachable") || !strings.Contains(body, tc.want) {
+				t.Fatalf("body %s does not explain the failure (want %s)", body, tc.want)
+			}
+			if strings.Contains(body, "10.0.0.9") {
+				t.Fatalf("body %s shows the broker's address", body)
+			}
+		})
+	}
+	if got := s.Messages(); len(got) != 0 {
+		t.Fatalf("delivered %+v while the broker failed", got)
+	}
+
+	// Retry-After tells the backend when to come back.
+	q := auth.SignRequest(f.app.Key, f.app.Secret, "POST", "/apps/42/events", nil, []byte(`{"name":"e","data":"d","channel":"news"}`), f.now)
+	req := httptest.NewRequest("POST", "/apps/42/events?"+q.Encode(), strings.NewReader(`{"name":"e","data":"d","channel":"news"}`))
+	rec := httptest.NewRecorder()
+	f.api.ServeHTTP(rec, req)
+	if rec.Code != 503 || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("status %d, Retry-After %q", rec.Code, rec.Header().Get("Retry-After"))
+	}
+
+	// Refusals stay what they were: a bad request is still a 400.
+	f.expect("POST", "/apps/42/events", nil, `{"name":"e","channel":"news"}`, 400, "")
+
+	// Back up: published and delivered.
+	faulty.FailOp("publish", nil)
+	f.expect("POST", "/apps/42/events", nil, `{"name":"e","data":"d","channel":"news"}`, 200, `{}`)
+	if got := s.Messages(); len(got) != 1 {
+		t.Fatalf("after recovery delivered %+v", got)
+	}
+}
+
+// A batch that fails half way says how much of it went out.
+func TestBatchPartlyPublished(t *testing.T) {
+	f := newFixture(t)
+	f.hub = hub.New(hub.Config{Broker: &failAfter{Broker: broker.NewMemory(0), ok: 1}})
+	f.api = New(Config{Apps: f.api.cfg.Apps, Hub: f.hub, Now: f.api.cfg.Now})
+	s := f.subscribe("news", "1.1")
+	status, body := f.do("POST", "/apps/42/batch_events", nil, `{"batch":[{"name":"a","data":"d","channel":"news"},{"name":"b","data":"d","channel":"news"}]}`)
+	if status != 503 || !strings.Contains(body, `\"b\" to \"news\" (1 earlier message(s) of this request were published)`) {
+		t.Fatalf("status %d body %s", status, body)
+	}
+	if got := s.Messages(); len(got) != 1 || got[0].Event != "a" {
+		t.Fatalf("delivered %+v", got)
+	}
+}
+
+// failAfter is a broker whose Publish fails after ok successes.
+type failAfter struct {
+	broker.Broker
+	ok int
+}
+
+func (b *failAfter) Publish(ctx context.Context, m broker.Message) error {
+	if b.ok == 0 {
+		return errors.New("connection reset")
+	}
+	b.ok--
+	return b.Broker.Publish(ctx, m)
+}

@@ -1,0 +1,119 @@
+//go:build redisbroker
+
+package server
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/config"
+	"github.com/heraldhq/herald/internal/testkit"
+	"github.com/heraldhq/herald/internal/testkit/redistest"
+)
+
+// syncBuffer is a bytes.Buffer for a logger written from many goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A node in cluster mode is ready while Redis answers: /readyz turns 503
+// when Redis stops, with REST publishes answering 503 and the clients
+// staying connected, and 200 again once it is back, publishes delivered.
+// The start is logged with the node id and Redis's address, its password
+// never.
+func TestRedisReadiness(t *testing.T) {
+	rs := redistest.Start(t)
+	a := testApp("1")
+	var logs syncBuffer
+	cfg := config.Config{Apps: []apps.App{a}}
+	cfg.Redis = config.Redis{URL: rs.URL(), NodeID: "node-a", NodeTTL: 3 * time.Second, RefreshInterval: time.Second}
+	ts := startServerLog(t, cfg, options{}, nil, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
+
+	waitForWithin(t, 10*time.Second, func() bool { code, _ := probe(t, ts, "/readyz"); return code == 200 })
+	if l := logs.String(); !strings.Contains(l, "node_id=node-a") || !strings.Contains(l, rs.Addr()) {
+		t.Fatalf("start not logged with the node id and Redis address:\n%s", l)
+	}
+	c, _ := connect(t, ts, a.Key)
+	c.Subscribe("news", "", "")
+	c.Expect("pusher_internal:subscription_succeeded")
+	publish := func() (int, string) {
+		return testkit.REST(t, ts.addr, a, "POST", "/apps/1/events", nil, `{"name":"tick","channel":"news","data":"x"}`)
+	}
+	if code, body := publish(); code != 200 {
+		t.Fatalf("publish: %d %s", code, body)
+	}
+	c.Expect("tick")
+
+	rs.Stop(t)
+	waitForWithin(t, 10*time.Second, func() bool { code, _ := probe(t, ts, "/readyz"); return code == 503 })
+	if code, body := publish(); code != 503 {
+		t.Fatalf("publish while Redis is down: %d %s, want 503", code, body)
+	}
+	c.Alive()
+
+	rs.Start(t)
+	waitForWithin(t, 20*time.Second, func() bool { code, _ := probe(t, ts, "/readyz"); return code == 200 })
+	c.Alive()
+	waitForWithin(t, 20*time.Second, func() bool {
+		if code, _ := publish(); code != 200 {
+			return false
+		}
+		m, err := c.Next(500 * time.Millisecond)
+		return err == nil && m.Event == "tick"
+	})
+}
+
+// A node whose Redis is unreachable starts all the same, not ready, and
+// logs its trouble without the URL's password.
+func TestRedisDownAtStartLogsNoPassword(t *testing.T) {
+	rs := redistest.Start(t)
+	addr := rs.Addr()
+	rs.Stop(t)
+	var logs syncBuffer
+	cfg := config.Config{Apps: []apps.App{testApp("1")}}
+	cfg.Redis = config.Redis{URL: "redis://herald:hunter2@" + addr + "/0", NodeTTL: 3 * time.Second, RefreshInterval: time.Second}
+	ts := startServerLog(t, cfg, options{}, nil, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	for range 10 {
+		if code, _ := probe(t, ts, "/readyz"); code != 503 {
+			t.Fatalf("/readyz with Redis down: %d", code)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	l := logs.String()
+	if !strings.Contains(l, "redis=redis://herald:xxxxx@"+addr) {
+		t.Errorf("start not logged with the redacted address:\n%s", l)
+	}
+	if strings.Contains(l, "hunter2") {
+		t.Fatalf("the Redis password was logged:\n%s", l)
+	}
+}
+
+// waitForWithin is waitFor with its own bound.
+func waitForWithin(t *testing.T, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %v", d)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
