@@ -54,13 +54,13 @@ func run() error {
 	// a test) may stop the node at once, and that must be a clean shutdown.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	printBanner(cfg, ln.Addr().String())
+	printBanner(cfg, ln.Addr().String(), srv.NodeID())
 	return srv.Serve(ctx, ln)
 }
 
 // printBanner tells a developer how to connect. Secrets are printed only for
 // the built-in development app, whose credentials are public anyway.
-func printBanner(cfg config.Config, addr string) {
+func printBanner(cfg config.Config, addr, nodeID string) {
 	host, port := addr, ""
 	if i := strings.LastIndex(addr, ":"); i >= 0 {
 		host, port = addr[:i], addr[i+1:]
@@ -69,6 +69,10 @@ func printBanner(cfg config.Config, addr string) {
 		host = "127.0.0.1"
 	}
 	fmt.Printf("Herald %s listening on %s\n", buildVersion(), addr)
+	if nodeID != "" {
+		// The password is masked: a banner ends up in logs.
+		fmt.Printf("  cluster node %s, Redis %s\n", nodeID, cfg.Redis.Addr())
+	}
 	for _, a := range cfg.Apps {
 		fmt.Printf("  app %s: ws://%s:%s/app/%s   REST http://%s:%s/apps/%s\n", a.ID, host, port, a.Key, host, port, a.ID)
 	}

@@ -269,7 +269,8 @@ func TestLoadHelp(t *testing.T) {
 		t.Fatalf("--help: %v, want flag.ErrHelp", err)
 	}
 	for _, name := range []string{"-addr", "-config", "-app-id", "-app-key", "-app-secret", "-app-client-events", "-log-level", "-transport",
-		"-version", "-debug-addr", "-metrics-addr", "-shutdown-delay", "HERALD_ADDR", "HERALD_METRICS_ADDR", "HERALD_SHUTDOWN_DELAY"} {
+		"-version", "-debug-addr", "-metrics-addr", "-shutdown-delay", "HERALD_ADDR", "HERALD_METRICS_ADDR", "HERALD_SHUTDOWN_DELAY",
+		"-redis-url", "HERALD_REDIS_URL", "-node-id", "HERALD_NODE_ID"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("usage does not mention %s:\n%s", name, err)
 		}

@@ -57,7 +57,7 @@ type RedisTLS struct {
 	CAFile     string `yaml:"ca_file"`
 	CertFile   string `yaml:"cert_file"` // client certificate, with KeyFile
 	KeyFile    string `yaml:"key_file"`
-	ServerName string `yaml:"server_name"` // default: the URL's host
+	ServerName string `yaml:"server_name"` // default: the host dialled
 	// InsecureSkipVerify accepts any server certificate. For tests only:
 	// anyone on the path can then read and forge the cluster's traffic.
 	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
@@ -255,12 +255,9 @@ func (r Redis) TLSConfig() (*tls.Config, error) {
 		return nil, nil
 	}
 	t := r.TLS
+	// An empty ServerName is the host dialled: the URL's, or with
+	// Sentinel each sentinel's and then the master's.
 	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}
-	if c.ServerName == "" {
-		if u, err := url.Parse(r.URL); err == nil {
-			c.ServerName = u.Hostname()
-		}
-	}
 	if t.CAFile != "" {
 		pem, err := os.ReadFile(t.CAFile)
 		if err != nil {

@@ -1,9 +1,11 @@
 package httpapi
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/heraldhq/herald/internal/channel"
@@ -112,6 +114,18 @@ func parseChannelParam(r *request) (channel.Channel, error) {
 	return ch, nil
 }
 
+// queryFailed is the answer to a channel query that failed: a refusal
+// stays one, and the broker's failure is a 503, for the backend may retry
+// a read. (The info of a trigger that was published is not: a failure
+// there must not invite a retry that publishes the event twice.)
+func queryFailed(err error) error {
+	var e *errResponse
+	if errors.As(err, &e) {
+		return err
+	}
+	return unavailable("reading the channel's state", err)
+}
+
 // channels is GET /apps/{app_id}/channels: the occupied channels, filtered
 // by prefix, each with the requested counts.
 func (a *API) channels(r *request) (any, error) {
@@ -127,7 +141,7 @@ func (a *API) channels(r *request) (any, error) {
 	}
 	occupied, err := a.cfg.Hub.ClusterChannels(r.Context(), r.app.ID, prefix)
 	if err != nil {
-		return nil, fmt.Errorf("occupied channels: %w", err)
+		return nil, unavailable("listing the occupied channels", err)
 	}
 	out := map[string]channelInfo{}
 	for _, cc := range occupied {
@@ -135,7 +149,7 @@ func (a *API) channels(r *request) (any, error) {
 		if set&infoUserCount != 0 {
 			if ch, err := channel.Parse(cc.Name, math.MaxInt); err == nil {
 				if info, err = a.info(r, ch, infoUserCount, false); err != nil {
-					return nil, err
+					return nil, queryFailed(err)
 				}
 			}
 		}
@@ -160,7 +174,7 @@ func (a *API) channel(r *request) (any, error) {
 	}
 	info, err := a.info(r, ch, set|infoSubscriptionCount, true)
 	if err != nil {
-		return nil, err
+		return nil, queryFailed(err)
 	}
 	occupied := *info.SubscriptionCount > 0
 	info.Occupied = &occupied
@@ -182,7 +196,7 @@ func (a *API) users(r *request) (any, error) {
 	}
 	members, err := a.cfg.Hub.Members(r.Context(), r.app.ID, ch.Name)
 	if err != nil {
-		return nil, fmt.Errorf("presence members of %s: %w", ch.Name, err)
+		return nil, unavailable("listing the members of "+strconv.Quote(ch.Name), err)
 	}
 	type user struct {
 		ID string `json:"id"`

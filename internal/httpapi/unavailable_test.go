@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -101,4 +102,24 @@ func (b *failAfter) Publish(ctx context.Context, m broker.Message) error {
 	}
 	b.ok--
 	return b.Broker.Publish(ctx, m)
+}
+
+// A channel query the broker failed is a 503 too; a refusal stays one.
+func TestBrokerFailureOnQueryIs503(t *testing.T) {
+	f, faulty := newFaultyFixture(t)
+	faulty.FailOp("members", errors.New("i/o timeout"))
+	status, body := f.do("GET", "/apps/42/channels/presence-room/users", nil, "")
+	if status != 503 || !strings.Contains(body, `listing the members of \"presence-room\"`) {
+		t.Fatalf("users: %d %s", status, body)
+	}
+	f.expect("GET", "/apps/42/channels/news/users", nil, "", 400, "")
+	faulty.Disconnect()
+	for _, p := range []string{"/apps/42/channels", "/apps/42/channels/news"} {
+		if status, body := f.do("GET", p, nil, ""); status != 503 || !strings.Contains(body, "broker is unreachable") {
+			t.Fatalf("GET %s while disconnected: %d %s", p, status, body)
+		}
+	}
+	f.expect("GET", "/apps/42/channels", url.Values{"info": {"user_count"}}, "", 400, "")
+	faulty.Reconnect()
+	f.expect("GET", "/apps/42/channels/news", nil, "", 200, `{"occupied":false}`)
 }

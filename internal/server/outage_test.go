@@ -54,6 +54,12 @@ func TestBrokerOutage(t *testing.T) {
 	if code, body := testkit.REST(t, ts.addr, a, "POST", "/apps/1/users/u1/terminate_connections", nil, "{}"); code != 503 {
 		t.Fatalf("terminate during the outage: %d %s", code, body)
 	}
+	// So do the channel queries, which the backend may retry.
+	for _, path := range []string{"/apps/1/channels", "/apps/1/channels/news", "/apps/1/channels/presence-room/users"} {
+		if code, body := testkit.REST(t, ts.addr, a, "GET", path, nil, ""); code != 503 || !strings.Contains(body, "broker is unreachable") {
+			t.Fatalf("GET %s during the outage: %d %s, want 503", path, code, body)
+		}
+	}
 	// The clients are still there, pinging, and got nothing.
 	for range 5 {
 		pub.Alive()
@@ -82,6 +88,9 @@ func TestBrokerOutage(t *testing.T) {
 	pub.Expect("tick")
 	late.Expect("tick")
 	mem.Alive()
+	if code, body := testkit.REST(t, ts.addr, a, "GET", "/apps/1/channels/presence-room/users", nil, ""); code != 200 || !strings.Contains(body, "u1") {
+		t.Fatalf("users after the outage: %d %s", code, body)
+	}
 	// Presence still works for a newcomer, who sees the member from before.
 	nc, ncSock := connect(t, ts, a.Key)
 	const data2 = `{"user_id":"u2"}`

@@ -1,5 +1,3 @@
-//go:build redisbroker
-
 package server
 
 import (
@@ -39,7 +37,7 @@ func newRedisBroker(rc config.Redis, log *slog.Logger) (*clusterBroker, error) {
 		nodeID: b.NodeID(),
 		state: func() (bool, uint64) {
 			st := b.Stats()
-			return b.Connected(), uint64(st.Reconnects)
+			return st.Connected, st.Reconnects
 		},
 	}, nil
 }

@@ -1,5 +1,3 @@
-//go:build redisbroker
-
 package server
 
 import (
@@ -36,7 +34,8 @@ func (s *syncBuffer) String() string {
 
 // A node in cluster mode is ready while Redis answers: /readyz turns 503
 // when Redis stops, with REST publishes answering 503 and the clients
-// staying connected, and 200 again once it is back, publishes delivered.
+// staying connected, and 200 again once it is back, publishes delivered;
+// herald_redis_connected and herald_redis_reconnects_total follow.
 // The start is logged with the node id and Redis's address, its password
 // never.
 func TestRedisReadiness(t *testing.T) {
@@ -50,6 +49,10 @@ func TestRedisReadiness(t *testing.T) {
 	waitForWithin(t, 10*time.Second, func() bool { code, _ := probe(t, ts, "/readyz"); return code == 200 })
 	if l := logs.String(); !strings.Contains(l, "node_id=node-a") || !strings.Contains(l, rs.Addr()) {
 		t.Fatalf("start not logged with the node id and Redis address:\n%s", l)
+	}
+	waitForWithin(t, 5*time.Second, func() bool { return metricValue(t, ts, "herald_redis_connected") == "1" })
+	if v := metricValue(t, ts, "herald_redis_reconnects_total"); v != "0" {
+		t.Fatalf("herald_redis_reconnects_total %q before any outage", v)
 	}
 	c, _ := connect(t, ts, a.Key)
 	c.Subscribe("news", "", "")
@@ -68,10 +71,14 @@ func TestRedisReadiness(t *testing.T) {
 		t.Fatalf("publish while Redis is down: %d %s, want 503", code, body)
 	}
 	c.Alive()
+	waitForWithin(t, 5*time.Second, func() bool { return metricValue(t, ts, "herald_redis_connected") == "0" })
 
 	rs.Start(t)
 	waitForWithin(t, 20*time.Second, func() bool { code, _ := probe(t, ts, "/readyz"); return code == 200 })
 	c.Alive()
+	waitForWithin(t, 5*time.Second, func() bool {
+		return metricValue(t, ts, "herald_redis_connected") == "1" && metricValue(t, ts, "herald_redis_reconnects_total") == "1"
+	})
 	waitForWithin(t, 20*time.Second, func() bool {
 		if code, _ := publish(); code != 200 {
 			return false
@@ -104,6 +111,19 @@ func TestRedisDownAtStartLogsNoPassword(t *testing.T) {
 	if strings.Contains(l, "hunter2") {
 		t.Fatalf("the Redis password was logged:\n%s", l)
 	}
+}
+
+// metricValue is the value of an unlabelled series on the node's /metrics,
+// "" when absent.
+func metricValue(t *testing.T, ts *testServer, name string) string {
+	t.Helper()
+	_, body := probe(t, ts, "/metrics")
+	for line := range strings.SplitSeq(body, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // waitForWithin is waitFor with its own bound.

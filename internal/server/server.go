@@ -569,5 +569,13 @@ func (s *Server) serveDebug() (*http.Server, error) {
 	return srv, nil
 }
 
+// NodeID is the node's id in its cluster, "" for a node that serves alone.
+func (s *Server) NodeID() string {
+	if s.cluster == nil {
+		return ""
+	}
+	return s.cluster.nodeID
+}
+
 // Apps is the node's app registry.
 func (s *Server) Apps() *apps.Registry { return s.apps }

@@ -136,17 +136,6 @@ func testMemberCount(t *testing.T, s *suite) {
 	wantMemberCount(t, s.b, app, ch, 0)
 }
 
-// userMsgs are the user transitions among msgs.
-func userMsgs(msgs []broker.Message) []broker.Message {
-	var out []broker.Message
-	for _, m := range msgs {
-		if m.Kind == broker.KindUserOnline || m.Kind == broker.KindUserOffline {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 func isUser(m broker.Message) bool {
 	return m.Kind == broker.KindUserOnline || m.Kind == broker.KindUserOffline
 }
@@ -242,7 +231,4 @@ func (r *recorder) waitMatch(t *testing.T, n int, match func(broker.Message) boo
 	}
 }
 
-func itoa(n int) string { return fmtInt(n) }
-
-
-func fmtInt(n int) string { return strconv.Itoa(n) }
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -32,3 +32,6 @@ var (
 	SplitSegs = splitSegs
 	Segs      = segs
 )
+
+// LuaSegs is the Lua twin of splitSegs.
+const LuaSegs = luaSegs

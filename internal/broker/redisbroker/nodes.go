@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/heraldhq/herald/internal/broker"
+	"github.com/redis/rueidis"
 )
 
 // Heartbeat refreshes this node's deadline in the node set. When the node
@@ -35,9 +36,8 @@ func (b *Broker) Heartbeat(ctx context.Context) error {
 }
 
 // reregister writes the whole local mirror again: counts and users through
-// the writer, presence connections here, announcing members who became new
-// again (their earlier record was lost, so other nodes' subscribers may
-// have been told they left).
+// the writer, presence connections here, announcing the members who became
+// new again.
 func (b *Broker) reregister(ctx context.Context, again bool) error {
 	c, err := b.conn(ctx, "re-registering")
 	if err != nil {
@@ -54,40 +54,61 @@ func (b *Broker) reregister(ctx context.Context, again bool) error {
 	b.mu.Unlock()
 	kick(b.writeKick)
 
+	// Presence connections are rewritten one lock stripe at a time,
+	// pipelined, so that a join or leave of one of them cannot interleave.
 	b.presMu.Lock()
-	entries := make(map[presKey]broker.Member, len(b.presence))
-	for k, m := range b.presence {
-		entries[k] = m
+	stripes := make([][]presKey, len(b.presLocks))
+	total := len(b.presence)
+	for k := range b.presence {
+		i := b.presStripe(k.conn)
+		stripes[i] = append(stripes[i], k)
 	}
 	b.presMu.Unlock()
-	announced := 0
-	for k, m := range entries {
-		unlock := b.presLock(k.conn)
-		b.presMu.Lock()
-		_, still := b.presence[k]
-		b.presMu.Unlock()
-		var first int64
-		if still {
-			first, err = b.runJoin(ctx, c, b.joinExec(k.app, k.channel, k.conn, m, 0))
-		}
-		unlock()
-		if err != nil {
-			return err
-		}
-		if first == 1 {
-			announced++
-			err := b.Publish(ctx, broker.Message{Kind: broker.KindMemberAdded, AppID: k.app, Channel: k.channel,
-				UserID: m.UserID, Data: string(m.Info), Exclude: k.conn})
-			if err != nil {
-				return err
+	var added []broker.Message
+	for i, ks := range stripes {
+		for len(ks) > 0 {
+			chunk := ks[:min(len(ks), flushBatch)]
+			ks = ks[len(chunk):]
+			b.presLocks[i].Lock()
+			var execs []rueidis.LuaExec
+			var ms []broker.Message
+			b.presMu.Lock()
+			for _, k := range chunk {
+				if m, ok := b.presence[k]; ok {
+					execs = append(execs, b.joinExec(k.app, k.channel, k.conn, m, 0))
+					ms = append(ms, broker.Message{Kind: broker.KindMemberAdded, AppID: k.app, Channel: k.channel,
+						UserID: m.UserID, Data: string(m.Info), Exclude: k.conn})
+				}
 			}
+			b.presMu.Unlock()
+			var res []rueidis.RedisResult
+			if len(execs) > 0 {
+				res = join.ExecMulti(ctx, c, execs...)
+			}
+			b.presLocks[i].Unlock()
+			for j, r := range res {
+				first, err := b.joinResult(r)
+				if err != nil {
+					return err
+				}
+				if first == 1 {
+					added = append(added, ms[j])
+				}
+			}
+		}
+	}
+	// Members who became new again: their earlier record was lost, so
+	// other nodes may have announced their removal.
+	for _, m := range added {
+		if err := b.Publish(ctx, m); err != nil {
+			return err
 		}
 	}
 	if !again {
 		return nil
 	}
 	b.log.Info("registration was missing from redis; registered again",
-		"channels", nc, "users", nu, "presence_connections", len(entries), "members_announced", announced)
+		"channels", nc, "users", nu, "presence_connections", total, "members_announced", len(added))
 	return nil
 }
 

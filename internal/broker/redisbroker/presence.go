@@ -17,11 +17,15 @@ import (
 // with everything the cleanup script needs to remove it, including the
 // pre-encoded KindMemberRemoved it publishes.
 
-func (b *Broker) presLock(conn string) func() {
+func (b *Broker) presStripe(conn string) int {
 	var h maphash.Hash
 	h.SetSeed(workerSeed)
 	h.WriteString(conn)
-	l := &b.presLocks[h.Sum64()%uint64(len(b.presLocks))]
+	return int(h.Sum64() % uint64(len(b.presLocks)))
+}
+
+func (b *Broker) presLock(conn string) func() {
+	l := &b.presLocks[b.presStripe(conn)]
 	l.Lock()
 	return l.Unlock
 }
@@ -67,7 +71,11 @@ func (b *Broker) Join(ctx context.Context, appID, channel, connID string, m brok
 }
 
 func (b *Broker) runJoin(ctx context.Context, c rueidis.Client, e rueidis.LuaExec) (int64, error) {
-	res, err := join.Exec(ctx, c, e.Keys, e.Args).ToArray()
+	return b.joinResult(join.Exec(ctx, c, e.Keys, e.Args))
+}
+
+func (b *Broker) joinResult(r rueidis.RedisResult) (int64, error) {
+	res, err := r.ToArray()
 	if err != nil {
 		return 0, err
 	}
@@ -94,7 +102,6 @@ func (b *Broker) Leave(ctx context.Context, appID, channel, connID, userID strin
 	unlock := b.presLock(connID)
 	defer unlock()
 	b.presMu.Lock()
-	_, known := b.presence[k]
 	delete(b.presence, k)
 	b.presMu.Unlock()
 	c, err := b.conn(ctx, "presence leave")
@@ -106,7 +113,9 @@ func (b *Broker) Leave(ctx context.Context, appID, channel, connID, userID strin
 		}
 		err = b.fail("presence leave", err)
 	}
-	if known && !errors.Is(err, broker.ErrClosed) {
+	// Retried even for a connection this node never saw joined: a join
+	// that timed out may have been applied all the same.
+	if !errors.Is(err, broker.ErrClosed) {
 		b.mu.Lock()
 		b.leaves[k] = userID
 		b.mu.Unlock()

@@ -3,6 +3,7 @@ package redisbroker
 import (
 	"context"
 	"hash/maphash"
+	"sync"
 	"time"
 
 	"github.com/heraldhq/herald/internal/broker"
@@ -87,12 +88,14 @@ func (b *Broker) subscriber() {
 	b.clientMu.RLock()
 	c := b.client
 	b.clientMu.RUnlock()
+	var ctlOnce sync.Once
 	for attempt := 0; ; attempt++ {
 		dc, release := c.Dedicate()
 		lost := dc.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: b.onMessage})
 		subscribed := map[chanKey]bool{}
 		err := b.subscribeControl(dc)
 		if err == nil {
+			ctlOnce.Do(func() { close(b.ctlReady) })
 			b.mu.Lock()
 			for k := range b.interest {
 				b.subDirty[k] = struct{}{}
@@ -119,7 +122,7 @@ func (b *Broker) subscriber() {
 		}
 		release()
 		b.unready()
-		b.markDown(err)
+		b.noteFailure(err)
 		if !b.sleep(backoff(attempt)) {
 			return
 		}

@@ -47,7 +47,7 @@ type Options struct {
 	Prefix         string        // key and channel prefix; default "herald"
 	NodeID         string        // default: generated (random, 12 hex chars)
 	NodeTTL        time.Duration // a node not refreshed for this long is dead; default 20s
-	Refresh        time.Duration // heartbeat and sweep interval; default 5s (NodeTTL+Refresh <= 30s: the crash-cleanup promise)
+	Refresh        time.Duration // heartbeat and sweep interval; default 5s or NodeTTL/4 if shorter (NodeTTL+Refresh <= 30s: the crash-cleanup promise)
 	CacheTTL       time.Duration // cache channels' last event; <=0: broker.DefaultCacheTTL
 	Log            *slog.Logger
 	Clock          func() time.Time // tests; default time.Now
@@ -102,6 +102,7 @@ type Broker struct {
 	connErr   error          // last connection failure, while client is nil
 	connected chan struct{}  // closed once client is set
 	attempted chan struct{}  // closed once the first connection attempt ended
+	ctlReady  chan struct{}  // closed once the control channel was first subscribed
 
 	handler atomic.Pointer[broker.Handler]
 	queues  [workers]chan broker.Message
@@ -162,7 +163,7 @@ func New(ctx context.Context, o Options) (*Broker, error) {
 		o.NodeTTL = DefaultNodeTTL
 	}
 	if o.Refresh <= 0 {
-		o.Refresh = DefaultRefresh
+		o.Refresh = min(DefaultRefresh, o.NodeTTL/4)
 	}
 	if o.Refresh >= o.NodeTTL {
 		return nil, fmt.Errorf("redisbroker: refresh %v must be shorter than the node TTL %v", o.Refresh, o.NodeTTL)
@@ -192,6 +193,7 @@ func New(ctx context.Context, o Options) (*Broker, error) {
 		copt:       copt,
 		connected:  make(chan struct{}),
 		attempted:  make(chan struct{}),
+		ctlReady:   make(chan struct{}),
 		counts:     map[chanKey]int{},
 		interest:   map[chanKey]*interest{},
 		dirtyCnt:   map[chanKey]struct{}{},
@@ -337,8 +339,35 @@ func (b *Broker) conn(ctx context.Context, op string) (rueidis.Client, error) {
 
 // fail records err's effect on the broker's health and wraps it.
 func (b *Broker) fail(op string, err error) error {
-	b.markDown(err)
+	b.noteFailure(err)
 	return fmt.Errorf("redisbroker: %s: %w", op, err)
+}
+
+// noteFailure declares an outage when err says Redis is unreachable and a
+// PING agrees. The PING tells a lost Redis from one stale connection:
+// after Redis restarted, each of the client's connections reports the
+// loss once before it is replaced, and rueidis retries the PING on a
+// fresh one.
+func (b *Broker) noteFailure(err error) {
+	if !isOutage(err) || b.closed.Load() {
+		return
+	}
+	if b.state.Load() == 1 && b.probe() {
+		return
+	}
+	b.markDown(err)
+}
+
+func (b *Broker) probe() bool {
+	b.clientMu.RLock()
+	c := b.client
+	b.clientMu.RUnlock()
+	if c == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, time.Second)
+	defer cancel()
+	return c.Do(ctx, c.B().Ping().Build()).Error() == nil
 }
 
 // isOutage tells a failure to reach Redis from a reply Redis gave or a

@@ -65,3 +65,20 @@ func TestConformance(t *testing.T) {
 		return newBroker(t, srv, nil)
 	}, brokertest.Config{InterestOnly: true, CacheTTL: testCacheTTL})
 }
+
+func TestClusterConformance(t *testing.T) {
+	srv := redistest.Start(t)
+	clock := &fakeClock{now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	brokertest.RunCluster(t, func(t *testing.T, n int) []broker.Broker {
+		out := make([]broker.Broker, n)
+		for i := range out {
+			out[i] = newBroker(t, srv, clock.Now)
+		}
+		return out
+	}, brokertest.Cluster{
+		Config:         brokertest.Config{InterestOnly: true, CacheTTL: testCacheTTL},
+		Crash:          func(b broker.Broker) { b.(*redisbroker.Broker).Crash() },
+		Expire:         func() { clock.Advance(2 * time.Hour) },
+		RestartBackend: func(t *testing.T) { srv.Restart(t) },
+	})
+}

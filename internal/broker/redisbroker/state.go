@@ -30,9 +30,12 @@ func (b *Broker) SetLocalUser(appID, userID string, n int) {
 // writer flushes the counts and users changed since its last round, each
 // key once with its latest value (many changes of one channel make one
 // write), pipelined. A failed round leaves its keys dirty for the next.
+//
+// It starts once the control channel is subscribed, so that the node hears
+// the user transitions its own first writes cause.
 func (b *Broker) writer() {
 	select {
-	case <-b.connected:
+	case <-b.ctlReady:
 	case <-b.ctx.Done():
 		return
 	}
@@ -47,7 +50,7 @@ func (b *Broker) writer() {
 		case <-b.writeKick:
 		}
 		if err := b.flush(c); err != nil {
-			b.markDown(err)
+			b.noteFailure(err)
 			failures++
 			if !b.sleep(backoff(failures)) {
 				return
@@ -107,17 +110,8 @@ func (b *Broker) flush(c rueidis.Client) error {
 			b.sawAdded(added)
 		}
 	}
-	if len(cw) > 0 {
-		execs := make([]rueidis.LuaExec, len(cw))
-		for i, w := range cw {
-			occ, apps := b.k.occ(w.k.app, w.k.name), b.k.apps(w.k.app)
-			execs[i] = rueidis.LuaExec{
-				Keys: []string{occ, apps, reg, b.k.nodes()},
-				Args: []string{b.node, strconv.Itoa(w.n), w.k.name, "o" + occ, segs(occ, apps, w.k.name), dl},
-			}
-		}
-		redo(setCount.ExecMulti(ctx, c, execs...), cw, b.dirtyCnt)
-	}
+	// Users before counts: once a count written after a user change is
+	// visible, so is the user change.
 	if len(uw) > 0 {
 		execs := make([]rueidis.LuaExec, len(uw))
 		for i, w := range uw {
@@ -133,6 +127,17 @@ func (b *Broker) flush(c rueidis.Client) error {
 			}
 		}
 		redo(setUser.ExecMulti(ctx, c, execs...), uw, b.dirtyUser)
+	}
+	if len(cw) > 0 {
+		execs := make([]rueidis.LuaExec, len(cw))
+		for i, w := range cw {
+			occ, apps := b.k.occ(w.k.app, w.k.name), b.k.apps(w.k.app)
+			execs[i] = rueidis.LuaExec{
+				Keys: []string{occ, apps, reg, b.k.nodes()},
+				Args: []string{b.node, strconv.Itoa(w.n), w.k.name, "o" + occ, segs(occ, apps, w.k.name), dl},
+			}
+		}
+		redo(setCount.ExecMulti(ctx, c, execs...), cw, b.dirtyCnt)
 	}
 	if failed != nil {
 		return fmt.Errorf("redisbroker: writing counts: %w", failed)
@@ -214,11 +219,23 @@ func (b *Broker) keeper() {
 	}
 	t := time.NewTicker(b.refresh)
 	defer t.Stop()
+	// A node sweeps only after a Refresh of successful heartbeats: after
+	// an outage longer than the TTL every deadline has passed, and the
+	// other nodes need one round to refresh theirs before anyone judges
+	// them dead.
+	var upSince time.Time
 	for {
 		ctx, cancel := context.WithTimeout(b.ctx, b.refresh)
-		if err := b.Heartbeat(ctx); err == nil {
-			if err := b.Sweep(ctx); err != nil && b.ctx.Err() == nil {
-				b.log.Debug("sweep failed", "err", err)
+		if err := b.Heartbeat(ctx); err != nil {
+			upSince = time.Time{}
+		} else {
+			if upSince.IsZero() {
+				upSince = b.now()
+			}
+			if b.now().Sub(upSince) >= b.refresh {
+				if err := b.Sweep(ctx); err != nil && b.ctx.Err() == nil {
+					b.log.Debug("sweep failed", "err", err)
+				}
 			}
 		}
 		cancel()

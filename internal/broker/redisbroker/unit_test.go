@@ -1,0 +1,363 @@
+package redisbroker_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/broker/redisbroker"
+	"github.com/heraldhq/herald/internal/testkit/redistest"
+	"github.com/redis/rueidis"
+)
+
+// logBuf collects a broker's log output.
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.b.String(), s)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func withLog(l *logBuf) func(*redisbroker.Options) {
+	return func(o *redisbroker.Options) { o.Log = slog.New(slog.NewTextHandler(l, nil)) }
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestSegsRoundTrip(t *testing.T) {
+	for _, parts := range [][]string{
+		{}, {""}, {"a", ""}, {"1:a", "b"}, {"a:b", "c:d:e"}, {strings.Repeat("x", 300)}, {"\x00", "ą€😀"},
+	} {
+		s := redisbroker.Segs(parts...)
+		got, err := redisbroker.SplitSegs(s)
+		if err != nil || !slices.Equal(got, parts) && len(parts) > 0 {
+			t.Errorf("SplitSegs(Segs(%q)) = %q, %v", parts, got, err)
+		}
+	}
+	for _, bad := range []string{"1", ":", "2:a", "01:a", "-1:", "x:a", "1:a2:b"} {
+		if _, err := redisbroker.SplitSegs(bad); err == nil {
+			t.Errorf("SplitSegs(%q) succeeded", bad)
+		}
+	}
+}
+
+func FuzzSplitSegs(f *testing.F) {
+	f.Add("1:a2:bc")
+	f.Add("0:")
+	f.Add("10:0123456789")
+	f.Add("3:ab")
+	f.Fuzz(func(t *testing.T, s string) {
+		parts, err := redisbroker.SplitSegs(s)
+		if err != nil {
+			return
+		}
+		// Every accepted input is the one encoding of its parts.
+		if got := redisbroker.Segs(parts...); got != s {
+			t.Fatalf("Segs(SplitSegs(%q)) = %q", s, got)
+		}
+	})
+}
+
+// TestKeysUnambiguous: apps and channels whose concatenations coincide get
+// keys of their own, and state set through one is not seen through the
+// other.
+func TestKeysUnambiguous(t *testing.T) {
+	srv := redistest.Start(t)
+	b := newBroker(t, srv, nil)
+	pairs := [][2]string{{"ab", "c"}, {"a", "bc"}, {"a:1:b", "c"}, {"a", "1:bc"}, {"1:a1:b", "c"}, {"", "abc"}}
+	seen := map[string][2]string{}
+	for _, p := range pairs {
+		for _, k := range b.Keys(p[0], p[1]) {
+			if other, dup := seen[k]; dup {
+				t.Fatalf("key %q for both %q and %q", k, other, p)
+			}
+			seen[k] = p
+		}
+	}
+	ctx := t.Context()
+	m := broker.Message{AppID: "a", Channel: "bc", Event: "e", Cache: true}
+	if err := b.Publish(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := b.LastEvent(ctx, "ab", "c"); ok || err != nil {
+		t.Fatalf("LastEvent of another app's channel: %v, %v", ok, err)
+	}
+	if _, err := b.Join(ctx, "a", "presence-x", "1.1", broker.Member{UserID: "u"}, 1); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := b.MemberCount(ctx, "a:", "presence-x"); n != 0 {
+		t.Fatalf("MemberCount of another app = %d", n)
+	}
+	// A second deployment on the same Redis sees nothing of the first.
+	other := newBroker(t, srv, nil, func(o *redisbroker.Options) { o.Prefix = "other" })
+	if n, _ := other.MemberCount(ctx, "a", "presence-x"); n != 0 {
+		t.Fatalf("MemberCount under another prefix = %d", n)
+	}
+}
+
+func TestMalformedPayloadsDropped(t *testing.T) {
+	srv := redistest.Start(t)
+	var logs logBuf
+	b := newBroker(t, srv, nil, withLog(&logs))
+	var mu sync.Mutex
+	var got []broker.Message
+	b.SetHandler(func(m broker.Message) {
+		mu.Lock()
+		got = append(got, m)
+		mu.Unlock()
+	})
+	b.SetLocalCount("app", "ch", 1)
+	if err := b.AwaitInterest(t.Context(), "app", "ch"); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	good := broker.Message{AppID: "app", Channel: "ch", Event: "ok"}
+	wire := broker.AppendWire(nil, &good)
+	bad := []string{"", "\x01", "\x02\x00\x00", string(wire[:len(wire)-1]), string(wire) + "x", "\x01\x09\x00"}
+	for _, ch := range []string{b.ControlChannel(), b.PubSubChannel("app", "ch")} {
+		for _, p := range bad {
+			if err := raw.Do(t.Context(), raw.B().Publish().Channel(ch).Message(p).Build()).Error(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := b.Publish(t.Context(), good); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the good message", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 1
+	})
+	if want := uint64(2 * len(bad)); b.Stats().Malformed != want {
+		t.Fatalf("Stats().Malformed = %d, want %d", b.Stats().Malformed, want)
+	}
+	if n := logs.count("dropping undecodable"); n != 1 {
+		t.Fatalf("malformed payloads logged %d times, want once:\n%s", n, logs.String())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got[0] != good {
+		t.Fatalf("received %+v", got[0])
+	}
+}
+
+// TestOutage: while Redis is down operations fail with an error, the
+// outage is logged once, and the broker recovers by itself.
+func TestOutage(t *testing.T) {
+	srv := redistest.Start(t)
+	var logs logBuf
+	b := newBroker(t, srv, nil, withLog(&logs))
+	ctx := t.Context()
+	m := broker.Message{AppID: "app", Channel: "ch", Event: "e"}
+	if err := b.Publish(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "Connected", b.Connected)
+	srv.Stop(t)
+	for range 20 {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		start := time.Now()
+		err := b.Publish(ctx, m)
+		cancel()
+		if err == nil {
+			t.Fatal("Publish with Redis down returned nil")
+		}
+		if d := time.Since(start); d > 2500*time.Millisecond {
+			t.Fatalf("Publish took %v to fail", d)
+		}
+		// Methods without a context do not block during the outage.
+		b.SetLocalCount("app", "ch", 1)
+		b.SetLocalUser("app", "u", 1)
+	}
+	if _, err := b.Join(ctx, "app", "presence-x", "1.1", broker.Member{UserID: "u"}, 0); err == nil {
+		t.Fatal("Join with Redis down returned nil")
+	}
+	if err := b.Ping(ctx); err == nil {
+		t.Fatal("Ping with Redis down returned nil")
+	}
+	waitFor(t, "not Connected", func() bool { return !b.Connected() })
+	if n := logs.count("redis unreachable"); n != 1 {
+		t.Fatalf("outage logged %d times, want once:\n%s", n, logs.String())
+	}
+
+	srv.Start(t)
+	waitFor(t, "Publish to succeed again", func() bool { return b.Publish(ctx, m) == nil })
+	waitFor(t, "the interest to be ready again", func() bool { return b.InterestReady("app", "ch") })
+	// Each of the client's connections may report the restart once.
+	waitFor(t, "a heartbeat", func() bool { return b.Heartbeat(ctx) == nil })
+	waitFor(t, "the count to be back", func() bool {
+		n, _ := b.SubscriptionCount(ctx, "app", "ch")
+		return n == 1
+	})
+	if n := logs.count("redis reachable again"); n != 1 {
+		t.Fatalf("recovery logged %d times, want once:\n%s", n, logs.String())
+	}
+	if n := logs.count("redis unreachable"); n != 1 {
+		t.Fatalf("outage logged %d times, want once:\n%s", n, logs.String())
+	}
+	if s := b.Stats(); s.Outages != 1 || s.Reconnects != 1 || !s.Connected {
+		t.Fatalf("Stats = %+v", s)
+	}
+}
+
+// TestStartWithRedisDown: New does not wait for Redis; the broker connects
+// when Redis comes up.
+func TestStartWithRedisDown(t *testing.T) {
+	srv := redistest.Start(t)
+	srv.Stop(t)
+	start := time.Now()
+	b := newBroker(t, srv, nil)
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("New took %v with Redis down", d)
+	}
+	b.SetLocalCount("app", "ch", 1)
+	err := b.Publish(t.Context(), broker.Message{AppID: "app", Channel: "ch"})
+	if !errors.Is(err, redisbroker.ErrNotConnected) {
+		t.Fatalf("Publish before the first connection: %v, want ErrNotConnected", err)
+	}
+	srv.Start(t)
+	waitFor(t, "Connected", b.Connected)
+	if err := b.AwaitInterest(t.Context(), "app", "ch"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the count", func() bool {
+		n, _ := b.SubscriptionCount(t.Context(), "app", "ch")
+		return n == 1
+	})
+}
+
+func TestOptions(t *testing.T) {
+	for _, o := range []redisbroker.Options{
+		{},
+		{URL: "http://secret@host"},
+		{URL: "redis://user:hunter2@host:6379/0", Prefix: "a:b"},
+		{URL: "redis://host:1/0", NodeTTL: time.Second, Refresh: 2 * time.Second},
+		{SentinelMaster: "m"},
+	} {
+		_, err := redisbroker.New(context.Background(), o)
+		if err == nil {
+			t.Errorf("New(%+v) succeeded", o)
+			continue
+		}
+		if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "secret") {
+			t.Errorf("error repeats the URL's secret: %v", err)
+		}
+	}
+	b, err := redisbroker.New(context.Background(), redisbroker.Options{URL: "redis://127.0.0.1:1/0", Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.NodeID()) != 12 {
+		t.Errorf("generated NodeID %q", b.NodeID())
+	}
+	if err := b.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(context.Background()); !errors.Is(err, broker.ErrClosed) {
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// TestLuaSegsAgrees runs the cleanup script's segment parser on Redis.
+func TestLuaSegsAgrees(t *testing.T) {
+	srv := redistest.Start(t)
+	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	script := rueidis.NewLuaScript(redisbroker.LuaSegs + "return segs(ARGV[1])")
+	for _, parts := range [][]string{{"a"}, {"", "b"}, {"1:a", "22:b", strings.Repeat("z", 1000)}, {"\x00\xff", "ą€"}} {
+		got, err := script.Exec(t.Context(), c, nil, []string{redisbroker.Segs(parts...)}).AsStrSlice()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, parts) {
+			t.Errorf("Lua segs = %q, want %q", got, parts)
+		}
+	}
+}
+
+// TestInterestChurn: a channel's interest toggled fast ends with one
+// Redis subscription while the count is above 0 and none at 0.
+func TestInterestChurn(t *testing.T) {
+	srv := redistest.Start(t)
+	b := newBroker(t, srv, nil)
+	raw, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	numsub := func(ch string) int64 {
+		m, err := raw.Do(t.Context(), raw.B().PubsubNumsub().Channel(b.PubSubChannel("app", ch)).Build()).ToArray()
+		if err != nil || len(m) != 2 {
+			t.Fatalf("PUBSUB NUMSUB: %v %v", m, err)
+		}
+		n, _ := m[1].AsInt64()
+		return n
+	}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ch := "ch-" + string(rune('a'+i))
+			for j := range 200 {
+				b.SetLocalCount("app", ch, j%2)
+			}
+			b.SetLocalCount("app", ch, i%2) // even channels end at 0
+		}()
+	}
+	wg.Wait()
+	for i := range 8 {
+		ch := "ch-" + string(rune('a'+i))
+		want := int64(i % 2)
+		if want == 1 {
+			if err := b.AwaitInterest(t.Context(), "app", ch); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitFor(t, "NUMSUB of "+ch, func() bool { return numsub(ch) == want })
+	}
+	waitFor(t, "counts", func() bool {
+		got, _ := b.Channels(t.Context(), "app", "")
+		return len(got) == 4
+	})
+}
