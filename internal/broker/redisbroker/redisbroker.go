@@ -244,7 +244,9 @@ func clientOptions(o Options) (rueidis.ClientOption, error) {
 		}
 		copt.InitAddress = o.SentinelAddrs
 		copt.Sentinel.MasterSet = o.SentinelMaster
-		copt.Sentinel.Username, copt.Sentinel.Password = copt.Username, copt.Password
+		// The URL's credentials and database are the master's; sentinels
+		// are asked without them (a sentinel without a password refuses
+		// AUTH). TLS, if the URL asks for it, applies to both.
 		copt.Sentinel.TLSConfig = copt.TLSConfig
 	} else if len(copt.InitAddress) != 1 {
 		return copt, errors.New("redisbroker: the redis URL must name one host")
@@ -293,6 +295,11 @@ func (b *Broker) connect() {
 	for attempt := 0; ; attempt++ {
 		c, err := rueidis.NewClient(b.copt)
 		if err == nil {
+			if err = b.forgetEarlierSelf(c); err != nil {
+				c.Close()
+			}
+		}
+		if err == nil {
 			b.clientMu.Lock()
 			b.client, b.connErr = c, nil
 			b.clientMu.Unlock()
@@ -311,6 +318,26 @@ func (b *Broker) connect() {
 			return
 		}
 	}
+}
+
+// forgetEarlierSelf removes what an earlier process with this node id
+// registered (a node restarted with a configured NodeID before its old
+// registration expired): a starting node holds nothing yet, so whatever is
+// registered under its id would otherwise stay forever, refreshed by the
+// new process's heartbeats. It runs before anything else uses the client.
+func (b *Broker) forgetEarlierSelf(c rueidis.Client) error {
+	ctx, cancel := context.WithTimeout(b.ctx, subTimeout)
+	defer cancel()
+	res, err := cleanup.Exec(ctx, c, []string{b.k.nodes(), b.k.registry(b.node)},
+		[]string{b.node, "", b.k.control()}).AsIntSlice()
+	if err != nil {
+		return err
+	}
+	if len(res) == 4 && res[1]+res[2]+res[3] > 0 {
+		b.log.Info("removed an earlier registration of this node id",
+			"channels", res[1], "users_offline", res[2], "members_removed", res[3])
+	}
+	return nil
 }
 
 // conn returns the client, or an error saying why there is none. Until

@@ -361,3 +361,52 @@ func TestInterestChurn(t *testing.T) {
 		return len(got) == 4
 	})
 }
+
+// TestCloseDuringOutage: Close with Redis down reports the failed cleanup
+// within its context instead of hanging, and the broker is closed.
+func TestCloseDuringOutage(t *testing.T) {
+	srv := redistest.Start(t)
+	b := newBroker(t, srv, nil)
+	if _, err := b.Join(t.Context(), "app", "presence-x", "1.1", broker.Member{UserID: "u"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := b.Close(ctx); err == nil {
+		t.Fatal("Close with Redis down reported success")
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("Close took %v", d)
+	}
+	if err := b.Publish(t.Context(), broker.Message{AppID: "app", Channel: "c"}); !errors.Is(err, broker.ErrClosed) {
+		t.Fatalf("Publish after Close: %v", err)
+	}
+}
+
+// TestRestartWithSameNodeID: a node restarted under a configured NodeID
+// drops what its earlier process registered.
+func TestRestartWithSameNodeID(t *testing.T) {
+	srv := redistest.Start(t)
+	id := func(o *redisbroker.Options) { o.NodeID = "fixed-node" }
+	old := newBroker(t, srv, nil, id)
+	ctx := t.Context()
+	if _, err := old.Join(ctx, "app", "presence-x", "1.1", broker.Member{UserID: "alice"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	old.SetLocalCount("app", "presence-x", 1)
+	waitFor(t, "the count", func() bool {
+		n, _ := old.SubscriptionCount(ctx, "app", "presence-x")
+		return n == 1
+	})
+	old.Crash()
+
+	b := newBroker(t, srv, nil, id)
+	if n, err := b.MemberCount(ctx, "app", "presence-x"); err != nil || n != 0 {
+		t.Fatalf("MemberCount after the restart = %d, %v; want 0", n, err)
+	}
+	if n, err := b.SubscriptionCount(ctx, "app", "presence-x"); err != nil || n != 0 {
+		t.Fatalf("SubscriptionCount after the restart = %d, %v; want 0", n, err)
+	}
+}
