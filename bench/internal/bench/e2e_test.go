@@ -31,13 +31,15 @@ type fakePusher struct {
 	sent int
 	// By node (the listener's address): connections and trigger requests.
 	connsAt, triggersAt map[string]int
-	events              int // channel events triggered
+	subsAt              map[string]map[string]bool // channel → nodes it had subscribers on
+	events              int                        // channel events triggered
 }
 
 type fakeClient struct {
 	mu   sync.Mutex
 	conn net.Conn
 	id   string
+	host string // the node it connected to
 }
 
 func (c *fakeClient) send(msg []byte) {
@@ -78,7 +80,7 @@ func (f *fakePusher) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	f.connsAt[r.Host]++
 	f.next++
-	c := &fakeClient{conn: conn, id: fmt.Sprintf("%d.%d", f.next, f.next*7)}
+	c := &fakeClient{conn: conn, id: fmt.Sprintf("%d.%d", f.next, f.next*7), host: r.Host}
 	f.mu.Unlock()
 	c.send([]byte(`{"event":"pusher:connection_established","data":"{\"socket_id\":\"` + c.id + `\",\"activity_timeout\":120}"}`))
 	defer f.leaveAll(c)
@@ -109,6 +111,15 @@ func (f *fakePusher) serveWS(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *fakePusher) subscribe(c *fakeClient, ch, token, channelData string) {
+	f.mu.Lock()
+	if f.subsAt == nil {
+		f.subsAt = map[string]map[string]bool{}
+	}
+	if f.subsAt[ch] == nil {
+		f.subsAt[ch] = map[string]bool{}
+	}
+	f.subsAt[ch][c.host] = true
+	f.mu.Unlock()
 	user := ""
 	if strings.HasPrefix(ch, "presence-") {
 		if token != channelToken("app-key", "app-secret", c.id, ch, channelData) {
@@ -377,13 +388,29 @@ func TestEndToEndCluster(t *testing.T) {
 	f.mu.Lock()
 	clear(f.connsAt)
 	f.mu.Unlock()
-	o = Options{Scenario: ScenarioPresence, URL: strings.Join(urls, ","), Conns: 12, PresenceChannels: 3, Churners: 6, Cycles: 3,
+	// Two channels on two nodes: by id alone, a channel's members would
+	// all be on one node.
+	o = Options{Scenario: ScenarioPresence, URL: strings.Join(urls, ","), Conns: 12, PresenceChannels: 2, Churners: 4, Cycles: 3,
 		RedisAddr: rd.ln.Addr().String(), Timeout: time.Minute}
 	res, err = Run(context.Background(), o)
 	if err != nil || !res.Complete {
 		t.Fatalf("presence: %v, %+v, %v", err, res.Delivery, res.Errors)
 	}
-	if fmt.Sprint(res.Connections.PerNode) != "[9 9]" || res.Redis == nil || res.Redis.Unit != "join" {
+	if fmt.Sprint(res.Connections.PerNode) != "[8 8]" || res.Redis == nil || res.Redis.Unit != "join" {
 		t.Errorf("presence per node %v, redis %+v", res.Connections.PerNode, res.Redis)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	presence := 0
+	for ch, nodes := range f.subsAt {
+		if strings.HasPrefix(ch, "presence-") {
+			presence++
+			if len(nodes) != 2 {
+				t.Errorf("%s had members on %d node(s), want both", ch, len(nodes))
+			}
+		}
+	}
+	if presence != 2 {
+		t.Errorf("%d presence channels, want 2", presence)
 	}
 }
