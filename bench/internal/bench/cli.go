@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -38,6 +39,11 @@ Scenarios:
   idle      --conns connections (optionally --subscribe) held for --duration
   slow      fanout plus --slow connections that never read: the fast ones'
             latency, and whether the server cut the slow ones (4100)
+
+A cluster is measured through all its nodes: --url (and --rest) take the nodes'
+bases comma separated, subscribers are spread over them round-robin and
+publishers over their REST endpoints; --pid takes every node's process id, and
+--redis-addr the Redis they share, whose commands during the run are counted.
 
 Every event carries its sequence number and publish time; each connection checks it
 got every event exactly once and in order. Progress goes to stderr, the result to
@@ -153,12 +159,13 @@ func newFlagSet(stderr io.Writer) (*flag.FlagSet, *cliFlags) {
 		fmt.Fprint(stderr, usageHead)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&o.URL, "url", "ws://127.0.0.1:6001", "WebSocket base URL of the server (the client connects to <url>/app/<key>)")
-	fs.StringVar(&o.REST, "rest", "", "REST base URL (default: --url with http(s))")
+	fs.StringVar(&o.URL, "url", "ws://127.0.0.1:6001", "WebSocket base URL of the server (the client connects to <url>/app/<key>); for a cluster, the nodes' comma separated: connections are spread over them round-robin")
+	fs.StringVar(&o.REST, "rest", "", "REST base URL, or several comma separated: publisher k sends through the k-th mod their number (default: each --url with http(s))")
 	fs.StringVar(&o.AppID, "app-id", "app-id", "app id (REST path /apps/<id>)")
 	fs.StringVar(&o.Key, "key", "app-key", "app key")
 	fs.StringVar(&o.Secret, "secret", "app-secret", "app secret (signs REST requests and private/presence subscriptions)")
-	fs.IntVar(&o.PID, "pid", 0, "server process id: report its CPU and memory from /proc")
+	fs.Var((*pidList)(&o.PIDs), "pid", "server process id: report its CPU and memory from /proc; for a cluster, the nodes' comma separated: CPU and memory summed over them, and per node")
+	fs.StringVar(&o.RedisAddr, "redis-addr", "", "host:port of the Redis a cluster runs on: report the commands it ran during the measured phase (INFO commandstats), in all, by command and per event or join")
 	fs.StringVar(&o.Label, "label", "", "name of the run in JSON results and charts")
 
 	fs.IntVar(&o.Conns, "conns", 0, "connections (subscribers, watchers) (default 1000; slow 500; connect and idle 10000)")
@@ -190,4 +197,29 @@ func newFlagSet(stderr io.Writer) (*flag.FlagSet, *cliFlags) {
 	fs.BoolVar(&f.json, "json", false, "print the result as JSON")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write herald-bench's own CPU profile to this file")
 	return fs, f
+}
+
+// pidList is the --pid flag: process ids, comma separated.
+type pidList []int
+
+func (l *pidList) String() string {
+	if l == nil {
+		return ""
+	}
+	var parts []string
+	for _, p := range *l {
+		parts = append(parts, strconv.Itoa(p))
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l *pidList) Set(s string) error {
+	for _, part := range splitList(s) {
+		p, err := strconv.Atoi(part)
+		if err != nil || p <= 0 {
+			return fmt.Errorf("%q is not a process id", part)
+		}
+		*l = append(*l, p)
+	}
+	return nil
 }

@@ -22,7 +22,7 @@ func runConnections(ctx context.Context, o *Options, res *Result) error {
 		return err
 	}
 	spec := func(id int) dialSpec {
-		s := dialSpec{sk: nopSink{}}
+		s := dialSpec{sk: nopSink{}, node: p.nodeOf(id)}
 		if o.Subscribe {
 			s.setup = func(c *conn) error {
 				return p.subscribe(c, []string{prefix + strconv.Itoa(id)}, "", false)
@@ -33,8 +33,7 @@ func runConnections(ctx context.Context, o *Options, res *Result) error {
 
 	prog := startProgress(o)
 	defer prog.close()
-	var w procWatch
-	w.pid = o.PID
+	w := newProcWatch(o.pids)
 	w.startIdx = w.sample()
 	w.measureFrom = w.startIdx
 	dialStart := time.Now()
@@ -71,7 +70,7 @@ func runConnections(ctx context.Context, o *Options, res *Result) error {
 	}
 	res.Connections.ClosedByServer = p.closedCount()
 	res.Connections.PusherErrors = p.errorCount()
-	res.Server, res.Client, err = w.results(established, float64(established), "connection")
+	res.Server, res.ServerNodes, res.Client, err = w.results(established, res.Connections.PerNode, float64(established), "connection")
 	res.Errors = append(res.Errors, p.errorSamples()...)
 	res.Complete = res.Connections.Failed == 0 && res.Connections.ClosedByServer == 0
 	return err

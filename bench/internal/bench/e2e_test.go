@@ -29,12 +29,17 @@ type fakePusher struct {
 	drop func(n int) bool                  // per delivery number
 	dup  func(n int) bool
 	sent int
+	// By node (the listener's address): connections and trigger requests.
+	connsAt, triggersAt map[string]int
+	subsAt              map[string]map[string]bool // channel → nodes it had subscribers on
+	events              int                        // channel events triggered
 }
 
 type fakeClient struct {
 	mu   sync.Mutex
 	conn net.Conn
 	id   string
+	host string // the node it connected to
 }
 
 func (c *fakeClient) send(msg []byte) {
@@ -44,13 +49,24 @@ func (c *fakeClient) send(msg []byte) {
 }
 
 func newFakePusher(t *testing.T) (*fakePusher, *httptest.Server) {
-	f := &fakePusher{t: t, subs: map[string]map[*fakeClient]string{}}
+	f, srvs := newFakeCluster(t, 1)
+	return f, srvs[0]
+}
+
+// newFakeCluster serves one fake server's state from n listeners, the
+// nodes of a cluster: every node delivers every event to its subscribers.
+func newFakeCluster(t *testing.T, n int) (*fakePusher, []*httptest.Server) {
+	f := &fakePusher{t: t, subs: map[string]map[*fakeClient]string{}, triggersAt: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/app/app-key", f.serveWS)
 	mux.HandleFunc("POST /apps/app-id/events", f.serveTrigger)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return f, srv
+	var srvs []*httptest.Server
+	for range n {
+		srv := httptest.NewServer(mux)
+		t.Cleanup(srv.Close)
+		srvs = append(srvs, srv)
+	}
+	return f, srvs
 }
 
 func (f *fakePusher) serveWS(w http.ResponseWriter, r *http.Request) {
@@ -59,8 +75,12 @@ func (f *fakePusher) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.mu.Lock()
+	if f.connsAt == nil {
+		f.connsAt = map[string]int{}
+	}
+	f.connsAt[r.Host]++
 	f.next++
-	c := &fakeClient{conn: conn, id: fmt.Sprintf("%d.%d", f.next, f.next*7)}
+	c := &fakeClient{conn: conn, id: fmt.Sprintf("%d.%d", f.next, f.next*7), host: r.Host}
 	f.mu.Unlock()
 	c.send([]byte(`{"event":"pusher:connection_established","data":"{\"socket_id\":\"` + c.id + `\",\"activity_timeout\":120}"}`))
 	defer f.leaveAll(c)
@@ -91,6 +111,15 @@ func (f *fakePusher) serveWS(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *fakePusher) subscribe(c *fakeClient, ch, token, channelData string) {
+	f.mu.Lock()
+	if f.subsAt == nil {
+		f.subsAt = map[string]map[string]bool{}
+	}
+	if f.subsAt[ch] == nil {
+		f.subsAt[ch] = map[string]bool{}
+	}
+	f.subsAt[ch][c.host] = true
+	f.mu.Unlock()
 	user := ""
 	if strings.HasPrefix(ch, "presence-") {
 		if token != channelToken("app-key", "app-secret", c.id, ch, channelData) {
@@ -182,6 +211,8 @@ func (f *fakePusher) serveTrigger(w http.ResponseWriter, r *http.Request) {
 		ev.Channels = append(ev.Channels, ev.Channel)
 	}
 	f.mu.Lock()
+	f.triggersAt[r.Host]++
+	f.events += len(ev.Channels)
 	for _, ch := range ev.Channels {
 		frame := f.frame(ev.Name, ch, ev.Data)
 		for c := range f.subs[ch] {
@@ -301,5 +332,85 @@ func TestEndToEndSlowClientsLeftOpen(t *testing.T) {
 	}
 	if !res.Delivery.Complete || res.Delivery.Unique != 5*20 {
 		t.Errorf("fast delivery %+v", res.Delivery)
+	}
+}
+
+// TestEndToEndCluster spreads connections and publishers over two nodes,
+// sums the server's CPU over two pids, and counts a fake Redis's commands.
+func TestEndToEndCluster(t *testing.T) {
+	f, srvs := newFakeCluster(t, 2)
+	rd := newFakeRedis(t, func() map[string]int64 {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return map[string]int64{"publish": int64(f.events), "hset": 1}
+	})
+	var urls []string
+	for _, s := range srvs {
+		urls = append(urls, "ws"+strings.TrimPrefix(s.URL, "http"))
+	}
+	o := Options{Scenario: ScenarioFanout, URL: strings.Join(urls, ","), Conns: 20, Events: 40, Publishers: 4,
+		PIDs: []int{os.Getpid(), os.Getpid()}, RedisAddr: rd.ln.Addr().String(), Timeout: time.Minute}
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Complete || res.Delivery.Unique != 20*40 {
+		t.Fatalf("delivery %+v, errors %v", res.Delivery, res.Errors)
+	}
+	if fmt.Sprint(res.Connections.PerNode) != "[10 10]" || res.Publish.Endpoints != 2 {
+		t.Errorf("per node %v, endpoints %d", res.Connections.PerNode, res.Publish.Endpoints)
+	}
+	f.mu.Lock()
+	for _, s := range srvs {
+		host := strings.TrimPrefix(s.URL, "http://")
+		if f.connsAt[host] != 10 || f.triggersAt[host] != 20 {
+			t.Errorf("node %s: %d connections, %d triggers; want 10, 20", host, f.connsAt[host], f.triggersAt[host])
+		}
+	}
+	f.mu.Unlock()
+	if res.Server == nil || len(res.Server.PIDs) != 2 || len(res.ServerNodes) != 2 ||
+		res.Server.CPUSeconds != res.ServerNodes[0].CPUSeconds+res.ServerNodes[1].CPUSeconds {
+		t.Errorf("server %+v, nodes %+v", res.Server, res.ServerNodes)
+	}
+	r := res.Redis
+	if r == nil || r.Error != "" || r.Commands != 40 || r.ByCommand["publish"] != 40 || r.PerUnit != 1 || r.Unit != "published event" {
+		t.Fatalf("redis %+v", r)
+	}
+	var table strings.Builder
+	WriteTable(&table, res)
+	for _, want := range []string{"over 2 nodes: 10 + 10", "2 nodes (pids", "  node 2", "40 commands", "= 1.00/published event", "publish 40 (1.00)"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+
+	// Presence: every channel's watchers and churners are on both nodes.
+	f.mu.Lock()
+	clear(f.connsAt)
+	f.mu.Unlock()
+	// Two channels on two nodes: by id alone, a channel's members would
+	// all be on one node.
+	o = Options{Scenario: ScenarioPresence, URL: strings.Join(urls, ","), Conns: 12, PresenceChannels: 2, Churners: 4, Cycles: 3,
+		RedisAddr: rd.ln.Addr().String(), Timeout: time.Minute}
+	res, err = Run(context.Background(), o)
+	if err != nil || !res.Complete {
+		t.Fatalf("presence: %v, %+v, %v", err, res.Delivery, res.Errors)
+	}
+	if fmt.Sprint(res.Connections.PerNode) != "[8 8]" || res.Redis == nil || res.Redis.Unit != "join" {
+		t.Errorf("presence per node %v, redis %+v", res.Connections.PerNode, res.Redis)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	presence := 0
+	for ch, nodes := range f.subsAt {
+		if strings.HasPrefix(ch, "presence-") {
+			presence++
+			if len(nodes) != 2 {
+				t.Errorf("%s had members on %d node(s), want both", ch, len(nodes))
+			}
+		}
+	}
+	if presence != 2 {
+		t.Errorf("%d presence channels, want 2", presence)
 	}
 }

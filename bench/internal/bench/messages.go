@@ -41,11 +41,17 @@ func runMessages(ctx context.Context, o *Options, res *Result) error {
 		return out
 	}
 
-	rest, err := newRESTClient(o.REST, o.AppID, o.Key, o.Secret, o.Publishers, 30*time.Second)
-	if err != nil {
-		return err
+	// Publishers take the REST bases in turn: publisher k sends through
+	// base k mod len(bases), all of its events in order.
+	var rests []*restClient
+	for _, base := range o.rests {
+		rest, err := newRESTClient(base, o.AppID, o.Key, o.Secret, o.Publishers, 30*time.Second)
+		if err != nil {
+			return err
+		}
+		defer rest.close()
+		rests = append(rests, rest)
 	}
-	defer rest.close()
 	p, err := newPool(o, o.Conns+slowN)
 	if err != nil {
 		return err
@@ -53,7 +59,7 @@ func runMessages(ctx context.Context, o *Options, res *Result) error {
 	sk := &streamSink{perConn: perConn, streams: streams, prefix: prefix}
 	spec := func(park bool, rcvbuf int) func(id int) dialSpec {
 		return func(id int) dialSpec {
-			return dialSpec{sk: sk, park: park, rcvbuf: rcvbuf, setup: func(c *conn) error {
+			return dialSpec{sk: sk, park: park, rcvbuf: rcvbuf, node: p.nodeOf(id), setup: func(c *conn) error {
 				c.chanBase = id * perConn
 				c.streams = make([]Stream, perConn*streams)
 				return p.subscribe(c, channelsOf(id), "", false)
@@ -63,8 +69,7 @@ func runMessages(ctx context.Context, o *Options, res *Result) error {
 
 	prog := startProgress(o)
 	defer prog.close()
-	var w procWatch
-	w.pid = o.PID
+	w := newProcWatch(o.pids)
 	w.startIdx = w.sample()
 	dialStart := time.Now()
 	prog.set(p.dialStatus(o.Conns+slowN, dialStart))
@@ -112,12 +117,14 @@ func runMessages(ctx context.Context, o *Options, res *Result) error {
 	for _, js := range jobs {
 		planned += len(js)
 	}
-	ps := &publishers{rest: rest, size: o.Size, rate: o.Rate}
+	ps := &publishers{rests: rests, size: o.Size, rate: o.Rate}
 	res.Publish = &PublishResult{Mode: "burst"}
 	if o.Rate > 0 {
 		res.Publish.Mode = "paced"
 	}
 
+	rw := &redisWatch{addr: o.RedisAddr}
+	rw.begin(ctx)
 	w.measureFrom = w.sample()
 	pubStart := time.Now()
 	prog.set(func() string {
@@ -130,7 +137,8 @@ func runMessages(ctx context.Context, o *Options, res *Result) error {
 		res.Publish = nil
 		res.Errors = append(res.Errors, p.errorSamples()...)
 		w.measureTo = w.sample()
-		res.Server, res.Client, _ = w.results(0, 0, "")
+		res.Redis = rw.end()
+		res.Server, res.ServerNodes, res.Client, _ = w.results(0, nil, 0, "")
 		return fmt.Errorf("no connection could be established; nothing published")
 	}
 	ps.run(ctx, jobs)
@@ -150,6 +158,7 @@ func runMessages(ctx context.Context, o *Options, res *Result) error {
 	}
 	complete := p.waitUnique(ctx, expected, o.Drain)
 	w.measureTo = w.sample()
+	res.Redis = rw.end()
 	p.rd.close() // the readers are done: connection state may be read now
 
 	d := &DeliveryResult{Expected: expected}
@@ -170,10 +179,14 @@ func runMessages(ctx context.Context, o *Options, res *Result) error {
 	pubSecs := time.Unix(0, ps.lastDone.Load()).Sub(ps.started).Seconds()
 	*res.Publish = PublishResult{Mode: res.Publish.Mode, Requests: ps.requests.Load(), Errors: ps.errors.Load(),
 		ChannelEvents: ps.events.Load(), Seconds: pubSecs, Latency: ps.latency.Summary()}
+	if len(rests) > 1 {
+		res.Publish.Endpoints = min(len(rests), o.Publishers)
+	}
 	if pubSecs > 0 {
 		res.Publish.PerSecond = float64(res.Publish.Requests) / pubSecs
 	}
 	res.Errors = append(res.Errors, ps.errorSamples()...)
+	res.Redis.per(float64(res.Publish.ChannelEvents), "published event")
 
 	if slowN > 0 {
 		frame := int64(len(AppendData(nil, Mark{TS: time.Now().UnixNano(), Seq: uint32(o.Events)}, o.Size))) + int64(len(prefix)) + 60
@@ -187,7 +200,7 @@ func runMessages(ctx context.Context, o *Options, res *Result) error {
 
 	res.Connections.ClosedByServer = p.closedCount()
 	res.Connections.PusherErrors = p.errorCount()
-	res.Server, res.Client, err = w.results(res.Connections.Established-slowN, float64(d.Unique), "message")
+	res.Server, res.ServerNodes, res.Client, err = w.results(res.Connections.Established-slowN, res.Connections.PerNode, float64(d.Unique), "message")
 	res.Errors = append(res.Errors, p.errorSamples()...)
 	res.Complete = d.Complete && res.Publish.Errors == 0 && res.Publish.Requests == int64(planned) &&
 		res.Connections.Failed == 0 && res.Connections.ClosedByServer == 0

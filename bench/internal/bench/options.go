@@ -31,13 +31,19 @@ type Options struct {
 	Scenario string
 	Label    string // names the run in JSON results and charts
 
-	// The server.
-	URL    string // WebSocket base, ws://host:port[/prefix]
-	REST   string // REST base, http://host:port[/prefix]; from URL when empty
+	// The server: one node, or the nodes of a cluster. Subscribers are
+	// spread over the WebSocket bases round-robin, publishers over the
+	// REST bases.
+	URL    string // WebSocket base, ws://host:port[/prefix]; several comma separated
+	REST   string // REST base, http://host:port[/prefix], or several; from URL when empty
 	AppID  string
 	Key    string
 	Secret string
-	PID    int // the server's process id, for CPU and memory; 0: not measured
+	PID    int   // the server's process id, for CPU and memory; 0: not measured
+	PIDs   []int // more server processes (a cluster's nodes): CPU summed over all, and per node
+	// RedisAddr, host:port, is a Redis whose INFO commandstats is read
+	// before and after the measured phase (a cluster's broker).
+	RedisAddr string
 
 	// Connections.
 	Conns       int
@@ -71,6 +77,21 @@ type Options struct {
 
 	Progress time.Duration // interval of progress lines; 0: none
 	Log      io.Writer     // progress lines (stderr)
+
+	// From URL, REST, PID and PIDs by defaults.
+	urls, rests []string
+	pids        []int
+}
+
+// splitList splits a comma separated list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for part := range strings.SplitSeq(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
 }
 
 // defaults fills zero fields.
@@ -88,8 +109,27 @@ func (o *Options) defaults() {
 	if o.URL == "" {
 		o.URL = "ws://127.0.0.1:6001"
 	}
-	if o.REST == "" {
-		o.REST = restFromWS(o.URL)
+	o.urls = splitList(o.URL)
+	if len(o.urls) == 0 {
+		o.urls = []string{o.URL}
+	}
+	o.URL = strings.Join(o.urls, ",")
+	o.rests = splitList(o.REST)
+	if len(o.rests) == 0 {
+		o.rests = nil
+		for _, u := range o.urls {
+			o.rests = append(o.rests, restFromWS(u))
+		}
+	}
+	o.REST = strings.Join(o.rests, ",")
+	o.pids = nil
+	if o.PID > 0 {
+		o.pids = append(o.pids, o.PID)
+	}
+	for _, pid := range o.PIDs {
+		if pid > 0 {
+			o.pids = append(o.pids, pid)
+		}
 	}
 	if o.AppID == "" {
 		o.AppID = "app-id"
@@ -174,8 +214,18 @@ func (o *Options) validate() error {
 		perChannel := (o.Conns + o.Churners + o.PresenceChannels - 1) / o.PresenceChannels
 		check(perChannel <= 100, "presence: %d members per channel is above Pusher's limit of 100; raise --channels", perChannel)
 	}
-	u, err := url.Parse(o.URL)
-	check(err == nil && (u.Scheme == "ws" || u.Scheme == "wss") && u.Host != "", "--url %q is not a ws:// or wss:// URL", o.URL)
+	for _, s := range o.urls {
+		u, err := url.Parse(s)
+		check(err == nil && (u.Scheme == "ws" || u.Scheme == "wss") && u.Host != "", "--url %q is not a ws:// or wss:// URL", s)
+	}
+	for _, s := range o.rests {
+		u, err := url.Parse(s)
+		check(err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "", "--rest %q is not an http:// or https:// URL", s)
+	}
+	if o.RedisAddr != "" {
+		_, _, err := net.SplitHostPort(o.RedisAddr)
+		check(err == nil, "--redis-addr %q is not host:port", o.RedisAddr)
+	}
 	return errors.Join(errs...)
 }
 
@@ -190,10 +240,17 @@ func restFromWS(ws string) string {
 	return ws
 }
 
-// wsURL is the connection URL of the app, as pusher-js builds it.
-func (o *Options) wsURL() string {
-	return strings.TrimSuffix(o.URL, "/") + "/app/" + url.PathEscape(o.Key) + "?protocol=7&client=herald-bench&version=1.0&flash=false"
+// wsURL is the connection URL of the app on the first node, as pusher-js
+// builds it.
+func (o *Options) wsURL() string { return o.wsURLOf(o.urls[0]) }
+
+// wsURLOf is the connection URL of the app at one WebSocket base.
+func (o *Options) wsURLOf(base string) string {
+	return strings.TrimSuffix(base, "/") + "/app/" + url.PathEscape(o.Key) + "?protocol=7&client=herald-bench&version=1.0&flash=false"
 }
+
+// nodes is how many WebSocket bases the connections are spread over.
+func (o *Options) nodes() int { return len(o.urls) }
 
 // perAddressConns is how many connections one local address should hold to
 // one server address. Linux's connect() looks for a free port among half

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -97,6 +98,42 @@ func TestCLIRefusesExplicitZeroCounts(t *testing.T) {
 		}
 		if !strings.Contains(stderr.String(), "must be positive") {
 			t.Errorf("%v: stderr %q", args, stderr.String())
+		}
+	}
+}
+
+// Several nodes: the REST bases follow the WebSocket ones unless given,
+// and every base is checked.
+func TestOptionsSeveralNodes(t *testing.T) {
+	o := Options{Scenario: ScenarioFanout, URL: "ws://127.0.0.1:7011, ws://127.0.0.1:7012,", PID: 5, PIDs: []int{6, 7}}
+	o.defaults()
+	if err := o.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if o.nodes() != 2 || o.REST != "http://127.0.0.1:7011,http://127.0.0.1:7012" || fmt.Sprint(o.pids) != "[5 6 7]" {
+		t.Errorf("urls %v, rest %q, pids %v", o.urls, o.REST, o.pids)
+	}
+	if got := o.wsURLOf(o.urls[1]); !strings.HasPrefix(got, "ws://127.0.0.1:7012/app/app-key?") {
+		t.Errorf("second node's URL %s", got)
+	}
+	for _, bad := range []Options{
+		{Scenario: ScenarioFanout, URL: "ws://127.0.0.1:7011,http://127.0.0.1:7012"},
+		{Scenario: ScenarioFanout, URL: "ws://127.0.0.1:7011", REST: "http://127.0.0.1:7011,ftp://x"},
+		{Scenario: ScenarioFanout, RedisAddr: "127.0.0.1"},
+	} {
+		bad.defaults()
+		if err := bad.validate(); err == nil {
+			t.Errorf("%+v should not validate", bad)
+		}
+	}
+	var l pidList
+	if err := l.Set("12,34"); err != nil || l.String() != "12,34" {
+		t.Errorf("pid list %v, %v", l, err)
+	}
+	for _, bad := range []string{"12,x", "0", "-3"} {
+		var l pidList
+		if err := l.Set(bad); err == nil {
+			t.Errorf("--pid %q should be refused", bad)
 		}
 	}
 }

@@ -24,12 +24,13 @@ var (
 // pool dials connections and hands them to the reader. Its counters feed
 // the progress lines.
 type pool struct {
-	o      *Options
-	wsURL  string
-	addrs  []net.IP
-	shards []*shard
-	rd     reader
-	raw    *rawTarget // the raw dialer's, with the epoll reader on ws:// URLs
+	o       *Options
+	targets []target // by node
+	addrs   []net.IP
+	shards  []*shard
+	rd      reader
+
+	nodeConns []atomic.Int64 // established connections by node
 
 	attempts    atomic.Int64
 	established atomic.Int64
@@ -41,11 +42,14 @@ type pool struct {
 }
 
 func newPool(o *Options, total int) (*pool, error) {
-	addrs, err := localAddrs(o.LocalAddrs, o.URL, total)
+	addrs, err := localAddrs(o.LocalAddrs, o.urls[0], total)
 	if err != nil {
 		return nil, err
 	}
-	p := &pool{o: o, wsURL: o.wsURL(), addrs: addrs, errSeen: map[string]int{}}
+	p := &pool{o: o, addrs: addrs, errSeen: map[string]int{}, nodeConns: make([]atomic.Int64, o.nodes())}
+	for _, base := range o.urls {
+		p.targets = append(p.targets, target{wsURL: o.wsURLOf(base)})
+	}
 	n := 2 * max(1, numCPU())
 	for range n {
 		p.shards = append(p.shards, new(shard))
@@ -57,13 +61,36 @@ func newPool(o *Options, total int) (*pool, error) {
 			return nil, err
 		}
 		p.rd = r
-		if t, err := newRawTarget(p.wsURL); err == nil {
-			p.raw = t
+		for i := range p.targets {
+			if t, err := newRawTarget(p.targets[i].wsURL); err == nil {
+				p.targets[i].raw = t
+			}
 		}
 	default:
 		p.rd = newGoroutineReader(p.shards, 4096)
 	}
 	return p, nil
+}
+
+// target is one node's connection URL.
+type target struct {
+	wsURL string
+	raw   *rawTarget // the raw dialer's, with the epoll reader on ws:// URLs
+}
+
+// nodeOf spreads connections over the nodes round-robin by id.
+func (p *pool) nodeOf(id int) int { return id % len(p.targets) }
+
+// perNode is the established connections by node, nil for one node.
+func (p *pool) perNode() []int {
+	if len(p.nodeConns) < 2 {
+		return nil
+	}
+	out := make([]int, len(p.nodeConns))
+	for i := range out {
+		out[i] = int(p.nodeConns[i].Load())
+	}
+	return out
 }
 
 // noteError keeps a tally of distinct error messages for the report.
@@ -99,13 +126,16 @@ type dialSpec struct {
 	// park keeps the connection away from the reader (slow clients).
 	park   bool
 	rcvbuf int
+	// node is the index of the WebSocket base to dial (see pool.nodeOf).
+	node int
 }
 
 // open dials connection id, waits for pusher:connection_established, runs
 // the spec's setup and hands the connection to the reader.
 func (p *pool) open(ctx context.Context, id int, spec dialSpec) (*conn, error) {
-	if p.raw != nil && spec.setup == nil && !spec.park && spec.rcvbuf == 0 {
-		return p.openRaw(ctx, id, spec)
+	t := &p.targets[spec.node]
+	if t.raw != nil && spec.setup == nil && !spec.park && spec.rcvbuf == 0 {
+		return p.openRaw(ctx, id, t.raw, spec)
 	}
 	start := time.Now()
 	var la net.Addr
@@ -139,7 +169,7 @@ func (p *pool) open(ctx context.Context, id int, spec dialSpec) (*conn, error) {
 			return nd.DialContext(ctx, network, addr)
 		},
 	}
-	nc, br, _, err := d.Dial(ctx, p.wsURL)
+	nc, br, _, err := d.Dial(ctx, t.wsURL)
 	if err != nil {
 		return nil, err
 	}
@@ -245,10 +275,12 @@ func (p *pool) dialAll(ctx context.Context, first, n int, spec func(id int) dial
 				}
 				for attempt := 0; attempt <= p.o.DialRetries && ctx.Err() == nil; attempt++ {
 					p.attempts.Add(1)
-					c, err := p.open(ctx, first+i, spec(first+i))
+					s := spec(first + i)
+					c, err := p.open(ctx, first+i, s)
 					if err == nil {
 						out[i] = c
 						p.established.Add(1)
+						p.nodeConns[s.node].Add(1)
 						break
 					}
 					p.noteError(err)

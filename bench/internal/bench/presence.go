@@ -30,21 +30,23 @@ func runPresence(ctx context.Context, o *Options, res *Result) error {
 
 	prog := startProgress(o)
 	defer prog.close()
-	var w procWatch
-	w.pid = o.PID
+	w := newProcWatch(o.pids)
 	w.startIdx = w.sample()
 	dialStart := time.Now()
 	prog.set(p.dialStatus(o.Conns+J, dialStart))
+	// Over several nodes, the watchers of a channel (ids ch, ch+C, ch+2C, …)
+	// and its churners take the nodes in turn, so that every member event
+	// crosses from one node to the others.
 	watchers := p.dialAll(ctx, 0, o.Conns, func(id int) dialSpec {
-		return dialSpec{sk: sk, setup: func(c *conn) error {
+		return dialSpec{sk: sk, node: (id / C) % o.nodes(), setup: func(c *conn) error {
 			ch := id % C
 			c.chanBase = ch
 			c.streams = make([]Stream, churnersOn(ch))
 			return p.subscribe(c, []string{prefix + strconv.Itoa(ch)}, `{"user_id":"w`+strconv.Itoa(id)+`"}`, true)
 		}}
 	})
-	churners := p.dialAll(ctx, o.Conns, J, func(int) dialSpec {
-		return dialSpec{sk: sk, setup: func(c *conn) error {
+	churners := p.dialAll(ctx, o.Conns, J, func(id int) dialSpec {
+		return dialSpec{sk: sk, node: ((id - o.Conns) / C) % o.nodes(), setup: func(c *conn) error {
 			c.subOK = make(chan bool, 1)
 			return nil
 		}}
@@ -63,6 +65,8 @@ func runPresence(ctx context.Context, o *Options, res *Result) error {
 	if o.Rate > 0 {
 		interval = time.Duration(float64(time.Second) / o.Rate)
 	}
+	rw := &redisWatch{addr: o.RedisAddr}
+	rw.begin(ctx)
 	w.measureFrom = w.sample()
 	churnStart := time.Now()
 	prog.set(func() string {
@@ -138,6 +142,8 @@ func runPresence(ctx context.Context, o *Options, res *Result) error {
 	}
 	complete := p.waitUnique(ctx, expected, o.Drain)
 	w.measureTo = w.sample()
+	res.Redis = rw.end()
+	res.Redis.per(float64(joins.Load()), "join")
 	p.rd.close()
 
 	d := &DeliveryResult{Expected: expected}
@@ -163,7 +169,7 @@ func runPresence(ctx context.Context, o *Options, res *Result) error {
 	}
 	res.Connections.ClosedByServer = p.closedCount()
 	res.Connections.PusherErrors = p.errorCount()
-	res.Server, res.Client, err = w.results(res.Connections.Established, float64(d.Unique), "member event")
+	res.Server, res.ServerNodes, res.Client, err = w.results(res.Connections.Established, res.Connections.PerNode, float64(d.Unique), "member event")
 	res.Errors = append(res.Errors, p.errorSamples()...)
 	res.Complete = d.Complete && joinErrs.Load() == 0 && res.Connections.Failed == 0 && res.Connections.ClosedByServer == 0
 	return err

@@ -20,9 +20,9 @@ type pubJob struct {
 // request at a time (so that a stream's events reach the server, and every
 // subscriber, in order).
 type publishers struct {
-	rest *restClient
-	size int
-	rate float64 // requests per second over all publishers; 0: as fast as possible
+	rests []*restClient // publisher p sends through rests[p % len(rests)]
+	size  int
+	rate  float64 // requests per second over all publishers; 0: as fast as possible
 
 	started   time.Time
 	requests  atomic.Int64
@@ -80,7 +80,7 @@ func (ps *publishers) publisher(ctx context.Context, jobs []pubJob, p, n int) {
 		j.mark.TS = start.UnixNano()
 		data = AppendData(data[:0], j.mark, ps.size)
 		body = appendPublishBody(body[:0], EventName, data, j.channels...)
-		err := ps.rest.publish(ctx, body)
+		err := ps.rests[p%len(ps.rests)].publish(ctx, body)
 		ps.latency.Record(time.Since(start))
 		ps.requests.Add(1)
 		ps.failMu.Lock()

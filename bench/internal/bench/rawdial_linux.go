@@ -53,19 +53,19 @@ func (t *rawTarget) connect(la net.IP) (int, error) {
 
 // openRaw is open by the raw dialer: the socket goes to the epoll reader
 // straight away, and the loop completes the handshake.
-func (p *pool) openRaw(ctx context.Context, id int, spec dialSpec) (*conn, error) {
+func (p *pool) openRaw(ctx context.Context, id int, raw *rawTarget, spec dialSpec) (*conn, error) {
 	start := time.Now()
 	er := p.rd.(*epollReader)
 	var la net.IP
 	if len(p.addrs) > 0 {
 		la = p.addrs[id%len(p.addrs)]
 	}
-	fd, err := p.raw.connect(la)
+	fd, err := raw.connect(la)
 	if err != nil {
 		return nil, err
 	}
 	key, accept := newNonce()
-	req := p.raw.request(key)
+	req := raw.request(key)
 	// On loopback the connection is usually up already; if not, the loop
 	// writes the request once the socket is writable.
 	n, err := unix.Write(fd, req)

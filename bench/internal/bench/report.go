@@ -31,6 +31,13 @@ func WriteTable(w io.Writer, r *Result) {
 	line("connections", "%d/%d established in %s (%.0f/s), %d failed; handshake p50 %s p99 %s max %s",
 		c.Established, c.Target, secs(c.Seconds), c.PerSecond, c.Failed,
 		ms(c.Handshake.P50MS), ms(c.Handshake.P99MS), ms(c.Handshake.MaxMS))
+	if len(c.PerNode) > 1 {
+		parts := make([]string, len(c.PerNode))
+		for i, n := range c.PerNode {
+			parts[i] = fmt.Sprint(n)
+		}
+		line("", "over %d nodes: %s", len(c.PerNode), strings.Join(parts, " + "))
+	}
 	if c.LocalAddrs > 0 {
 		line("", "spread over %d local addresses", c.LocalAddrs)
 	}
@@ -40,6 +47,9 @@ func WriteTable(w io.Writer, r *Result) {
 	if p := r.Publish; p != nil {
 		line("publish", "%d requests (%d channel events) in %s (%.0f/s, %s), %d errors; round trip p50 %s p99 %s",
 			p.Requests, p.ChannelEvents, secs(p.Seconds), p.PerSecond, p.Mode, p.Errors, ms(p.Latency.P50MS), ms(p.Latency.P99MS))
+		if p.Endpoints > 1 {
+			line("", "publishers spread over %d REST endpoints", p.Endpoints)
+		}
 	}
 	if pr := r.Presence; pr != nil {
 		line("churn", "%d joins (%.0f/s), %d failed; join p50 %s p99 %s max %s",
@@ -101,6 +111,12 @@ func WriteTable(w io.Writer, r *Result) {
 	if s := r.Server; s != nil {
 		line("server", "%s", procLine(s, r.Scenario))
 	}
+	for i := range r.ServerNodes {
+		line(fmt.Sprintf("  node %d", i+1), "%s", procLine(&r.ServerNodes[i], r.Scenario))
+	}
+	if rd := r.Redis; rd != nil {
+		line("redis", "%s", redisLine(rd))
+	}
 	line("client", "%s", procLine(&r.Client, r.Scenario))
 	for _, e := range r.Errors {
 		line("error", "%s", e)
@@ -138,6 +154,40 @@ func describe(r *Result) string {
 	return ""
 }
 
+// redisLine is the Redis commands of the measured phase: in all, per unit,
+// and by command.
+func redisLine(rd *RedisResult) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s", rd.Addr)
+	if rd.Version != "" {
+		fmt.Fprintf(&b, " (%s)", rd.Version)
+	}
+	if rd.Error != "" {
+		fmt.Fprintf(&b, ": %s", rd.Error)
+		return b.String()
+	}
+	fmt.Fprintf(&b, ": %d commands in %s", rd.Commands, secs(rd.Seconds))
+	if rd.Unit != "" {
+		fmt.Fprintf(&b, " = %.2f/%s", rd.PerUnit, rd.Unit)
+	}
+	fmt.Fprintf(&b, ", cpu %.2fs", rd.CPUSeconds)
+	cmds := topCommands(rd.ByCommand)
+	if len(cmds) > 0 {
+		b.WriteString(";")
+	}
+	for i, c := range cmds {
+		if i == 8 {
+			fmt.Fprintf(&b, " …%d more", len(cmds)-i)
+			break
+		}
+		fmt.Fprintf(&b, " %s %d", c, rd.ByCommand[c])
+		if rd.Unit != "" && rd.PerUnit > 0 {
+			fmt.Fprintf(&b, " (%.2f)", float64(rd.ByCommand[c])*rd.PerUnit/float64(rd.Commands))
+		}
+	}
+	return b.String()
+}
+
 func procLine(p *ProcResult, scenario string) string {
 	var b strings.Builder
 	phase := "delivery"
@@ -149,7 +199,15 @@ func procLine(p *ProcResult, scenario string) string {
 	case ScenarioPresence:
 		phase = "churn"
 	}
-	fmt.Fprintf(&b, "pid %d: cpu %.2fs during %s", p.PID, p.CPUSeconds, phase)
+	if len(p.PIDs) > 0 {
+		pids := make([]string, len(p.PIDs))
+		for i, pid := range p.PIDs {
+			pids[i] = fmt.Sprint(pid)
+		}
+		fmt.Fprintf(&b, "%d nodes (pids %s): cpu %.2fs during %s", len(p.PIDs), strings.Join(pids, ", "), p.CPUSeconds, phase)
+	} else {
+		fmt.Fprintf(&b, "pid %d: cpu %.2fs during %s", p.PID, p.CPUSeconds, phase)
+	}
 	if p.Unit != "" {
 		fmt.Fprintf(&b, " = %.2fµs/%s", p.CPUPerUnitUS, p.Unit)
 	}

@@ -7,7 +7,7 @@ import "time"
 type Result struct {
 	Scenario string    `json:"scenario"`
 	Label    string    `json:"label,omitempty"`
-	Target   string    `json:"target"`
+	Target   string    `json:"target"` // the WebSocket base, or the nodes' comma separated
 	Reader   string    `json:"reader"`
 	Started  time.Time `json:"started"`
 	Seconds  float64   `json:"seconds"`
@@ -21,7 +21,11 @@ type Result struct {
 	Publish     *PublishResult  `json:"publish,omitempty"`
 	Delivery    *DeliveryResult `json:"delivery,omitempty"`
 	Latency     *LatencySummary `json:"latency,omitempty"`
+	// Server is the server process, or the sum over a cluster's nodes,
+	// which ServerNodes then gives one by one.
 	Server      *ProcResult     `json:"server,omitempty"`
+	ServerNodes []ProcResult    `json:"server_nodes,omitempty"`
+	Redis       *RedisResult    `json:"redis,omitempty"`
 	Client      ProcResult      `json:"client"`
 	Slow        *SlowResult     `json:"slow,omitempty"`
 	Presence    *PresenceResult `json:"presence,omitempty"`
@@ -55,6 +59,8 @@ type ConnResult struct {
 	Seconds     float64 `json:"seconds"`
 	PerSecond   float64 `json:"per_second"`
 	LocalAddrs  int     `json:"local_addrs,omitempty"`
+	// PerNode is the established connections by node, with several.
+	PerNode []int `json:"per_node,omitempty"`
 	// Handshake: dial start → pusher:connection_established.
 	Handshake LatencySummary `json:"handshake"`
 	// ClosedByServer counts connections the server closed (or that broke)
@@ -70,8 +76,9 @@ type PublishResult struct {
 	Errors        int64          `json:"errors"`
 	ChannelEvents int64          `json:"channel_events"` // requests × channels per request
 	Seconds       float64        `json:"seconds"`
-	PerSecond     float64        `json:"per_second"` // requests per second
-	Latency       LatencySummary `json:"latency"`    // request round trip
+	PerSecond     float64        `json:"per_second"`          // requests per second
+	Latency       LatencySummary `json:"latency"`             // request round trip
+	Endpoints     int            `json:"endpoints,omitempty"` // REST bases the publishers were spread over, with several
 }
 
 // DeliveryResult is the completeness check and the throughput.
@@ -86,7 +93,10 @@ type DeliveryResult struct {
 
 // ProcResult is a process's CPU and memory over the run.
 type ProcResult struct {
-	PID        int     `json:"pid"`
+	PID int `json:"pid"`
+	// PIDs are the processes a sum is over (a cluster's nodes); PID is
+	// then 0.
+	PIDs       []int   `json:"pids,omitempty"`
 	CPUSeconds float64 `json:"cpu_seconds"` // over the measured phase
 	// CPUPerUnitUS is CPU microseconds per delivered message (message
 	// scenarios) or per connection (connect, idle).

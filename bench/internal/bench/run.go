@@ -44,6 +44,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := raiseFileLimit(need); err != nil {
 		return nil, err
 	}
+	if o.RedisAddr != "" {
+		if _, err := ReadRedisStats(ctx, o.RedisAddr); err != nil {
+			return nil, fmt.Errorf("--redis-addr: %w", err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	res := &Result{
@@ -75,23 +80,31 @@ func runID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// procWatch samples the server's and the benchmark's own /proc entries at
-// the phase boundaries of a run.
+// procWatch samples the server's (or every node's) and the benchmark's own
+// /proc entries at the phase boundaries of a run.
 type procWatch struct {
-	pid                    int
-	server, self           []ProcSample
+	pids                   []int
+	server                 [][]ProcSample // by pid
+	self                   []ProcSample
 	serverErr              error
 	startIdx, connIdx      int
 	measureFrom, measureTo int
 }
 
+func newProcWatch(pids []int) *procWatch {
+	return &procWatch{pids: pids, server: make([][]ProcSample, len(pids))}
+}
+
 func (w *procWatch) sample() int {
-	if w.pid > 0 && w.serverErr == nil {
-		s, err := ReadProc(w.pid)
-		if err != nil {
-			w.serverErr = err
+	if w.serverErr == nil {
+		for i, pid := range w.pids {
+			s, err := ReadProc(pid)
+			if err != nil {
+				w.serverErr = fmt.Errorf("server pid %d: %w", pid, err)
+				break
+			}
+			w.server[i] = append(w.server[i], s)
 		}
-		w.server = append(w.server, s)
 	}
 	s, _ := ReadProc(os.Getpid())
 	w.self = append(w.self, s)
@@ -99,34 +112,64 @@ func (w *procWatch) sample() int {
 }
 
 // results reports CPU over the measured phase [from, to] and memory at the
-// start, after connecting, and at the end.
-func (w *procWatch) results(conns int, units float64, unit string) (server *ProcResult, self ProcResult, err error) {
-	build := func(pid int, s []ProcSample) ProcResult {
+// start, after connecting, and at the end. With several server processes,
+// server is their sum and nodes has each one; perNode, when it has one
+// count per process, is the connections each held (for memory per
+// connection; otherwise they are taken as spread evenly).
+func (w *procWatch) results(conns int, perNode []int, units float64, unit string) (server *ProcResult, nodes []ProcResult, self ProcResult, err error) {
+	build := func(pid int, s []ProcSample, conns int) ProcResult {
 		if len(s) == 0 {
 			return ProcResult{PID: pid}
 		}
 		r := ProcResult{PID: pid}
 		at := func(i int) ProcSample { return s[min(i, len(s)-1)] }
 		r.CPUSeconds = (at(w.measureTo).CPU - at(w.measureFrom).CPU).Seconds()
-		if units > 0 {
-			r.CPUPerUnitUS = r.CPUSeconds * 1e6 / units
-			r.Unit = unit
-		}
 		r.RSSStart, r.RSSConnected, r.RSSEnd = at(w.startIdx).RSS, at(w.connIdx).RSS, s[len(s)-1].RSS
 		if conns > 0 {
 			r.RSSPerConn = float64(r.RSSConnected-r.RSSStart) / float64(conns)
 		}
 		return r
 	}
-	self = build(os.Getpid(), w.self)
-	if w.pid > 0 {
-		if w.serverErr != nil {
-			return nil, self, fmt.Errorf("server pid %d: %w", w.pid, w.serverErr)
+	perUnit := func(r *ProcResult) {
+		if units > 0 {
+			r.CPUPerUnitUS = r.CPUSeconds * 1e6 / units
+			r.Unit = unit
 		}
-		r := build(w.pid, w.server)
-		server = &r
 	}
-	return server, self, nil
+	self = build(os.Getpid(), w.self, conns)
+	perUnit(&self)
+	if len(w.pids) == 0 {
+		return nil, nil, self, nil
+	}
+	if w.serverErr != nil {
+		return nil, nil, self, w.serverErr
+	}
+	if len(w.pids) == 1 {
+		r := build(w.pids[0], w.server[0], conns)
+		perUnit(&r)
+		return &r, nil, self, nil
+	}
+	sum := &ProcResult{PIDs: w.pids}
+	for i, pid := range w.pids {
+		n := conns / len(w.pids)
+		if len(perNode) == len(w.pids) {
+			n = perNode[i]
+		}
+		r := build(pid, w.server[i], n)
+		// Each node's CPU over every delivered unit: the nodes' figures
+		// add up to the cluster's.
+		perUnit(&r)
+		nodes = append(nodes, r)
+		sum.CPUSeconds += r.CPUSeconds
+		sum.RSSStart += r.RSSStart
+		sum.RSSConnected += r.RSSConnected
+		sum.RSSEnd += r.RSSEnd
+	}
+	perUnit(sum)
+	if conns > 0 {
+		sum.RSSPerConn = float64(sum.RSSConnected-sum.RSSStart) / float64(conns)
+	}
+	return sum, nodes, self, nil
 }
 
 // progress prints a status line every interval until stopped.
@@ -204,7 +247,7 @@ func (p *pool) connResult(target int, established []*conn, since time.Time, unti
 	}
 	secs := until.Sub(since).Seconds()
 	r := ConnResult{Target: target, Established: n, Failed: target - n, Attempts: p.attempts.Load(),
-		Seconds: secs, LocalAddrs: len(p.addrs), Handshake: p.handshake.Summary()}
+		Seconds: secs, LocalAddrs: len(p.addrs), Handshake: p.handshake.Summary(), PerNode: p.perNode()}
 	if secs > 0 {
 		r.PerSecond = float64(n) / secs
 	}
