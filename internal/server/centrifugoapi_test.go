@@ -1,0 +1,65 @@
+package server
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/config"
+)
+
+// The server API is mounted at /api/<method> and /api: a publication
+// reaches a Pusher subscriber with the event name from tags.event and the
+// data as its JSON text.
+func TestCentrifugoAPIRoutes(t *testing.T) {
+	app := testApp("1")
+	app.APIKey = "the-api-key"
+	ts := startServer(t, config.Config{Apps: []apps.App{app, testApp("2")}})
+	c, _ := connect(t, ts, "key-1")
+	c.Subscribe("news", "", "")
+	c.Expect("pusher_internal:subscription_succeeded")
+
+	post := func(path, body, key string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", "http://"+ts.addr+path, strings.NewReader(body))
+		if key != "" {
+			req.Header.Set("X-API-Key", key)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, strings.TrimSpace(string(b))
+	}
+	if status, body := post("/api/publish", `{"channel":"news","data":{"n":1},"tags":{"event":"tick"}}`, "the-api-key"); status != 200 || body != `{"result":{}}` {
+		t.Fatalf("publish: %d %s", status, body)
+	}
+	m := c.Expect("tick")
+	if m.Channel != "news" || string(m.Data) != `"{\"n\":1}"` {
+		t.Fatalf("Pusher client got %+v (data %s)", m, m.Data)
+	}
+	if status, body := post("/api", `{"method":"publish","params":{"channel":"news","data":[2]}}`, "the-api-key"); status != 200 || body != `{"result":{}}` {
+		t.Fatalf("legacy publish: %d %s", status, body)
+	}
+	if m := c.Expect("message"); string(m.Data) != `"[2]"` {
+		t.Fatalf("Pusher client got data %s", m.Data)
+	}
+	if status, _ := post("/api/publish", `{"channel":"news","data":{}}`, "wrong"); status != 401 {
+		t.Fatalf("wrong key: %d", status)
+	}
+	if status, body := post("/api/info", `{}`, "the-api-key"); status != 200 || !strings.Contains(body, `"num_clients":1`) {
+		t.Fatalf("info: %d %s", status, body)
+	}
+	res, err := http.Get("http://" + ts.addr + "/api/info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 405 {
+		t.Fatalf("GET /api/info: %d", res.StatusCode)
+	}
+}
