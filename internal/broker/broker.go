@@ -33,6 +33,10 @@ const (
 	// KindUserOffline tells every node that the last signed-in connection
 	// of UserID in the cluster is gone.
 	KindUserOffline
+	// KindUnsubscribe removes the connections signed in as UserID from
+	// Channel, on every node: the server API's unsubscribe. It is a
+	// node-wide message, like KindTerminate.
+	KindUnsubscribe
 )
 
 // Message is what crosses the cluster. It is a value: once published nobody
@@ -72,7 +76,7 @@ func (m *Message) Equal(o *Message) bool {
 // Handler receives this node's share of the messages published anywhere in
 // the cluster: those for channels the node has declared interest in (see
 // Occupancy.SetLocalCount) and every node-wide message (KindTerminate,
-// KindUserOnline, KindUserOffline). It is called for messages of one channel
+// KindUserOnline, KindUserOffline, KindUnsubscribe). It is called for messages of one channel
 // in publish order and must not block.
 type Handler func(Message)
 

@@ -33,7 +33,7 @@ const (
 )
 
 // maxWireKind is the highest Kind the encoding knows.
-const maxWireKind = KindUserOffline
+const maxWireKind = KindUnsubscribe
 
 // Wire decoding errors.
 var (

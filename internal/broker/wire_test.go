@@ -13,6 +13,7 @@ var wireCases = []Message{
 	{Kind: KindTerminate, AppID: "a", UserID: "alice"},
 	{Kind: KindMemberAdded, AppID: "a", Channel: "presence-r", UserID: "u1", Data: `{"name":"x"}`, Exclude: "1.2"},
 	{Kind: KindMemberRemoved, AppID: "a", Channel: "presence-r", UserID: "u1"},
+	{Kind: KindUnsubscribe, AppID: "a", Channel: "chat", UserID: "u1"},
 	{Kind: KindEvent, AppID: "a", Channel: "c", Event: "tagged", Data: `{}`, DataJSON: true,
 		Tags: map[string]string{"event": "tick", "b": "", "": "empty key", "é": "ü"}},
 	{Kind: KindEvent, AppID: "a", Channel: "c", Event: "big", Data: string(bytes.Repeat([]byte{'x'}, 70000))},
@@ -52,8 +53,8 @@ func TestWireRefusals(t *testing.T) {
 			t.Errorf("%s: %v, want ErrWireFormat", name, err)
 		}
 	}
-	tagged := AppendWire(nil, &wireCases[6])
-	// The tags of wireCases[6] as encoded: 4 tags, keys "", "b", "event", "é".
+	tagged := AppendWire(nil, &wireCases[7])
+	// The tags of wireCases[7] as encoded: 4 tags, keys "", "b", "event", "é".
 	tagsAt := bytes.Index(tagged, []byte{4, 0, 9})
 	if tagsAt < 0 {
 		t.Fatalf("tags not found in %x", tagged)
@@ -114,7 +115,7 @@ func TestWireVersion1(t *testing.T) {
 // Decoding never panics, and whatever decodes re-encodes to the same bytes:
 // one encoding per message.
 func FuzzDecodeWire(f *testing.F) {
-	for _, m := range wireCases[:7] {
+	for _, m := range wireCases[:8] {
 		f.Add(AppendWire(nil, &m))
 		f.Add(wireV1(&m))
 	}

@@ -8,9 +8,11 @@
 // each compared in constant time. A request without a key, or with one no
 // app has, is answered 401 with an empty body, before its body is read.
 //
-// What Herald does not have answers 108 "not available": unsubscribe (a user
-// from a channel), history, subscribe, refresh, rpc, batch, and disconnect of
-// one client or with a custom code. Herald's presence is by user, so the
+// What Herald does not have answers 108 "not available": history,
+// subscribe, refresh, rpc, batch, and disconnect or unsubscribe of one
+// client or with a custom code. unsubscribe reaches the clients whose
+// protocol can be told (Centrifugo's); Pusher's cannot, and keep the
+// subscription. Herald's presence is by user, so the
 // presence result has one entry per user, keyed by the user id.
 //
 // A publication's Pusher event name is its tags.event, "message" when it has

@@ -3,10 +3,12 @@ package centrifugoapi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -262,7 +264,7 @@ func TestTransportErrorMode(t *testing.T) {
 	}{
 		{"/api/publish", `{"channel":"news"}`, 400, `{"code":107,"message":"bad request"}`},
 		{"/api/publish", `{"channel":"a:b","data":1}`, 404, `{"code":102,"message":"unknown channel"}`},
-		{"/api/unsubscribe", `{"channel":"a","user":"u"}`, 400, `{"code":108,"message":"not available"}`},
+		{"/api/history", `{"channel":"a"}`, 400, `{"code":108,"message":"not available"}`},
 		{"/api/info", `{}`, 200, ``},
 	} {
 		status, body, _ := f.call("POST", tt.path, tt.body, "X-API-Key", key, "X-Centrifugo-Error-Mode", "transport")
@@ -376,9 +378,45 @@ func TestDisconnect(t *testing.T) {
 	}
 }
 
+type unsubUser struct {
+	testkit.User
+	mu       sync.Mutex
+	channels []string
+}
+
+func (u *unsubUser) ServerUnsubscribe(channel string) {
+	u.mu.Lock()
+	u.channels = append(u.channels, channel)
+	u.mu.Unlock()
+}
+
+func TestUnsubscribe(t *testing.T) {
+	f := newFixture(t)
+	u := &unsubUser{}
+	f.hub.SignIn("42", "u1", u)
+	f.expect("/api/unsubscribe", `{"channel":"chat","user":"nobody"}`, 200, `{"result":{}}`)
+	for body, want := range map[string]string{
+		`{"channel":"chat"}`:                          `{"error":{"code":107,"message":"bad request"}}`,
+		`{"user":"u1"}`:                               `{"error":{"code":107,"message":"bad request"}}`,
+		`{"channel":"a:b","user":"u1"}`:               `{"error":{"code":102,"message":"unknown channel"}}`,
+		`{"channel":"chat","user":"u1","client":"c"}`: `{"error":{"code":108,"message":"not available"}}`,
+	} {
+		f.expect("/api/unsubscribe", body, 200, want)
+	}
+	if len(u.channels) != 0 {
+		t.Fatalf("a refused unsubscribe reached the user: %v", u.channels)
+	}
+	f.expect("/api/unsubscribe", `{"channel":"chat","user":"u1"}`, 200, `{"result":{}}`)
+	if fmt.Sprint(u.channels) != "[chat]" {
+		t.Fatalf("user unsubscribed from %v, want [chat]", u.channels)
+	}
+	f.broker.FailOp("publish", errors.New("down"))
+	f.expect("/api/unsubscribe", `{"channel":"chat","user":"u1"}`, 200, `{"error":{"code":100,"message":"internal server error"}}`)
+}
+
 func TestNotAvailable(t *testing.T) {
 	f := newFixture(t)
-	for _, m := range []string{"unsubscribe", "subscribe", "refresh", "history", "history_remove", "rpc", "batch"} {
+	for _, m := range []string{"subscribe", "refresh", "history", "history_remove", "rpc", "batch"} {
 		f.expect("/api/"+m, `{"channel":"a","user":"u"}`, 200, `{"error":{"code":108,"message":"not available"}}`)
 	}
 }
@@ -438,7 +476,7 @@ func FuzzDecode(f *testing.F) {
 		if err == nil && raw != nil && !json.Valid(raw) {
 			t.Fatalf("accepted invalid JSON %q", body)
 		}
-		for _, m := range []string{"publish", "broadcast", "presence", "presence_stats", "channels", "disconnect", "info"} {
+		for _, m := range []string{"publish", "broadcast", "presence", "presence_stats", "channels", "disconnect", "unsubscribe", "info"} {
 			fx.api.call(t.Context(), fx.api.cfg.Apps.ByID("42"), m, raw)
 		}
 		if p, err := compileGlob(body); err == nil {

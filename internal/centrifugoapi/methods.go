@@ -27,8 +27,8 @@ func init() {
 		"channels":       (*API).channels,
 		"disconnect":     (*API).disconnect,
 		"info":           (*API).info,
+		"unsubscribe":    (*API).unsubscribe,
 		// Known to Centrifugo, not available in Herald.
-		"unsubscribe":    notAvailable,
 		"subscribe":      notAvailable,
 		"refresh":        notAvailable,
 		"history":        notAvailable,
@@ -271,6 +271,36 @@ func (a *API) disconnect(ctx context.Context, app *apps.App, raw json.RawMessage
 	}
 	if err := a.cfg.Hub.TerminateUser(ctx, app.ID, p.User); err != nil {
 		a.cfg.Log.Warn("server api disconnect failed", "app_id", app.ID, "err", err)
+		return nil, errInternal
+	}
+	return struct{}{}, nil
+}
+
+// unsubscribe ends a user's subscriptions to a channel on every node. The
+// clients of front ends that can be told so (Centrifugo's, with push
+// unsubscribe 2000) lose the subscription; Pusher's protocol has no such
+// message, and its connections keep theirs.
+func (a *API) unsubscribe(ctx context.Context, app *apps.App, raw json.RawMessage) (any, *Error) {
+	var p struct {
+		Channel string `json:"channel"`
+		User    string `json:"user"`
+		Client  string `json:"client"`
+		Session string `json:"session"`
+	}
+	if e := params(raw, &p); e != nil {
+		return nil, e
+	}
+	if p.User == "" || p.Channel == "" {
+		return nil, errBadRequest
+	}
+	if p.Client != "" || p.Session != "" {
+		return nil, errNotAvailable
+	}
+	if _, err := channel.Parse(p.Channel, app.MaxChannelNameLength); err != nil {
+		return nil, errUnknownChan
+	}
+	if err := a.cfg.Hub.UnsubscribeUser(ctx, app.ID, p.Channel, p.User); err != nil {
+		a.cfg.Log.Warn("server api unsubscribe failed", "app_id", app.ID, "channel", p.Channel, "err", err)
 		return nil, errInternal
 	}
 	return struct{}{}, nil

@@ -239,6 +239,7 @@ func testPublishReachesHandler(t *testing.T, s *suite) {
 			DataJSON: true, UserID: "u1", Exclude: "123.456"},
 		{Kind: broker.KindEvent, AppID: s.app("a"), Channel: "cache-prices", Event: "tick", Data: "42", Cache: true},
 		{Kind: broker.KindTerminate, AppID: s.app("a"), UserID: "u1"},
+		{Kind: broker.KindUnsubscribe, AppID: s.app("a"), Channel: "elsewhere", UserID: "u1"},
 		{Kind: broker.KindEvent, AppID: s.app("b"), Channel: "my-channel", Event: "my-event", Data: "for app b"},
 		{Kind: broker.KindEvent, AppID: s.app("a"), Channel: "c", Event: "unicode", Data: "ą€😀 \x00\"\\"},
 		{Kind: broker.KindEvent, AppID: s.app("a"), Channel: "c", Event: "tagged", Data: `{"v":1}`, DataJSON: true,
