@@ -39,6 +39,9 @@ Scenarios:
   slow      fanout plus --slow connections that never read: the fast ones'
             latency, and whether the server cut the slow ones (4100)
 
+With --protocol centrifugo the subscribers are Centrifugo clients (JSON protocol, a
+connection JWT minted with HS256); events are still published over the Pusher REST API.
+
 Every event carries its sequence number and publish time; each connection checks it
 got every event exactly once and in order. Progress goes to stderr, the result to
 stdout (a table, or --json). Exit status: 0 complete, 3 incomplete or timed out,
@@ -158,6 +161,8 @@ func newFlagSet(stderr io.Writer) (*flag.FlagSet, *cliFlags) {
 	fs.StringVar(&o.AppID, "app-id", "app-id", "app id (REST path /apps/<id>)")
 	fs.StringVar(&o.Key, "key", "app-key", "app key")
 	fs.StringVar(&o.Secret, "secret", "app-secret", "app secret (signs REST requests and private/presence subscriptions)")
+	fs.StringVar(&o.Protocol, "protocol", ProtocolPusher, "subscribers' protocol: pusher, or centrifugo (<url>/connection/websocket, a connection JWT; fanout and channels only)")
+	fs.StringVar(&o.JWTSecret, "jwt-secret", "", "centrifugo: HMAC key of the connection JWTs (default: --secret)")
 	fs.IntVar(&o.PID, "pid", 0, "server process id: report its CPU and memory from /proc")
 	fs.StringVar(&o.Label, "label", "", "name of the run in JSON results and charts")
 

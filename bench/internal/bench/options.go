@@ -38,6 +38,11 @@ type Options struct {
 	Key    string
 	Secret string
 	PID    int // the server's process id, for CPU and memory; 0: not measured
+	// Protocol is the subscribers' client protocol: ProtocolPusher, or
+	// ProtocolCentrifugo (connect with a connection JWT signed with
+	// JWTSecret, the app secret when empty, at /connection/websocket).
+	Protocol  string
+	JWTSecret string
 
 	// Connections.
 	Conns       int
@@ -99,6 +104,12 @@ func (o *Options) defaults() {
 	}
 	if o.Secret == "" {
 		o.Secret = "app-secret"
+	}
+	if o.Protocol == "" {
+		o.Protocol = ProtocolPusher
+	}
+	if o.JWTSecret == "" {
+		o.JWTSecret = o.Secret
 	}
 	switch o.Scenario {
 	case ScenarioConnect, ScenarioIdle:
@@ -169,6 +180,9 @@ func (o *Options) validate() error {
 	check(o.Timeout > 0, "--timeout must be positive")
 	check(o.Reader == "epoll" || o.Reader == "goroutine", "--reader must be epoll or goroutine")
 	check(o.Reader != "epoll" || epollSupported, "--reader epoll needs Linux")
+	check(o.Protocol == ProtocolPusher || o.Protocol == ProtocolCentrifugo, "--protocol must be pusher or centrifugo")
+	check(o.Protocol != ProtocolCentrifugo || o.Scenario == ScenarioFanout || o.Scenario == ScenarioChannels,
+		"--protocol centrifugo serves the fanout and channels scenarios only")
 	if o.Scenario == ScenarioPresence {
 		check(o.PresenceChannels > 0 && o.Churners > 0 && o.Cycles > 0, "--channels, --churners and --cycles must be positive")
 		perChannel := (o.Conns + o.Churners + o.PresenceChannels - 1) / o.PresenceChannels
@@ -192,6 +206,9 @@ func restFromWS(ws string) string {
 
 // wsURL is the connection URL of the app, as pusher-js builds it.
 func (o *Options) wsURL() string {
+	if o.Protocol == ProtocolCentrifugo {
+		return strings.TrimSuffix(o.URL, "/") + "/connection/websocket"
+	}
 	return strings.TrimSuffix(o.URL, "/") + "/app/" + url.PathEscape(o.Key) + "?protocol=7&client=herald-bench&version=1.0&flash=false"
 }
 
