@@ -3,7 +3,10 @@ package centrifugo
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
+	"slices"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/heraldhq/herald/internal/broker"
 )
@@ -17,7 +20,7 @@ import (
 // hub.Publication.Payload:
 //   - an event e with data d is a pub push whose data is d when d is JSON
 //     (compacted), else d as a JSON string, and whose tags carry
-//     {"event": e}; the sender's user id, when known, is the pub's info;
+//     {"event": e} besides the message's own tags; the sender's user id, when known, is the pub's info;
 //   - a member announcement is a join or leave push.
 func EncodePublication(m *broker.Message) []byte {
 	switch m.Kind {
@@ -36,18 +39,43 @@ func EncodePublication(m *broker.Message) []byte {
 		b = appendString(b, m.UserID)
 		b = append(b, `,"client":""}`...)
 	}
-	if m.Event != "" {
-		b = append(b, `,"tags":{"event":`...)
-		b = appendString(b, m.Event)
-		b = append(b, '}')
-	}
+	b = appendTags(b, m)
 	return append(b, "}}}"...)
+}
+
+// appendTags appends the pub's tags: the message's own, in key order, and
+// its event name as "event" unless a tag of that name is there already.
+func appendTags(b []byte, m *broker.Message) []byte {
+	_, hasEvent := m.Tags["event"]
+	addEvent := m.Event != "" && !hasEvent
+	if len(m.Tags) == 0 && !addEvent {
+		return b
+	}
+	b = append(b, `,"tags":{`...)
+	keys := slices.Sorted(maps.Keys(m.Tags))
+	if addEvent {
+		i, _ := slices.BinarySearch(keys, "event")
+		keys = slices.Insert(keys, i, "event")
+	}
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		if v, ok := m.Tags[k]; ok {
+			b = appendString(b, v)
+		} else {
+			b = appendString(b, m.Event)
+		}
+	}
+	return append(b, '}')
 }
 
 // appendData appends d as pub data: JSON as it is (compacted, which also
 // removes newlines), anything else as a JSON string.
 func appendData(b []byte, d string) []byte {
-	if d != "" && json.Valid([]byte(d)) {
+	if d != "" && utf8.ValidString(d) && json.Valid([]byte(d)) {
 		var buf bytes.Buffer
 		buf.Grow(len(d))
 		if json.Compact(&buf, []byte(d)) == nil {
@@ -75,7 +103,7 @@ func appendClientInfo(b []byte, userID string, info []byte) []byte {
 	b = appendString(b, userID)
 	b = append(b, `,"client":`...)
 	b = appendString(b, userID)
-	if len(info) > 0 && json.Valid(info) {
+	if len(info) > 0 && utf8.Valid(info) && json.Valid(info) {
 		var buf bytes.Buffer
 		if json.Compact(&buf, info) == nil {
 			b = append(b, `,"conn_info":`...)
