@@ -507,3 +507,18 @@ func TestCloseCodes(t *testing.T) {
 		t.Error("shutdown must let clients reconnect")
 	}
 }
+
+// Whatever a client sends, the session does not panic, and everything it
+// sends is one line of valid JSON.
+func FuzzSession(f *testing.F) {
+	f.Add([]byte(`{"subscribe":{"channel":"news"},"id":2}` + "\n" + `{"publish":{"channel":"news","data":{"a":1}},"id":3}`))
+	f.Add([]byte(`{"presence":{"channel":"presence-x"},"id":2}` + "\n" + `{}`))
+	f.Add([]byte(`{"sub_refresh":{"channel":"$a","token":"x.y.z"},"id":2}`))
+	f.Add([]byte(`{"refresh":{"token":""},"id":2}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		n := newTestNode(t, apps.App{ClientPublish: true})
+		tc := n.connect(t, "u1")
+		tc.HandleMessage(data)
+		tc.replies() // checks each message
+	})
+}
