@@ -22,6 +22,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/centrifugo"
 	"github.com/heraldhq/herald/internal/centrifugoapi"
 	"github.com/heraldhq/herald/internal/config"
 	"github.com/heraldhq/herald/internal/httpapi"
@@ -131,8 +132,18 @@ func newServer(cfg config.Config, log *slog.Logger, opt options) (*Server, error
 		Log:         log,
 		PongTimeout: cfg.PongTimeout,
 	})
+	cf := centrifugo.New(centrifugo.Config{
+		Apps:    reg,
+		Hub:     s.hub,
+		Log:     log,
+		Version: cfg.Version,
+	})
 	s.routes = []upgradeRoute{
 		{pattern: "/app/{key}", prefix: "/app/", serve: fe.ServeConn},
+		// Centrifugo clients: the single app at the bare path, or any app
+		// by its key.
+		{pattern: centrifugo.Path, prefix: centrifugo.Path, exact: true, serve: cf.ServeConn},
+		{pattern: centrifugo.Path + "/{key}", prefix: centrifugo.Path + "/", serve: cf.ServeConn},
 	}
 	api := httpapi.New(httpapi.Config{Apps: reg, Hub: s.hub, Log: log, Authenticated: authenticated, Observe: s.metrics.ObserveREST})
 
