@@ -5,6 +5,10 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
 
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/config"
@@ -61,5 +65,54 @@ func TestCentrifugoAPIRoutes(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 405 {
 		t.Fatalf("GET /api/info: %d", res.StatusCode)
+	}
+}
+
+// A server API publication reaches a Centrifugo subscriber with its data
+// and tags.
+func TestCentrifugoAPIToCentrifugoClient(t *testing.T) {
+	app := testApp("1")
+	app.APIKey = "the-api-key"
+	ts := startServer(t, config.Config{Apps: []apps.App{app}})
+	c := dial(t, ts, "/connection/websocket")
+	read := func() string {
+		t.Helper()
+		c.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for {
+			f, err := ws.ReadFrame(c.BR)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Header.OpCode == ws.OpClose {
+				t.Fatalf("closed: %q", f.Payload)
+			}
+			if s := string(f.Payload); s != "{}" {
+				return s
+			}
+		}
+	}
+	for _, cmd := range []string{
+		`{"id":1,"connect":{"token":"` + hs256("secret-1", `{"sub":"u1"}`) + `"}}`,
+		`{"id":2,"subscribe":{"channel":"news"}}`,
+	} {
+		if err := wsutil.WriteClientText(c.Conn, []byte(cmd)); err != nil {
+			t.Fatal(err)
+		}
+		if got := read(); !strings.Contains(got, `"id":`) || strings.Contains(got, `"error"`) {
+			t.Fatalf("%s: %s", cmd, got)
+		}
+	}
+	req, _ := http.NewRequest("POST", "http://"+ts.addr+"/api/publish", strings.NewReader(`{"channel":"news","data":{"n":1},"tags":{"event":"tick","k":"v"}}`))
+	req.Header.Set("Authorization", "apikey the-api-key")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("publish: %d", res.StatusCode)
+	}
+	if got, want := read(), `{"push":{"channel":"news","pub":{"data":{"n":1},"tags":{"event":"tick","k":"v"}}}}`; got != want {
+		t.Fatalf("push %s, want %s", got, want)
 	}
 }
