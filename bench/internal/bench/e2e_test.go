@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -485,4 +486,20 @@ func TestCentrifugoOptions(t *testing.T) {
 	if err := o.validate(); err != nil || o.wsURL() != "ws://h:1/connection/websocket" || o.JWTSecret != "app-secret" {
 		t.Fatalf("%v %s %q", err, o.wsURL(), o.JWTSecret)
 	}
+}
+
+// The Centrifugo message parser never panics, and counts a subscription
+// reply or a connect reply only for what it is.
+func FuzzCentrifugoMessage(f *testing.F) {
+	for _, s := range []string{`{"id":1,"connect":{"client":"abc","ping":25,"pong":true}}`, `{"id":2,"subscribe":{}}` + "\n{}",
+		`{"push":{"channel":"c","pub":{"data":{"hb":"0.1.5"},"tags":{"event":"x"}}}}`, `{"id":3,"error":{"code":103,"message":"x"}}`, "\n\n", `{}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		c := &conn{centrifugo: true, fd: -1, wclosed: true, sk: &countSink{}, cfPong: true}
+		c.message(msg, 1, new(shard))
+		if c.subscribed > bytes.Count(msg, []byte("\n"))+1 {
+			t.Fatalf("%d subscriptions from %q", c.subscribed, msg)
+		}
+	})
 }
