@@ -12,6 +12,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/config"
+	"github.com/heraldhq/herald/internal/testkit/redistest"
 )
 
 // The server API is mounted at /api/<method> and /api: a publication
@@ -114,5 +115,45 @@ func TestCentrifugoAPIToCentrifugoClient(t *testing.T) {
 	}
 	if got, want := read(), `{"push":{"channel":"news","pub":{"data":{"n":1},"tags":{"event":"tick","k":"v"}}}}`; got != want {
 		t.Fatalf("push %s, want %s", got, want)
+	}
+}
+
+// In cluster mode, info names the node by its Redis broker node id, and a
+// publication through one node's API reaches a subscriber of another.
+func TestCentrifugoAPICluster(t *testing.T) {
+	rs := redistest.Start(t)
+	app := testApp("1")
+	app.APIKey = "the-api-key"
+	node := func(id string) *testServer {
+		cfg := config.Config{Apps: []apps.App{app}}
+		cfg.Redis = config.Redis{URL: rs.URL(), NodeID: id, NodeTTL: 3 * time.Second, RefreshInterval: time.Second}
+		ts := startServer(t, cfg)
+		waitForWithin(t, 10*time.Second, func() bool { code, _ := probe(t, ts, "/readyz"); return code == 200 })
+		return ts
+	}
+	a, b := node("node-a"), node("node-b")
+	c, _ := connect(t, b, "key-1")
+	c.Subscribe("news", "", "")
+	c.Expect("pusher_internal:subscription_succeeded")
+	post := func(ts *testServer, path, body string) string {
+		t.Helper()
+		req, _ := http.NewRequest("POST", "http://"+ts.addr+path, strings.NewReader(body))
+		req.Header.Set("X-API-Key", "the-api-key")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		out, _ := io.ReadAll(res.Body)
+		return string(out)
+	}
+	if got := post(a, "/api/info", `{}`); !strings.Contains(got, `"uid":"node-a"`) {
+		t.Fatalf("info: %s", got)
+	}
+	if got := post(a, "/api/publish", `{"channel":"news","data":"x","tags":{"event":"e"}}`); strings.TrimSpace(got) != `{"result":{}}` {
+		t.Fatalf("publish: %s", got)
+	}
+	if m := c.Expect("e"); string(m.Data) != `"\"x\""` {
+		t.Fatalf("data %s", m.Data)
 	}
 }
