@@ -77,7 +77,13 @@ func printBanner(cfg config.Config, addr, nodeID string) {
 		fmt.Printf("  app %s: ws://%s:%s/app/%s   REST http://%s:%s/apps/%s\n", a.ID, host, port, a.Key, host, port, a.ID)
 	}
 	if cfg.DevApp {
-		fmt.Printf("\nWARNING: serving the built-in development app (id %q, key %q, secret %q).\n", config.DevAppID, config.DevAppKey, config.DevAppSecret)
+		api := ""
+		if cfg.Apps[0].APIKey == config.DevAppAPIKey {
+			// Only the public default: a key set by HERALD_APP_API_KEY
+			// is a secret, and a banner ends up in logs.
+			api = fmt.Sprintf(", server API key %q", config.DevAppAPIKey)
+		}
+		fmt.Printf("\nWARNING: serving the built-in development app (id %q, key %q, secret %q%s).\n", config.DevAppID, config.DevAppKey, config.DevAppSecret, api)
 		fmt.Println("These credentials are public: set HERALD_APP_ID, HERALD_APP_KEY and HERALD_APP_SECRET, or HERALD_CONFIG, for anything but local development.")
 		fmt.Printf("\npusher-js: new Pusher(%q, {cluster: \"local\", wsHost: %q, wsPort: %s, forceTLS: false, enabledTransports: [\"ws\"]})\n", config.DevAppKey, host, port)
 	}

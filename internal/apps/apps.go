@@ -4,10 +4,18 @@
 package apps
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
+
+	"github.com/heraldhq/herald/internal/jwtauth"
 )
 
 // Defaults applied by Normalize to zero-valued limits. They follow Pusher's
@@ -70,6 +78,86 @@ type App struct {
 	// connection may be subscribed to at once; a subscribe beyond it is
 	// refused and the connection stays open.
 	MaxSubscriptionsPerConnection int `yaml:"max_subscriptions_per_connection"`
+
+	// JWTSecret is the HMAC key of HS256/384/512 tokens (Centrifugo
+	// connection and subscription tokens); when empty the app secret is
+	// used.
+	JWTSecret string `yaml:"jwt_secret"`
+	// JWTPublicKey is the path of a PEM file holding an RSA or ECDSA public
+	// key, read when the registry is built; tokens signed with it are
+	// accepted too (RS256/384/512, or the ES algorithm of the key's curve).
+	JWTPublicKey string `yaml:"jwt_public_key"`
+	// JWTAudience and JWTIssuer, when set, must match a token's aud and iss.
+	JWTAudience string `yaml:"jwt_audience"`
+	JWTIssuer   string `yaml:"jwt_issuer"`
+	// APIKey is the key of the Centrifugo-style server API; when empty that
+	// API refuses the app.
+	APIKey string `yaml:"api_key"`
+	// ClientPublish allows the publish command of Centrifugo clients.
+	ClientPublish bool `yaml:"client_publish"`
+	// PusherJWTAuth lets the auth of a Pusher private or presence subscribe
+	// be a subscription JWT instead of key:signature.
+	PusherJWTAuth bool `yaml:"pusher_jwt_auth"`
+
+	jwt *jwtauth.Verifier
+}
+
+// JWT returns the app's token verifier. NewRegistry builds it; it is nil
+// only for an App that did not come from a registry.
+func (a *App) JWT() *jwtauth.Verifier { return a.jwt }
+
+// buildJWT reads the public key file, if any, and builds the verifier.
+func (a *App) buildJWT() error {
+	k := jwtauth.Keys{HMAC: []byte(a.JWTSecret), Audience: a.JWTAudience, Issuer: a.JWTIssuer}
+	if a.JWTSecret == "" {
+		k.HMAC = []byte(a.Secret)
+	}
+	if a.JWTPublicKey != "" {
+		pub, err := ReadPublicKey(a.JWTPublicKey)
+		if err != nil {
+			return fmt.Errorf("app %s: jwt_public_key: %w", a.ID, err)
+		}
+		k.Public = pub
+	}
+	v, err := jwtauth.NewVerifier(k)
+	if err != nil {
+		return fmt.Errorf("app %s: %w", a.ID, err)
+	}
+	a.jwt = v
+	return nil
+}
+
+// ReadPublicKey reads a PEM file holding one RSA or ECDSA public key, as a
+// PUBLIC KEY (PKIX) or an RSA PUBLIC KEY (PKCS #1) block.
+func ReadPublicKey(path string) (crypto.PublicKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, fmt.Errorf("%s is not a PEM file", path)
+	}
+	var pub any
+	switch block.Type {
+	case "PUBLIC KEY":
+		pub, err = x509.ParsePKIXPublicKey(block.Bytes)
+	case "RSA PUBLIC KEY":
+		pub, err = x509.ParsePKCS1PublicKey(block.Bytes)
+	default:
+		if strings.Contains(block.Type, "PRIVATE KEY") {
+			return nil, fmt.Errorf("%s holds a private key (%s); give the public key only", path, block.Type)
+		}
+		return nil, fmt.Errorf("%s holds a %s block, not a PUBLIC KEY", path, block.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	switch pub.(type) {
+	case *rsa.PublicKey, *ecdsa.PublicKey:
+		return pub, nil
+	}
+	return nil, fmt.Errorf("%s holds a %T key; only RSA and ECDSA public keys are supported", path, pub)
 }
 
 // IsEnabled reports whether the app accepts connections and requests.
@@ -139,6 +227,9 @@ func NewRegistry(list []App) (*Registry, error) {
 		a := list[i]
 		a.Normalize()
 		if err := a.Validate(); err != nil {
+			return nil, err
+		}
+		if err := a.buildJWT(); err != nil {
 			return nil, err
 		}
 		if _, dup := r.byID[a.ID]; dup {

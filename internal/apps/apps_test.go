@@ -1,9 +1,20 @@
 package apps
 
 import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 func TestNormalizeDefaults(t *testing.T) {
@@ -177,5 +188,106 @@ func TestRegistryErrors(t *testing.T) {
 				t.Error("NewRegistry returned a registry with its error")
 			}
 		})
+	}
+}
+
+func writePEM(t *testing.T, typ string, der []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "key.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestRegistryJWT(t *testing.T) {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
+	pkix := func(pub any) []byte {
+		der, err := x509.MarshalPKIXPublicKey(pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
+	rsaPath := writePEM(t, "PUBLIC KEY", pkix(&rsaKey.PublicKey))
+	ecPath := writePEM(t, "PUBLIC KEY", pkix(&ecKey.PublicKey))
+	pkcs1Path := writePEM(t, "RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(&rsaKey.PublicKey))
+	privPath := writePEM(t, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rsaKey))
+	edPath := writePEM(t, "PUBLIC KEY", pkix(edKey.Public()))
+	certPath := writePEM(t, "CERTIFICATE", []byte("x"))
+	notPEM := filepath.Join(t.TempDir(), "key.txt")
+	if err := os.WriteFile(notPEM, []byte("ssh-rsa AAAA"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	hs := func(secret string) string {
+		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "u"}).SignedString([]byte(secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	rs, err := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"sub": "u"}).SignedString(rsaKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The app secret is the HMAC key unless jwt_secret is set.
+	r, err := NewRegistry([]App{
+		{ID: "1", Key: "k1", Secret: "s1"},
+		{ID: "2", Key: "k2", Secret: "s2", JWTSecret: "j2"},
+		{ID: "3", Key: "k3", Secret: "s3", JWTPublicKey: rsaPath, JWTAudience: "aud", JWTIssuer: "iss"},
+		{ID: "4", Key: "k4", Secret: "s4", JWTPublicKey: ecPath},
+		{ID: "5", Key: "k5", Secret: "s5", JWTPublicKey: pkcs1Path},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range r.All() {
+		if a.JWT() == nil {
+			t.Fatalf("app %s has no verifier", a.ID)
+		}
+	}
+	if _, err := r.ByID("1").JWT().Connect(hs("s1"), now); err != nil {
+		t.Errorf("app secret as HMAC key: %v", err)
+	}
+	if _, err := r.ByID("2").JWT().Connect(hs("s2"), now); err == nil {
+		t.Error("app secret accepted though jwt_secret is set")
+	}
+	if _, err := r.ByID("2").JWT().Connect(hs("j2"), now); err != nil {
+		t.Errorf("jwt_secret: %v", err)
+	}
+	if _, err := r.ByID("5").JWT().Connect(rs, now); err != nil {
+		t.Errorf("PKCS #1 RSA key: %v", err)
+	}
+	// Audience and issuer are the app's.
+	if _, err := r.ByID("3").JWT().Connect(rs, now); err == nil {
+		t.Error("token without aud/iss accepted by an app that requires them")
+	}
+	if got := strings.Join(r.ByID("4").JWT().Methods(), ","); got != "HS256,HS384,HS512,ES256" {
+		t.Errorf("EC app methods %s", got)
+	}
+
+	for _, tc := range []struct {
+		name, path, want string
+	}{
+		{"missing file", filepath.Join(t.TempDir(), "nope.pem"), "no such file"},
+		{"not PEM", notPEM, "not a PEM file"},
+		{"private key", privPath, "private key"},
+		{"Ed25519", edPath, "only RSA and ECDSA"},
+		{"certificate", certPath, "CERTIFICATE"},
+	} {
+		_, err := NewRegistry([]App{{ID: "9", Key: "k", Secret: "s", JWTPublicKey: tc.path}})
+		if err == nil || !strings.Contains(err.Error(), "app 9: jwt_public_key") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want one naming app 9 and %q", tc.name, err, tc.want)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"time"
 )
 
@@ -32,6 +33,10 @@ const (
 	// KindUserOffline tells every node that the last signed-in connection
 	// of UserID in the cluster is gone.
 	KindUserOffline
+	// KindUnsubscribe removes the connections signed in as UserID from
+	// Channel, on every node: the server API's unsubscribe. It is a
+	// node-wide message, like KindTerminate.
+	KindUnsubscribe
 )
 
 // Message is what crosses the cluster. It is a value: once published nobody
@@ -53,12 +58,25 @@ type Message struct {
 	Exclude string
 	// Cache asks the broker to remember the event as the channel's last one.
 	Cache bool
+	// Tags are a publication's key/value annotations (the Centrifugo server
+	// API's tags). Pusher publications carry none. A nil and an empty map
+	// are the same message.
+	Tags map[string]string
+}
+
+// Equal reports whether m and o are the same message, field by field.
+// Message holds a map and cannot be compared with ==.
+func (m *Message) Equal(o *Message) bool {
+	return m.Kind == o.Kind && m.AppID == o.AppID && m.Channel == o.Channel &&
+		m.Event == o.Event && m.Data == o.Data && m.DataJSON == o.DataJSON &&
+		m.UserID == o.UserID && m.Exclude == o.Exclude && m.Cache == o.Cache &&
+		maps.Equal(m.Tags, o.Tags)
 }
 
 // Handler receives this node's share of the messages published anywhere in
 // the cluster: those for channels the node has declared interest in (see
 // Occupancy.SetLocalCount) and every node-wide message (KindTerminate,
-// KindUserOnline, KindUserOffline). It is called for messages of one channel
+// KindUserOnline, KindUserOffline, KindUnsubscribe). It is called for messages of one channel
 // in publish order and must not block.
 type Handler func(Message)
 

@@ -59,7 +59,7 @@ func TestMemoryCacheTTL(t *testing.T) {
 			if got := cacheTTL(t, b, "1", "cache-x"); got != time.Second {
 				t.Errorf("CacheTTL a second before expiry = %v, want 1s", got)
 			}
-			if got, ok, err := b.LastEvent(ctx, "1", "cache-x"); err != nil || !ok || got.Message != m {
+			if got, ok, err := b.LastEvent(ctx, "1", "cache-x"); err != nil || !ok || !got.Message.Equal(&m) {
 				t.Fatalf("LastEvent a second before expiry = %+v, %v, %v", got, ok, err)
 			}
 
@@ -115,7 +115,7 @@ func TestMemoryCacheRefresh(t *testing.T) {
 	c.Set(t0.Add(50 * time.Second))
 	fresh := publish("new")
 	c.Set(t0.Add(100 * time.Second))
-	if got, ok, _ := b.LastEvent(ctx, "1", "cache-x"); !ok || got.Message != fresh {
+	if got, ok, _ := b.LastEvent(ctx, "1", "cache-x"); !ok || !got.Message.Equal(&fresh) {
 		t.Fatalf("LastEvent 50s after the second event = %+v, %v; want it", got, ok)
 	}
 	if got := cacheTTL(t, b, "1", "cache-x"); got != 10*time.Second {

@@ -28,6 +28,9 @@ const (
 	DevAppID     = "app-id"
 	DevAppKey    = "app-key"
 	DevAppSecret = "app-secret"
+	// DevAppAPIKey is the development app's server API key, as public as
+	// its secret.
+	DevAppAPIKey = "app-api-key"
 )
 
 // Defaults of the HTTP listener, which serves the REST API and accepts
@@ -142,6 +145,11 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		appKey       = fs.String("app-key", "", "key of the single app (HERALD_APP_KEY)")
 		appSecret    = fs.String("app-secret", "", "secret of the single app (HERALD_APP_SECRET)")
 		clientEvents = fs.String("app-client-events", "", "true to allow client events for the single app (HERALD_APP_CLIENT_EVENTS)")
+		jwtSecret    = fs.String("app-jwt-secret", "", "HMAC key of the single app's JWTs (HERALD_APP_JWT_SECRET); default the app secret")
+		jwtPublicKey = fs.String("app-jwt-public-key", "", "PEM file of the single app's RSA or ECDSA JWT public key (HERALD_APP_JWT_PUBLIC_KEY)")
+		apiKey       = fs.String("app-api-key", "", "key of the single app's Centrifugo-style server API (HERALD_APP_API_KEY); default none: that API refuses the app")
+		clientPub    = fs.String("app-client-publish", "", "true to allow Centrifugo clients' publish for the single app (HERALD_APP_CLIENT_PUBLISH)")
+		pusherJWT    = fs.String("app-pusher-jwt-auth", "", "true to accept subscription JWTs as Pusher channel auth for the single app (HERALD_APP_PUSHER_JWT_AUTH)")
 		logLevel     = fs.String("log-level", "", "debug, info, warn or error (HERALD_LOG_LEVEL)")
 		transport    = fs.String("transport", "", "epoll or goroutine (HERALD_TRANSPORT)")
 		debugAddr    = fs.String("debug-addr", "", "serve /debug/pprof/ on this address, e.g. 127.0.0.1:6060 (HERALD_DEBUG_ADDR)")
@@ -210,33 +218,49 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	}
 
 	id, key, secret := pick(*appID, "HERALD_APP_ID"), pick(*appKey, "HERALD_APP_KEY"), pick(*appSecret, "HERALD_APP_SECRET")
-	ce := pick(*clientEvents, "HERALD_APP_CLIENT_EVENTS")
+	// Settings of the single app, which apply to the app of HERALD_APP_ID,
+	// HERALD_APP_KEY and HERALD_APP_SECRET, or to the development app.
+	appSettings := []appSetting{
+		{env: "HERALD_APP_CLIENT_EVENTS", flag: "app-client-events", key: "client_events", val: pick(*clientEvents, "HERALD_APP_CLIENT_EVENTS"), set: boolSetting(func(a *apps.App) *bool { return &a.ClientEvents })},
+		{env: "HERALD_APP_JWT_SECRET", flag: "app-jwt-secret", key: "jwt_secret", val: pick(*jwtSecret, "HERALD_APP_JWT_SECRET"), set: func(a *apps.App, v string) error { a.JWTSecret = v; return nil }},
+		{env: "HERALD_APP_JWT_PUBLIC_KEY", flag: "app-jwt-public-key", key: "jwt_public_key", val: pick(*jwtPublicKey, "HERALD_APP_JWT_PUBLIC_KEY"), set: func(a *apps.App, v string) error { a.JWTPublicKey = v; return nil }},
+		{env: "HERALD_APP_API_KEY", flag: "app-api-key", key: "api_key", val: pick(*apiKey, "HERALD_APP_API_KEY"), set: func(a *apps.App, v string) error { a.APIKey = v; return nil }},
+		{env: "HERALD_APP_CLIENT_PUBLISH", flag: "app-client-publish", key: "client_publish", val: pick(*clientPub, "HERALD_APP_CLIENT_PUBLISH"), set: boolSetting(func(a *apps.App) *bool { return &a.ClientPublish })},
+		{env: "HERALD_APP_PUSHER_JWT_AUTH", flag: "app-pusher-jwt-auth", key: "pusher_jwt_auth", val: pick(*pusherJWT, "HERALD_APP_PUSHER_JWT_AUTH"), set: boolSetting(func(a *apps.App) *bool { return &a.PusherJWTAuth })},
+	}
+	applySettings := func(a *apps.App) error {
+		for _, st := range appSettings {
+			if st.val == "" {
+				continue
+			}
+			if err := st.set(a, st.val); err != nil {
+				return fmt.Errorf("%s: %q %w", st.env, st.val, err)
+			}
+		}
+		return nil
+	}
 	if id != "" || key != "" || secret != "" {
 		if id == "" || key == "" || secret == "" {
 			return Config{}, errors.New("HERALD_APP_ID, HERALD_APP_KEY and HERALD_APP_SECRET (or --app-id, --app-key, --app-secret) must be set together")
 		}
 		a := apps.App{ID: id, Key: key, Secret: secret}
-		if ce != "" {
-			b, err := strconv.ParseBool(ce)
-			if err != nil {
-				return Config{}, fmt.Errorf("HERALD_APP_CLIENT_EVENTS: %q is not true or false", ce)
-			}
-			a.ClientEvents = b
+		if err := applySettings(&a); err != nil {
+			return Config{}, err
 		}
 		c.Apps = append(c.Apps, a)
-	} else if ce != "" && len(c.Apps) > 0 {
-		// It would silently do nothing: the file's apps say it themselves.
-		return Config{}, errors.New("HERALD_APP_CLIENT_EVENTS (--app-client-events) applies to the app of HERALD_APP_ID, HERALD_APP_KEY and HERALD_APP_SECRET, or to the development app; set client_events on the file's apps instead")
+	} else if len(c.Apps) > 0 {
+		for _, st := range appSettings {
+			if st.val != "" {
+				// It would silently do nothing: the file's apps say it themselves.
+				return Config{}, fmt.Errorf("%s (--%s) applies to the app of HERALD_APP_ID, HERALD_APP_KEY and HERALD_APP_SECRET, or to the development app; set %s on the file's apps instead", st.env, st.flag, st.key)
+			}
+		}
 	}
 	if len(c.Apps) == 0 {
 		c.DevApp = true
-		dev := apps.App{ID: DevAppID, Key: DevAppKey, Secret: DevAppSecret, ClientEvents: true}
-		if ce != "" {
-			b, err := strconv.ParseBool(ce)
-			if err != nil {
-				return Config{}, fmt.Errorf("HERALD_APP_CLIENT_EVENTS: %q is not true or false", ce)
-			}
-			dev.ClientEvents = b
+		dev := apps.App{ID: DevAppID, Key: DevAppKey, Secret: DevAppSecret, APIKey: DevAppAPIKey, ClientEvents: true}
+		if err := applySettings(&dev); err != nil {
+			return Config{}, err
 		}
 		c.Apps = []apps.App{dev}
 	}
@@ -245,6 +269,24 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// appSetting is a setting of the single app from a flag or variable.
+type appSetting struct {
+	env, flag, key string // the variable, the flag, the YAML key of the file's apps
+	val            string
+	set            func(a *apps.App, v string) error
+}
+
+func boolSetting(field func(a *apps.App) *bool) func(a *apps.App, v string) error {
+	return func(a *apps.App, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("is not true or false")
+		}
+		*field(a) = b
+		return nil
+	}
 }
 
 func decodeYAML(data []byte, c *Config) error {

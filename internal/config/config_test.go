@@ -1,6 +1,10 @@
 package config
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"os"
@@ -59,6 +63,21 @@ func TestLoadDevApp(t *testing.T) {
 	}
 	if c.Apps[0].ClientEvents {
 		t.Error("HERALD_APP_CLIENT_EVENTS=false left client events on")
+	}
+
+	// The dev app's server API key is as public as its secret; its JWT
+	// settings come from the single-app variables.
+	if a.APIKey != "app-api-key" || a.ClientPublish || a.PusherJWTAuth || a.JWTSecret != "" || a.JWT() != nil {
+		t.Errorf("dev app JWT/API settings = %+v", a)
+	}
+	c, err = Load([]string{"--app-client-publish", "true"}, env(map[string]string{
+		"HERALD_APP_JWT_SECRET": "jwt-s", "HERALD_APP_API_KEY": "api-k", "HERALD_APP_PUSHER_JWT_AUTH": "true",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := c.Apps[0]; !c.DevApp || a.JWTSecret != "jwt-s" || a.APIKey != "api-k" || !a.ClientPublish || !a.PusherJWTAuth {
+		t.Errorf("dev app with the single-app variables = %+v", a)
 	}
 
 	// An empty file configures nothing either.
@@ -185,7 +204,16 @@ apps:
 		t.Errorf("apps = %+v", c.Apps)
 	}
 
-	// Without that app, the client-events switch would do nothing: refused.
+	// Without that app, the single-app settings would do nothing: refused.
+	for _, v := range []struct{ env, key string }{
+		{"HERALD_APP_JWT_SECRET", "jwt_secret"}, {"HERALD_APP_JWT_PUBLIC_KEY", "jwt_public_key"},
+		{"HERALD_APP_API_KEY", "api_key"}, {"HERALD_APP_CLIENT_PUBLISH", "client_publish"},
+	} {
+		_, err = Load([]string{"--config", file}, env(map[string]string{v.env: "x"}))
+		if err == nil || !strings.Contains(err.Error(), v.env) || !strings.Contains(err.Error(), "set "+v.key+" on the file's apps") {
+			t.Errorf("%s with only the file's apps: %v", v.env, err)
+		}
+	}
 	_, err = Load([]string{"--config", file, "--app-client-events", "true"}, env(nil))
 	if err == nil || !strings.Contains(err.Error(), "set client_events on the file's apps") {
 		t.Errorf("--app-client-events with only the file's apps: %v", err)
@@ -201,6 +229,27 @@ func TestLoadSingleApp(t *testing.T) {
 	if c.DevApp || len(c.Apps) != 1 || c.Apps[0].Key != "env-key" || c.Apps[0].ClientEvents {
 		t.Fatalf("apps = %+v (dev %v)", c.Apps, c.DevApp)
 	}
+	// The JWT and server API settings of the single app.
+	key := writeRSAPublicKey(t)
+	e2 := map[string]string{"HERALD_APP_JWT_SECRET": "jwt-secret", "HERALD_APP_JWT_PUBLIC_KEY": key, "HERALD_APP_API_KEY": "api-key", "HERALD_APP_CLIENT_PUBLISH": "true", "HERALD_APP_PUSHER_JWT_AUTH": "true"}
+	for k, v := range e {
+		e2[k] = v
+	}
+	c, err = Load(nil, env(e2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := c.Apps[0]; a.JWTSecret != "jwt-secret" || a.JWTPublicKey != key || a.APIKey != "api-key" || !a.ClientPublish || !a.PusherJWTAuth {
+		t.Errorf("app with JWT settings = %+v", a)
+	}
+	c, err = Load([]string{"--app-api-key", "flag-api", "--app-client-publish", "false", "--app-jwt-secret", "flag-jwt"}, env(e2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := c.Apps[0]; a.APIKey != "flag-api" || a.ClientPublish || a.JWTSecret != "flag-jwt" {
+		t.Errorf("flags over JWT variables: %+v", a)
+	}
+
 	// Each flag beats its variable.
 	c, err = Load([]string{"--app-id", "2", "--app-secret", "flag-secret", "--app-client-events", "true"}, env(e))
 	if err != nil {
@@ -208,6 +257,46 @@ func TestLoadSingleApp(t *testing.T) {
 	}
 	a := c.Apps[0]
 	if a.ID != "2" || a.Key != "env-key" || a.Secret != "flag-secret" || !a.ClientEvents {
+		t.Errorf("app = %+v", a)
+	}
+}
+
+func writeRSAPublicKey(t *testing.T) string {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "jwt.pem")
+	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadFileJWTKeys(t *testing.T) {
+	key := writeRSAPublicKey(t)
+	c, err := Load([]string{"--config", writeFile(t, `apps:
+  - id: "1"
+    key: k
+    secret: s
+    jwt_secret: js
+    jwt_public_key: `+key+`
+    jwt_audience: aud
+    jwt_issuer: iss
+    api_key: ak
+    client_publish: true
+    pusher_jwt_auth: true
+`)}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.Apps[0]
+	if a.JWTSecret != "js" || a.JWTPublicKey != key || a.JWTAudience != "aud" || a.JWTIssuer != "iss" || a.APIKey != "ak" || !a.ClientPublish || !a.PusherJWTAuth {
 		t.Errorf("app = %+v", a)
 	}
 }
@@ -241,6 +330,11 @@ func TestLoadErrors(t *testing.T) {
 		{name: "bad client events value", env: map[string]string{"HERALD_APP_ID": "1", "HERALD_APP_KEY": "k", "HERALD_APP_SECRET": "s", "HERALD_APP_CLIENT_EVENTS": "sometimes"},
 			want: `"sometimes" is not true or false`},
 		{name: "bad client events value for the dev app", args: []string{"--app-client-events", "maybe"}, want: `"maybe" is not true or false`},
+		{name: "bad client publish value", env: map[string]string{"HERALD_APP_CLIENT_PUBLISH": "often"}, want: `HERALD_APP_CLIENT_PUBLISH: "often" is not true or false`},
+		{name: "bad pusher jwt auth value", args: []string{"--app-pusher-jwt-auth", "y"}, want: `HERALD_APP_PUSHER_JWT_AUTH: "y" is not true or false`},
+		{name: "jwt public key unreadable", env: map[string]string{"HERALD_APP_JWT_PUBLIC_KEY": "/nonexistent/key.pem"}, want: "app app-id: jwt_public_key: open /nonexistent/key.pem"},
+		{name: "jwt public key not PEM", file: "apps:\n  - {id: \"7\", key: a, secret: s, jwt_public_key: /dev/null}\n", want: "app 7: jwt_public_key: /dev/null is not a PEM file"},
+		{name: "unknown jwt key", file: "apps:\n  - {id: \"1\", key: a, secret: s, jwt_key: x}\n", want: "jwt_key"},
 		{name: "missing file", args: []string{"--config", "/nonexistent/herald.yaml"}, want: "config file"},
 		{name: "missing file from env", env: map[string]string{"HERALD_CONFIG": "/nonexistent/herald.yaml"}, want: "config file"},
 		{name: "unknown flag", args: []string{"--port", "1"}, want: "flag provided but not defined: -port"},

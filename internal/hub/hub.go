@@ -275,6 +275,8 @@ func (h *Hub) handle(m broker.Message) {
 		h.fanout(&Publication{Message: m})
 	case broker.KindTerminate:
 		h.users.terminate(m.AppID, m.UserID)
+	case broker.KindUnsubscribe:
+		h.users.unsubscribe(m.AppID, m.Channel, m.UserID)
 	case broker.KindUserOnline, broker.KindUserOffline:
 		h.users.notify(m.AppID, m.UserID, m.Kind == broker.KindUserOnline)
 	}

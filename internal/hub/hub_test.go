@@ -344,3 +344,34 @@ func TestLocalStateReportedToBroker(t *testing.T) {
 		t.Fatalf("watcher saw %s", got)
 	}
 }
+
+// unsubUser is a signed-in connection that can be unsubscribed by the server.
+type unsubUser struct {
+	fakeUser
+	channels []string
+}
+
+func (u *unsubUser) ServerUnsubscribe(channel string) { u.channels = append(u.channels, channel) }
+
+func TestUnsubscribeUser(t *testing.T) {
+	h := newHub()
+	tab1, tab2, other := &unsubUser{}, &unsubUser{}, &unsubUser{}
+	plain := &fakeUser{} // a front end without server unsubscribe
+	h.SignIn("app", "bob", tab1)
+	h.SignIn("app", "bob", tab2)
+	h.SignIn("app", "bob", plain)
+	h.SignIn("app", "carol", other)
+	h.SignIn("other", "bob", other)
+	if err := h.UnsubscribeUser(t.Context(), "app", "chat", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(tab1.channels, tab2.channels, other.channels) != "[chat] [chat] []" {
+		t.Fatalf("unsubscribed %v %v %v", tab1.channels, tab2.channels, other.channels)
+	}
+	if plain.terminated != 0 {
+		t.Fatal("a connection without server unsubscribe was closed")
+	}
+	if err := h.UnsubscribeUser(t.Context(), "app", "chat", "nobody"); err != nil {
+		t.Fatal(err)
+	}
+}

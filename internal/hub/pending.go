@@ -148,7 +148,7 @@ func (p *Pending) Holding(m broker.Message) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, pub := range p.held {
-		if pub.Message == m {
+		if pub.Message.Equal(&m) {
 			return true
 		}
 	}

@@ -15,6 +15,8 @@ type Encoding uint8
 
 const (
 	EncodingPusher Encoding = iota
+	// EncodingCentrifugo is the Centrifugo client protocol's JSON push.
+	EncodingCentrifugo
 	// numEncodings leaves room for the other protocol front ends.
 	numEncodings = 2
 )

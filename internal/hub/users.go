@@ -144,15 +144,47 @@ func (h *Hub) TerminateUser(ctx context.Context, appID, userID string) error {
 }
 
 func (u *users) terminate(appID, userID string) {
+	for _, c := range u.connsOf(appID, userID) {
+		c.CloseWith(ReasonTerminated)
+	}
+}
+
+// ServerUnsubscriber is a signed-in connection whose protocol lets the
+// server end one of its subscriptions and tell the client (Centrifugo's
+// unsubscribe push). A front end without such a notion does not implement
+// it, and its connections keep their subscriptions.
+type ServerUnsubscriber interface {
+	// ServerUnsubscribe ends the connection's subscription to channel, if
+	// it has one, and tells the client. It is called from the broker's
+	// handler, possibly with hub locks held: it must not block and must not
+	// call back into the hub; it queues the work on the connection's loop.
+	ServerUnsubscribe(channel string)
+}
+
+// UnsubscribeUser ends the subscriptions to channel of every connection
+// signed in as userID, on every node, where the connection's front end
+// implements ServerUnsubscriber.
+func (h *Hub) UnsubscribeUser(ctx context.Context, appID, channel, userID string) error {
+	return h.broker.Publish(ctx, broker.Message{Kind: broker.KindUnsubscribe, AppID: appID, Channel: channel, UserID: userID})
+}
+
+func (u *users) unsubscribe(appID, channel, userID string) {
+	for _, c := range u.connsOf(appID, userID) {
+		if su, ok := c.(ServerUnsubscriber); ok {
+			su.ServerUnsubscribe(channel)
+		}
+	}
+}
+
+// connsOf is a snapshot of the user's local signed-in connections.
+func (u *users) connsOf(appID, userID string) []User {
 	u.mu.Lock()
+	defer u.mu.Unlock()
 	var conns []User
 	for c := range u.conns[userKey{appID, userID}] {
 		conns = append(conns, c)
 	}
-	u.mu.Unlock()
-	for _, c := range conns {
-		c.CloseWith(ReasonTerminated)
-	}
+	return conns
 }
 
 func (u *users) watchersOf(k userKey) []User {

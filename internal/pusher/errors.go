@@ -34,4 +34,5 @@ const (
 	MsgSlowClient    = "Client too slow: send queue limit exceeded"
 	MsgSigninTimeout = "Connection not authorized within timeout"
 	MsgTerminated    = "Connection terminated by the application"
+	MsgTokenExpired  = "Subscription token expired; reconnect"
 )

@@ -16,6 +16,7 @@ import (
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/channel"
 	"github.com/heraldhq/herald/internal/hub"
+	"github.com/heraldhq/herald/internal/jwtauth"
 	"github.com/heraldhq/herald/internal/transport"
 )
 
@@ -45,9 +46,13 @@ type Session struct {
 	subSeq uint64 // identifies subscriptions, for off-loop results
 	// user is set by a successful pusher:signin; its Watchlist is the
 	// honoured part of the one signed.
-	user      *UserData
-	authed    bool // signed in, or joined a private or presence channel
+	user   *UserData
+	authed bool // signed in, or joined a private or presence channel
+	// expiring is set while a subscription authorized by a JWT may expire;
+	// the liveness timer then also fires at the earliest expiry.
+	expiring  bool
 	timer     hub.Timer
+	timerAt   int64 // unix nanoseconds at which timer fires
 	live      hub.Liveness
 	rate      *tokenBucket // made by the first client event
 	signinDue hub.Timer
@@ -100,6 +105,7 @@ func (s *Session) start() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.timer = s.fe.clock.AfterFunc(s.app.ActivityTimeout, s.onTimer)
+	s.timerAt = s.fe.clock.Now().Add(s.app.ActivityTimeout).UnixNano()
 	if s.app.RequireSignin {
 		s.signinDue = s.fe.clock.AfterFunc(s.app.SigninTimeout, s.onSigninDue)
 	}
@@ -285,6 +291,7 @@ func (s *Session) handleSubscribe(m Message) {
 		s.refuse(ch.Name, errTypeLimit, fmt.Sprintf("Subscription limit reached: at most %d channels per connection", s.app.MaxSubscriptionsPerConnection), 403, 0, hub.RefusedLimit)
 		return
 	}
+	var expires time.Time // of a JWT-authorized subscription
 	switch ch.Kind {
 	case channel.ServerToUser:
 		if s.user == nil || ch.Name != channel.ServerToUserPrefix+s.user.ID {
@@ -296,7 +303,14 @@ func (s *Session) handleSubscribe(m Message) {
 		s.send(subscriptionSucceededFrame(ch.Name))
 		return
 	case channel.Private, channel.Encrypted:
-		if err := auth.VerifyToken(s.app.Key, s.app.Secret, d.Auth, auth.ChannelString(s.socketID(), ch.Name, d.ChannelData)); err != nil {
+		if s.isJWT(d.Auth) {
+			c, err := s.verifyChannelJWT(ch, d.Auth)
+			if err != nil {
+				s.refuseAuth(ch.Name, err)
+				return
+			}
+			expires = c.Expires
+		} else if err := auth.VerifyToken(s.app.Key, s.app.Secret, d.Auth, auth.ChannelString(s.socketID(), ch.Name, d.ChannelData)); err != nil {
 			s.refuseAuth(ch.Name, err)
 			return
 		}
@@ -316,7 +330,7 @@ func (s *Session) handleSubscribe(m Message) {
 		// readiness with this subscriber counted, under the channel's
 		// lock: a channel losing its last local subscriber on another
 		// loop at the same moment is not taken for ready.
-		sub := s.newSub(ch, "")
+		sub := s.newSub(ch, "", expires)
 		sub.pending, _ = s.fe.hub.SubscribeReady(s.app.ID, ch.Name, s, func() { s.send(subscriptionSucceededFrame(ch.Name)) })
 		s.subs.add(sub)
 		if sub.pending == nil {
@@ -335,7 +349,7 @@ func (s *Session) handleSubscribe(m Message) {
 	// A cache channel's confirmation is followed by its last event or a
 	// cache miss, which the broker knows: the lookup runs off the loop and
 	// the channel's events are held until the answer is sent.
-	sub := s.newSub(ch, "")
+	sub := s.newSub(ch, "", expires)
 	sub.pending, _ = s.fe.hub.SubscribePending(s.app.ID, ch.Name, s)
 	s.subs.add(sub)
 	s.queueSubscription(sub, func(ctx context.Context) {
@@ -367,10 +381,19 @@ func (s *Session) queueSubscription(sub subscription, fn func(ctx context.Contex
 	s.refuse(sub.ch.Name, errTypeLimit, fmt.Sprintf("Too many requests in progress: at most %d per connection", hub.MaxPendingOps), 429, 0, hub.RefusedLimit)
 }
 
-// newSub returns a subscription with a fresh identity.
-func (s *Session) newSub(ch channel.Channel, userID string) subscription {
+// newSub returns a subscription with a fresh identity. A subscription
+// authorized by a JWT that expires ends the connection at its expiry.
+func (s *Session) newSub(ch channel.Channel, userID string, expires time.Time) subscription {
 	s.subSeq++
-	return subscription{ch: ch, userID: userID, id: s.subSeq}
+	sub := subscription{ch: ch, userID: userID, id: s.subSeq}
+	if !expires.IsZero() {
+		sub.expires = expires.UnixNano()
+		s.expiring = true
+		if s.timer != nil && sub.expires < s.timerAt {
+			s.resetTimer(s.fe.clock.Now(), expires.Sub(s.fe.clock.Now()))
+		}
+	}
+	return sub
 }
 
 // current reports whether sub is still the connection's subscription to its
@@ -409,7 +432,20 @@ func (s *Session) subscriptionCount() int {
 
 func (s *Session) subscribePresence(ch channel.Channel, d SubscribeData) {
 	var member ChannelData
+	var expires time.Time
 	switch {
+	case s.isJWT(d.Auth):
+		// The member is the token's: user_id from sub, user_info from info.
+		c, err := s.verifyChannelJWT(ch, d.Auth)
+		if err == nil && c.Sub == "" {
+			err = fmt.Errorf("%w: a presence channel needs a sub claim", errChannelToken)
+		}
+		if err != nil {
+			s.refuseAuth(ch.Name, err)
+			return
+		}
+		member = ChannelData{UserID: c.Sub, UserInfo: c.Info}
+		expires = c.Expires
 	case d.ChannelData != "":
 		if err := auth.VerifyToken(s.app.Key, s.app.Secret, d.Auth, auth.ChannelString(s.socketID(), ch.Name, d.ChannelData)); err != nil {
 			s.refuseAuth(ch.Name, err)
@@ -448,7 +484,7 @@ func (s *Session) subscribePresence(ch channel.Channel, d SubscribeData) {
 	// the member list is sent, so a member who joins meanwhile is either in
 	// the list or announced afterwards, and nothing arrives before the
 	// confirmation.
-	sub := s.newSub(ch, member.UserID)
+	sub := s.newSub(ch, member.UserID, expires)
 	sub.pending, _ = s.fe.hub.SubscribePending(s.app.ID, ch.Name, s)
 	s.subs.add(sub)
 	bm := broker.Member{UserID: member.UserID, Info: member.UserInfo}
@@ -649,7 +685,7 @@ func (s *Session) handleSignin(m Message) {
 	// the user after the client saw it is never missed.
 	own := channel.ServerToUserPrefix + ud.ID
 	success := signinSuccessFrame(d.UserData)
-	sub := s.newSub(channel.Channel{Name: own, Kind: channel.ServerToUser}, "")
+	sub := s.newSub(channel.Channel{Name: own, Kind: channel.ServerToUser}, "", time.Time{})
 	sub.pending, _ = s.fe.hub.SubscribeReady(s.app.ID, own, s, func() { s.send(success) })
 	s.subs.add(sub)
 	if sub.pending != nil {
@@ -768,6 +804,49 @@ func (s *Session) refuse(channel, typ, msg string, status int, code Code, why hu
 	s.sendError(code, msg, channel)
 }
 
+// errChannelToken wraps every refusal of a subscription JWT.
+var errChannelToken = errors.New("Invalid subscription token")
+
+// isJWT reports whether a subscribe's auth is to be read as a subscription
+// JWT: the app allows them, and it is not key:signature (a JWT has no ':',
+// an app key cannot have one).
+func (s *Session) isJWT(token string) bool {
+	return s.app.PusherJWTAuth && token != "" && !strings.Contains(token, ":")
+}
+
+// verifyChannelJWT checks a subscription JWT given as the auth of a
+// subscribe to ch: validly signed and unexpired, for this channel, and for
+// this connection: client is its socket id, or sub the user it signed in
+// as; each of them that is present must match.
+func (s *Session) verifyChannelJWT(ch channel.Channel, token string) (jwtauth.SubscribeClaims, error) {
+	c, err := s.app.JWT().Subscribe(token, s.fe.clock.Now())
+	switch {
+	case errors.Is(err, jwtauth.ErrExpired):
+		return c, fmt.Errorf("%w: expired", errChannelToken)
+	case err != nil:
+		return c, fmt.Errorf("%w: bad signature or claims", errChannelToken)
+	case c.Channel != ch.Name:
+		return c, fmt.Errorf("%w: issued for another channel", errChannelToken)
+	}
+	bound := false
+	if c.Client != "" {
+		if c.Client != s.socketID() {
+			return c, fmt.Errorf("%w: issued for another socket id", errChannelToken)
+		}
+		bound = true
+	}
+	if c.Sub != "" && s.user != nil {
+		if c.Sub != s.user.ID {
+			return c, fmt.Errorf("%w: issued for another user", errChannelToken)
+		}
+		bound = true
+	}
+	if !bound {
+		return c, fmt.Errorf("%w: needs client (the socket id) or sub (the signed-in user)", errChannelToken)
+	}
+	return c, nil
+}
+
 func (s *Session) refuseAuth(channel string, err error) {
 	s.refuse(channel, errTypeAuth, authMessage(err), 401, CodeUnauthorized, hub.RefusedAuth)
 }
@@ -780,27 +859,69 @@ func authMessage(err error) string {
 		return "Invalid format: auth must have the format key:signature"
 	case errors.Is(err, auth.ErrWrongKey):
 		return "Invalid key in subscription auth data"
+	case errors.Is(err, errChannelToken):
+		return err.Error()
 	default:
 		return "Invalid signature: " + strings.TrimPrefix(err.Error(), auth.ErrBadSignature.Error()+": ")
 	}
 }
 
-// onTimer is the session's one liveness timer (see hub.Liveness).
+// onTimer is the session's one timer: liveness (see hub.Liveness) and the
+// expiry of JWT-authorized subscriptions.
 func (s *Session) onTimer() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return
 	}
-	switch action, next := s.live.Check(s.fe.clock.Now(), s.conn().LastRead(), s.app.ActivityTimeout, s.fe.cfg.PongTimeout); action {
-	case hub.LiveTimeout:
-		s.CloseWith(hub.ReasonPongTimeout)
-	case hub.LivePing:
-		s.send(pingFrame)
-		s.timer.Reset(next)
-	default:
-		s.timer.Reset(next)
+	now := s.fe.clock.Now()
+	var due int64
+	if s.expiring {
+		due = s.nextExpiry()
+		if due != 0 && due <= now.UnixNano() {
+			s.closeTokenExpired()
+			return
+		}
+		s.expiring = due != 0
 	}
+	action, next := s.live.Check(now, s.conn().LastRead(), s.app.ActivityTimeout, s.fe.cfg.PongTimeout)
+	if action == hub.LiveTimeout {
+		s.CloseWith(hub.ReasonPongTimeout)
+		return
+	}
+	if action == hub.LivePing {
+		s.send(pingFrame)
+	}
+	if due != 0 {
+		next = min(next, time.Duration(due-now.UnixNano()))
+	}
+	s.resetTimer(now, next)
+}
+
+func (s *Session) resetTimer(now time.Time, d time.Duration) {
+	s.timer.Reset(d)
+	s.timerAt = now.Add(d).UnixNano()
+}
+
+// nextExpiry is the earliest expiry of the connection's JWT-authorized
+// subscriptions, in unix nanoseconds; 0: none expires.
+func (s *Session) nextExpiry() int64 {
+	var due int64
+	for _, sub := range s.subs.all() {
+		if sub.expires != 0 && (due == 0 || sub.expires < due) {
+			due = sub.expires
+		}
+	}
+	return due
+}
+
+// closeTokenExpired ends a connection one of whose subscription JWTs has
+// expired with 4200: pusher-js reconnects at once and, resubscribing, asks
+// the backend for fresh tokens.
+func (s *Session) closeTokenExpired() {
+	s.reason.CompareAndSwap(0, uint32(hub.ReasonUnauthorized)+1)
+	s.conn().Send(errorFrame(CodeReconnect, MsgTokenExpired, ""))
+	s.conn().Close(int(CodeReconnect), MsgTokenExpired)
 }
 
 // onSigninDue closes a connection of an app that requires sign-in when it

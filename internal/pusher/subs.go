@@ -26,6 +26,9 @@ type subscription struct {
 	// pending holds the channel's events until the subscription is
 	// confirmed; nil once it is (or for one confirmed at once).
 	pending *hub.Pending
+	// expires is when the JWT that authorized it expires, in unix
+	// nanoseconds; 0: never, or not authorized by a JWT.
+	expires int64
 }
 
 const indexThreshold = 16

@@ -5,6 +5,8 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +14,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +22,8 @@ import (
 
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/centrifugo"
+	"github.com/heraldhq/herald/internal/centrifugoapi"
 	"github.com/heraldhq/herald/internal/config"
 	"github.com/heraldhq/herald/internal/httpapi"
 	"github.com/heraldhq/herald/internal/hub"
@@ -127,8 +132,18 @@ func newServer(cfg config.Config, log *slog.Logger, opt options) (*Server, error
 		Log:         log,
 		PongTimeout: cfg.PongTimeout,
 	})
+	cf := centrifugo.New(centrifugo.Config{
+		Apps:    reg,
+		Hub:     s.hub,
+		Log:     log,
+		Version: cfg.Version,
+	})
 	s.routes = []upgradeRoute{
 		{pattern: "/app/{key}", prefix: "/app/", serve: fe.ServeConn},
+		// Centrifugo clients: the single app at the bare path, or any app
+		// by its key.
+		{pattern: centrifugo.Path, prefix: centrifugo.Path, exact: true, serve: cf.ServeConn},
+		{pattern: centrifugo.Path + "/{key}", prefix: centrifugo.Path + "/", serve: cf.ServeConn},
 	}
 	api := httpapi.New(httpapi.Config{Apps: reg, Hub: s.hub, Log: log, Authenticated: authenticated, Observe: s.metrics.ObserveREST})
 
@@ -145,6 +160,12 @@ func newServer(cfg config.Config, log *slog.Logger, opt options) (*Server, error
 		})
 	}
 	mux.Handle("/apps/", api)
+	capi := centrifugoapi.New(centrifugoapi.Config{
+		Apps: reg, Hub: s.hub, Log: log, Authenticated: authenticated,
+		NodeID: s.nodeID(), NodeName: hostname(), Version: cfg.Version,
+	})
+	mux.Handle(centrifugoapi.Prefix, capi)
+	mux.Handle(centrifugoapi.Prefix+"/", capi)
 	mux.HandleFunc("GET /healthz", s.serveLive)
 	mux.HandleFunc("GET /livez", s.serveLive)
 	mux.HandleFunc("GET /readyz", s.serveReady)
@@ -584,3 +605,22 @@ func (s *Server) NodeID() string {
 
 // Apps is the node's app registry.
 func (s *Server) Apps() *apps.Registry { return s.apps }
+
+// nodeID identifies the node in the server API's info: the Redis broker's
+// node id in cluster mode, otherwise a random one for this run.
+func (s *Server) nodeID() string {
+	if s.cluster != nil {
+		return s.cluster.nodeID
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "herald"
+	}
+	return h
+}

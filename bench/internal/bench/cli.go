@@ -45,6 +45,9 @@ bases comma separated, subscribers are spread over them round-robin and
 publishers over their REST endpoints; --pid takes every node's process id, and
 --redis-addr the Redis they share, whose commands during the run are counted.
 
+With --protocol centrifugo the subscribers are Centrifugo clients (JSON protocol, a
+connection JWT minted with HS256); events are still published over the Pusher REST API.
+
 Every event carries its sequence number and publish time; each connection checks it
 got every event exactly once and in order. Progress goes to stderr, the result to
 stdout (a table, or --json). Exit status: 0 complete, 3 incomplete or timed out,
@@ -166,6 +169,8 @@ func newFlagSet(stderr io.Writer) (*flag.FlagSet, *cliFlags) {
 	fs.StringVar(&o.Secret, "secret", "app-secret", "app secret (signs REST requests and private/presence subscriptions)")
 	fs.Var((*pidList)(&o.PIDs), "pid", "server process id: report its CPU and memory from /proc; for a cluster, the nodes' comma separated: CPU and memory summed over them, and per node")
 	fs.StringVar(&o.RedisAddr, "redis-addr", "", "host:port of the Redis a cluster runs on: report the commands it ran during the measured phase (INFO commandstats), in all, by command and per event or join")
+	fs.StringVar(&o.Protocol, "protocol", ProtocolPusher, "subscribers' protocol: pusher, or centrifugo (<url>/connection/websocket, a connection JWT; fanout and channels only)")
+	fs.StringVar(&o.JWTSecret, "jwt-secret", "", "centrifugo: HMAC key of the connection JWTs (default: --secret)")
 	fs.StringVar(&o.Label, "label", "", "name of the run in JSON results and charts")
 
 	fs.IntVar(&o.Conns, "conns", 0, "connections (subscribers, watchers) (default 1000; slow 500; connect and idle 10000)")

@@ -60,6 +60,9 @@ type conn struct {
 	frag  []byte // a fragmented message being reassembled
 
 	socketID   string
+	centrifugo bool         // speaks the Centrifugo client protocol
+	cfPong     bool         // centrifugo: the server asked for pongs
+	cfNextID   uint32       // centrifugo: the last command id used
 	subscribed int          // subscription_succeeded messages seen
 	subFailed  []byte       // first subscription error, if any
 	closeCode  atomic.Int32 // of the server's close frame, if one came
@@ -133,6 +136,10 @@ func (c *conn) frame(f frame, now int64, sh *shard) error {
 // message does the protocol chores (handshake, subscriptions, pings) and
 // hands everything else to the scenario.
 func (c *conn) message(msg []byte, now int64, sh *shard) {
+	if c.centrifugo {
+		c.centrifugoMessage(msg, now, sh)
+		return
+	}
 	ev := eventOf(msg)
 	switch string(ev) {
 	case EventName:

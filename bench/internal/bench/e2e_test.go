@@ -1,7 +1,11 @@
 package bench
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -33,13 +37,16 @@ type fakePusher struct {
 	connsAt, triggersAt map[string]int
 	subsAt              map[string]map[string]bool // channel → nodes it had subscribers on
 	events              int                        // channel events triggered
+	// pongs counts the Centrifugo clients' answers to pings.
+	pongs int
 }
 
 type fakeClient struct {
-	mu   sync.Mutex
-	conn net.Conn
-	id   string
-	host string // the node it connected to
+	mu         sync.Mutex
+	conn       net.Conn
+	id         string
+	host       string // the node it connected to
+	centrifugo bool
 }
 
 func (c *fakeClient) send(msg []byte) {
@@ -60,6 +67,7 @@ func newFakeCluster(t *testing.T, n int) (*fakePusher, []*httptest.Server) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/app/app-key", f.serveWS)
 	mux.HandleFunc("POST /apps/app-id/events", f.serveTrigger)
+	mux.HandleFunc("/connection/websocket", f.serveCentrifugo)
 	var srvs []*httptest.Server
 	for range n {
 		srv := httptest.NewServer(mux)
@@ -214,8 +222,13 @@ func (f *fakePusher) serveTrigger(w http.ResponseWriter, r *http.Request) {
 	f.triggersAt[r.Host]++
 	f.events += len(ev.Channels)
 	for _, ch := range ev.Channels {
-		frame := f.frame(ev.Name, ch, ev.Data)
+		pusherFrame := f.frame(ev.Name, ch, ev.Data)
+		cfFrame := centrifugoPub(ch, ev.Name, ev.Data)
 		for c := range f.subs[ch] {
+			frame := pusherFrame
+			if c.centrifugo {
+				frame = cfFrame
+			}
 			f.sent++
 			if f.drop != nil && f.drop(f.sent) {
 				continue
@@ -413,4 +426,191 @@ func TestEndToEndCluster(t *testing.T) {
 	if presence != 2 {
 		t.Errorf("%d presence channels, want 2", presence)
 	}
+}
+
+// serveCentrifugo is a minimal Centrifugo JSON-protocol endpoint: connect
+// with an HS256 token signed with the app secret, then subscribe to public
+// channels. It sends a ping along with each subscribe reply, in one frame.
+func (f *fakePusher) serveCentrifugo(w http.ResponseWriter, r *http.Request) {
+	conn, _, _, err := ws.UpgradeHTTP(r, w)
+	if err != nil {
+		return
+	}
+	f.mu.Lock()
+	f.next++
+	c := &fakeClient{conn: conn, id: fmt.Sprintf("client-%d", f.next), centrifugo: true}
+	f.mu.Unlock()
+	defer f.leaveAll(c)
+	connected := false
+	for {
+		msg, err := wsutil.ReadClientText(conn)
+		if err != nil {
+			conn.Close()
+			return
+		}
+		if string(msg) == "{}" {
+			f.mu.Lock()
+			f.pongs++
+			f.mu.Unlock()
+			continue
+		}
+		var cmd struct {
+			ID      int `json:"id"`
+			Connect *struct {
+				Token string `json:"token"`
+			} `json:"connect"`
+			Subscribe *struct {
+				Channel string `json:"channel"`
+			} `json:"subscribe"`
+		}
+		if json.Unmarshal(msg, &cmd) != nil || cmd.ID == 0 {
+			ws.WriteFrame(conn, ws.NewCloseFrame(ws.NewCloseFrameBody(3501, "bad request")))
+			conn.Close()
+			return
+		}
+		switch {
+		case cmd.Connect != nil:
+			if !validFakeToken(cmd.Connect.Token, "app-secret") {
+				ws.WriteFrame(conn, ws.NewCloseFrame(ws.NewCloseFrameBody(3500, "invalid token")))
+				conn.Close()
+				return
+			}
+			connected = true
+			c.send([]byte(fmt.Sprintf(`{"id":%d,"connect":{"client":"%s","version":"0","ping":25,"pong":true}}`, cmd.ID, c.id)))
+		case cmd.Subscribe != nil && connected:
+			f.mu.Lock()
+			if f.subs[cmd.Subscribe.Channel] == nil {
+				f.subs[cmd.Subscribe.Channel] = map[*fakeClient]string{}
+			}
+			f.subs[cmd.Subscribe.Channel][c] = ""
+			f.mu.Unlock()
+			c.send([]byte(fmt.Sprintf(`{"id":%d,"subscribe":{}}`+"\n{}", cmd.ID)))
+		default:
+			c.send([]byte(fmt.Sprintf(`{"id":%d,"error":{"code":107,"message":"bad request"}}`, cmd.ID)))
+		}
+	}
+}
+
+// centrifugoPub is a publication push: the data as JSON when it is JSON,
+// the Pusher event name in tags.event.
+func centrifugoPub(ch, event, data string) []byte {
+	b := []byte(`{"push":{"channel":`)
+	b = appendJSONString(b, ch)
+	b = append(b, `,"pub":{"data":`...)
+	if json.Valid([]byte(data)) {
+		b = append(b, data...)
+	} else {
+		b = appendJSONString(b, data)
+	}
+	b = append(b, `,"tags":{"event":`...)
+	b = appendJSONString(b, event)
+	return append(b, `}}}}`...)
+}
+
+func validFakeToken(tok, secret string) bool {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(parts[0] + "." + parts[1]))
+	if base64.RawURLEncoding.EncodeToString(mac.Sum(nil)) != parts[2] {
+		return false
+	}
+	h, _ := base64.RawURLEncoding.DecodeString(parts[0])
+	p, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	var header struct{ Alg string }
+	var claims struct {
+		Sub string
+		Exp int64
+	}
+	if json.Unmarshal(h, &header) != nil || json.Unmarshal(p, &claims) != nil {
+		return false
+	}
+	return header.Alg == "HS256" && claims.Sub != "" && claims.Exp > time.Now().Unix()
+}
+
+func TestEndToEndCentrifugoFanout(t *testing.T) {
+	for _, rd := range readers() {
+		t.Run(rd, func(t *testing.T) {
+			f, srv := newFakePusher(t)
+			res := runAgainst(t, srv, Options{Scenario: ScenarioFanout, Protocol: ProtocolCentrifugo, Reader: rd,
+				Conns: 20, Events: 60, Publishers: 3, Concurrency: 5})
+			d := res.Delivery
+			if !res.Complete || !d.Complete || d.Unique != 20*60 || d.Missing != 0 || res.Latency.Count != 20*60 {
+				t.Fatalf("result %+v, delivery %+v, errors %v", res, d, res.Errors)
+			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.pongs != 20 {
+				t.Errorf("%d pongs, want one per connection", f.pongs)
+			}
+		})
+	}
+}
+
+func TestEndToEndCentrifugoChannels(t *testing.T) {
+	_, srv := newFakePusher(t)
+	res := runAgainst(t, srv, Options{Scenario: ScenarioChannels, Protocol: ProtocolCentrifugo, Conns: 30, ChannelsPerConn: 3, Events: 4, Publishers: 2})
+	if d := res.Delivery; !res.Complete || d.Unique != 30*3*4 {
+		t.Fatalf("delivery %+v, errors %v", d, res.Errors)
+	}
+}
+
+// A token signed with another secret is refused: no connection, and the
+// run says so.
+func TestEndToEndCentrifugoBadSecret(t *testing.T) {
+	_, srv := newFakePusher(t)
+	o := Options{Scenario: ScenarioFanout, Protocol: ProtocolCentrifugo, JWTSecret: "wrong",
+		URL: "ws" + strings.TrimPrefix(srv.URL, "http"), Conns: 3, Events: 5, DialTimeout: 2 * time.Second, Timeout: time.Minute}
+	res, err := Run(context.Background(), o)
+	if err == nil || res == nil || res.Complete || res.Connections.Established != 0 || res.Connections.Failed != 3 {
+		t.Fatalf("err %v, result %+v", err, res)
+	}
+}
+
+func TestConnectToken(t *testing.T) {
+	tok := connectToken("s3cret", "hb-1", time.Now().Add(time.Minute))
+	if !validFakeToken(tok, "s3cret") || validFakeToken(tok, "other") {
+		t.Fatalf("token %s", tok)
+	}
+	if validFakeToken(connectToken("s3cret", "hb-1", time.Now().Add(-time.Minute)), "s3cret") {
+		t.Fatal("an expired token passed")
+	}
+}
+
+func TestCentrifugoOptions(t *testing.T) {
+	for _, sc := range []string{ScenarioPresence, ScenarioSlow, ScenarioConnect, ScenarioIdle} {
+		o := Options{Scenario: sc, Protocol: ProtocolCentrifugo}
+		o.defaults()
+		if err := o.validate(); err == nil {
+			t.Errorf("%s with centrifugo accepted", sc)
+		}
+	}
+	o := Options{Scenario: ScenarioFanout, Protocol: "mqtt"}
+	o.defaults()
+	if err := o.validate(); err == nil {
+		t.Error("--protocol mqtt accepted")
+	}
+	o = Options{Scenario: ScenarioFanout, Protocol: ProtocolCentrifugo, URL: "ws://h:1/"}
+	o.defaults()
+	if err := o.validate(); err != nil || o.wsURL() != "ws://h:1/connection/websocket" || o.JWTSecret != "app-secret" {
+		t.Fatalf("%v %s %q", err, o.wsURL(), o.JWTSecret)
+	}
+}
+
+// The Centrifugo message parser never panics, and counts a subscription
+// reply or a connect reply only for what it is.
+func FuzzCentrifugoMessage(f *testing.F) {
+	for _, s := range []string{`{"id":1,"connect":{"client":"abc","ping":25,"pong":true}}`, `{"id":2,"subscribe":{}}` + "\n{}",
+		`{"push":{"channel":"c","pub":{"data":{"hb":"0.1.5"},"tags":{"event":"x"}}}}`, `{"id":3,"error":{"code":103,"message":"x"}}`, "\n\n", `{}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		c := &conn{centrifugo: true, fd: -1, wclosed: true, sk: &countSink{}, cfPong: true}
+		c.message(msg, 1, new(shard))
+		if c.subscribed > bytes.Count(msg, []byte("\n"))+1 {
+			t.Fatalf("%d subscriptions from %q", c.subscribed, msg)
+		}
+	})
 }

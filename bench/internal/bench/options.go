@@ -44,6 +44,11 @@ type Options struct {
 	// RedisAddr, host:port, is a Redis whose INFO commandstats is read
 	// before and after the measured phase (a cluster's broker).
 	RedisAddr string
+	// Protocol is the subscribers' client protocol: ProtocolPusher, or
+	// ProtocolCentrifugo (connect with a connection JWT signed with
+	// JWTSecret, the app secret when empty, at /connection/websocket).
+	Protocol  string
+	JWTSecret string
 
 	// Connections.
 	Conns       int
@@ -140,6 +145,12 @@ func (o *Options) defaults() {
 	if o.Secret == "" {
 		o.Secret = "app-secret"
 	}
+	if o.Protocol == "" {
+		o.Protocol = ProtocolPusher
+	}
+	if o.JWTSecret == "" {
+		o.JWTSecret = o.Secret
+	}
 	switch o.Scenario {
 	case ScenarioConnect, ScenarioIdle:
 		def(&o.Conns, 10000)
@@ -209,6 +220,9 @@ func (o *Options) validate() error {
 	check(o.Timeout > 0, "--timeout must be positive")
 	check(o.Reader == "epoll" || o.Reader == "goroutine", "--reader must be epoll or goroutine")
 	check(o.Reader != "epoll" || epollSupported, "--reader epoll needs Linux")
+	check(o.Protocol == ProtocolPusher || o.Protocol == ProtocolCentrifugo, "--protocol must be pusher or centrifugo")
+	check(o.Protocol != ProtocolCentrifugo || o.Scenario == ScenarioFanout || o.Scenario == ScenarioChannels,
+		"--protocol centrifugo serves the fanout and channels scenarios only")
 	if o.Scenario == ScenarioPresence {
 		check(o.PresenceChannels > 0 && o.Churners > 0 && o.Cycles > 0, "--channels, --churners and --cycles must be positive")
 		perChannel := (o.Conns + o.Churners + o.PresenceChannels - 1) / o.PresenceChannels
@@ -246,6 +260,9 @@ func (o *Options) wsURL() string { return o.wsURLOf(o.urls[0]) }
 
 // wsURLOf is the connection URL of the app at one WebSocket base.
 func (o *Options) wsURLOf(base string) string {
+	if o.Protocol == ProtocolCentrifugo {
+		return strings.TrimSuffix(base, "/") + "/connection/websocket"
+	}
 	return strings.TrimSuffix(base, "/") + "/app/" + url.PathEscape(o.Key) + "?protocol=7&client=herald-bench&version=1.0&flash=false"
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -134,7 +135,7 @@ type dialSpec struct {
 // the spec's setup and hands the connection to the reader.
 func (p *pool) open(ctx context.Context, id int, spec dialSpec) (*conn, error) {
 	t := &p.targets[spec.node]
-	if t.raw != nil && spec.setup == nil && !spec.park && spec.rcvbuf == 0 {
+	if t.raw != nil && spec.setup == nil && !spec.park && spec.rcvbuf == 0 && p.o.Protocol != ProtocolCentrifugo {
 		return p.openRaw(ctx, id, t.raw, spec)
 	}
 	start := time.Now()
@@ -173,7 +174,14 @@ func (p *pool) open(ctx context.Context, id int, spec dialSpec) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &conn{id: id, nc: nc, fd: -1, sk: spec.sk}
+	c := &conn{id: id, nc: nc, fd: -1, sk: spec.sk, centrifugo: p.o.Protocol == ProtocolCentrifugo}
+	if c.centrifugo {
+		tok := connectToken(p.o.JWTSecret, "hb-"+strconv.Itoa(id), time.Now().Add(time.Hour))
+		if err := c.writeMessage(appendCentrifugoConnect(nil, c.nextID(), tok)); err != nil {
+			nc.Close()
+			return nil, err
+		}
+	}
 	sh := p.shards[id%len(p.shards)]
 	if br != nil {
 		early, _ := br.Peek(br.Buffered())
@@ -215,6 +223,16 @@ func (p *pool) open(ctx context.Context, id int, spec dialSpec) (*conn, error) {
 func (p *pool) subscribe(c *conn, channels []string, channelData string, signed bool) error {
 	var msg []byte
 	for _, ch := range channels {
+		if c.centrifugo {
+			if signed {
+				return fmt.Errorf("%w: signed channels need subscription tokens, which centrifugo clients of herald-bench do not mint", ErrSubscription)
+			}
+			msg = appendCentrifugoSubscribe(msg[:0], c.nextID(), ch)
+			if err := c.writeMessage(msg); err != nil {
+				return err
+			}
+			continue
+		}
 		token := ""
 		if signed {
 			token = channelToken(p.o.Key, p.o.Secret, c.socketID, ch, channelData)

@@ -181,7 +181,7 @@ func (s *suite) wantLastEvent(t *testing.T, app, channel string, want *broker.Me
 		t.Fatalf("LastEvent(%s, %s) = %+v, want none", app, channel, got)
 	case want != nil && !ok:
 		t.Fatalf("LastEvent(%s, %s): none, want %+v", app, channel, *want)
-	case want != nil && got.Message != *want:
+	case want != nil && !got.Message.Equal(want):
 		t.Fatalf("LastEvent(%s, %s) = %+v, want %+v", app, channel, got, *want)
 	}
 }
@@ -239,8 +239,11 @@ func testPublishReachesHandler(t *testing.T, s *suite) {
 			DataJSON: true, UserID: "u1", Exclude: "123.456"},
 		{Kind: broker.KindEvent, AppID: s.app("a"), Channel: "cache-prices", Event: "tick", Data: "42", Cache: true},
 		{Kind: broker.KindTerminate, AppID: s.app("a"), UserID: "u1"},
+		{Kind: broker.KindUnsubscribe, AppID: s.app("a"), Channel: "elsewhere", UserID: "u1"},
 		{Kind: broker.KindEvent, AppID: s.app("b"), Channel: "my-channel", Event: "my-event", Data: "for app b"},
 		{Kind: broker.KindEvent, AppID: s.app("a"), Channel: "c", Event: "unicode", Data: "ą€😀 \x00\"\\"},
+		{Kind: broker.KindEvent, AppID: s.app("a"), Channel: "c", Event: "tagged", Data: `{"v":1}`, DataJSON: true,
+			Tags: map[string]string{"event": "tick", "z": "", "": "empty key", "ключ": "значение"}},
 	}
 	s.interest(t, s.app("a"), "my-channel", "presence-room", "cache-prices", "c")
 	s.interest(t, s.app("b"), "my-channel")
@@ -253,7 +256,7 @@ func testPublishReachesHandler(t *testing.T, s *suite) {
 	for _, want := range sent {
 		found := false
 		for i, m := range got {
-			if !used[i] && m == want {
+			if !used[i] && m.Equal(&want) {
 				used[i], found = true, true
 				break
 			}
@@ -335,7 +338,8 @@ func testCacheLastEvent(t *testing.T, s *suite) {
 	s.publish(t, broker.Message{AppID: app, Channel: ch, Event: "price", Data: `{"eur":2}`})
 	s.wantLastEvent(t, app, ch, &first)
 
-	second := broker.Message{AppID: app, Channel: ch, Event: "price-now", Data: `{"eur":3}`, Cache: true, Exclude: "1.2"}
+	second := broker.Message{AppID: app, Channel: ch, Event: "price-now", Data: `{"eur":3}`, Cache: true, Exclude: "1.2",
+		Tags: map[string]string{"event": "price-now", "src": "api"}}
 	s.publish(t, second)
 	s.wantLastEvent(t, app, ch, &second)
 

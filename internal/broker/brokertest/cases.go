@@ -148,7 +148,7 @@ func testUsersOnlineOffline(t *testing.T, s *suite) {
 	s.b.SetLocalUser(app, "u1", 1)
 	got := s.rec.waitMatch(t, 1, isUser)
 	want := broker.Message{Kind: broker.KindUserOnline, AppID: app, UserID: "u1"}
-	if got[0] != want {
+	if !got[0].Equal(&want) {
 		t.Fatalf("transition %+v, want %+v", got[0], want)
 	}
 	wantOnline(t, s.b, app, ids, "u1")
@@ -162,7 +162,7 @@ func testUsersOnlineOffline(t *testing.T, s *suite) {
 	s.b.SetLocalUser(app, "u1", 0)
 	got = s.rec.waitMatch(t, 3, isUser)
 	want = broker.Message{Kind: broker.KindUserOffline, AppID: app, UserID: "u1"}
-	if got[2] != want {
+	if !got[2].Equal(&want) {
 		t.Fatalf("transition %+v, want %+v", got[2], want)
 	}
 	wantOnline(t, s.b, app, ids, "u3")

@@ -160,6 +160,7 @@ func testClusterPublishOnce(t *testing.T, cs *clusterSuite) {
 		publish(t, b, broker.Message{AppID: app, Channel: ch, Event: "from-" + strconv.Itoa(i)})
 	}
 	publish(t, cs.nodes[2], broker.Message{Kind: broker.KindTerminate, AppID: app, UserID: "u1"})
+	publish(t, cs.nodes[1], broker.Message{Kind: broker.KindUnsubscribe, AppID: app, Channel: "uninterested", UserID: "u2"})
 	isEvent := func(m broker.Message) bool { return m.Kind == broker.KindEvent }
 	for i := range 2 {
 		got := cs.recs[i].waitMatch(t, len(cs.nodes), isEvent)
@@ -175,6 +176,7 @@ func testClusterPublishOnce(t *testing.T, cs *clusterSuite) {
 	// Node-wide messages reach every node.
 	for i := range cs.nodes {
 		cs.recs[i].waitMatch(t, 1, kindIs(broker.KindTerminate, "u1"))
+		cs.recs[i].waitMatch(t, 1, kindIs(broker.KindUnsubscribe, "u2"))
 	}
 	if cs.c.InterestOnly {
 		if got := cs.recs[2].waitMatch(t, 0, isEvent); len(got) != 0 {

@@ -78,7 +78,7 @@ func TestSentinel(t *testing.T) {
 	}
 	select {
 	case r := <-got:
-		if r != m {
+		if !r.Equal(&m) {
 			t.Fatalf("received %+v", r)
 		}
 	case <-time.After(5 * time.Second):

@@ -175,7 +175,7 @@ func TestMalformedPayloadsDropped(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if got[0] != good {
+	if !got[0].Equal(&good) {
 		t.Fatalf("received %+v", got[0])
 	}
 }

@@ -1,0 +1,712 @@
+package centrifugo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/channel"
+	"github.com/heraldhq/herald/internal/hub"
+	"github.com/heraldhq/herald/internal/jwtauth"
+	"github.com/heraldhq/herald/internal/transport"
+)
+
+// Session is the Centrifugo protocol state of one connection, driven by
+// events as the Pusher session is: a message (HandleMessage), its one timer
+// (onTimer: the connect deadline, pings, pong deadline, connection and
+// subscription expiry), off-loop work reporting back under mu, and the
+// end of the connection (HandleClose). It never blocks.
+//
+// Locking: mu guards the fields below it. Deliver and CloseWith are called
+// with hub locks held and never take mu. The order is mu, then hub locks.
+type Session struct {
+	fe  *FrontEnd
+	app *apps.App
+	hc  *hub.Conn
+	// reason is why the server is closing the connection, plus one.
+	reason atomic.Uint32
+
+	mu        sync.Mutex
+	closed    bool
+	connected bool
+	user      string
+	info      json.RawMessage
+	expires   time.Time // connection expiry; zero: never
+	subs      map[string]*subscription
+	subSeq    uint64
+	timer     hub.Timer
+	started   time.Time
+	nextPing  time.Time
+	pingSent  time.Time // zero: no ping waits for its pong
+}
+
+type subscription struct {
+	ch       channel.Channel
+	id       uint64
+	pending  *hub.Pending // nil once confirmed
+	expires  time.Time
+	presence bool // joined the hub's presence as the connection's user
+}
+
+var (
+	_ hub.Client        = (*Session)(nil)
+	_ transport.Handler = (*Session)(nil)
+)
+
+func newSession(fe *FrontEnd, app *apps.App, hc *hub.Conn) *Session {
+	return &Session{fe: fe, app: app, hc: hc}
+}
+
+func (s *Session) conn() transport.Conn { return s.hc.Transport() }
+
+// SocketID implements hub.Subscriber; it is also the Centrifugo client id.
+func (s *Session) SocketID() string { return s.hc.SocketID() }
+
+// Protocol implements hub.Client.
+func (s *Session) Protocol() string { return Protocol }
+
+// Deliver implements hub.Subscriber: encoded once per publication.
+func (s *Session) Deliver(p *hub.Publication) {
+	s.hc.Send(p.Payload(hub.EncodingCentrifugo, EncodePublication))
+}
+
+func (s *Session) send(b []byte) { s.hc.Send(b) }
+
+// CloseWith implements hub.Client.
+func (s *Session) CloseWith(reason hub.CloseReason) {
+	s.reason.CompareAndSwap(0, uint32(reason)+1)
+	code, msg := closeCode(reason)
+	if reason == hub.ReasonSlowConsumer {
+		s.conn().Abort(code, msg)
+		return
+	}
+	s.conn().Close(code, msg)
+}
+
+// disconnect closes with a Centrifugo code of the front end's own (token
+// and expiry codes the hub has no reason for), recording reason for the
+// hub.
+func (s *Session) disconnect(code int, msg string, reason hub.CloseReason) {
+	s.reason.CompareAndSwap(0, uint32(reason)+1)
+	s.conn().Close(code, msg)
+}
+
+func (s *Session) badRequest() {
+	s.disconnect(CloseBadRequest, "bad request", hub.ReasonProtocolError)
+}
+
+// start arms the connect deadline.
+func (s *Session) start() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.started = s.fe.clock.Now()
+	s.timer = s.fe.clock.AfterFunc(s.fe.cfg.StaleDelay, s.onTimer)
+}
+
+// HandleMessage implements transport.Handler: the message's commands are
+// handled in order.
+func (s *Session) HandleMessage(data []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	if !utf8.Valid(data) {
+		s.badRequest()
+		return
+	}
+	cmds, err := DecodeCommands(data, MaxCommandsPerFrame)
+	if err != nil {
+		s.badRequest()
+		return
+	}
+	for i := range cmds {
+		if s.closed || s.reason.Load() != 0 {
+			return
+		}
+		s.handle(&cmds[i])
+	}
+}
+
+func (s *Session) handle(c *Command) {
+	if c.IsPong() {
+		// Liveness is the transport's LastRead.
+		return
+	}
+	if c.Send != nil {
+		return // no handler for asynchronous messages: ignored
+	}
+	if c.ID == 0 {
+		s.badRequest()
+		return
+	}
+	if !s.connected && c.Connect == nil {
+		s.badRequest()
+		return
+	}
+	switch {
+	case c.Connect != nil:
+		s.handleConnect(c.ID, c.Connect)
+	case c.Subscribe != nil:
+		s.handleSubscribe(c.ID, c.Subscribe)
+	case c.Unsubscribe != nil:
+		s.handleUnsubscribe(c.ID, c.Unsubscribe)
+	case c.Publish != nil:
+		s.handlePublish(c.ID, c.Publish)
+	case c.Presence != nil:
+		s.handlePresence(c.ID, c.Presence, false)
+	case c.PresenceStats != nil:
+		s.handlePresence(c.ID, c.PresenceStats, true)
+	case c.Refresh != nil:
+		s.handleRefresh(c.ID, c.Refresh)
+	case c.SubRefresh != nil:
+		s.handleSubRefresh(c.ID, c.SubRefresh)
+	case c.History != nil, c.RPC != nil, c.Ping != nil:
+		// No history, no RPC handler: what Centrifugo answers without them.
+		s.send(errorReply(c.ID, ErrNotAvailable))
+	default:
+		s.badRequest()
+	}
+}
+
+// HandleClose implements transport.Handler.
+func (s *Session) HandleClose(err error) {
+	reason := hub.ReasonClientClosed
+	if errors.Is(err, transport.ErrViolation) {
+		reason = hub.ReasonProtocolError
+	}
+	if r := s.reason.Load(); r != 0 {
+		reason = hub.CloseReason(r - 1)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed = true
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	for name, sub := range s.subs {
+		s.leave(sub)
+		delete(s.subs, name)
+	}
+	s.hc.Closed(reason)
+	if reason != hub.ReasonClientClosed {
+		s.fe.log.Debug("connection closed", "app_id", s.app.ID, "client", s.SocketID(), "reason", reason.String(), "err", err)
+	}
+}
+
+func ttl(exp, now time.Time) expiring {
+	if exp.IsZero() {
+		return expiring{}
+	}
+	return expiring{Expires: true, TTL: max(1, int64(exp.Sub(now).Round(time.Second)/time.Second))}
+}
+
+func (s *Session) handleConnect(id uint32, req *ConnectRequest) {
+	if s.connected {
+		s.badRequest()
+		return
+	}
+	if req.Token == "" {
+		// Anonymous connections are not allowed: a token is required.
+		s.badRequest()
+		return
+	}
+	now := s.fe.clock.Now()
+	claims, err := s.app.JWT().Connect(req.Token, now)
+	switch {
+	case errors.Is(err, jwtauth.ErrExpired):
+		s.send(errorReply(id, ErrTokenExpired))
+		return
+	case err != nil:
+		s.disconnect(CloseInvalidToken, "invalid token", hub.ReasonUnauthorized)
+		return
+	}
+	s.connected = true
+	s.user, s.info, s.expires = claims.Sub, claims.Info, claims.Expires
+	// Server-side subscriptions: public and $ channels of the token's
+	// list, within the connection's allowance. They are subscribed after
+	// the reply is queued, so no publication precedes it.
+	var server []channel.Channel
+	res := connectResult{
+		Client: s.SocketID(), Version: s.fe.cfg.Version, expiring: ttl(s.expires, now),
+		Ping: int(s.fe.cfg.PingInterval / time.Second), Pong: true,
+	}
+	for _, name := range claims.Channels {
+		ch, _, err := parseChannel(name, s.app.MaxChannelNameLength)
+		if err != nil || ch.Kind != channel.Public || len(server) >= s.app.MaxSubscriptionsPerConnection {
+			continue
+		}
+		if res.Subs == nil {
+			res.Subs = map[string]json.RawMessage{}
+		}
+		if _, dup := res.Subs[ch.Name]; dup {
+			continue
+		}
+		res.Subs[ch.Name] = emptyObject
+		server = append(server, ch)
+	}
+	s.send(reply(id, "connect", mustJSON(res)))
+	for _, ch := range server {
+		s.subSeq++
+		s.addSub(&subscription{ch: ch, id: s.subSeq})
+		s.fe.hub.Subscribe(s.app.ID, ch.Name, s)
+	}
+	s.nextPing = now.Add(s.fe.cfg.PingInterval)
+	s.arm(now)
+}
+
+func (s *Session) addSub(sub *subscription) {
+	if s.subs == nil {
+		s.subs = make(map[string]*subscription)
+	}
+	s.subs[sub.ch.Name] = sub
+}
+
+// parseChannel validates a channel name as the Pusher front end does,
+// with Centrifugo's "$" prefix allowed in front of a public name. It
+// reports whether a subscription token is required: for "$", private- and
+// presence- channels.
+func parseChannel(name string, maxLen int) (channel.Channel, bool, error) {
+	if rest, ok := strings.CutPrefix(name, "$"); ok {
+		ch, err := channel.Parse(rest, maxLen-1)
+		if err != nil {
+			return channel.Channel{}, true, err
+		}
+		if ch.Kind != channel.Public || ch.Cache {
+			return channel.Channel{}, true, errors.New("a $ channel must be a plain name")
+		}
+		return channel.Channel{Name: name, Kind: channel.Public}, true, nil
+	}
+	ch, err := channel.Parse(name, maxLen)
+	if err != nil {
+		return ch, false, err
+	}
+	return ch, ch.Kind != channel.Public, nil
+}
+
+func (s *Session) handleSubscribe(id uint32, req *SubscribeRequest) {
+	ch, needsToken, err := parseChannel(req.Channel, s.app.MaxChannelNameLength)
+	if err != nil {
+		s.send(errorReply(id, ErrBadRequest))
+		s.fe.hub.SubscriptionRefused(s.app.ID, hub.RefusedInvalid)
+		return
+	}
+	if ch.Kind == channel.Encrypted || ch.Kind == channel.ServerToUser {
+		// End-to-end encrypted channels need Pusher's shared-secret
+		// scheme; a user's own channel is Pusher sign-in's.
+		s.refuse(id, ErrPermissionDenied, hub.RefusedAuth)
+		return
+	}
+	if _, ok := s.subs[ch.Name]; ok {
+		s.send(errorReply(id, ErrAlreadySub))
+		return
+	}
+	if len(s.subs) >= s.app.MaxSubscriptionsPerConnection {
+		s.refuse(id, ErrLimitExceeded, hub.RefusedLimit)
+		return
+	}
+	now := s.fe.clock.Now()
+	var exp time.Time
+	var chanInfo json.RawMessage
+	switch {
+	case req.Token != "":
+		claims, ok := s.verifySub(id, ch.Name, req.Token, now)
+		if !ok {
+			return
+		}
+		exp, chanInfo = claims.Expires, claims.Info
+	case needsToken:
+		s.refuse(id, ErrPermissionDenied, hub.RefusedAuth)
+		return
+	}
+	result := mustJSON(ttl(exp, now))
+	s.subSeq++
+	sub := &subscription{ch: ch, id: s.subSeq, expires: exp}
+	if ch.Kind == channel.Presence {
+		s.subscribePresence(id, sub, chanInfo, result)
+		return
+	}
+	if s.fe.hub.InterestReady(s.app.ID, ch.Name) {
+		s.addSub(sub)
+		s.fe.hub.SubscribeThen(s.app.ID, ch.Name, s, func() { s.send(reply(id, "subscribe", result)) })
+		s.arm(now)
+		return
+	}
+	// The first subscriber on a node of a cluster: the reply waits until
+	// the channel's messages flow to this node.
+	sub.pending, _ = s.fe.hub.SubscribePending(s.app.ID, ch.Name, s)
+	s.addSub(sub)
+	ok := s.hc.TryDo(func(ctx context.Context) {
+		if err := s.fe.hub.AwaitInterest(ctx, s.app.ID, ch.Name); err != nil {
+			s.logError("channel subscription on the cluster failed", ch.Name, err)
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.activate(sub, func() { s.send(reply(id, "subscribe", result)) })
+	})
+	if !ok {
+		s.dropPending(id, sub)
+		return
+	}
+	s.arm(now)
+}
+
+// verifySub checks a subscription token for channel name, answering the
+// client itself when it fails: expired 109, not a valid subscription
+// token 103, a token for another channel, user or client closes 3500.
+func (s *Session) verifySub(id uint32, name, token string, now time.Time) (jwtauth.SubscribeClaims, bool) {
+	claims, err := s.app.JWT().Subscribe(token, now)
+	switch {
+	case errors.Is(err, jwtauth.ErrExpired):
+		s.refuse(id, ErrTokenExpired, hub.RefusedAuth)
+		return claims, false
+	case err != nil, claims.Channel == "":
+		s.refuse(id, ErrPermissionDenied, hub.RefusedAuth)
+		return claims, false
+	case claims.Channel != name, claims.Sub != s.user, claims.Client != "" && claims.Client != s.SocketID():
+		s.fe.hub.SubscriptionRefused(s.app.ID, hub.RefusedAuth)
+		s.disconnect(CloseInvalidToken, "invalid token", hub.ReasonUnauthorized)
+		return claims, false
+	}
+	return claims, true
+}
+
+func (s *Session) refuse(id uint32, code int, why hub.Refusal) {
+	s.fe.hub.SubscriptionRefused(s.app.ID, why)
+	s.send(errorReply(id, code))
+}
+
+// dropPending undoes a pending subscription whose work could not be
+// queued: the connection has too much in flight.
+func (s *Session) dropPending(id uint32, sub *subscription) {
+	delete(s.subs, sub.ch.Name)
+	s.fe.hub.Unsubscribe(s.app.ID, sub.ch.Name, sub.pending)
+	s.refuse(id, ErrTooManyRequests, hub.RefusedLimit)
+}
+
+func (s *Session) subscribePresence(id uint32, sub *subscription, chanInfo json.RawMessage, result []byte) {
+	if !channel.ValidUserID(s.user) {
+		// Presence is by user: an anonymous connection cannot be a member.
+		s.refuse(id, ErrPermissionDenied, hub.RefusedAuth)
+		return
+	}
+	info := chanInfo
+	if len(info) == 0 {
+		info = s.info
+	}
+	if len(info) > s.app.MaxPresenceUserInfoBytes {
+		s.refuse(id, ErrLimitExceeded, hub.RefusedLimit)
+		return
+	}
+	name := sub.ch.Name
+	sub.pending, _ = s.fe.hub.SubscribePending(s.app.ID, name, s)
+	s.addSub(sub)
+	bm := broker.Member{UserID: s.user, Info: info}
+	maxMembers := s.app.MaxPresenceMembers
+	ok := s.hc.TryDo(func(ctx context.Context) {
+		if err := s.fe.hub.AwaitInterest(ctx, s.app.ID, name); err != nil {
+			s.logError("channel subscription on the cluster failed", name, err)
+		}
+		first, _, err := s.fe.hub.JoinPresence(ctx, s.hc, name, bm, maxMembers)
+		s.mu.Lock()
+		if err != nil {
+			if s.current(sub) {
+				delete(s.subs, name)
+				s.fe.hub.Unsubscribe(s.app.ID, name, sub.pending)
+				code := ErrInternal
+				if errors.Is(err, broker.ErrMemberLimit) {
+					code = ErrLimitExceeded
+				} else {
+					s.logError("presence join failed", name, err)
+				}
+				s.refuse(id, code, hub.RefusedLimit)
+			}
+			s.mu.Unlock()
+			return
+		}
+		sub.presence = true
+		s.activate(sub, func() {
+			s.send(reply(id, "subscribe", result))
+			// Centrifugo tells the joiner of its own join too.
+			s.send(joinLeave(name, "join", bm.UserID, bm.Info))
+		})
+		s.mu.Unlock()
+		if first {
+			if err := s.fe.hub.AnnounceJoin(ctx, s.hc, name, bm); err != nil {
+				s.logError("presence announcement failed", name, err)
+			}
+		}
+	})
+	if !ok {
+		s.dropPending(id, sub)
+		return
+	}
+	s.arm(s.fe.clock.Now())
+}
+
+// current reports whether sub is still the connection's subscription to
+// its channel, for the results of off-loop work.
+func (s *Session) current(sub *subscription) bool {
+	return !s.closed && s.subs[sub.ch.Name] == sub
+}
+
+func (s *Session) activate(sub *subscription, confirm func()) {
+	if !s.current(sub) || sub.pending == nil {
+		return
+	}
+	if sub.pending.Activate(confirm) {
+		sub.pending = nil
+	}
+}
+
+// leave undoes a subscription; a presence membership is left off the loop,
+// after its join.
+func (s *Session) leave(sub *subscription) {
+	name := sub.ch.Name
+	if sub.pending != nil {
+		s.fe.hub.Unsubscribe(s.app.ID, name, sub.pending)
+	} else {
+		s.fe.hub.Unsubscribe(s.app.ID, name, s)
+	}
+	if sub.ch.Kind != channel.Presence {
+		return
+	}
+	// A join still queued sets presence when it runs; the leave is queued
+	// after it and reads the flag then.
+	hc, userID := s.hc, s.user
+	hc.Do(func(ctx context.Context) {
+		s.mu.Lock()
+		joined := sub.presence
+		s.mu.Unlock()
+		if !joined {
+			return
+		}
+		if err := s.fe.hub.LeavePresence(ctx, hc, name, userID); err != nil {
+			s.logError("presence leave failed", name, err)
+		}
+	})
+}
+
+func (s *Session) handleUnsubscribe(id uint32, req *ChannelRequest) {
+	if sub, ok := s.subs[req.Channel]; ok {
+		delete(s.subs, req.Channel)
+		s.leave(sub)
+	}
+	s.send(reply(id, "unsubscribe", emptyObject))
+}
+
+// PublicationEvent is the Pusher event name of a Centrifugo client's
+// publication.
+const PublicationEvent = "publication"
+
+func (s *Session) handlePublish(id uint32, req *PublishRequest) {
+	_, subscribed := s.subs[req.Channel]
+	switch {
+	case !s.app.ClientPublish, !subscribed:
+		s.send(errorReply(id, ErrPermissionDenied))
+		return
+	case len(req.Data) == 0:
+		s.send(errorReply(id, ErrBadRequest))
+		return
+	case len(req.Data) > s.app.MaxEventBytes:
+		s.send(errorReply(id, ErrLimitExceeded))
+		return
+	}
+	m := broker.Message{
+		AppID: s.app.ID, Channel: req.Channel, Event: PublicationEvent,
+		Data: string(req.Data), DataJSON: true, UserID: s.user,
+	}
+	ok := s.hc.TryDo(func(ctx context.Context) {
+		err := s.fe.hub.Publish(ctx, m, hub.SourceClient)
+		if err != nil {
+			s.logError("publish failed", m.Channel, err)
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.closed {
+			return
+		}
+		if err != nil {
+			s.send(errorReply(id, ErrInternal))
+		} else {
+			s.send(reply(id, "publish", emptyObject))
+		}
+	})
+	if !ok {
+		s.send(errorReply(id, ErrTooManyRequests))
+	}
+}
+
+// handlePresence answers presence and presence_stats for a presence-
+// channel the connection is subscribed to. Presence is by user: one entry
+// per member, keyed by user id.
+func (s *Session) handlePresence(id uint32, req *ChannelRequest, stats bool) {
+	sub, ok := s.subs[req.Channel]
+	switch {
+	case !ok:
+		s.send(errorReply(id, ErrPermissionDenied))
+		return
+	case sub.ch.Kind != channel.Presence:
+		s.send(errorReply(id, ErrNotAvailable))
+		return
+	}
+	name := sub.ch.Name
+	ok = s.hc.TryDo(func(ctx context.Context) {
+		var b []byte
+		var err error
+		if stats {
+			var users, clients int
+			if users, err = s.fe.hub.MemberCount(ctx, s.app.ID, name); err == nil {
+				clients, err = s.fe.hub.ClusterSubscriptionCount(ctx, s.app.ID, name)
+			}
+			b = reply(id, "presence_stats", presenceStatsResult(max(clients, users), users))
+		} else {
+			var members []broker.Member
+			members, err = s.fe.hub.Members(ctx, s.app.ID, name)
+			b = reply(id, "presence", presenceResult(members))
+		}
+		if err != nil {
+			s.logError("presence query failed", name, err)
+			b = errorReply(id, ErrInternal)
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !s.closed {
+			s.send(b)
+		}
+	})
+	if !ok {
+		s.send(errorReply(id, ErrTooManyRequests))
+	}
+}
+
+func (s *Session) handleRefresh(id uint32, req *RefreshRequest) {
+	now := s.fe.clock.Now()
+	claims, err := s.app.JWT().Connect(req.Token, now)
+	switch {
+	case errors.Is(err, jwtauth.ErrExpired):
+		s.disconnect(CloseExpired, "connection expired", hub.ReasonUnauthorized)
+		return
+	case err != nil, claims.Sub != s.user:
+		s.disconnect(CloseInvalidToken, "invalid token", hub.ReasonUnauthorized)
+		return
+	}
+	s.expires = claims.Expires
+	s.info = claims.Info
+	s.send(reply(id, "refresh", mustJSON(refreshResult{Client: s.SocketID(), Version: s.fe.cfg.Version, expiring: ttl(s.expires, now)})))
+	s.arm(now)
+}
+
+func (s *Session) handleSubRefresh(id uint32, req *SubRefreshRequest) {
+	if req.Channel == "" {
+		s.badRequest()
+		return
+	}
+	sub, ok := s.subs[req.Channel]
+	if !ok {
+		s.send(errorReply(id, ErrPermissionDenied))
+		return
+	}
+	now := s.fe.clock.Now()
+	claims, err := s.app.JWT().Subscribe(req.Token, now)
+	switch {
+	case errors.Is(err, jwtauth.ErrExpired):
+		// Refused, unlike Centrifugo v6.9.1, which accepted it and let the
+		// subscription never expire.
+		s.disconnect(CloseSubExpired, "subscription expired", hub.ReasonUnauthorized)
+		return
+	case err != nil, claims.Channel != sub.ch.Name, claims.Sub != s.user, claims.Client != "" && claims.Client != s.SocketID():
+		s.disconnect(CloseInvalidToken, "invalid token", hub.ReasonUnauthorized)
+		return
+	}
+	sub.expires = claims.Expires
+	s.send(reply(id, "sub_refresh", mustJSON(ttl(sub.expires, now))))
+	s.arm(now)
+}
+
+// onTimer is the session's one timer: the connect deadline, then pings,
+// the pong deadline, and the expiry of the connection and of each
+// subscription (after the grace the client has to refresh).
+func (s *Session) onTimer() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.reason.Load() != 0 {
+		return
+	}
+	now := s.fe.clock.Now()
+	cfg := &s.fe.cfg
+	if !s.connected {
+		if !now.Before(s.started.Add(cfg.StaleDelay)) {
+			s.CloseWith(hub.ReasonSigninTimeout)
+			return
+		}
+		s.timer.Reset(s.started.Add(cfg.StaleDelay).Sub(now))
+		return
+	}
+	if !s.pingSent.IsZero() && s.conn().LastRead().After(s.pingSent) {
+		s.pingSent = time.Time{}
+	}
+	if !s.pingSent.IsZero() && !now.Before(s.pingSent.Add(cfg.PongTimeout)) {
+		s.CloseWith(hub.ReasonPongTimeout)
+		return
+	}
+	if !s.expires.IsZero() && !now.Before(s.expires.Add(cfg.ExpiredDelay)) {
+		s.disconnect(CloseExpired, "connection expired", hub.ReasonUnauthorized)
+		return
+	}
+	for name, sub := range s.subs {
+		if !sub.expires.IsZero() && !now.Before(sub.expires.Add(cfg.ExpiredDelay)) {
+			delete(s.subs, name)
+			s.leave(sub)
+			s.send(unsubscribePush(name, UnsubExpired, "subscription expired"))
+		}
+	}
+	if !now.Before(s.nextPing) {
+		s.send(emptyObject)
+		if s.pingSent.IsZero() {
+			s.pingSent = now
+		}
+		s.nextPing = now.Add(cfg.PingInterval)
+	}
+	s.arm(now)
+}
+
+// arm sets the timer for the earliest thing due.
+func (s *Session) arm(now time.Time) {
+	if s.closed || !s.connected {
+		return
+	}
+	cfg := &s.fe.cfg
+	next := s.nextPing
+	earlier := func(t time.Time) {
+		if !t.IsZero() && t.Before(next) {
+			next = t
+		}
+	}
+	if !s.pingSent.IsZero() {
+		earlier(s.pingSent.Add(cfg.PongTimeout))
+	}
+	if !s.expires.IsZero() {
+		earlier(s.expires.Add(cfg.ExpiredDelay))
+	}
+	for _, sub := range s.subs {
+		if !sub.expires.IsZero() {
+			earlier(sub.expires.Add(cfg.ExpiredDelay))
+		}
+	}
+	s.timer.Reset(max(0, next.Sub(now)))
+}
+
+func (s *Session) logError(msg, channel string, err error) {
+	s.fe.log.Error(msg, "app_id", s.app.ID, "client", s.SocketID(), "channel", channel, "err", err)
+}

@@ -1,0 +1,524 @@
+package centrifugo
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/hub"
+	"github.com/heraldhq/herald/internal/testkit"
+)
+
+const secret = "secret"
+
+// token signs claims with HS256 and the app's secret, as a backend would.
+func token(t *testing.T, claims map[string]any) string {
+	return tokenWith(t, secret, claims)
+}
+
+func tokenWith(t *testing.T, key string, claims map[string]any) string {
+	t.Helper()
+	enc := base64.RawURLEncoding
+	p, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signing := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc.EncodeToString(p)
+	m := hmac.New(sha256.New, []byte(key))
+	m.Write([]byte(signing))
+	return signing + "." + enc.EncodeToString(m.Sum(nil))
+}
+
+var start = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+
+type testNode struct {
+	fe    *FrontEnd
+	hub   *hub.Hub
+	app   *apps.App
+	clock *testkit.Clock
+}
+
+func newTestNode(t *testing.T, a apps.App) *testNode {
+	t.Helper()
+	a.ID, a.Key, a.Secret = "1", "key", secret
+	reg, err := apps.NewRegistry([]apps.App{a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hub.New(hub.Config{Broker: broker.NewMemory(0)})
+	clock := testkit.NewClock(start)
+	fe := New(Config{Apps: reg, Hub: h, Log: slog.New(slog.DiscardHandler), Clock: clock,
+		PingInterval: 10 * time.Second, PongTimeout: 5 * time.Second, ExpiredDelay: 25 * time.Second, StaleDelay: 10 * time.Second})
+	return &testNode{fe: fe, hub: h, app: reg.ByID(a.ID), clock: clock}
+}
+
+type testConn struct {
+	*Session
+	c *testkit.Transport
+	n *testNode
+	t *testing.T
+}
+
+func (n *testNode) dial(t *testing.T) *testConn {
+	t.Helper()
+	c := &testkit.Transport{}
+	c.SetLastRead(n.clock.Now())
+	hc, err := n.hub.Admit(n.app.ID, 0, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSession(n.fe, n.app, hc)
+	hc.Attach(s)
+	s.start()
+	t.Cleanup(func() { s.HandleClose(nil) })
+	return &testConn{Session: s, c: c, n: n, t: t}
+}
+
+// connect dials and connects as user.
+func (n *testNode) connect(t *testing.T, user string) *testConn {
+	t.Helper()
+	tc := n.dial(t)
+	tc.cmd(1, "connect", map[string]any{"token": token(t, map[string]any{"sub": user, "info": map[string]string{"name": user}})})
+	if r := tc.replies(); len(r) != 1 || r[0]["connect"] == nil {
+		t.Fatalf("connect: %v", r)
+	}
+	return tc
+}
+
+func (tc *testConn) cmd(id uint32, method string, body any) {
+	tc.t.Helper()
+	b, err := json.Marshal(map[string]any{"id": id, method: body})
+	if err != nil {
+		tc.t.Fatal(err)
+	}
+	tc.HandleMessage(b)
+}
+
+// replies returns what was sent since the last call, each decoded. Every
+// message must be one JSON object without a newline.
+func (tc *testConn) replies() []map[string]json.RawMessage {
+	tc.t.Helper()
+	if err := tc.n.hub.WaitOps(tc.t.Context()); err != nil {
+		tc.t.Fatal(err)
+	}
+	var out []map[string]json.RawMessage
+	for _, p := range tc.c.Take() {
+		if strings.ContainsRune(string(p), '\n') {
+			tc.t.Fatalf("message with a newline: %q", p)
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(p, &m); err != nil {
+			tc.t.Fatalf("not JSON: %q", p)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// texts returns what was sent since the last call, as text.
+func (tc *testConn) texts() []string {
+	tc.t.Helper()
+	var out []string
+	for _, r := range tc.replies() {
+		b, _ := json.Marshal(r)
+		var v any
+		json.Unmarshal(b, &v)
+		b, _ = json.Marshal(v) // keys sorted at every level: stable
+		out = append(out, string(b))
+	}
+	return out
+}
+
+func (tc *testConn) expect(want ...string) {
+	tc.t.Helper()
+	got := tc.texts()
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		tc.t.Fatalf("sent\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
+func (tc *testConn) expectClosed(code int, reason string) {
+	tc.t.Helper()
+	got, why, _ := tc.c.Closed()
+	if got != code || why != reason {
+		tc.t.Fatalf("closed %d %q, want %d %q", got, why, code, reason)
+	}
+}
+
+func (tc *testConn) expectOpen() {
+	tc.t.Helper()
+	if code, why, _ := tc.c.Closed(); code != 0 {
+		tc.t.Fatalf("closed %d %q", code, why)
+	}
+}
+
+func publish(t *testing.T, n *testNode, m broker.Message) {
+	t.Helper()
+	m.AppID = n.app.ID
+	if err := n.hub.Publish(t.Context(), m, hub.SourceREST); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConnect(t *testing.T) {
+	n := newTestNode(t, apps.App{})
+	exp := start.Add(time.Minute).Unix()
+	tests := []struct {
+		name  string
+		token string
+		want  string // a reply, or "" when the connection is closed
+		code  int
+		why   string
+	}{
+		{"valid", token(t, map[string]any{"sub": "u1"}), `{"connect":{"client":"ID","ping":10,"pong":true,"version":"herald"},"id":1}`, 0, ""},
+		{"expiring", token(t, map[string]any{"sub": "u1", "exp": exp}), `{"connect":{"client":"ID","expires":true,"ping":10,"pong":true,"ttl":60,"version":"herald"},"id":1}`, 0, ""},
+		{"empty sub is anonymous", token(t, map[string]any{"sub": ""}), `{"connect":{"client":"ID","ping":10,"pong":true,"version":"herald"},"id":1}`, 0, ""},
+		{"expired", token(t, map[string]any{"sub": "u1", "exp": start.Add(-time.Second).Unix()}), `{"error":{"code":109,"message":"token expired"},"id":1}`, 0, ""},
+		{"no token", "", "", CloseBadRequest, "bad request"},
+		{"wrong key", tokenWith(t, "other", map[string]any{"sub": "u1"}), "", CloseInvalidToken, "invalid token"},
+		{"alg none", base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none"}`)) + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"u1"}`)) + ".", "", CloseInvalidToken, "invalid token"},
+		{"garbage", "abc", "", CloseInvalidToken, "invalid token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tc := n.dial(t)
+			tc.cmd(1, "connect", map[string]any{"token": tt.token, "name": "js"})
+			if tt.want == "" {
+				tc.expect()
+				tc.expectClosed(tt.code, tt.why)
+				return
+			}
+			tc.expect(strings.ReplaceAll(tt.want, "ID", tc.SocketID()))
+			tc.expectOpen()
+		})
+	}
+}
+
+func TestCommandsBeforeConnect(t *testing.T) {
+	n := newTestNode(t, apps.App{})
+	tc := n.dial(t)
+	tc.cmd(1, "subscribe", map[string]any{"channel": "news"})
+	tc.expectClosed(CloseBadRequest, "bad request")
+
+	tc = n.dial(t)
+	tc.HandleMessage([]byte("not json"))
+	tc.expectClosed(CloseBadRequest, "bad request")
+}
+
+// The commands of one message are handled in order: connect first, then
+// the subscribe that came with it.
+func TestBatchedConnectSubscribe(t *testing.T) {
+	n := newTestNode(t, apps.App{})
+	tc := n.dial(t)
+	tok := token(t, map[string]any{"sub": "u1"})
+	tc.HandleMessage([]byte(`{"connect":{"token":"` + tok + `","name":"js"},"id":1}` + "\n" +
+		`{"subscribe":{"channel":"news","flag":1},"id":2}` + "\n" + `{}` + "\n" + `{"send":{"data":1}}`))
+	got := tc.texts()
+	if len(got) != 2 || !strings.Contains(got[0], `"connect"`) || got[1] != `{"id":2,"subscribe":{}}` {
+		t.Fatalf("sent %v", got)
+	}
+	tc.expectOpen()
+}
+
+func TestPublicationsFromPusherSide(t *testing.T) {
+	n := newTestNode(t, apps.App{})
+	tc := n.connect(t, "u1")
+	tc.cmd(2, "subscribe", map[string]any{"channel": "news"})
+	tc.expect(`{"id":2,"subscribe":{}}`)
+	publish(t, n, broker.Message{Channel: "news", Event: "greet", Data: "{\n \"a\": [1, 2]\n}"})
+	publish(t, n, broker.Message{Channel: "news", Event: "text", Data: "hello"})
+	publish(t, n, broker.Message{Channel: "news", Event: "client-x", Data: `{"b":true}`, DataJSON: true, UserID: "u9"})
+	publish(t, n, broker.Message{Channel: "other", Event: "e", Data: "x"})
+	tc.expect(
+		`{"push":{"channel":"news","pub":{"data":{"a":[1,2]},"tags":{"event":"greet"}}}}`,
+		`{"push":{"channel":"news","pub":{"data":"hello","tags":{"event":"text"}}}}`,
+		`{"push":{"channel":"news","pub":{"data":{"b":true},"info":{"client":"","user":"u9"},"tags":{"event":"client-x"}}}}`,
+	)
+	tc.cmd(3, "unsubscribe", map[string]any{"channel": "news"})
+	tc.expect(`{"id":3,"unsubscribe":{}}`)
+	publish(t, n, broker.Message{Channel: "news", Event: "greet", Data: "1"})
+	tc.expect()
+}
+
+func TestSubscribeTokens(t *testing.T) {
+	n := newTestNode(t, apps.App{})
+	exp := start.Add(30 * time.Second).Unix()
+	type claims = map[string]any
+	tests := []struct {
+		name, channel string
+		claims        claims // nil: no token
+		key           string
+		want          string // reply; "" when the connection closes
+		code          int
+	}{
+		{"plain channel, no token", "news", nil, "", `{"id":2,"subscribe":{}}`, 0},
+		{"plain channel, token accepted", "news", claims{"sub": "u1", "channel": "news"}, "", `{"id":2,"subscribe":{}}`, 0},
+		{"$ without token", "$secret", nil, "", `{"error":{"code":103,"message":"permission denied"},"id":2}`, 0},
+		{"private without token", "private-a", nil, "", `{"error":{"code":103,"message":"permission denied"},"id":2}`, 0},
+		{"presence without token", "presence-a", nil, "", `{"error":{"code":103,"message":"permission denied"},"id":2}`, 0},
+		{"$ with token", "$secret", claims{"sub": "u1", "channel": "$secret", "exp": exp}, "", `{"id":2,"subscribe":{"expires":true,"ttl":30}}`, 0},
+		{"private with token", "private-a", claims{"sub": "u1", "channel": "private-a"}, "", `{"id":2,"subscribe":{}}`, 0},
+		{"client claim matches", "$secret", claims{"sub": "u1", "channel": "$secret", "client": "ID"}, "", `{"id":2,"subscribe":{}}`, 0},
+		{"expired", "$secret", claims{"sub": "u1", "channel": "$secret", "exp": start.Add(-time.Second).Unix()}, "", `{"error":{"code":109,"message":"token expired"},"id":2}`, 0},
+		{"bad signature", "$secret", claims{"sub": "u1", "channel": "$secret"}, "other", `{"error":{"code":103,"message":"permission denied"},"id":2}`, 0},
+		{"no channel claim", "$secret", claims{"sub": "u1"}, "", `{"error":{"code":103,"message":"permission denied"},"id":2}`, 0},
+		{"another channel", "$secret", claims{"sub": "u1", "channel": "$other"}, "", "", CloseInvalidToken},
+		{"another user", "$secret", claims{"sub": "u2", "channel": "$secret"}, "", "", CloseInvalidToken},
+		{"another client", "$secret", claims{"sub": "u1", "channel": "$secret", "client": "x.y"}, "", "", CloseInvalidToken},
+		{"encrypted refused", "private-encrypted-a", claims{"sub": "u1", "channel": "private-encrypted-a"}, "", `{"error":{"code":103,"message":"permission denied"},"id":2}`, 0},
+		{"invalid name", "bad name!", nil, "", `{"error":{"code":107,"message":"bad request"},"id":2}`, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tc := n.connect(t, "u1")
+			body := map[string]any{"channel": tt.channel}
+			if tt.claims != nil {
+				if tt.claims["client"] == "ID" {
+					tt.claims["client"] = tc.SocketID()
+				}
+				key := tt.key
+				if key == "" {
+					key = secret
+				}
+				body["token"] = tokenWith(t, key, tt.claims)
+			}
+			tc.cmd(2, "subscribe", body)
+			if tt.want == "" {
+				tc.expect()
+				tc.expectClosed(tt.code, "invalid token")
+				return
+			}
+			tc.expect(tt.want)
+			tc.expectOpen()
+		})
+	}
+}
+
+func TestDuplicateAndLimit(t *testing.T) {
+	n := newTestNode(t, apps.App{MaxSubscriptionsPerConnection: 2})
+	tc := n.connect(t, "u1")
+	tc.cmd(2, "subscribe", map[string]any{"channel": "a"})
+	tc.cmd(3, "subscribe", map[string]any{"channel": "a"})
+	tc.cmd(4, "subscribe", map[string]any{"channel": "b"})
+	tc.cmd(5, "subscribe", map[string]any{"channel": "c"})
+	tc.expect(`{"id":2,"subscribe":{}}`,
+		`{"error":{"code":105,"message":"already subscribed"},"id":3}`,
+		`{"id":4,"subscribe":{}}`,
+		`{"error":{"code":106,"message":"limit exceeded"},"id":5}`)
+}
+
+func TestClientPublish(t *testing.T) {
+	for _, allowed := range []bool{false, true} {
+		t.Run(fmt.Sprint(allowed), func(t *testing.T) {
+			n := newTestNode(t, apps.App{ClientPublish: allowed})
+			rec := &testkit.Subscriber{ID: "pusher.1"}
+			n.hub.Subscribe(n.app.ID, "news", rec)
+			tc := n.connect(t, "u1")
+			tc.cmd(2, "publish", map[string]any{"channel": "news", "data": map[string]int{"n": 1}})
+			tc.expect(`{"error":{"code":103,"message":"permission denied"},"id":2}`)
+			tc.cmd(3, "subscribe", map[string]any{"channel": "news"})
+			tc.cmd(4, "publish", map[string]any{"channel": "news", "data": map[string]int{"n": 1}})
+			if !allowed {
+				tc.expect(`{"id":3,"subscribe":{}}`, `{"error":{"code":103,"message":"permission denied"},"id":4}`)
+				if len(rec.Messages()) != 0 {
+					t.Fatal("a refused publication was delivered")
+				}
+				return
+			}
+			// The publisher gets its own publication, as in Centrifugo.
+			tc.expect(`{"id":3,"subscribe":{}}`,
+				`{"push":{"channel":"news","pub":{"data":{"n":1},"info":{"client":"","user":"u1"},"tags":{"event":"publication"}}}}`,
+				`{"id":4,"publish":{}}`)
+			ms := rec.Messages()
+			if len(ms) != 1 || ms[0].Event != PublicationEvent || ms[0].Data != `{"n":1}` || !ms[0].DataJSON {
+				t.Fatalf("Pusher side got %+v", ms)
+			}
+		})
+	}
+}
+
+func TestPresence(t *testing.T) {
+	n := newTestNode(t, apps.App{})
+	sub := func(tc *testConn, user string, id uint32) {
+		tc.cmd(id, "subscribe", map[string]any{"channel": "presence-room", "token": token(t, map[string]any{"sub": user, "channel": "presence-room"})})
+	}
+	a := n.connect(t, "u1")
+	sub(a, "u1", 2)
+	a.expect(`{"id":2,"subscribe":{}}`,
+		`{"push":{"channel":"presence-room","join":{"info":{"client":"u1","conn_info":{"name":"u1"},"user":"u1"}}}}`)
+	b := n.connect(t, "u2")
+	sub(b, "u2", 2)
+	b.expect(`{"id":2,"subscribe":{}}`,
+		`{"push":{"channel":"presence-room","join":{"info":{"client":"u2","conn_info":{"name":"u2"},"user":"u2"}}}}`)
+	a.expect(`{"push":{"channel":"presence-room","join":{"info":{"client":"u2","conn_info":{"name":"u2"},"user":"u2"}}}}`)
+
+	a.cmd(3, "presence", map[string]any{"channel": "presence-room"})
+	a.cmd(4, "presence_stats", map[string]any{"channel": "presence-room"})
+	a.expect(`{"id":3,"presence":{"presence":{"u1":{"client":"u1","conn_info":{"name":"u1"},"user":"u1"},"u2":{"client":"u2","conn_info":{"name":"u2"},"user":"u2"}}}}`,
+		`{"id":4,"presence_stats":{"num_clients":2,"num_users":2}}`)
+
+	// A member joining through the Pusher front end is announced the
+	// same way; so is its departure.
+	publish(t, n, broker.Message{Kind: broker.KindMemberAdded, Channel: "presence-room", UserID: "p1", Data: `{"name":"P"}`})
+	publish(t, n, broker.Message{Kind: broker.KindMemberRemoved, Channel: "presence-room", UserID: "p1"})
+	a.expect(`{"push":{"channel":"presence-room","join":{"info":{"client":"p1","conn_info":{"name":"P"},"user":"p1"}}}}`,
+		`{"push":{"channel":"presence-room","leave":{"info":{"client":"p1","user":"p1"}}}}`)
+
+	if got := b.texts(); len(got) != 2 {
+		t.Fatalf("the other member got %v", got)
+	}
+	b.cmd(3, "unsubscribe", map[string]any{"channel": "presence-room"})
+	b.expect(`{"id":3,"unsubscribe":{}}`)
+	a.expect(`{"push":{"channel":"presence-room","leave":{"info":{"client":"u2","user":"u2"}}}}`)
+
+	// Presence needs a subscription, and a presence channel.
+	b.cmd(4, "presence", map[string]any{"channel": "presence-room"})
+	b.cmd(5, "subscribe", map[string]any{"channel": "news"})
+	b.cmd(6, "presence", map[string]any{"channel": "news"})
+	b.expect(`{"error":{"code":103,"message":"permission denied"},"id":4}`, `{"id":5,"subscribe":{}}`,
+		`{"error":{"code":108,"message":"not available"},"id":6}`)
+
+	// An anonymous connection cannot be a member.
+	c := n.connect(t, "")
+	sub(c, "", 2)
+	c.expect(`{"error":{"code":103,"message":"permission denied"},"id":2}`)
+}
+
+func TestUnsupportedCommands(t *testing.T) {
+	n := newTestNode(t, apps.App{})
+	tc := n.connect(t, "u1")
+	tc.cmd(2, "rpc", map[string]any{"method": "m"})
+	tc.cmd(3, "history", map[string]any{"channel": "news"})
+	tc.HandleMessage([]byte(`{"send":{"data":{}}}`))
+	tc.expect(`{"error":{"code":108,"message":"not available"},"id":2}`, `{"error":{"code":108,"message":"not available"},"id":3}`)
+	tc.HandleMessage([]byte(`{"id":7,"nothing":{}}`))
+	tc.expectClosed(CloseBadRequest, "bad request")
+}
+
+func TestRefresh(t *testing.T) {
+	n := newTestNode(t, apps.App{})
+	exp := start.Add(time.Hour).Unix()
+	tc := n.connect(t, "u1")
+	tc.cmd(2, "refresh", map[string]any{"token": token(t, map[string]any{"sub": "u1", "exp": exp})})
+	tc.expect(fmt.Sprintf(`{"id":2,"refresh":{"client":"%s","expires":true,"ttl":3600,"version":"herald"}}`, tc.SocketID()))
+
+	tc.cmd(3, "refresh", map[string]any{"token": token(t, map[string]any{"sub": "u2", "exp": exp})})
+	tc.expectClosed(CloseInvalidToken, "invalid token")
+
+	tc = n.connect(t, "u1")
+	tc.cmd(2, "refresh", map[string]any{"token": token(t, map[string]any{"sub": "u1", "exp": start.Add(-time.Second).Unix()})})
+	tc.expectClosed(CloseExpired, "connection expired")
+}
+
+func TestSubRefresh(t *testing.T) {
+	n := newTestNode(t, apps.App{})
+	subTok := func(exp time.Time) string {
+		return token(t, map[string]any{"sub": "u1", "channel": "$s", "exp": exp.Unix()})
+	}
+	tc := n.connect(t, "u1")
+	tc.cmd(2, "subscribe", map[string]any{"channel": "$s", "token": subTok(start.Add(10 * time.Second))})
+	tc.cmd(3, "sub_refresh", map[string]any{"channel": "$s", "token": subTok(start.Add(time.Minute))})
+	tc.cmd(4, "sub_refresh", map[string]any{"channel": "$t", "token": subTok(start.Add(time.Minute))})
+	tc.expect(`{"id":2,"subscribe":{"expires":true,"ttl":10}}`, `{"id":3,"sub_refresh":{"expires":true,"ttl":60}}`,
+		`{"error":{"code":103,"message":"permission denied"},"id":4}`)
+	// A correctly signed token that has expired is refused.
+	tc.cmd(5, "sub_refresh", map[string]any{"channel": "$s", "token": subTok(start.Add(-time.Second))})
+	tc.expectClosed(CloseSubExpired, "subscription expired")
+}
+
+func TestPingPong(t *testing.T) {
+	n := newTestNode(t, apps.App{})
+	tc := n.connect(t, "u1")
+	n.clock.Advance(10 * time.Second)
+	tc.expect(`{}`)
+	tc.c.SetLastRead(n.clock.Now().Add(time.Second)) // the pong
+	n.clock.Advance(10 * time.Second)
+	tc.expect(`{}`)
+	tc.expectOpen()
+	n.clock.Advance(5 * time.Second)
+	tc.expectClosed(CloseNoPong, "no pong")
+}
+
+func TestStale(t *testing.T) {
+	n := newTestNode(t, apps.App{})
+	tc := n.dial(t)
+	n.clock.Advance(9 * time.Second)
+	tc.expectOpen()
+	n.clock.Advance(time.Second)
+	tc.expectClosed(CloseStale, "stale")
+}
+
+func TestExpiry(t *testing.T) {
+	n := newTestNode(t, apps.App{})
+	tc := n.dial(t)
+	tc.cmd(1, "connect", map[string]any{"token": token(t, map[string]any{"sub": "u1", "exp": start.Add(time.Minute).Unix()})})
+	tc.cmd(2, "subscribe", map[string]any{"channel": "$s", "token": token(t, map[string]any{"sub": "u1", "channel": "$s", "exp": start.Add(20 * time.Second).Unix()})})
+	tc.replies()
+	tc.c.SetLastRead(start.Add(time.Hour)) // pongs are not the point here
+	n.clock.Advance(45 * time.Second)
+	got := tc.texts()
+	want := `{"push":{"channel":"$s","unsubscribe":{"code":2501,"reason":"subscription expired"}}}`
+	if !strings.Contains(strings.Join(got, "\n"), want) {
+		t.Fatalf("sent %v, want the 2501 push", got)
+	}
+	publish(t, n, broker.Message{Channel: "$s", Event: "e", Data: "x"})
+	if got := tc.texts(); len(got) != 0 {
+		t.Fatalf("an expired subscription got %v", got)
+	}
+	n.clock.Advance(39 * time.Second)
+	tc.expectOpen()
+	n.clock.Advance(time.Second)
+	tc.expectClosed(CloseExpired, "connection expired")
+}
+
+func TestServerSideChannels(t *testing.T) {
+	n := newTestNode(t, apps.App{})
+	tc := n.dial(t)
+	tc.cmd(1, "connect", map[string]any{"token": token(t, map[string]any{"sub": "u1", "channels": []string{"news", "$feed", "presence-x", "news"}})})
+	r := tc.replies()
+	if len(r) != 1 || !strings.Contains(string(r[0]["connect"]), `"subs":{"$feed":{},"news":{}}`) {
+		t.Fatalf("connect reply %v", r)
+	}
+	publish(t, n, broker.Message{Channel: "$feed", Event: "e", Data: "1"})
+	tc.expect(`{"push":{"channel":"$feed","pub":{"data":1,"tags":{"event":"e"}}}}`)
+}
+
+func TestCloseCodes(t *testing.T) {
+	seen := map[int]bool{}
+	for _, r := range hub.CloseReasons() {
+		code, why := closeCode(r)
+		if why == "" || json.Valid([]byte(why)) {
+			t.Errorf("%v: reason %q must be plain words", r, why)
+		}
+		if code < 3000 || code > 3999 {
+			t.Errorf("%v: code %d", r, code)
+		}
+		seen[code] = true
+	}
+	if c, _ := closeCode(hub.ReasonShutdown); c >= 3500 {
+		t.Error("shutdown must let clients reconnect")
+	}
+}
+
+// Whatever a client sends, the session does not panic, and everything it
+// sends is one line of valid JSON.
+func FuzzSession(f *testing.F) {
+	f.Add([]byte(`{"subscribe":{"channel":"news"},"id":2}` + "\n" + `{"publish":{"channel":"news","data":{"a":1}},"id":3}`))
+	f.Add([]byte(`{"presence":{"channel":"presence-x"},"id":2}` + "\n" + `{}`))
+	f.Add([]byte(`{"sub_refresh":{"channel":"$a","token":"x.y.z"},"id":2}`))
+	f.Add([]byte(`{"refresh":{"token":""},"id":2}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		n := newTestNode(t, apps.App{ClientPublish: true})
+		tc := n.connect(t, "u1")
+		tc.HandleMessage(data)
+		tc.replies() // checks each message
+	})
+}
