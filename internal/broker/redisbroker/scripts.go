@@ -133,9 +133,16 @@ return 1
 var members = rueidis.NewLuaScript(`
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
 local out = {}
-for _, id in ipairs(ids) do
-  out[#out + 1] = id
-  out[#out + 1] = redis.call('HGET', KEYS[2], id) or ''
+-- One HMGET per thousand members, not one HGET each: a join's cost stays
+-- flat as its channel grows (unpack's argument count is bounded, hence
+-- the chunks).
+for lo = 1, #ids, 1000 do
+  local hi = math.min(lo + 999, #ids)
+  local infos = redis.call('HMGET', KEYS[2], unpack(ids, lo, hi))
+  for i = lo, hi do
+    out[#out + 1] = ids[i]
+    out[#out + 1] = infos[i - lo + 1] or ''
+  end
 end
 return out
 `)

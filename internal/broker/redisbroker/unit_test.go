@@ -3,7 +3,9 @@ package redisbroker_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"slices"
@@ -676,5 +678,55 @@ func TestRetriedLeaveAnnounced(t *testing.T) {
 	})
 	if n, err := b.MemberCount(ctx, "app", "presence-x"); err != nil || n != 0 {
 		t.Fatalf("MemberCount = %d, %v", n, err)
+	}
+}
+
+// A channel of more members than one HMGET chunk lists them all, in join
+// order, each with its own info.
+func TestMembersOfALargeChannel(t *testing.T) {
+	srv := redistest.Start(t)
+	b := newBroker(t, srv, nil)
+	ctx := t.Context()
+	const n = 2500
+	for i := range n {
+		m := broker.Member{UserID: fmt.Sprintf("u%d", i)}
+		if i%2 == 0 {
+			m.Info = json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))
+		}
+		if _, err := b.Join(ctx, "app", "presence-big", fmt.Sprintf("c%d", i), m, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if err := raw.Do(ctx, raw.B().Arbitrary("CONFIG", "RESETSTAT").Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Members(ctx, "app", "presence-big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The script reads the infos in chunks: three HMGETs, no HGET per member.
+	stats, err := raw.Do(ctx, raw.B().Info().Section("commandstats").Build()).ToString()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stats, "cmdstat_hget:") || !strings.Contains(stats, "cmdstat_hmget:calls=3,") {
+		t.Errorf("reading %d members ran:\n%s", n, stats)
+	}
+	if len(got) != n {
+		t.Fatalf("%d members, want %d", len(got), n)
+	}
+	for i, m := range got {
+		want := ""
+		if i%2 == 0 {
+			want = fmt.Sprintf(`{"n":%d}`, i)
+		}
+		if m.UserID != fmt.Sprintf("u%d", i) || string(m.Info) != want {
+			t.Fatalf("member %d is %s with %q, want u%d with %q", i, m.UserID, m.Info, i, want)
+		}
 	}
 }
