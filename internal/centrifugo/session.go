@@ -56,8 +56,10 @@ type subscription struct {
 }
 
 var (
-	_ hub.Client        = (*Session)(nil)
-	_ transport.Handler = (*Session)(nil)
+	_ hub.Client             = (*Session)(nil)
+	_ hub.User               = (*Session)(nil)
+	_ hub.ServerUnsubscriber = (*Session)(nil)
+	_ transport.Handler      = (*Session)(nil)
 )
 
 func newSession(fe *FrontEnd, app *apps.App, hc *hub.Conn) *Session {
@@ -198,6 +200,9 @@ func (s *Session) HandleClose(err error) {
 		s.leave(sub)
 		delete(s.subs, name)
 	}
+	if s.connected && s.user != "" {
+		s.fe.hub.SignOut(s.app.ID, s.user, s)
+	}
 	s.hc.Closed(reason)
 	if reason != hub.ReasonClientClosed {
 		s.fe.log.Debug("connection closed", "app_id", s.app.ID, "client", s.SocketID(), "reason", reason.String(), "err", err)
@@ -233,6 +238,12 @@ func (s *Session) handleConnect(id uint32, req *ConnectRequest) {
 	}
 	s.connected = true
 	s.user, s.info, s.expires = claims.Sub, claims.Info, claims.Expires
+	if s.user != "" {
+		// Known to the hub as the user, so that the server API's
+		// disconnect and unsubscribe by user reach this connection, on
+		// whichever node it is.
+		s.fe.hub.SignIn(s.app.ID, s.user, s)
+	}
 	// Server-side subscriptions: public and $ channels of the token's
 	// list, within the connection's allowance. They are subscribed after
 	// the reply is queued, so no publication precedes it.
@@ -494,6 +505,28 @@ func (s *Session) leave(sub *subscription) {
 		if err := s.fe.hub.LeavePresence(ctx, hc, name, userID); err != nil {
 			s.logError("presence leave failed", name, err)
 		}
+	})
+}
+
+// WatchlistChange implements hub.User: Centrifugo has no watchlists.
+func (s *Session) WatchlistChange(string, bool) {}
+
+// ServerUnsubscribe implements hub.ServerUnsubscriber: the server API
+// unsubscribed the connection's user from channel. The hub calls it from
+// the broker's handler, so the work is queued for the connection; dropped
+// when the connection already has too much in flight (the API asked again
+// faster than the node could answer).
+func (s *Session) ServerUnsubscribe(name string) {
+	s.hc.TryDo(func(context.Context) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		sub, ok := s.subs[name]
+		if s.closed || !ok {
+			return
+		}
+		delete(s.subs, name)
+		s.leave(sub)
+		s.send(unsubscribePush(name, UnsubServer, "server unsubscribe"))
 	})
 }
 

@@ -522,3 +522,31 @@ func FuzzSession(f *testing.F) {
 		tc.replies() // checks each message
 	})
 }
+
+// The server API's unsubscribe and disconnect by user reach a Centrifugo
+// connection: it is known to the hub as its token's user.
+func TestServerUnsubscribeAndDisconnectByUser(t *testing.T) {
+	n := newTestNode(t, apps.App{})
+	tc := n.connect(t, "u1")
+	other := n.connect(t, "u2")
+	tc.cmd(2, "subscribe", map[string]any{"channel": "news"})
+	tc.expect(`{"id":2,"subscribe":{}}`)
+	other.cmd(2, "subscribe", map[string]any{"channel": "news"})
+	other.expect(`{"id":2,"subscribe":{}}`)
+	if err := n.hub.UnsubscribeUser(t.Context(), n.app.ID, "news", "u1"); err != nil {
+		t.Fatal(err)
+	}
+	tc.expect(`{"push":{"channel":"news","unsubscribe":{"code":2000,"reason":"server unsubscribe"}}}`)
+	other.expect()
+	publish(t, n, broker.Message{Channel: "news", Event: "e", Data: "1"})
+	tc.expect()
+	other.expect(`{"push":{"channel":"news","pub":{"data":1,"tags":{"event":"e"}}}}`)
+	if err := n.hub.TerminateUser(t.Context(), n.app.ID, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	code, _ := closeCode(hub.ReasonTerminated)
+	if got, _, _ := tc.c.Closed(); got != code {
+		t.Fatalf("closed %d after disconnect by user, want %d", got, code)
+	}
+	other.expectOpen()
+}
