@@ -434,13 +434,12 @@ func (s *Session) subscribePresence(id uint32, sub *subscription, chanInfo json.
 			if s.current(sub) {
 				delete(s.subs, name)
 				s.fe.hub.Unsubscribe(s.app.ID, name, sub.pending)
-				code := ErrInternal
 				if errors.Is(err, broker.ErrMemberLimit) {
-					code = ErrLimitExceeded
+					s.refuse(id, ErrLimitExceeded, hub.RefusedLimit)
 				} else {
 					s.logError("presence join failed", name, err)
+					s.refuse(id, ErrInternal, hub.RefusedUnavailable)
 				}
-				s.refuse(id, code, hub.RefusedLimit)
 			}
 			s.mu.Unlock()
 			return
