@@ -190,6 +190,17 @@ func (h *Hub) Subscribe(appID, name string, s Subscriber) (count int, added bool
 // subscription's confirmation) comes before the channel's first event.
 // confirm runs with the channel's locks held and must only queue bytes.
 func (h *Hub) SubscribeThen(appID, name string, s Subscriber, confirm func()) (count int, added bool) {
+	count, _, added = h.subscribe(appID, name, s, confirm, false)
+	return count, added
+}
+
+// subscribe adds s to a channel and calls confirm (when not nil) before the
+// channel's next publication can reach s. With awaitInterest, that happens
+// only if the node already receives the channel's cluster messages;
+// otherwise s goes in through a holder, returned for the caller to
+// Activate. added is false, and nothing is done, when s already was
+// subscribed.
+func (h *Hub) subscribe(appID, name string, s Subscriber, confirm func(), awaitInterest bool) (count int, p *Pending, added bool) {
 	k := chanKey{appID, name}
 	sh := h.shard(k)
 	sh.mu.Lock()
@@ -202,22 +213,28 @@ func (h *Hub) SubscribeThen(appID, name string, s Subscriber, confirm func()) (c
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	if ch.pos(s) >= 0 {
-		return len(ch.subs), false
+		return len(ch.subs), nil, false
 	}
-	ch.add(s)
-	if confirm != nil {
-		confirm()
-	}
-	n := len(ch.subs)
-	// Under the channel's lock, so the broker hears the counts in order.
+	n := len(ch.subs) + 1
+	// Under the channel's lock, so the broker hears the counts in order,
+	// and before readiness is judged: the count declares the interest.
 	h.broker.SetLocalCount(appID, name, n)
+	if !awaitInterest || h.broker.InterestReady(appID, name) {
+		ch.add(s)
+		if confirm != nil {
+			confirm()
+		}
+	} else {
+		p = &Pending{hub: h, key: k, final: s}
+		ch.add(p)
+	}
 	if len(h.observers) > 0 {
 		if n == 1 {
 			h.emit(Event{Type: EventChannelOccupied, AppID: appID, Channel: name})
 		}
 		h.emit(Event{Type: EventSubscriptionCount, AppID: appID, Channel: name, SocketID: s.SocketID(), Count: n, Delta: 1})
 	}
-	return n, true
+	return n, p, true
 }
 
 // Unsubscribe removes s from a channel. It reports the remaining local

@@ -63,36 +63,8 @@ func (h *Hub) SubscribePending(appID, name string, s Subscriber) (*Pending, bool
 // messages do not flow. added is false, and nothing is done, when s was
 // already subscribed.
 func (h *Hub) SubscribeReady(appID, name string, s Subscriber, confirm func()) (p *Pending, added bool) {
-	k := chanKey{appID, name}
-	sh := h.shard(k)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	ch := sh.channels[k]
-	if ch == nil {
-		ch = &channel{}
-		sh.channels[k] = ch
-	}
-	ch.mu.Lock()
-	defer ch.mu.Unlock()
-	if ch.pos(s) >= 0 {
-		return nil, false
-	}
-	n := len(ch.subs) + 1
-	h.broker.SetLocalCount(appID, name, n)
-	if h.broker.InterestReady(appID, name) {
-		ch.add(s)
-		confirm()
-	} else {
-		p = &Pending{hub: h, key: k, final: s}
-		ch.add(p)
-	}
-	if len(h.observers) > 0 {
-		if n == 1 {
-			h.emit(Event{Type: EventChannelOccupied, AppID: appID, Channel: name})
-		}
-		h.emit(Event{Type: EventSubscriptionCount, AppID: appID, Channel: name, SocketID: s.SocketID(), Count: n, Delta: 1})
-	}
-	return p, true
+	_, p, added = h.subscribe(appID, name, s, confirm, true)
+	return p, added
 }
 
 // Activate confirms the subscription: with the channel's deliveries held
