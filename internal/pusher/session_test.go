@@ -66,6 +66,12 @@ type testNode struct {
 
 func newTestNode(t *testing.T, a apps.App) *testNode {
 	t.Helper()
+	return newTestNodeOn(t, a, broker.NewMemory(0))
+}
+
+// newTestNodeOn is newTestNode with a broker of the test's.
+func newTestNodeOn(t *testing.T, a apps.App, b broker.Broker) *testNode {
+	t.Helper()
 	if a.ID == "" {
 		a.ID, a.Key, a.Secret = "1", "key", "secret"
 	}
@@ -73,7 +79,7 @@ func newTestNode(t *testing.T, a apps.App) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := hub.New(hub.Config{Broker: broker.NewMemory(0)})
+	h := hub.New(hub.Config{Broker: b})
 	fe := New(Config{Apps: reg, Hub: h, Log: slog.New(slog.DiscardHandler)})
 	return &testNode{fe: fe, hub: h, app: reg.ByID(a.ID)}
 }
@@ -612,12 +618,7 @@ func (b *slowInterest) AwaitInterest(ctx context.Context, appID, ch string) erro
 // and then at once for the next subscriber.
 func TestConfirmationWaitsForClusterInterest(t *testing.T) {
 	b := &slowInterest{Memory: broker.NewMemory(0), ready: map[string]bool{}, release: make(chan struct{})}
-	reg, err := apps.NewRegistry([]apps.App{{ID: "1", Key: "key", Secret: "secret"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := hub.New(hub.Config{Broker: b})
-	n := &testNode{fe: New(Config{Apps: reg, Hub: h, Log: slog.New(slog.DiscardHandler)}), hub: h, app: reg.ByID("1")}
+	n := newTestNodeOn(t, apps.App{}, b)
 	c := n.connect(t)
 	for _, name := range []string{"news", "private-a", "presence-a", "cache-a"} {
 		data := ""
@@ -646,12 +647,8 @@ func TestConfirmationWaitsForClusterInterest(t *testing.T) {
 // messages, and a send-to-user event published after it arrives.
 func TestSigninWaitsForClusterInterest(t *testing.T) {
 	b := &slowInterest{Memory: broker.NewMemory(0), ready: map[string]bool{}, release: make(chan struct{})}
-	reg, err := apps.NewRegistry([]apps.App{{ID: "1", Key: "key", Secret: "secret"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := hub.New(hub.Config{Broker: b})
-	n := &testNode{fe: New(Config{Apps: reg, Hub: h, Log: slog.New(slog.DiscardHandler)}), hub: h, app: reg.ByID("1")}
+	n := newTestNodeOn(t, apps.App{}, b)
+	h := n.hub
 	c := n.connect(t)
 	c.signin(`{"id":"u"}`)
 	time.Sleep(20 * time.Millisecond)
