@@ -146,11 +146,7 @@ func TestMalformedPayloadsDropped(t *testing.T) {
 	if err := b.AwaitInterest(t.Context(), "app", "ch"); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}, DisableCache: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw := rawClient(t, srv)
 	good := broker.Message{AppID: "app", Channel: "ch", Event: "ok"}
 	wire := broker.AppendWire(nil, &good)
 	bad := []string{"", "\x01", "\x02\x00\x00", string(wire[:len(wire)-1]), string(wire) + "x", "\x01\x09\x00"}
@@ -302,11 +298,7 @@ func TestOptions(t *testing.T) {
 // TestLuaSegsAgrees runs the cleanup script's segment parser on Redis.
 func TestLuaSegsAgrees(t *testing.T) {
 	srv := redistest.Start(t)
-	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}, DisableCache: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := rawClient(t, srv)
 	script := rueidis.NewLuaScript(redisbroker.LuaSegs + "return segs(ARGV[1])")
 	for _, parts := range [][]string{{"a"}, {"", "b"}, {"1:a", "22:b", strings.Repeat("z", 1000)}, {"\x00\xff", "ą€"}} {
 		got, err := script.Exec(t.Context(), c, nil, []string{redisbroker.Segs(parts...)}).AsStrSlice()
@@ -324,11 +316,7 @@ func TestLuaSegsAgrees(t *testing.T) {
 func TestInterestChurn(t *testing.T) {
 	srv := redistest.Start(t)
 	b := newBroker(t, srv, nil)
-	raw, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}, DisableCache: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw := rawClient(t, srv)
 	numsub := func(ch string) int64 {
 		m, err := raw.Do(t.Context(), raw.B().PubsubNumsub().Channel(b.PubSubChannel("app", ch)).Build()).ToArray()
 		if err != nil || len(m) != 2 {
@@ -546,11 +534,7 @@ func TestAwaitInterestAcrossReconnect(t *testing.T) {
 // announces them.
 func TestRejoinAnnouncedDespiteFailure(t *testing.T) {
 	srv := redistest.Start(t)
-	raw, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}, DisableCache: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw := rawClient(t, srv)
 	ctx := t.Context()
 	acl := func(rules ...string) {
 		t.Helper()
@@ -605,11 +589,7 @@ func TestRejoinAnnouncedDespiteFailure(t *testing.T) {
 // user denied them stands in for a 6.2 server, which lacks them.
 func TestRedis62Commands(t *testing.T) {
 	srv := redistest.Start(t)
-	raw, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}, DisableCache: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw := rawClient(t, srv)
 	ctx := t.Context()
 	cmd := raw.B().Arbitrary("ACL", "SETUSER", "old").Args("on", ">pw", "~*", "&*", "+@all", "-eval_ro", "-evalsha_ro").Build()
 	if err := raw.Do(ctx, cmd).Error(); err != nil {
@@ -630,11 +610,7 @@ func TestRedis62Commands(t *testing.T) {
 // publish: the removal is announced if and only if it is made.
 func TestRetriedLeaveAnnounced(t *testing.T) {
 	srv := redistest.Start(t)
-	raw, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}, DisableCache: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw := rawClient(t, srv)
 	ctx := t.Context()
 	acl := func(rules ...string) {
 		t.Helper()
@@ -697,11 +673,7 @@ func TestMembersOfALargeChannel(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	raw, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}, DisableCache: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw := rawClient(t, srv)
 	if err := raw.Do(ctx, raw.B().Arbitrary("CONFIG", "RESETSTAT").Build()).Error(); err != nil {
 		t.Fatal(err)
 	}
@@ -729,4 +701,16 @@ func TestMembersOfALargeChannel(t *testing.T) {
 			t.Fatalf("member %d is %s with %q, want u%d with %q", i, m.UserID, m.Info, i, want)
 		}
 	}
+}
+
+// rawClient is a plain Redis client of the test's own, to look at or change
+// what the broker keeps; closed when the test ends.
+func rawClient(t *testing.T, srv *redistest.Server) rueidis.Client {
+	t.Helper()
+	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
 }
