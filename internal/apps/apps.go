@@ -98,6 +98,8 @@ type App struct {
 	// PusherJWTAuth lets the auth of a Pusher private or presence subscribe
 	// be a subscription JWT instead of key:signature.
 	PusherJWTAuth bool `yaml:"pusher_jwt_auth"`
+	// Webhooks are where the app's webhooks go (see docs/webhooks.md).
+	Webhooks []Webhook `yaml:"webhooks"`
 
 	jwt *jwtauth.Verifier
 }
@@ -208,7 +210,7 @@ func (a *App) Validate() error {
 		a.MaxSubscriptionsPerConnection < 0:
 		return fmt.Errorf("app %s: limits must not be negative", a.ID)
 	}
-	return nil
+	return a.validateWebhooks()
 }
 
 // Registry finds apps by id or key. It is built once and then only read, so

@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +35,7 @@ func TestNormalizeDefaults(t *testing.T) {
 
 		MaxSubscriptionsPerConnection: 1000,
 	}
-	if a != want {
+	if !reflect.DeepEqual(a, want) {
 		t.Errorf("Normalize() of the zero App =\n%+v\nwant\n%+v", a, want)
 	}
 	if a.MaxConnections != 0 || a.ClientEvents || a.RequireSignin || a.Enabled != nil {
@@ -53,7 +54,7 @@ func TestNormalizeKeepsSetValues(t *testing.T) {
 	}
 	want := a
 	a.Normalize()
-	if a != want {
+	if !reflect.DeepEqual(a, want) {
 		t.Errorf("Normalize changed set values:\n%+v\nwant\n%+v", a, want)
 	}
 	// Negative values are not defaults: Validate must see them.

@@ -104,6 +104,7 @@ type Broker interface {
 	PresenceManager
 	Occupancy
 	UserRegistry
+	Transitions
 	// Ping checks that the broker can serve: a round trip to its backend,
 	// if it has one. The node reports itself not ready while it fails.
 	Ping(ctx context.Context) error

@@ -35,6 +35,25 @@ type Memory struct {
 	// messages reach the handler in the order their counts changed.
 	userMu sync.Mutex
 	users  map[chanKey]int // by app and user id
+
+	// trans receives the transitions (nil: none reported); pending holds
+	// the vacancies and removals not yet settled, under pendMu.
+	trans   TransitionHandler
+	pendMu  sync.Mutex
+	pending map[pendKey]pendingEntry
+	epoch   int64
+	pruneAt int
+}
+
+// pendKey is a pending vacancy (user "", member false) or removal.
+type pendKey struct {
+	app, channel, user string
+	member             bool
+}
+
+type pendingEntry struct {
+	epoch   int64
+	expires time.Time
 }
 
 var _ Broker = (*Memory)(nil)
@@ -70,7 +89,56 @@ func NewMemory(cacheTTL time.Duration) *Memory {
 		presence: map[chanKey]*presenceChannel{},
 		counts:   map[chanKey]int{},
 		users:    map[chanKey]int{},
+		pending:  map[pendKey]pendingEntry{},
+		pruneAt:  64,
 	}
+}
+
+// SetTransitionHandler implements Transitions. On one node every change is
+// a cluster-wide one.
+func (b *Memory) SetTransitionHandler(h TransitionHandler) { b.trans = h }
+
+// Settle implements Transitions.
+func (b *Memory) Settle(ctx context.Context, t Transition) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	k := pendKey{t.AppID, t.Channel, t.UserID, t.Kind == TransitionMemberRemoved}
+	b.pendMu.Lock()
+	defer b.pendMu.Unlock()
+	if e, ok := b.pending[k]; ok && e.epoch == t.Epoch {
+		delete(b.pending, k)
+		return true, nil
+	}
+	return false, nil
+}
+
+// pend records a pending transition and returns its epoch. Entries nobody
+// settles expire after PendingHold; they are pruned as the map grows.
+func (b *Memory) pend(k pendKey) int64 {
+	b.pendMu.Lock()
+	defer b.pendMu.Unlock()
+	now := b.now()
+	if len(b.pending) >= b.pruneAt {
+		for pk, e := range b.pending {
+			if now.After(e.expires) {
+				delete(b.pending, pk)
+			}
+		}
+		b.pruneAt = max(64, 2*len(b.pending))
+	}
+	b.epoch++
+	b.pending[k] = pendingEntry{epoch: b.epoch, expires: now.Add(PendingHold)}
+	return b.epoch
+}
+
+// unpend cancels a pending transition, reporting whether there was one.
+func (b *Memory) unpend(k pendKey) bool {
+	b.pendMu.Lock()
+	defer b.pendMu.Unlock()
+	e, ok := b.pending[k]
+	delete(b.pending, k)
+	return ok && !b.now().After(e.expires)
 }
 
 // SetHandler implements Broker.
@@ -130,12 +198,26 @@ func (b *Memory) LastEvent(ctx context.Context, appID, channel string) (Cached, 
 func (b *Memory) SetLocalCount(appID, channel string, n int) {
 	k := chanKey{appID, channel}
 	b.countMu.Lock()
+	defer b.countMu.Unlock()
+	old := b.counts[k]
 	if n > 0 {
 		b.counts[k] = n
 	} else {
 		delete(b.counts, k)
 	}
-	b.countMu.Unlock()
+	h := b.trans
+	if h == nil || old == n {
+		return
+	}
+	// Reported under countMu, so in the order the counts changed.
+	pk := pendKey{app: appID, channel: channel}
+	if old <= 0 && n > 0 && !b.unpend(pk) {
+		h(Transition{Kind: TransitionOccupied, AppID: appID, Channel: channel})
+	}
+	h(Transition{Kind: TransitionCount, AppID: appID, Channel: channel, Count: max(n, 0)})
+	if old > 0 && n <= 0 {
+		h(Transition{Kind: TransitionVacated, AppID: appID, Channel: channel, Epoch: b.pend(pk)})
+	}
 }
 
 // InterestReady implements Occupancy: every message reaches the one node.
@@ -234,8 +316,13 @@ func (b *Memory) Join(ctx context.Context, appID, channel, connID string, m Memb
 		// The latest signed user_info wins, as with a fresh auth.
 		u.member.Info = m.Info
 	}
+	_, again := u.conns[connID]
 	u.conns[connID] = struct{}{}
-	return len(u.conns) == 1, nil
+	first := len(u.conns) == 1
+	if first && !again && b.trans != nil && !b.unpend(pendKey{appID, channel, m.UserID, true}) {
+		b.trans(Transition{Kind: TransitionMemberAdded, AppID: appID, Channel: channel, UserID: m.UserID})
+	}
+	return first, nil
 }
 
 // Leave implements PresenceManager.
@@ -267,6 +354,10 @@ func (b *Memory) Leave(ctx context.Context, appID, channel, connID, userID strin
 	}
 	if len(pc.users) == 0 {
 		delete(b.presence, k)
+	}
+	if b.trans != nil {
+		b.trans(Transition{Kind: TransitionMemberRemoved, AppID: appID, Channel: channel, UserID: userID,
+			Epoch: b.pend(pendKey{appID, channel, userID, true})})
 	}
 	return true, nil
 }

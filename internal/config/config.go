@@ -121,6 +121,9 @@ type Config struct {
 	// shares its state through Redis. Without it the node serves alone,
 	// from memory.
 	Redis Redis `yaml:"redis"`
+	// Webhook holds the node's webhook settings (batching, delay,
+	// retries); each app lists its own targets.
+	Webhook Webhook `yaml:"webhook"`
 
 	// DevApp is true when no app was configured and the built-in
 	// development app is served.
@@ -150,6 +153,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		apiKey       = fs.String("app-api-key", "", "key of the single app's Centrifugo-style server API (HERALD_APP_API_KEY); default none: that API refuses the app")
 		clientPub    = fs.String("app-client-publish", "", "true to allow Centrifugo clients' publish for the single app (HERALD_APP_CLIENT_PUBLISH)")
 		pusherJWT    = fs.String("app-pusher-jwt-auth", "", "true to accept subscription JWTs as Pusher channel auth for the single app (HERALD_APP_PUSHER_JWT_AUTH)")
+		webhookURL   = fs.String("app-webhook-url", "", "send every webhook of the single app to this http(s) URL (HERALD_APP_WEBHOOK_URL)")
 		logLevel     = fs.String("log-level", "", "debug, info, warn or error (HERALD_LOG_LEVEL)")
 		transport    = fs.String("transport", "", "epoll or goroutine (HERALD_TRANSPORT)")
 		debugAddr    = fs.String("debug-addr", "", "serve /debug/pprof/ on this address, e.g. 127.0.0.1:6060 (HERALD_DEBUG_ADDR)")
@@ -213,6 +217,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		c.ShutdownDelay = d
 	}
 
+	if err := c.Webhook.fromEnv(getenv); err != nil {
+		return Config{}, err
+	}
 	if err := c.Redis.fromEnv(pick(*redisURL, "HERALD_REDIS_URL"), pick(*nodeID, "HERALD_NODE_ID"), getenv); err != nil {
 		return Config{}, err
 	}
@@ -227,6 +234,10 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		{env: "HERALD_APP_API_KEY", flag: "app-api-key", key: "api_key", val: pick(*apiKey, "HERALD_APP_API_KEY"), set: func(a *apps.App, v string) error { a.APIKey = v; return nil }},
 		{env: "HERALD_APP_CLIENT_PUBLISH", flag: "app-client-publish", key: "client_publish", val: pick(*clientPub, "HERALD_APP_CLIENT_PUBLISH"), set: boolSetting(func(a *apps.App) *bool { return &a.ClientPublish })},
 		{env: "HERALD_APP_PUSHER_JWT_AUTH", flag: "app-pusher-jwt-auth", key: "pusher_jwt_auth", val: pick(*pusherJWT, "HERALD_APP_PUSHER_JWT_AUTH"), set: boolSetting(func(a *apps.App) *bool { return &a.PusherJWTAuth })},
+		{env: "HERALD_APP_WEBHOOK_URL", flag: "app-webhook-url", key: "webhooks", val: pick(*webhookURL, "HERALD_APP_WEBHOOK_URL"), set: func(a *apps.App, v string) error {
+			a.Webhooks = []apps.Webhook{{URL: v}}
+			return nil
+		}},
 	}
 	applySettings := func(a *apps.App) error {
 		for _, st := range appSettings {
@@ -310,6 +321,7 @@ func (c *Config) applyDefaults() {
 	}
 	*c = c.WithHTTPDefaults()
 	c.Redis.applyDefaults()
+	c.Webhook.applyDefaults()
 	for i := range c.Apps {
 		c.Apps[i].Normalize()
 	}
@@ -372,6 +384,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: %w", err)
 	}
 	if err := c.Redis.validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := c.Webhook.validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
 	return nil

@@ -1,9 +1,12 @@
 package hub
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"sync/atomic"
+
+	"github.com/heraldhq/herald/internal/broker"
 )
 
 // EventType names one kind of lifecycle event.
@@ -39,6 +42,11 @@ const (
 	EventPublished
 	// EventDelivered: one publication was handed to Count local connections.
 	EventDelivered
+	// EventTransition: a cluster-wide change of occupancy or membership
+	// (Transition; Count for broker.TransitionCount, UserID for members,
+	// Epoch for a pending one, which Hub.Settle claims), emitted on the one
+	// node the broker reported it to. Only with Config.Transitions.
+	EventTransition
 )
 
 // Source says where a published event came from.
@@ -104,6 +112,9 @@ type Event struct {
 	// Count is a subscription count or a delivery count; Delta the change.
 	Count int
 	Delta int
+	// Transition and Epoch describe an EventTransition.
+	Transition broker.TransitionKind
+	Epoch      int64
 }
 
 // Observer receives the hub's events. Observe is called synchronously, on
@@ -208,4 +219,20 @@ func (b *Buffered) Close(done <-chan struct{}) {
 // SubscriptionRefused records a refused subscription.
 func (h *Hub) SubscriptionRefused(appID string, why Refusal) {
 	h.emit(Event{Type: EventSubscriptionRefused, AppID: appID, Refusal: why})
+}
+
+// transition is the broker's transition handler: each one becomes an
+// EventTransition.
+func (h *Hub) transition(t broker.Transition) {
+	h.emit(Event{Type: EventTransition, AppID: t.AppID, Channel: t.Channel, UserID: t.UserID,
+		Count: t.Count, Transition: t.Kind, Epoch: t.Epoch})
+}
+
+// Settle claims a pending EventTransition (a vacancy or a member's
+// removal) once its delay has passed: true when nothing cancelled it and
+// nobody claimed it before, anywhere in the cluster. It may wait on the
+// broker.
+func (h *Hub) Settle(ctx context.Context, e Event) (bool, error) {
+	return h.broker.Settle(ctx, broker.Transition{Kind: e.Transition, AppID: e.AppID, Channel: e.Channel,
+		UserID: e.UserID, Count: e.Count, Epoch: e.Epoch})
 }

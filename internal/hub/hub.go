@@ -44,6 +44,10 @@ type Config struct {
 	// OpTimeout bounds each piece of off-loop work (Conn.Do); zero means
 	// DefaultOpTimeout.
 	OpTimeout time.Duration
+	// Transitions asks the broker for the cluster-wide occupancy and
+	// membership changes, emitted as EventTransition (what webhooks need;
+	// they cost the broker some state, so only when someone listens).
+	Transitions bool
 }
 
 // Hub is one node's protocol-neutral core: the connection registry
@@ -148,6 +152,9 @@ func New(cfg Config) *Hub {
 	h.users.init()
 	h.conns.init()
 	h.broker.SetHandler(h.handle)
+	if cfg.Transitions {
+		h.broker.SetTransitionHandler(h.transition)
+	}
 	return h
 }
 

@@ -24,6 +24,7 @@ const (
 	opChannels
 	opOnlineUsers
 	opAwaitInterest
+	opSettle
 	numOps
 )
 
@@ -39,6 +40,8 @@ var opNames = [numOps]string{
 	opChannels:          "channels",
 	opOnlineUsers:       "online_users",
 	opAwaitInterest:     "await_interest",
+	// Claiming a pending webhook transition (channel_vacated, member_removed).
+	opSettle: "settle",
 }
 
 // brokerSeries holds each operation's series, created with the Metrics.
@@ -169,6 +172,17 @@ func (i *instrumented) OnlineUsers(ctx context.Context, appID string, ids []stri
 	out, err := i.next.OnlineUsers(ctx, appID, ids)
 	i.s.done(ctx, opOnlineUsers, start, err)
 	return out, err
+}
+
+func (i *instrumented) SetTransitionHandler(h broker.TransitionHandler) {
+	i.next.SetTransitionHandler(h)
+}
+
+func (i *instrumented) Settle(ctx context.Context, t broker.Transition) (bool, error) {
+	start := time.Now()
+	ok, err := i.next.Settle(ctx, t)
+	i.s.done(ctx, opSettle, start, err)
+	return ok, err
 }
 
 // Ping implements broker.Broker; health checks are not timed.

@@ -30,6 +30,7 @@ import (
 	"github.com/heraldhq/herald/internal/metrics"
 	"github.com/heraldhq/herald/internal/pusher"
 	"github.com/heraldhq/herald/internal/transport"
+	"github.com/heraldhq/herald/internal/webhook"
 	"github.com/heraldhq/herald/internal/wsconn"
 )
 
@@ -53,6 +54,9 @@ type Server struct {
 	// buffered are the observers with a queue of their own, flushed on
 	// shutdown after the hub has drained.
 	buffered []*hub.Buffered
+	// webhooks sends the apps' webhooks; flushed on shutdown after the
+	// observers, before the broker closes (it claims from the broker).
+	webhooks *webhook.Dispatcher
 	// group owns every long-lived goroutine the server starts.
 	group group
 	debug *http.Server // the profiler's, if any
@@ -121,10 +125,16 @@ func newServer(cfg config.Config, log *slog.Logger, opt options) (*Server, error
 			return nil, err
 		}
 	}
+	s.webhooks = s.newWebhooks(reg)
+	observers := []hub.Observer{s.metrics}
+	if s.webhooks.Enabled() {
+		observers = append(observers, s.webhooks)
+	}
 	s.hub = hub.New(hub.Config{
 		Broker:         s.metrics.InstrumentBroker(s.broker),
-		Observers:      []hub.Observer{s.metrics},
+		Observers:      observers,
 		MaxConnections: cfg.MaxConnections,
+		Transitions:    s.webhooks.Enabled(),
 	})
 	fe := pusher.New(pusher.Config{
 		Apps:        reg,
@@ -188,6 +198,34 @@ func newServer(cfg config.Config, log *slog.Logger, opt options) (*Server, error
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	return s, nil
+}
+
+// newWebhooks builds the webhook dispatcher of the apps that have
+// targets; it does nothing (and starts nothing) when none has.
+func (s *Server) newWebhooks(reg *apps.Registry) *webhook.Dispatcher {
+	var ids []string
+	for _, a := range reg.All() {
+		if len(a.Webhooks) > 0 {
+			ids = append(ids, a.ID)
+		}
+	}
+	wc := s.cfg.Webhook
+	cfg := webhook.Config{
+		Apps: reg.All(),
+		// The hub is built after the dispatcher, which observes it.
+		Settle:         func(ctx context.Context, e hub.Event) (bool, error) { return s.hub.Settle(ctx, e) },
+		Shared:         s.cluster != nil,
+		BatchWindow:    wc.BatchWindow,
+		Delay:          wc.Delay,
+		RetryLimit:     wc.RetryLimit,
+		RequestTimeout: wc.RequestTimeout,
+		QueueSize:      wc.QueueSize,
+		Log:            s.log,
+	}
+	if len(ids) > 0 {
+		cfg.Recorder = s.metrics.Webhooks(ids)
+	}
+	return webhook.New(cfg)
 }
 
 // serveLive answers while the process serves HTTP at all: /livez, and
@@ -396,6 +434,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer cancel()
 		s.hub.Drain(sctx)
 		s.hub.Close(sctx)
+		s.webhooks.Close(sctx)
 		s.broker.Close(sctx)
 		s.up.Close()
 		s.closeSide()
@@ -429,6 +468,11 @@ func (s *Server) shutdown(d *demux, errc <-chan error) error {
 	// through, within what is left of the grace period.
 	for _, b := range s.buffered {
 		b.Close(sctx.Done())
+	}
+	// Webhooks are flushed before the broker goes: held-back ones are
+	// claimed from it.
+	if err := s.webhooks.Close(sctx); err != nil {
+		s.log.Warn("webhooks not all delivered before the shutdown timeout", "err", err)
 	}
 	berr := s.broker.Close(sctx)
 	s.up.Close()
