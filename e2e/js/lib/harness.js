@@ -150,6 +150,9 @@ function defaultApp(overrides = {}) {
 
 function yamlScalar(v) {
   if (typeof v === 'boolean' || typeof v === 'number') return String(v);
+  // Lists and maps (an app's webhooks, the webhook settings) as JSON,
+  // which is YAML's flow syntax.
+  if (v !== null && typeof v === 'object') return JSON.stringify(v);
   return JSON.stringify(String(v)); // a JSON string is a valid YAML double-quoted scalar
 }
 
