@@ -73,6 +73,7 @@ func Run(t *testing.T, newBroker func(t *testing.T) broker.Broker, cfg ...Config
 		{"MemberLimit", testMemberLimit},
 		{"PresenceIsolated", testPresenceIsolated},
 		{"LeaveUnknown", testLeaveUnknown},
+		{"Transitions", testTransitions},
 		{"PingThenClose", testPingThenClose},
 	}
 	for _, tt := range tests {

@@ -53,6 +53,9 @@ func RunCluster(t *testing.T, newNodes func(t *testing.T, n int) []broker.Broker
 		{"CountsSummed", 2, testClusterCounts},
 		{"UsersOnceForCluster", 3, testClusterUsers},
 		{"CrashedNodeSwept", 3, testClusterCrash},
+		{"TransitionsOnceForCluster", 2, testClusterTransitions},
+		{"TransitionsRacing", 2, testClusterTransitionsRace},
+		{"CrashedNodeTransitions", 3, testClusterCrashTransitions},
 		{"CloseLeavesAtOnce", 2, testClusterClose},
 		{"BackendRestartedEmpty", 2, testClusterRestart},
 	}

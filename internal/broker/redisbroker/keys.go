@@ -74,6 +74,14 @@ func (k keys) apps(app string) string    { return k.p + "app:" + segs(app) }
 // user is the hash node -> signed-in connections of one user.
 func (k keys) user(app, user string) string { return k.p + "user:" + segs(app, user) }
 
+// pendingVacancy and pendingRemoval hold the epoch of a channel_vacated
+// or member_removed waiting for its delay (webhooks); epochs counts them.
+func (k keys) pendingVacancy(app, ch string) string { return k.p + "wvac:" + segs(app, ch) }
+func (k keys) pendingRemoval(app, ch, user string) string {
+	return k.p + "wrem:" + segs(app, ch, user)
+}
+func (k keys) epochs() string { return k.p + "wseq" }
+
 // presence holds a presence channel's keys.
 type presenceKeys struct {
 	conns  string // field node+conn -> user id

@@ -92,10 +92,14 @@ func (b *Broker) reregister(ctx context.Context, again bool) error {
 			}
 			var err error
 			for j, r := range res {
-				first, jerr := b.joinResult(r)
+				first, report, jerr := b.joinResult(r)
 				if jerr != nil {
 					err = jerr
 					continue
+				}
+				if report {
+					k := ks2[j]
+					b.report(broker.Transition{Kind: broker.TransitionMemberAdded, AppID: k.app, Channel: k.channel, UserID: ms[j].UserID})
 				}
 				if first == 1 {
 					// Members who became new again: their earlier
@@ -208,13 +212,16 @@ func (b *Broker) Sweep(ctx context.Context) error {
 			continue
 		}
 		res, err := cleanup.Exec(ctx, c, []string{b.k.nodes(), b.k.registry(node)},
-			[]string{node, now, b.k.control()}).AsIntSlice()
+			[]string{node, now, b.k.control(), b.tracking(), holdMS}).ToArray()
 		if err != nil {
 			return b.fail("sweep", err)
 		}
-		if len(res) == 4 && res[0] == 1 {
+		if n, ok := cleanupCounts(res); ok && n[0] == 1 {
+			// This node removed the dead one: the vacancies and removals
+			// it owed are this node's to report.
+			b.reportCleanup(res)
 			b.log.Info("removed a node that stopped refreshing its registration",
-				"dead_node", node, "channels", res[1], "users_offline", res[2], "members_removed", res[3])
+				"dead_node", node, "channels", n[1], "users_offline", n[2], "members_removed", n[3])
 		}
 	}
 	return nil

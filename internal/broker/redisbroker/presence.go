@@ -36,12 +36,14 @@ func (b *Broker) joinExec(app, channel, conn string, m broker.Member, maxMembers
 	field := segs(b.node, conn)
 	removed := broker.Message{Kind: broker.KindMemberRemoved, AppID: app, Channel: channel, UserID: m.UserID}
 	pubch := b.k.pubsub(app, channel)
+	pending := b.k.pendingRemoval(app, channel, m.UserID)
 	return rueidis.LuaExec{
-		Keys: append(p.list(), b.k.registry(b.node), b.k.nodes()),
+		Keys: append(p.list(), b.k.registry(b.node), b.k.nodes(), pending),
 		Args: []string{field, m.UserID, string(m.Info), strconv.Itoa(max(maxMembers, 0)),
 			"p" + segs(p.conns, field),
-			segs(p.conns, p.counts, p.info, p.order, p.seq, field, m.UserID, string(broker.AppendWire(nil, &removed)), pubch),
-			b.node, b.deadline()},
+			segs(p.conns, p.counts, p.info, p.order, p.seq, field, m.UserID, string(broker.AppendWire(nil, &removed)), pubch,
+				app, channel, pending, b.k.epochs()),
+			b.node, b.deadline(), b.tracking()},
 	}
 }
 
@@ -72,7 +74,7 @@ func (b *Broker) Join(ctx context.Context, appID, channel, connID string, m brok
 	if err := ctx.Err(); err != nil {
 		return false, fmt.Errorf("redisbroker: presence join: %w", err)
 	}
-	first, err := b.runJoin(ctx, c, b.joinExec(appID, channel, connID, m, maxMembers))
+	first, report, err := b.runJoin(ctx, c, b.joinExec(appID, channel, connID, m, maxMembers))
 	if err != nil {
 		if !notSent(err) {
 			// It may have been applied: the leave that undoes it is
@@ -93,6 +95,9 @@ func (b *Broker) Join(ctx context.Context, appID, channel, connID string, m brok
 	delete(b.leaves, k)
 	delete(b.unsure, k)
 	b.mu.Unlock()
+	if report {
+		b.report(broker.Transition{Kind: broker.TransitionMemberAdded, AppID: appID, Channel: channel, UserID: m.UserID})
+	}
 	return first == 1, nil
 }
 
@@ -107,28 +112,28 @@ func notSent(err error) bool {
 	return errors.As(err, &oe) && oe.Op == "dial"
 }
 
-func (b *Broker) runJoin(ctx context.Context, c rueidis.Client, e rueidis.LuaExec) (int64, error) {
+func (b *Broker) runJoin(ctx context.Context, c rueidis.Client, e rueidis.LuaExec) (int64, bool, error) {
 	return b.joinResult(join.Exec(ctx, c, e.Keys, e.Args))
 }
 
-func (b *Broker) joinResult(r rueidis.RedisResult) (int64, error) {
+// joinResult reads the join script's reply: first (1, 0, -1 for the
+// limit), and whether the new member is to be reported.
+func (b *Broker) joinResult(r rueidis.RedisResult) (int64, bool, error) {
 	res, err := r.ToArray()
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	if len(res) != 2 {
-		return 0, errors.New("unexpected join reply")
+	if len(res) != 3 {
+		return 0, false, errors.New("unexpected join reply")
 	}
-	first, err := res[0].AsInt64()
-	if err != nil {
-		return 0, err
+	var n [3]int64
+	for i := range n {
+		if n[i], err = res[i].AsInt64(); err != nil {
+			return 0, false, err
+		}
 	}
-	added, err := res[1].AsInt64()
-	if err != nil {
-		return 0, err
-	}
-	b.sawAdded(added)
-	return first, nil
+	b.sawAdded(n[1])
+	return n[0], n[0] == 1 && n[2] == 1, nil
 }
 
 // Leave implements broker.PresenceManager. A leave that fails is retried
@@ -169,17 +174,28 @@ func (b *Broker) Leave(ctx context.Context, appID, channel, connID, userID strin
 }
 
 // runLeave runs the leave script; with announce, the script itself
-// publishes KindMemberRemoved when the user lost its last connection.
+// publishes KindMemberRemoved when the user lost its last connection. A
+// member gone from the cluster is reported as a pending removal.
 func (b *Broker) runLeave(ctx context.Context, c rueidis.Client, appID, channel, connID, userID string, announce bool) (bool, error) {
 	p := b.k.presence(appID, channel)
 	field := segs(b.node, connID)
-	args := []string{field, userID, "p" + segs(p.conns, field)}
+	args := []string{field, userID, "p" + segs(p.conns, field), b.tracking(), holdMS}
 	if announce {
 		removed := broker.Message{Kind: broker.KindMemberRemoved, AppID: appID, Channel: channel, UserID: userID}
 		args = append(args, string(broker.AppendWire(nil, &removed)), b.k.pubsub(appID, channel))
 	}
-	n, err := leave.Exec(ctx, c, append(p.list(), b.k.registry(b.node)), args).AsInt64()
-	return n == 1, err
+	keys := append(p.list(), b.k.registry(b.node), b.k.pendingRemoval(appID, channel, userID), b.k.epochs())
+	res, err := leave.Exec(ctx, c, keys, args).AsIntSlice()
+	if err != nil {
+		return false, err
+	}
+	if len(res) != 2 {
+		return false, errors.New("unexpected leave reply")
+	}
+	if res[0] == 1 && res[1] > 0 {
+		b.report(broker.Transition{Kind: broker.TransitionMemberRemoved, AppID: appID, Channel: channel, UserID: userID, Epoch: res[1]})
+	}
+	return res[0] == 1, nil
 }
 
 // retryLeaves redoes the leaves that failed, announcing the members who

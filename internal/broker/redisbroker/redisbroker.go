@@ -105,6 +105,7 @@ type Broker struct {
 	ctlReady  chan struct{}  // closed once the control channel was first subscribed
 
 	handler atomic.Pointer[broker.Handler]
+	trans   atomic.Pointer[broker.TransitionHandler] // nil: transitions not tracked
 	queues  [workers]chan broker.Message
 
 	// The local mirror of everything this node registers, from which it
@@ -333,13 +334,16 @@ func (b *Broker) forgetEarlierSelf(c rueidis.Client) error {
 	ctx, cancel := context.WithTimeout(b.ctx, subTimeout)
 	defer cancel()
 	res, err := cleanup.Exec(ctx, c, []string{b.k.nodes(), b.k.registry(b.node)},
-		[]string{b.node, "", b.k.control()}).AsIntSlice()
+		[]string{b.node, "", b.k.control(), b.tracking(), holdMS}).ToArray()
 	if err != nil {
 		return err
 	}
-	if len(res) == 4 && res[1]+res[2]+res[3] > 0 {
+	// What the earlier process owed (its channels vacated, its members
+	// removed) is this one's to report.
+	b.reportCleanup(res)
+	if n, ok := cleanupCounts(res); ok && n[1]+n[2]+n[3] > 0 {
 		b.log.Info("removed an earlier registration of this node id",
-			"channels", res[1], "users_offline", res[2], "members_removed", res[3])
+			"channels", n[1], "users_offline", n[2], "members_removed", n[3])
 	}
 	return nil
 }
@@ -561,8 +565,9 @@ func (b *Broker) Close(ctx context.Context) error {
 		return nil
 	}
 	defer c.Close()
+	// Nothing is tracked: a node going away reports to no one.
 	err := cleanup.Exec(ctx, c, []string{b.k.nodes(), b.k.registry(b.node)},
-		[]string{b.node, "", b.k.control()}).Error()
+		[]string{b.node, "", b.k.control(), "", holdMS}).Error()
 	if err != nil {
 		return fmt.Errorf("redisbroker: close: removing this node's state: %w", err)
 	}

@@ -31,9 +31,14 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return redis.call('PUBLISH', ARGV[3], ARGV[1])
 `)
 
-// setCount: KEYS occ, apps, registry, nodes; ARGV node, n, channel,
-// registry field, registry value, deadline. Absolute values: applying it
-// twice changes nothing.
+// setCount: KEYS occ, apps, registry, nodes, pending vacancy, epoch
+// counter; ARGV node, n, channel, registry field, registry value,
+// deadline, track ('1': report transitions), hold ms. Absolute values:
+// applying it twice changes nothing. Returns {added, transition (0 none,
+// 1 occupied, 2 vacated), epoch, cluster total after (-1: unchanged)}.
+// The cluster-wide 0->n and n->0 are decided here, atomically with the
+// count, so that one node reports each; a 0->n while a vacancy is pending
+// cancels it instead (a reload within the delay sends nothing).
 var setCount = rueidis.NewLuaScript(`
 local added = redis.call('ZADD', KEYS[4], 'NX', ARGV[6], ARGV[1])
 local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
@@ -45,12 +50,25 @@ else
   redis.call('HDEL', KEYS[1], ARGV[1])
   redis.call('HDEL', KEYS[3], ARGV[4])
 end
+local ev, epoch, total = 0, 0, -1
 if n ~= old then
-  if redis.call('HINCRBY', KEYS[2], ARGV[3], n - old) <= 0 then
+  total = redis.call('HINCRBY', KEYS[2], ARGV[3], n - old)
+  if total <= 0 then
     redis.call('HDEL', KEYS[2], ARGV[3])
   end
+  if ARGV[7] == '1' then
+    local before = total - (n - old)
+    if before <= 0 and total > 0 then
+      if redis.call('DEL', KEYS[5]) == 0 then ev = 1 end
+    elseif before > 0 and total <= 0 then
+      epoch = redis.call('INCR', KEYS[6])
+      redis.call('SET', KEYS[5], epoch, 'PX', ARGV[8])
+      ev = 2
+    end
+  end
+  if total < 0 then total = 0 end
 end
-return added
+return {added, ev, epoch, total}
 `)
 
 // setUser: KEYS user, registry, nodes; ARGV node, n, registry field,
@@ -76,11 +94,13 @@ end
 return added
 `)
 
-// join: KEYS conns, counts, info, order, seq, registry, nodes; ARGV conn
-// field, user, info, max members (0: none), registry field, registry
-// value, node, deadline. Returns {first (1, 0, or -1 for the limit),
-// added}. Joining again with a connection already in is a no-op but for
-// the info, which the latest join sets.
+// join: KEYS conns, counts, info, order, seq, registry, nodes, pending
+// removal; ARGV conn field, user, info, max members (0: none), registry
+// field, registry value, node, deadline, track ('1': report transitions).
+// Returns {first (1, 0, or -1 for the limit), added, report (1: a new
+// member to report; 0 when its first join cancelled a pending removal)}.
+// Joining again with a connection already in is a no-op but for the info,
+// which the latest join sets.
 var join = rueidis.NewLuaScript(`
 local added = redis.call('ZADD', KEYS[7], 'NX', ARGV[8], ARGV[7])
 local prev = redis.call('HGET', KEYS[1], ARGV[1])
@@ -89,13 +109,13 @@ if prev then
     return redis.error_reply('connection already joined as another user')
   end
   redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
-  return {0, added}
+  return {0, added, 0}
 end
 local c = tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0')
 if c == 0 then
   local max = tonumber(ARGV[4])
   if max > 0 and redis.call('HLEN', KEYS[2]) >= max then
-    return {-1, added}
+    return {-1, added, 0}
   end
   redis.call('ZADD', KEYS[4], redis.call('INCR', KEYS[5]), ARGV[2])
 end
@@ -103,28 +123,48 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
 redis.call('HSET', KEYS[6], ARGV[5], ARGV[6])
-if c == 0 then return {1, added} end
-return {0, added}
+if c ~= 0 then return {0, added, 0} end
+local report = 0
+if ARGV[9] == '1' and redis.call('DEL', KEYS[8]) == 0 then report = 1 end
+return {1, added, report}
 `)
 
-// leave: KEYS conns, counts, info, order, seq, registry; ARGV conn field,
-// user, registry field, and optionally the removed message and the pub/sub
-// channel to publish it on when the user loses its last connection, before
-// anything is written: the removal is announced if and only if it is made.
-// Returns 1 when the user lost its last connection.
+// leave: KEYS conns, counts, info, order, seq, registry, pending removal,
+// epoch counter; ARGV conn field, user, registry field, track ('1':
+// report transitions), hold ms, and optionally the removed message and
+// the pub/sub channel to publish it on when the user loses its last
+// connection, before anything is written: the removal is announced if and
+// only if it is made. Returns {last (1 when the user lost its last
+// connection), epoch of the pending removal (0: not tracked)}.
 var leave = rueidis.NewLuaScript(`
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
-if ARGV[4] and tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0') <= 1 then
-  redis.call('PUBLISH', ARGV[5], ARGV[4])
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return {0, 0} end
+if ARGV[6] and tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0') <= 1 then
+  redis.call('PUBLISH', ARGV[7], ARGV[6])
 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[6], ARGV[3])
-if redis.call('HINCRBY', KEYS[2], ARGV[2], -1) > 0 then return 0 end
+if redis.call('HINCRBY', KEYS[2], ARGV[2], -1) > 0 then return {0, 0} end
 redis.call('HDEL', KEYS[2], ARGV[2])
 redis.call('HDEL', KEYS[3], ARGV[2])
 redis.call('ZREM', KEYS[4], ARGV[2])
 if redis.call('HLEN', KEYS[2]) == 0 then redis.call('DEL', KEYS[5]) end
-return 1
+local epoch = 0
+if ARGV[4] == '1' then
+  epoch = redis.call('INCR', KEYS[8])
+  redis.call('SET', KEYS[7], epoch, 'PX', ARGV[5])
+end
+return {1, epoch}
+`)
+
+// settle: KEYS pending transition; ARGV epoch. Claims it once: 1 when it
+// was still pending with this epoch (nothing cancelled it, nobody claimed
+// it), and it is gone afterwards.
+var settle = rueidis.NewLuaScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
 `)
 
 // members: KEYS order, info. Returns user, info, user, info... in join order.
@@ -148,14 +188,19 @@ return out
 `)
 
 // cleanup removes everything a node registered: KEYS nodes, registry;
-// ARGV node, now (ms; empty: the node removes itself), control channel.
+// ARGV node, now (ms; empty: the node removes itself), control channel,
+// track ('1': record and return the transitions), hold ms.
 // When now is given the node must have expired, and only the caller whose
 // ZREM removed it goes on: with several survivors sweeping at once, one
 // cleans up. Members who lost their last connection get KindMemberRemoved
 // and users who went offline KindUserOffline, published here from the
 // messages stored in the registry, so that a user coming back on another
 // node at the same moment is announced after, not before, the removal.
-// Returns {node removed (0/1), counts, users offline, members removed}.
+// With track, the channels the node's removal vacated over the cluster and
+// the members it removed are made pending, as a leave would, and returned
+// to the caller, which reports them.
+// Returns {node removed (0/1), counts, users offline, members removed,
+// then kind ('v' or 'm'), app, channel, user, epoch for each transition}.
 var cleanup = rueidis.NewLuaScript(luaSegs + `
 if ARGV[2] ~= '' then
   local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
@@ -164,15 +209,26 @@ if ARGV[2] ~= '' then
 else
   redis.call('ZREM', KEYS[1], ARGV[1])
 end
+local track = ARGV[4] == '1'
+local out = {}
 local nc, nu, nm = 0, 0, 0
 local reg = redis.call('HGETALL', KEYS[2])
 for i = 1, #reg, 2 do
   local kind, v = string.sub(reg[i], 1, 1), segs(reg[i + 1])
   if kind == 'o' then
+    -- occ, apps, channel, and since webhooks app, pending vacancy, epoch counter
     local old = tonumber(redis.call('HGET', v[1], ARGV[1]) or '0')
     redis.call('HDEL', v[1], ARGV[1])
-    if old ~= 0 and redis.call('HINCRBY', v[2], v[3], -old) <= 0 then
-      redis.call('HDEL', v[2], v[3])
+    if old ~= 0 then
+      local total = redis.call('HINCRBY', v[2], v[3], -old)
+      if total <= 0 then
+        redis.call('HDEL', v[2], v[3])
+        if track and v[6] and total + old > 0 then
+          local epoch = redis.call('INCR', v[6])
+          redis.call('SET', v[5], epoch, 'PX', ARGV[5])
+          for _, x in ipairs({'v', v[4], v[3], '', tostring(epoch)}) do out[#out + 1] = x end
+        end
+      end
     end
     nc = nc + 1
   elseif kind == 'u' then
@@ -181,7 +237,8 @@ for i = 1, #reg, 2 do
       nu = nu + 1
     end
   elseif kind == 'p' then
-    -- conns, counts, info, order, seq, field, user, removed message, channel
+    -- conns, counts, info, order, seq, field, user, removed message, channel,
+    -- and since webhooks app, channel name, pending removal, epoch counter
     if redis.call('HGET', v[1], v[6]) == v[7] then
       redis.call('HDEL', v[1], v[6])
       if redis.call('HINCRBY', v[2], v[7], -1) <= 0 then
@@ -191,10 +248,17 @@ for i = 1, #reg, 2 do
         if redis.call('HLEN', v[2]) == 0 then redis.call('DEL', v[5]) end
         redis.call('PUBLISH', v[9], v[8])
         nm = nm + 1
+        if track and v[13] then
+          local epoch = redis.call('INCR', v[13])
+          redis.call('SET', v[12], epoch, 'PX', ARGV[5])
+          for _, x in ipairs({'m', v[10], v[11], v[7], tostring(epoch)}) do out[#out + 1] = x end
+        end
       end
     end
   end
 end
 redis.call('DEL', KEYS[2])
-return {1, nc, nu, nm}
+local res = {1, nc, nu, nm}
+for _, x in ipairs(out) do res[#res + 1] = x end
+return res
 `)

@@ -2,6 +2,7 @@ package redisbroker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -130,19 +131,54 @@ func (b *Broker) flush(c rueidis.Client) error {
 	}
 	if len(cw) > 0 {
 		execs := make([]rueidis.LuaExec, len(cw))
+		track := b.tracking()
 		for i, w := range cw {
 			occ, apps := b.k.occ(w.k.app, w.k.name), b.k.apps(w.k.app)
+			vac := b.k.pendingVacancy(w.k.app, w.k.name)
 			execs[i] = rueidis.LuaExec{
-				Keys: []string{occ, apps, reg, b.k.nodes()},
-				Args: []string{b.node, strconv.Itoa(w.n), w.k.name, "o" + occ, segs(occ, apps, w.k.name), dl},
+				Keys: []string{occ, apps, reg, b.k.nodes(), vac, b.k.epochs()},
+				Args: []string{b.node, strconv.Itoa(w.n), w.k.name, "o" + occ,
+					segs(occ, apps, w.k.name, w.k.app, vac, b.k.epochs()), dl, track, holdMS},
 			}
 		}
-		redo(setCount.ExecMulti(ctx, c, execs...), cw, b.dirtyCnt)
+		for i, r := range setCount.ExecMulti(ctx, c, execs...) {
+			res, err := r.AsIntSlice()
+			if err == nil && len(res) != 4 {
+				err = errors.New("unexpected count reply")
+			}
+			if err != nil {
+				failed = err
+				b.mu.Lock()
+				b.dirtyCnt[cw[i].k] = struct{}{}
+				b.mu.Unlock()
+				continue
+			}
+			b.sawAdded(res[0])
+			b.reportCount(cw[i].k, res[1], res[2], res[3])
+		}
 	}
 	if failed != nil {
 		return fmt.Errorf("redisbroker: writing counts: %w", failed)
 	}
 	return nil
+}
+
+// reportCount reports what the count script decided for a channel: its
+// occupation (ev 1), its new cluster total (total >= 0) and its vacancy
+// (ev 2, pending with epoch), in that order.
+func (b *Broker) reportCount(k chanKey, ev, epoch, total int64) {
+	if b.trans.Load() == nil {
+		return
+	}
+	if ev == 1 {
+		b.report(broker.Transition{Kind: broker.TransitionOccupied, AppID: k.app, Channel: k.name})
+	}
+	if total >= 0 {
+		b.report(broker.Transition{Kind: broker.TransitionCount, AppID: k.app, Channel: k.name, Count: int(total)})
+	}
+	if ev == 2 {
+		b.report(broker.Transition{Kind: broker.TransitionVacated, AppID: k.app, Channel: k.name, Epoch: epoch})
+	}
 }
 
 // SubscriptionCount implements broker.Occupancy: one HGET of the app's
