@@ -84,11 +84,36 @@ func (t *target) enqueue(ev event) {
 	t.warned = false
 	p := &ev
 	t.queue = append(t.queue, p)
+	if ev.Name == nameOccupied {
+		t.occupiedFirst()
+	}
 	if ev.Name == nameSubscriptionCount {
 		t.counts[ev.Channel] = p
 	}
 	t.mu.Unlock()
 	t.kick()
+}
+
+// occupiedFirst moves the channel_occupied just queued before the other
+// events of its channel still queued. In a cluster the occupation is
+// decided when the node's count reaches the shared state, which can be
+// just after the first member's join was: the backend still hears of the
+// channel before its members, as from Pusher. Only the last MaxBatchEvents
+// are looked at: what is older is about to leave.
+func (t *target) occupiedFirst() {
+	q := t.queue
+	last := len(q) - 1
+	at := last
+	for i := last - 1; i >= max(0, last-MaxBatchEvents); i-- {
+		if q[i].Channel == q[last].Channel {
+			at = i
+		}
+	}
+	if at < last {
+		occ := q[last]
+		copy(q[at+1:], q[at:last])
+		q[at] = occ
+	}
 }
 
 func (t *target) kick() { kick(t.wake) }

@@ -449,3 +449,20 @@ func eventually(t *testing.T, ok func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestOccupiedBeforeItsChannelsEvents: a channel_occupied decided after
+// other events of its channel were queued (in a cluster, the count reaches
+// the shared state after the first join) still goes first.
+func TestOccupiedBeforeItsChannelsEvents(t *testing.T) {
+	n := newNode(t, nil, apps.Webhook{URL: "http://receiver.test/hook", EventTypes: []string{"channel_occupied", "member_added", "cache_miss"}})
+	for _, e := range []hub.Event{
+		{Type: hub.EventCacheMiss, AppID: "1", Channel: "other"},
+		{Type: hub.EventTransition, AppID: "1", Channel: "presence-a", Transition: broker.TransitionMemberAdded, UserID: "u1"},
+		{Type: hub.EventCacheMiss, AppID: "1", Channel: "other2"},
+		{Type: hub.EventTransition, AppID: "1", Channel: "presence-a", Transition: broker.TransitionMemberAdded, UserID: "u2"},
+		{Type: hub.EventTransition, AppID: "1", Channel: "presence-a", Transition: broker.TransitionOccupied},
+	} {
+		n.d.Observe(e)
+	}
+	wantNames(t, n.flush(t), "cache_miss other", "channel_occupied presence-a", "member_added presence-a u1", "cache_miss other2", "member_added presence-a u2")
+}
