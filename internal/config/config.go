@@ -121,6 +121,8 @@ type Config struct {
 	// shares its state through Redis. Without it the node serves alone,
 	// from memory.
 	Redis Redis `yaml:"redis"`
+	// Centrifugo holds the timers of the Centrifugo client protocol.
+	Centrifugo Centrifugo `yaml:"centrifugo"`
 
 	// DevApp is true when no app was configured and the built-in
 	// development app is served.
@@ -214,6 +216,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	}
 
 	if err := c.Redis.fromEnv(pick(*redisURL, "HERALD_REDIS_URL"), pick(*nodeID, "HERALD_NODE_ID"), getenv); err != nil {
+		return Config{}, err
+	}
+	if err := c.Centrifugo.fromEnv(getenv); err != nil {
 		return Config{}, err
 	}
 
@@ -372,6 +377,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: %w", err)
 	}
 	if err := c.Redis.validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := c.Centrifugo.validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
 	return nil
