@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -308,7 +307,7 @@ func (s *Session) handleConnect(id uint32, req *ConnectRequest) {
 		Ping: int(s.fe.cfg.PingInterval / time.Second), Pong: true,
 	}
 	for _, name := range claims.Channels {
-		ch, _, err := parseChannel(name, s.app.MaxChannelNameLength)
+		ch, _, err := channel.ParseToken(name, s.app.MaxChannelNameLength)
 		if err != nil || ch.Kind != channel.Public || len(server) >= s.app.MaxSubscriptionsPerConnection {
 			continue
 		}
@@ -387,30 +386,8 @@ func (s *Session) addSub(sub *subscription) {
 	s.subs[sub.ch.Name] = sub
 }
 
-// parseChannel validates a channel name as the Pusher front end does,
-// with Centrifugo's "$" prefix allowed in front of a public name. It
-// reports whether a subscription token is required: for "$", private- and
-// presence- channels.
-func parseChannel(name string, maxLen int) (channel.Channel, bool, error) {
-	if rest, ok := strings.CutPrefix(name, "$"); ok {
-		ch, err := channel.Parse(rest, maxLen-1)
-		if err != nil {
-			return channel.Channel{}, true, err
-		}
-		if ch.Kind != channel.Public || ch.Cache {
-			return channel.Channel{}, true, errors.New("a $ channel must be a plain name")
-		}
-		return channel.Channel{Name: name, Kind: channel.Public}, true, nil
-	}
-	ch, err := channel.Parse(name, maxLen)
-	if err != nil {
-		return ch, false, err
-	}
-	return ch, ch.Kind != channel.Public, nil
-}
-
 func (s *Session) handleSubscribe(id uint32, req *SubscribeRequest) {
-	ch, needsToken, err := parseChannel(req.Channel, s.app.MaxChannelNameLength)
+	ch, needsToken, err := channel.ParseToken(req.Channel, s.app.MaxChannelNameLength)
 	if err != nil {
 		s.send(errorReply(id, ErrBadRequest))
 		s.fe.hub.SubscriptionRefused(s.app.ID, hub.RefusedInvalid)
