@@ -12,6 +12,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { Centrifuge } = require('centrifuge');
 const h = require('../lib/harness');
+const cl = require('../lib/cluster');
 
 const T = { timeout: 30000 };
 const JWT_SECRET = 'jwt-secret-for-e2e';
@@ -504,5 +505,91 @@ describe('centrifugo clients of a single-app node', () => {
 
     assert.equal(c.state, 'connected');
     assert.deepEqual(c.states.map((s) => s.state), ['connecting', 'connected']);
+  });
+});
+
+describe('centrifugo clients on a two-node cluster', { skip: cl.haveRedis() ? false : 'redis-server is not on the PATH' }, () => {
+  let cluster;
+  let a;
+  let b;
+  const app = h.defaultApp({ jwt_secret: JWT_SECRET, client_publish: true, api_key: 'api-key-cluster' });
+  before(async () => {
+    cluster = await cl.startCluster({ nodes: 2, apps: [app] });
+    [a, b] = cluster.nodes;
+  });
+  afterEach(async () => { closeCentrifuges(); await h.closeAll(); });
+  after(async () => { closeCentrifuges(); await h.closeAll(); if (cluster) await cluster.stop(); });
+
+  async function api(node, method, body) {
+    const res = await fetch(`http://127.0.0.1:${node.port}/api/${method}`, {
+      method: 'POST', headers: { Authorization: 'apikey api-key-cluster' }, body: JSON.stringify(body),
+    });
+    return { status: res.status, body: await res.json() };
+  }
+
+  it('publications cross nodes and protocols both ways', T, async () => {
+    const ch = h.uid('news');
+    const c = centrifuge(a, app, { token: jwt({ sub: 'u1' }) });
+    await connected(c);
+    const sub = c.newSubscription(ch);
+    await subscribed(sub);
+    const p = await h.connectClient(b);
+    await p.subscribe(ch);
+
+    let cf = once(sub, 'publication');
+    let ps = p.nextEvent(ch, 'greeting');
+    await b.sdk(app).trigger(ch, 'greeting', { n: 1 });
+    assert.deepEqual((await cf).data, { n: 1 });
+    assert.deepEqual((await ps).data, { n: 1 });
+
+    ps = p.nextEvent(ch, 'publication');
+    await sub.publish({ from: 'a' });
+    assert.deepEqual((await ps).data, { from: 'a' });
+
+    cf = once(sub, 'publication');
+    ps = p.nextEvent(ch, 'tick');
+    assert.equal((await api(b, 'publish', { channel: ch, data: { n: 2 }, tags: { event: 'tick' } })).status, 200);
+    assert.deepEqual((await cf).data, { n: 2 });
+    assert.deepEqual((await ps).data, { n: 2 });
+  });
+
+  it('a server-side subscription new to its node receives what is published on the other node right after connect', T, async () => {
+    for (let i = 0; i < 5; i += 1) {
+      const ch = h.uid('feed');
+      const c = centrifuge(a, app, { token: jwt({ sub: `u${i}`, channels: [ch] }) });
+      const got = h.withTimeout(new Promise((resolve) => c.once('publication', resolve)), h.WAIT_MS, 'server-side publication');
+      await connected(c);
+      assert.equal((await api(b, 'publish', { channel: ch, data: { i } })).status, 200);
+      const pub = await got;
+      assert.equal(pub.channel, ch);
+      assert.deepEqual(pub.data, { i });
+      c.disconnect();
+    }
+  });
+
+  it('presence spans nodes and protocols; the API on either node sees it; disconnect by user reaches the other node', T, async () => {
+    const ch = h.uid('presence-room');
+    const c = centrifuge(a, app, { token: jwt({ sub: 'cf-user', info: { name: 'C' } }) });
+    await connected(c);
+    const sub = c.newSubscription(ch, { token: jwt({ sub: 'cf-user', channel: ch }), joinLeave: true });
+    await subscribed(sub);
+    const joined = nextOf(sub, 'join', 'pusher-user');
+    const p = await h.connectClient(b, { presence: { user_id: 'pusher-user', user_info: { name: 'P' } } });
+    const pch = await p.subscribe(ch);
+    assert.deepEqual((await joined).info.connInfo, { name: 'P' });
+    assert.deepEqual(pch.members.get('cf-user').info, { name: 'C' });
+
+    const pres = await sub.presence();
+    assert.deepEqual(Object.keys(pres.clients).sort(), ['cf-user', 'pusher-user']);
+    for (const node of [a, b]) {
+      const r = await api(node, 'presence_stats', { channel: ch });
+      assert.deepEqual(r.body, { result: { num_clients: 2, num_users: 2 } });
+    }
+
+    const removed = h.withTimeout(new Promise((resolve) => pch.bind('pusher:member_removed', resolve)), h.WAIT_MS, 'member_removed');
+    const closed = once(c, 'disconnected');
+    assert.deepEqual((await api(b, 'disconnect', { user: 'cf-user' })).body, { result: {} });
+    assert.equal((await closed).code, 3503);
+    assert.equal((await removed).id, 'cf-user');
   });
 });
