@@ -124,6 +124,8 @@ type Config struct {
 	// Webhook holds the node's webhook settings (batching, delay,
 	// retries); each app lists its own targets.
 	Webhook Webhook `yaml:"webhook"`
+	// Centrifugo holds the timers of the Centrifugo client protocol.
+	Centrifugo Centrifugo `yaml:"centrifugo"`
 
 	// DevApp is true when no app was configured and the built-in
 	// development app is served.
@@ -221,6 +223,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	if err := c.Redis.fromEnv(pick(*redisURL, "HERALD_REDIS_URL"), pick(*nodeID, "HERALD_NODE_ID"), getenv); err != nil {
+		return Config{}, err
+	}
+	if err := c.Centrifugo.fromEnv(getenv); err != nil {
 		return Config{}, err
 	}
 
@@ -387,6 +392,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: %w", err)
 	}
 	if err := c.Webhook.validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := c.Centrifugo.validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
 	return nil
