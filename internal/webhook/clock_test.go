@@ -93,6 +93,18 @@ func (c *manualClock) Advance(d time.Duration) {
 	}
 }
 
+// hasTimer reports whether a timer of duration d is pending.
+func (c *manualClock) hasTimer(d time.Duration) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, x := range c.timers {
+		if x.dur == d {
+			return true
+		}
+	}
+	return false
+}
+
 // waitTimer waits until a timer of duration d is pending, and fails the
 // test after a few seconds of real time.
 func (c *manualClock) waitTimer(t *testing.T, d time.Duration) {

@@ -117,8 +117,10 @@ type Dispatcher struct {
 	due      []*heldEvent
 	dueKick  chan struct{}
 	heldWarn bool
-	// settled is closed when the settler has ended.
-	settled chan struct{}
+	// settled is closed when the settler has ended; settlerDone is set
+	// (under mu) just before.
+	settled     chan struct{}
+	settlerDone bool
 }
 
 var _ hub.Observer = (*Dispatcher)(nil)
@@ -241,6 +243,7 @@ type heldEvent struct {
 	ev    event
 	at    time.Time // when it is due
 	timer hub.Timer
+	tries int // failed claims
 }
 
 // hold keeps a vacancy or removal for the delay, then has the settler
@@ -256,15 +259,16 @@ func (d *Dispatcher) hold(e hub.Event, ev event) {
 		old.timer.Stop()
 		delete(d.held, k)
 	}
-	if d.closing || len(d.held)+len(d.due) >= d.cfg.QueueSize {
+	if d.closing && !d.cfg.Shared {
+		// A node alone is going away with its clients: no one comes
+		// back, so Close claims and sends it at once.
+		d.due = append(d.due, &heldEvent{key: k, hev: e, ev: ev})
+		kick(d.dueKick)
+		return
+	}
+	if d.settlerDone || len(d.held)+len(d.due) >= d.cfg.QueueSize {
 		reason := DropQueueFull
-		if d.closing && !d.cfg.Shared {
-			// Too late for the delay: claimed and sent at once by Close.
-			d.due = append(d.due, &heldEvent{key: k, hev: e, ev: ev})
-			kick(d.dueKick)
-			return
-		}
-		if d.closing {
+		if d.settlerDone {
 			reason = DropShutdown
 		}
 		d.cfg.Recorder.Dropped(e.AppID, reason, 1)
@@ -302,6 +306,9 @@ func (d *Dispatcher) settler() {
 		batch := d.due
 		d.due = nil
 		done := d.closing && len(d.held) == 0 && len(batch) == 0
+		if done {
+			d.settlerDone = true
+		}
 		d.mu.Unlock()
 		if done {
 			return
@@ -311,6 +318,16 @@ func (d *Dispatcher) settler() {
 			ok, err := d.cfg.Settle(ctx, h.hev)
 			cancel()
 			switch {
+			case err != nil && h.tries < settleTries && d.ctx.Err() == nil:
+				// The broker may be back in a moment (a Redis failover):
+				// the pending transition outlives a few retries.
+				h.tries++
+				d.mu.Lock()
+				if d.held[h.key] == nil { // else a newer one: this one was cancelled
+					d.held[h.key] = h
+					h.timer = d.cfg.Clock.AfterFunc(settleRetry, func() { d.release(h) })
+				}
+				d.mu.Unlock()
 			case err != nil:
 				d.cfg.Recorder.Dropped(h.hev.AppID, DropSettleFailed, 1)
 				d.log.Warn("webhook event dropped: could not claim it from the broker",
@@ -325,10 +342,20 @@ func (d *Dispatcher) settler() {
 		select {
 		case <-d.dueKick:
 		case <-d.ctx.Done():
+			d.mu.Lock()
+			d.settlerDone = true
+			d.mu.Unlock()
 			return
 		}
 	}
 }
+
+// A claim the broker failed is retried settleTries times, settleRetry
+// apart: well within what the broker keeps it (broker.PendingHold).
+const (
+	settleTries = 10
+	settleRetry = time.Second
+)
 
 // Close sends what is pending within ctx: held-back events are released
 // (on a single node at once, in a cluster when their delay is over), each
