@@ -253,4 +253,42 @@ describe('webhooks', () => {
     const charset = server.sdk(app).webhook({ headers: { ...r.headers, 'content-type': 'application/json; charset=utf-8' }, rawBody: r.rawBody });
     assert.equal(charset.isValid(), false, 'the SDK accepts a charset suffix: the exact Content-Type check proves nothing');
   });
+
+  it('HERALD_APP_WEBHOOK_URL: on SIGTERM the held-back events and the queue are sent before exit', T, async () => {
+    const env = {
+      HERALD_APP_ID: '2099', HERALD_APP_KEY: 'env-hook-key', HERALD_APP_SECRET: 'env-hook-secret',
+      HERALD_APP_WEBHOOK_URL: recv.url('/env'),
+      HERALD_WEBHOOK_DELAY: '10s', // longer than the test: only the shutdown sends them
+      HERALD_WEBHOOK_BATCH_WINDOW: '5s',
+    };
+    const alone = await h.startHerald({ env });
+    const envApp = { id: env.HERALD_APP_ID, key: env.HERALD_APP_KEY, secret: env.HERALD_APP_SECRET };
+    try {
+      const ch = `presence-${h.uid('bye')}`;
+      const c = await h.connectClient(alone, { app: envApp, presence: { user_id: 'erin' } });
+      await c.subscribe(ch);
+      await h.sleep(200);
+      assert.equal(recv.to('/env').length, 0, 'sent before the batching window');
+      const t0 = Date.now();
+      const exit = await alone.stop(10000);
+      assert.deepEqual(exit, { code: 0, signal: null });
+      assert.ok(Date.now() - t0 < 5000, `shutdown took ${Date.now() - t0} ms`);
+      // Every event type (the variable's target has no filter), presence
+      // channels without subscription_count.
+      const got = recv.events('/env').map(strip);
+      assert.deepEqual(got.slice(0, 2), [
+        { name: 'channel_occupied', channel: ch },
+        { name: 'member_added', channel: ch, user_id: 'erin' },
+      ]);
+      assert.deepEqual(got.slice(2).sort((a, b) => a.name.localeCompare(b.name)), [
+        { name: 'channel_vacated', channel: ch },
+        { name: 'member_removed', channel: ch, user_id: 'erin' },
+      ]);
+      for (const r of recv.to('/env')) {
+        assert.equal(alone.sdk(envApp).webhook({ headers: r.headers, rawBody: r.rawBody }).isValid(), true);
+      }
+    } finally {
+      await alone.stop().catch(() => {});
+    }
+  });
 });
