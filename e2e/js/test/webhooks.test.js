@@ -8,6 +8,8 @@
 
 const { describe, it, before, after, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+const { Centrifuge } = require('centrifuge');
 const h = require('../lib/harness');
 const { Receiver } = require('../lib/receiver');
 
@@ -25,6 +27,7 @@ describe('webhooks', () => {
     refused: mk(3, null),
     slow: mk(4, '/slow'),
     filtered: mk(5, '/filtered'),
+    centrifugo: mk(6, '/cf', { jwt_secret: 'cf-jwt-secret', client_publish: true }),
   };
 
   before(async () => {
@@ -289,6 +292,43 @@ describe('webhooks', () => {
       }
     } finally {
       await alone.stop().catch(() => {});
+    }
+  });
+
+  it('Centrifugo clients: presence and publications give the same webhooks', T, async () => {
+    const app = apps.centrifugo;
+    const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+    const jwt = (claims) => {
+      const input = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(claims)}`;
+      return `${input}.${crypto.createHmac('sha256', app.jwt_secret).update(input).digest('base64url')}`;
+    };
+    const ch = h.uid('presence-cf');
+    const news = h.uid('news');
+    const c = new Centrifuge(`ws://127.0.0.1:${server.port}/connection/websocket/${app.key}`,
+      { websocket: h.WebSocket, token: jwt({ sub: 'cf-user' }), timeout: 4000 });
+    try {
+      await h.withTimeout(new Promise((resolve) => { c.once('connected', resolve); c.connect(); }), h.WAIT_MS, 'centrifuge connected');
+      const subscribe = (sub) => h.withTimeout(new Promise((resolve) => { sub.once('subscribed', resolve); sub.subscribe(); }), h.WAIT_MS, 'subscribed');
+      const pres = c.newSubscription(ch, { token: jwt({ sub: 'cf-user', channel: ch }) });
+      await subscribe(pres);
+      const pub = c.newSubscription(news);
+      await subscribe(pub);
+      await pub.publish({ hello: 'cf' });
+      await recv.waitEvent('/cf', (e) => e.name === 'client_event');
+      await recv.waitEvent('/cf', (e) => e.name === 'member_added');
+      assert.deepEqual(on('/cf', ch), [
+        { name: 'channel_occupied', channel: ch },
+        { name: 'member_added', channel: ch, user_id: 'cf-user' },
+      ]);
+      assert.deepEqual(on('/cf', news).filter((e) => e.name === 'client_event'), [
+        { name: 'client_event', channel: news, event: 'publication', data: '{"hello":"cf"}', user_id: 'cf-user' },
+      ]);
+      pres.unsubscribe();
+      await recv.waitEvent('/cf', (e) => e.name === 'member_removed' && e.channel === ch, { timeout: DELAY_MS + 3000 });
+      await recv.waitEvent('/cf', (e) => e.name === 'channel_vacated' && e.channel === ch, { timeout: DELAY_MS + 3000 });
+      for (const r of recv.to('/cf')) assertValid(r, app);
+    } finally {
+      c.disconnect();
     }
   });
 });
