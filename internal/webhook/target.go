@@ -231,7 +231,9 @@ func (t *target) deliver(batch []*event) {
 			return
 		}
 		if attempt == 0 {
-			d.log.Info("webhook delivery failed; retrying", "app_id", t.appID, "result", res)
+			// Counted in the metrics; a receiver that fails often would
+			// make this line too common for info.
+			d.log.Debug("webhook delivery failed; retrying", "app_id", t.appID, "result", res)
 		}
 		if !d.sleep(wait, nil) {
 			d.cfg.Recorder.Dropped(t.appID, DropShutdown, len(batch))
