@@ -4,6 +4,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/webhook"
 )
 
 func TestLoadWebhookDefaults(t *testing.T) {
@@ -106,5 +109,18 @@ func TestLoadWebhookErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("env %v file %q: error %v, want %q", tt.env, tt.file, err, tt.want)
 		}
+	}
+}
+
+// TestWebhookDefaultsMatchTheDispatcher: the defaults documented here are
+// those the dispatcher applies to a zero setting.
+func TestWebhookDefaultsMatchTheDispatcher(t *testing.T) {
+	if DefaultWebhookBatchWindow != webhook.DefaultBatchWindow || DefaultWebhookDelay != webhook.DefaultDelay ||
+		DefaultWebhookRetryLimit != webhook.DefaultRetryLimit || DefaultWebhookRequestTimeout != webhook.DefaultRequestTimeout ||
+		DefaultWebhookQueueSize != webhook.DefaultQueueSize {
+		t.Error("config and webhook disagree on a default")
+	}
+	if maxWebhookDelay > broker.MaxSettleDelay || broker.MaxSettleDelay >= broker.PendingHold {
+		t.Error("a delay the config allows outlasts what the brokers hold")
 	}
 }

@@ -34,7 +34,7 @@ func (c *Clock) Now() time.Time {
 func (c *Clock) AfterFunc(d time.Duration, f func()) hub.Timer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t := &timer{c: c, f: f, due: c.now.Add(d), armed: true}
+	t := &timer{c: c, f: f, due: c.now.Add(d), dur: d, armed: true}
 	c.timers = append(c.timers, t)
 	return t
 }
@@ -82,10 +82,38 @@ func (c *Clock) Pending() int {
 	return n
 }
 
+// Armed reports whether a timer armed for d (as given to AfterFunc or
+// Reset) is waiting, for a test that steps the clock only once the code
+// under test has set the timer it expects.
+func (c *Clock) Armed(d time.Duration) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, t := range c.timers {
+		if t.armed && t.dur == d {
+			return true
+		}
+	}
+	return false
+}
+
+// ArmedDurations lists the durations of the armed timers.
+func (c *Clock) ArmedDurations() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []time.Duration
+	for _, t := range c.timers {
+		if t.armed {
+			out = append(out, t.dur)
+		}
+	}
+	return out
+}
+
 type timer struct {
 	c     *Clock
 	f     func()
 	due   time.Time
+	dur   time.Duration
 	armed bool
 }
 
@@ -103,6 +131,7 @@ func (t *timer) Reset(d time.Duration) bool {
 	was := t.armed
 	t.armed = true
 	t.due = t.c.now.Add(d)
+	t.dur = d
 	if !slices.Contains(t.c.timers, t) {
 		t.c.timers = append(t.c.timers, t)
 	}
