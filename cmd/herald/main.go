@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -75,6 +76,13 @@ func printBanner(cfg config.Config, addr, nodeID string) {
 	}
 	for _, a := range cfg.Apps {
 		fmt.Printf("  app %s: ws://%s:%s/app/%s   REST http://%s:%s/apps/%s\n", a.ID, host, port, a.Key, host, port, a.ID)
+		for _, w := range a.Webhooks {
+			// Scheme and host only: a webhook URL's path or query may
+			// carry a token, and a banner ends up in logs.
+			if u, err := url.Parse(w.URL); err == nil {
+				fmt.Printf("    webhooks to %s://%s\n", u.Scheme, u.Host)
+			}
+		}
 	}
 	if cfg.DevApp {
 		api := ""

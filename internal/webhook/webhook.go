@@ -215,7 +215,14 @@ func (d *Dispatcher) Observe(e hub.Event) {
 		return
 	}
 	if e.Type == hub.EventTransition && e.Transition.Pending() {
-		d.hold(e, ev)
+		// Held only for a target that wants it: a claim is a broker
+		// round trip.
+		for _, t := range targets {
+			if t.wants(&ev) {
+				d.hold(e, ev)
+				return
+			}
+		}
 		return
 	}
 	d.route(e.AppID, ev)
@@ -241,7 +248,6 @@ type heldEvent struct {
 	key   heldKey
 	hev   hub.Event
 	ev    event
-	at    time.Time // when it is due
 	timer hub.Timer
 	tries int // failed claims
 }
@@ -279,7 +285,7 @@ func (d *Dispatcher) hold(e hub.Event, ev event) {
 		return
 	}
 	d.heldWarn = false
-	h := &heldEvent{key: k, hev: e, ev: ev, at: d.cfg.Clock.Now().Add(d.cfg.Delay)}
+	h := &heldEvent{key: k, hev: e, ev: ev}
 	h.timer = d.cfg.Clock.AfterFunc(d.cfg.Delay, func() { d.release(h) })
 	d.held[k] = h
 }
