@@ -245,6 +245,15 @@ func NewRegistry(list []App) (*Registry, error) {
 	if len(r.list) == 0 {
 		return nil, errors.New("no apps configured")
 	}
+	// A token signed for one app must never be valid in another: apps that
+	// verify with the same key can only tell their tokens apart by aud.
+	for i, a := range r.list {
+		for _, b := range r.list[i+1:] {
+			if a.jwt.SharesKey(b.jwt) {
+				return nil, fmt.Errorf("apps %s and %s verify JWTs with the same key (jwt_secret, the app secret standing in for it, or jwt_public_key): give each a distinct jwt_audience, or a token of one would be valid in the other", a.ID, b.ID)
+			}
+		}
+	}
 	return r, nil
 }
 
