@@ -551,8 +551,12 @@ describe('centrifugo clients on a two-node cluster', { skip: cl.haveRedis() ? fa
     assert.deepEqual((await ps).data, { n: 1 });
 
     ps = p.nextEvent(ch, 'publication');
+    // The publisher gets its own publication too: awaited, so that it is
+    // not taken for the next one.
+    const own = once(sub, 'publication');
     await sub.publish({ from: 'a' });
     assert.deepEqual((await ps).data, { from: 'a' });
+    assert.deepEqual((await own).data, { from: 'a' });
 
     cf = once(sub, 'publication');
     ps = p.nextEvent(ch, 'tick');
