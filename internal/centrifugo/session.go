@@ -289,6 +289,9 @@ func (s *Session) handleConnect(id uint32, req *ConnectRequest) {
 	case err != nil:
 		s.disconnect(CloseInvalidToken, "invalid token", hub.ReasonUnauthorized)
 		return
+	case expiredAt(claims.Expires, now):
+		s.send(errorReply(id, ErrExpired))
+		return
 	}
 	s.connected = true
 	s.user, s.info, s.expires = claims.Sub, claims.Info, claims.Expires
@@ -468,8 +471,18 @@ func (s *Session) verifySub(id uint32, name, token string, now time.Time) (jwtau
 		s.fe.hub.SubscriptionRefused(s.app.ID, hub.RefusedAuth)
 		s.disconnect(CloseInvalidToken, "invalid token", hub.ReasonUnauthorized)
 		return claims, false
+	case expiredAt(claims.Expires, now):
+		s.refuse(id, ErrExpired, hub.RefusedAuth)
+		return claims, false
 	}
 	return claims, true
+}
+
+// expiredAt reports whether a token's expire_at (its Expires, when that is
+// not its exp) has already passed: the token is valid, but what it would
+// grant is expired from the start, which Centrifugo answers with 110.
+func expiredAt(exp, now time.Time) bool {
+	return !exp.IsZero() && !now.Before(exp)
 }
 
 func (s *Session) refuse(id uint32, code int, why hub.Refusal) {
@@ -722,6 +735,9 @@ func (s *Session) handleRefresh(id uint32, req *RefreshRequest) {
 	case err != nil, claims.Sub != s.user:
 		s.disconnect(CloseInvalidToken, "invalid token", hub.ReasonUnauthorized)
 		return
+	case expiredAt(claims.Expires, now):
+		s.send(errorReply(id, ErrExpired))
+		return
 	}
 	s.expires = claims.Expires
 	s.info = claims.Info
@@ -749,6 +765,9 @@ func (s *Session) handleSubRefresh(id uint32, req *SubRefreshRequest) {
 		return
 	case err != nil, claims.Channel != sub.ch.Name, claims.Sub != s.user, claims.Client != "" && claims.Client != s.SocketID():
 		s.disconnect(CloseInvalidToken, "invalid token", hub.ReasonUnauthorized)
+		return
+	case expiredAt(claims.Expires, now):
+		s.send(errorReply(id, ErrExpired))
 		return
 	}
 	sub.expires = claims.Expires

@@ -572,3 +572,27 @@ func TestServerUnsubscribeAndDisconnectByUser(t *testing.T) {
 	}
 	other.expectOpen()
 }
+
+// A valid token whose expire_at has already passed grants nothing: what
+// it would connect or subscribe is expired from the start. Centrifugo
+// answers each command with 110 "expired"; accepting it instead made the
+// connection close 3005 at once and the client reconnect with the same
+// token, over and over.
+func TestExpireAtInThePast(t *testing.T) {
+	n := newTestNode(t, apps.App{})
+	past := start.Add(-time.Minute).Unix()
+	const expired = `{"error":{"code":110,"message":"expired"},"id":%d}`
+
+	tc := n.dial(t)
+	tc.cmd(1, "connect", map[string]any{"token": token(t, map[string]any{"sub": "u1", "expire_at": past})})
+	tc.expect(fmt.Sprintf(expired, 1))
+	tc.expectOpen()
+
+	tc = n.connect(t, "u1")
+	tc.cmd(2, "refresh", map[string]any{"token": token(t, map[string]any{"sub": "u1", "expire_at": past})})
+	tc.cmd(3, "subscribe", map[string]any{"channel": "$s", "token": token(t, map[string]any{"sub": "u1", "channel": "$s", "expire_at": past})})
+	tc.cmd(4, "subscribe", map[string]any{"channel": "$s", "token": token(t, map[string]any{"sub": "u1", "channel": "$s"})})
+	tc.cmd(5, "sub_refresh", map[string]any{"channel": "$s", "token": token(t, map[string]any{"sub": "u1", "channel": "$s", "expire_at": past})})
+	tc.expect(fmt.Sprintf(expired, 2), fmt.Sprintf(expired, 3), `{"id":4,"subscribe":{}}`, fmt.Sprintf(expired, 5))
+	tc.expectOpen()
+}
