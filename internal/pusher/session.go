@@ -819,9 +819,12 @@ func (s *Session) isJWT(token string) bool {
 // this connection: client is its socket id, or sub the user it signed in
 // as; each of them that is present must match.
 func (s *Session) verifyChannelJWT(ch channel.Channel, token string) (jwtauth.SubscribeClaims, error) {
-	c, err := s.app.JWT().Subscribe(token, s.fe.clock.Now())
+	now := s.fe.clock.Now()
+	c, err := s.app.JWT().Subscribe(token, now)
 	switch {
-	case errors.Is(err, jwtauth.ErrExpired):
+	case errors.Is(err, jwtauth.ErrExpired), err == nil && !c.Expires.IsZero() && !now.Before(c.Expires):
+		// The second: an expire_at already passed, which would end the
+		// connection (4200) as soon as it subscribed.
 		return c, fmt.Errorf("%w: expired", errChannelToken)
 	case err != nil:
 		return c, fmt.Errorf("%w: bad signature or claims", errChannelToken)
