@@ -188,6 +188,13 @@ func (s *Session) handleMessage(data []byte) {
 			return
 		}
 		s.handle(&cmds[i])
+		if cmds[i].Connect != nil && !s.connected {
+			// Answered with an error (an expired token): the rest of
+			// the message, the subscribes batched with it, is dropped,
+			// as Centrifugo does, rather than closed on as commands
+			// before connect; the client reconnects.
+			return
+		}
 	}
 }
 

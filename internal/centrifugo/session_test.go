@@ -596,3 +596,17 @@ func TestExpireAtInThePast(t *testing.T) {
 	tc.expect(fmt.Sprintf(expired, 2), fmt.Sprintf(expired, 3), `{"id":4,"subscribe":{}}`, fmt.Sprintf(expired, 5))
 	tc.expectOpen()
 }
+
+// A connect answered with an error (an expired token) ends the handling
+// of its message, as in Centrifugo: the subscribes centrifuge-js batched
+// with it are not taken for commands before connect (3501, after which a
+// client does not reconnect), and the client reconnects with a new token.
+func TestFailedConnectDropsTheRestOfItsMessage(t *testing.T) {
+	n := newTestNode(t, apps.App{})
+	tc := n.dial(t)
+	tok := token(t, map[string]any{"sub": "u1", "exp": start.Add(-time.Second).Unix()})
+	tc.HandleMessage([]byte(`{"connect":{"token":"` + tok + `","name":"js"},"id":1}` + "\n" +
+		`{"subscribe":{"channel":"news"},"id":2}`))
+	tc.expect(`{"error":{"code":109,"message":"token expired"},"id":1}`)
+	tc.expectOpen()
+}
