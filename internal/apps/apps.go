@@ -223,6 +223,7 @@ type Registry struct {
 // must be unique.
 func NewRegistry(list []App) (*Registry, error) {
 	r := &Registry{byID: map[string]*App{}, byKey: map[string]*App{}}
+	apiKeys := map[string]struct{}{}
 	for i := range list {
 		a := list[i]
 		a.Normalize()
@@ -237,6 +238,13 @@ func NewRegistry(list []App) (*Registry, error) {
 		}
 		if _, dup := r.byKey[a.Key]; dup {
 			return nil, fmt.Errorf("app key %q defined twice", a.Key)
+		}
+		if a.APIKey != "" {
+			// The server API finds the app by this key alone.
+			if _, dup := apiKeys[a.APIKey]; dup {
+				return nil, fmt.Errorf("app %s: api_key is another app's too", a.ID)
+			}
+			apiKeys[a.APIKey] = struct{}{}
 		}
 		r.byID[a.ID] = &a
 		r.byKey[a.Key] = &a

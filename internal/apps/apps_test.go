@@ -341,3 +341,24 @@ func TestRegistrySharedJWTKey(t *testing.T) {
 		}
 	}
 }
+
+// The server API finds the app by its key alone: two apps with one
+// api_key would leave the second unreachable and act on the first with
+// the requests meant for it.
+func TestRegistryDuplicateAPIKey(t *testing.T) {
+	_, err := NewRegistry([]App{
+		{ID: "1", Key: "k1", Secret: "s1", APIKey: "api"},
+		{ID: "2", Key: "k2", Secret: "s2", APIKey: "api"},
+	})
+	if err == nil || !strings.Contains(err.Error(), "api_key") {
+		t.Errorf("err = %v, want one naming api_key", err)
+	}
+	if _, err := NewRegistry([]App{
+		{ID: "1", Key: "k1", Secret: "s1", APIKey: "api1"},
+		{ID: "2", Key: "k2", Secret: "s2", APIKey: "api2"},
+		{ID: "3", Key: "k3", Secret: "s3"},
+		{ID: "4", Key: "k4", Secret: "s4"},
+	}); err != nil {
+		t.Error(err)
+	}
+}
