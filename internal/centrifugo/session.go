@@ -622,11 +622,12 @@ func (s *Session) WatchlistChange(string, bool) {}
 
 // ServerUnsubscribe implements hub.ServerUnsubscriber: the server API
 // unsubscribed the connection's user from channel. The hub calls it from
-// the broker's handler, so the work is queued for the connection; dropped
-// when the connection already has too much in flight (the API asked again
-// faster than the node could answer).
+// the broker's handler, so the work is queued for the connection. It is a
+// revocation and is never dropped, not even when the client keeps its own
+// work at the bound (which it could do on purpose to keep the channel):
+// past the bound it is queued anyway, one per call of the operator's API.
 func (s *Session) ServerUnsubscribe(name string) {
-	s.hc.TryDo(func(context.Context) {
+	fn := func(context.Context) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		sub, ok := s.subs[name]
@@ -636,7 +637,10 @@ func (s *Session) ServerUnsubscribe(name string) {
 		delete(s.subs, name)
 		s.leave(sub)
 		s.send(unsubscribePush(name, UnsubServer, "server unsubscribe"))
-	})
+	}
+	if !s.hc.TryDo(fn) {
+		s.hc.Do(fn)
+	}
 }
 
 func (s *Session) handleUnsubscribe(id uint32, req *ChannelRequest) {
