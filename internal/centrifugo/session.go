@@ -507,9 +507,14 @@ func (s *Session) dropPending(id uint32, sub *subscription) {
 }
 
 func (s *Session) subscribePresence(id uint32, sub *subscription, chanInfo json.RawMessage, result []byte) {
-	if !channel.ValidUserID(s.user) {
+	switch {
+	case s.user == "":
 		// Presence is by user: an anonymous connection cannot be a member.
 		s.refuse(id, ErrPermissionDenied, hub.RefusedAuth)
+		return
+	case channel.UserIDTooLong(s.user):
+		// The bound of Pusher presence, whose members share the list.
+		s.refuse(id, ErrLimitExceeded, hub.RefusedLimit)
 		return
 	}
 	info := chanInfo

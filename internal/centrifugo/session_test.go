@@ -610,3 +610,28 @@ func TestFailedConnectDropsTheRestOfItsMessage(t *testing.T) {
 	tc.expect(`{"error":{"code":109,"message":"token expired"},"id":1}`)
 	tc.expectOpen()
 }
+
+// Presence admits the user ids Pusher presence admits: any id of at most
+// channel.MaxUserIDLength characters, such as an identity provider's
+// "auth0|5f3c" (pusher-js members may have it through channel_data or a
+// subscription JWT), not only the narrower alphabet of Pusher sign-in.
+func TestPresenceUserIDs(t *testing.T) {
+	n := newTestNode(t, apps.App{})
+	for _, tt := range []struct {
+		user string
+		ok   bool
+	}{
+		{"auth0|5f3c", true},
+		{"user:42", true},
+		{"Zoë", true},
+		{strings.Repeat("x", 129), false},
+	} {
+		tc := n.connect(t, tt.user)
+		tc.cmd(2, "subscribe", map[string]any{"channel": "presence-ids", "token": token(t, map[string]any{"sub": tt.user, "channel": "presence-ids"})})
+		want := `{"id":2,"subscribe":{}}`
+		if !tt.ok {
+			want = `{"error":{"code":106,"message":"limit exceeded"},"id":2}`
+		}
+		tc.expect(want)
+	}
+}
