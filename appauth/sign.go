@@ -107,7 +107,7 @@ func (s *Signer) AuthorizeChannel(socketID, channel string, member *Member) (Cha
 		if member == nil {
 			return ChannelAuth{}, fmt.Errorf("%w: a presence channel needs a member", ErrInvalidUserID)
 		}
-		if !validUserID(member.UserID) {
+		if !ValidUserID(member.UserID) {
 			return ChannelAuth{}, fmt.Errorf("%w: %q", ErrInvalidUserID, truncate(member.UserID, 64))
 		}
 		data, err := marshal(struct {
@@ -135,7 +135,7 @@ func (s *Signer) AuthenticateUser(socketID string, u User) (UserAuth, error) {
 	if !ValidSocketID(socketID) {
 		return UserAuth{}, ErrInvalidSocketID
 	}
-	if !validUserID(u.ID) {
+	if !ValidUserID(u.ID) {
 		return UserAuth{}, fmt.Errorf("%w: %q", ErrInvalidUserID, truncate(u.ID, 64))
 	}
 	data, err := marshal(struct {
@@ -180,7 +180,9 @@ func ValidChannel(name string) error {
 	return nil
 }
 
-func validUserID(id string) bool {
+// ValidUserID reports whether id may be a presence member or signed-in user:
+// 1 to MaxUserIDLength characters from the channel-name alphabet.
+func ValidUserID(id string) bool {
 	return id != "" && len(id) <= MaxUserIDLength && nameChars(id)
 }
 

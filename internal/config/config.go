@@ -22,7 +22,11 @@ import (
 
 // Defaults.
 const (
-	DefaultAddr            = ":6001"
+	DefaultAddr = ":6001"
+	// DefaultDevAddr is the listen address of the development app when
+	// none is given: loopback only, since its credentials are public and
+	// its auth endpoints authorize everyone.
+	DefaultDevAddr         = "127.0.0.1:6001"
 	DefaultShutdownTimeout = 5 * time.Second
 
 	DevAppID     = "app-id"
@@ -138,8 +142,63 @@ type Config struct {
 func Load(args []string, getenv func(string) string) (Config, error) {
 	fs := flag.NewFlagSet("herald", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
+	f := defineFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return Config{}, fmt.Errorf("%w\n%s", err, Usage(fs))
+	}
+	if *f.version {
+		// Before anything is read: a version check must not depend on a
+		// config file being readable or the settings being valid.
+		return Config{}, ErrVersion
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q\n%s", fs.Arg(0), Usage(fs))
+	}
+	return f.load(getenv)
+}
+
+// LoadCommand reads the settings for a subcommand of herald (herald token,
+// herald auth-server): the same flags, variables and file as Load, plus
+// the subcommand's own flags, which register adds to the set. Flags and
+// positional arguments may come in any order; the positional ones are
+// returned. usage is the first line of the help text.
+func LoadCommand(usage string, args []string, getenv func(string) string, register func(fs *flag.FlagSet)) (Config, []string, error) {
+	fs := flag.NewFlagSet("herald", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	f := defineFlags(fs)
+	if register != nil {
+		register(fs)
+	}
+	help := func() string { return strings.Replace(Usage(fs), "Usage: herald [flags]", "Usage: "+usage, 1) }
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return Config{}, nil, fmt.Errorf("%w\n%s", err, help())
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if *f.version {
+		return Config{}, nil, ErrVersion
+	}
+	c, err := f.load(getenv)
+	return c, pos, err
+}
+
+// flags are the settings' flags, defined on a FlagSet by defineFlags.
+type flags struct {
+	addr, file, appID, appKey, appSecret, clientEvents, jwtSecret, jwtPublicKey,
+	apiKey, clientPub, pusherJWT, logLevel, transport, debugAddr, metricsAddr,
+	stopDelay, redisURL, nodeID *string
+	version *bool
+}
+
+func defineFlags(fs *flag.FlagSet) *flags {
 	var (
-		addr         = fs.String("addr", "", "listen address (HERALD_ADDR), default "+DefaultAddr)
+		addr         = fs.String("addr", "", "listen address (HERALD_ADDR), default "+DefaultAddr+", or "+DefaultDevAddr+" when serving the development app")
 		file         = fs.String("config", "", "YAML config file (HERALD_CONFIG)")
 		appID        = fs.String("app-id", "", "id of the single app (HERALD_APP_ID)")
 		appKey       = fs.String("app-key", "", "key of the single app (HERALD_APP_KEY)")
@@ -159,20 +218,20 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		redisURL     = fs.String("redis-url", "", "join a cluster through this Redis, redis://[user:pass@]host:port/db or rediss:// for TLS (HERALD_REDIS_URL); default none: a single node in memory")
 		nodeID       = fs.String("node-id", "", "this node's id in the cluster (HERALD_NODE_ID); default generated at start")
 	)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return Config{}, fmt.Errorf("%w\n%s", err, Usage(fs))
-		}
-		return Config{}, fmt.Errorf("%w\n%s", err, Usage(fs))
-	}
-	if *version {
-		// Before anything is read: a version check must not depend on a
-		// config file being readable or the settings being valid.
-		return Config{}, ErrVersion
-	}
-	if fs.NArg() > 0 {
-		return Config{}, fmt.Errorf("unexpected argument %q\n%s", fs.Arg(0), Usage(fs))
-	}
+	return &flags{addr: addr, file: file, appID: appID, appKey: appKey, appSecret: appSecret, clientEvents: clientEvents,
+		jwtSecret: jwtSecret, jwtPublicKey: jwtPublicKey, apiKey: apiKey, clientPub: clientPub, pusherJWT: pusherJWT,
+		logLevel: logLevel, transport: transport, debugAddr: debugAddr, metricsAddr: metricsAddr, stopDelay: stopDelay,
+		redisURL: redisURL, nodeID: nodeID, version: version}
+}
+
+// load reads the variables and the file under the parsed flags.
+func (f *flags) load(getenv func(string) string) (Config, error) {
+	var (
+		addr, file, appID, appKey, appSecret, clientEvents     = f.addr, f.file, f.appID, f.appKey, f.appSecret, f.clientEvents
+		jwtSecret, jwtPublicKey, apiKey, clientPub, pusherJWT  = f.jwtSecret, f.jwtPublicKey, f.apiKey, f.clientPub, f.pusherJWT
+		logLevel, transport, debugAddr, metricsAddr, stopDelay = f.logLevel, f.transport, f.debugAddr, f.metricsAddr, f.stopDelay
+		redisURL, nodeID                                       = f.redisURL, f.nodeID
+	)
 	pick := func(flagVal, env string) string {
 		if flagVal != "" {
 			return flagVal
@@ -301,6 +360,9 @@ func decodeYAML(data []byte, c *Config) error {
 func (c *Config) applyDefaults() {
 	if c.Addr == "" {
 		c.Addr = DefaultAddr
+		if c.DevApp {
+			c.Addr = DefaultDevAddr
+		}
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
