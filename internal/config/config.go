@@ -196,27 +196,39 @@ type flags struct {
 	version *bool
 }
 
+// defineFlags defines the settings' flags on fs. A name fs already has
+// belongs to a subcommand (herald auth-server's own --addr): the setting
+// then has no flag there, only its variable and file key.
 func defineFlags(fs *flag.FlagSet) *flags {
 	var (
-		addr         = fs.String("addr", "", "listen address (HERALD_ADDR), default "+DefaultAddr+", or "+DefaultDevAddr+" when serving the development app")
-		file         = fs.String("config", "", "YAML config file (HERALD_CONFIG)")
-		appID        = fs.String("app-id", "", "id of the single app (HERALD_APP_ID)")
-		appKey       = fs.String("app-key", "", "key of the single app (HERALD_APP_KEY)")
-		appSecret    = fs.String("app-secret", "", "secret of the single app (HERALD_APP_SECRET)")
-		clientEvents = fs.String("app-client-events", "", "true to allow client events for the single app (HERALD_APP_CLIENT_EVENTS)")
-		jwtSecret    = fs.String("app-jwt-secret", "", "HMAC key of the single app's JWTs (HERALD_APP_JWT_SECRET); default the app secret")
-		jwtPublicKey = fs.String("app-jwt-public-key", "", "PEM file of the single app's RSA or ECDSA JWT public key (HERALD_APP_JWT_PUBLIC_KEY)")
-		apiKey       = fs.String("app-api-key", "", "key of the single app's Centrifugo-style server API (HERALD_APP_API_KEY); default none: that API refuses the app")
-		clientPub    = fs.String("app-client-publish", "", "true to allow Centrifugo clients' publish for the single app (HERALD_APP_CLIENT_PUBLISH)")
-		pusherJWT    = fs.String("app-pusher-jwt-auth", "", "true to accept subscription JWTs as Pusher channel auth for the single app (HERALD_APP_PUSHER_JWT_AUTH)")
-		logLevel     = fs.String("log-level", "", "debug, info, warn or error (HERALD_LOG_LEVEL)")
-		transport    = fs.String("transport", "", "epoll or goroutine (HERALD_TRANSPORT)")
-		debugAddr    = fs.String("debug-addr", "", "serve /debug/pprof/ on this address, e.g. 127.0.0.1:6060 (HERALD_DEBUG_ADDR)")
+		unset = func() *string { s := ""; return &s }
+		str   = func(name, usage string) *string {
+			if fs.Lookup(name) != nil {
+				return unset()
+			}
+			return fs.String(name, "", usage)
+		}
+	)
+	var (
+		addr         = str("addr", "listen address (HERALD_ADDR), default "+DefaultAddr+", or "+DefaultDevAddr+" when serving the development app")
+		file         = str("config", "YAML config file (HERALD_CONFIG)")
+		appID        = str("app-id", "id of the single app (HERALD_APP_ID)")
+		appKey       = str("app-key", "key of the single app (HERALD_APP_KEY)")
+		appSecret    = str("app-secret", "secret of the single app (HERALD_APP_SECRET)")
+		clientEvents = str("app-client-events", "true to allow client events for the single app (HERALD_APP_CLIENT_EVENTS)")
+		jwtSecret    = str("app-jwt-secret", "HMAC key of the single app's JWTs (HERALD_APP_JWT_SECRET); default the app secret")
+		jwtPublicKey = str("app-jwt-public-key", "PEM file of the single app's RSA or ECDSA JWT public key (HERALD_APP_JWT_PUBLIC_KEY)")
+		apiKey       = str("app-api-key", "key of the single app's Centrifugo-style server API (HERALD_APP_API_KEY); default none: that API refuses the app")
+		clientPub    = str("app-client-publish", "true to allow Centrifugo clients' publish for the single app (HERALD_APP_CLIENT_PUBLISH)")
+		pusherJWT    = str("app-pusher-jwt-auth", "true to accept subscription JWTs as Pusher channel auth for the single app (HERALD_APP_PUSHER_JWT_AUTH)")
+		logLevel     = str("log-level", "debug, info, warn or error (HERALD_LOG_LEVEL)")
+		transport    = str("transport", "epoll or goroutine (HERALD_TRANSPORT)")
+		debugAddr    = str("debug-addr", "serve /debug/pprof/ on this address, e.g. 127.0.0.1:6060 (HERALD_DEBUG_ADDR)")
 		version      = fs.Bool("version", false, "print the version and commit, and exit")
-		metricsAddr  = fs.String("metrics-addr", "", "serve /metrics on this address instead of the main one, e.g. 127.0.0.1:9601 (HERALD_METRICS_ADDR)")
-		stopDelay    = fs.String("shutdown-delay", "", "keep serving this long after SIGTERM, /readyz answering 503, before closing clients, e.g. 5s (HERALD_SHUTDOWN_DELAY); default 0")
-		redisURL     = fs.String("redis-url", "", "join a cluster through this Redis, redis://[user:pass@]host:port/db or rediss:// for TLS (HERALD_REDIS_URL); default none: a single node in memory")
-		nodeID       = fs.String("node-id", "", "this node's id in the cluster (HERALD_NODE_ID); default generated at start")
+		metricsAddr  = str("metrics-addr", "serve /metrics on this address instead of the main one, e.g. 127.0.0.1:9601 (HERALD_METRICS_ADDR)")
+		stopDelay    = str("shutdown-delay", "keep serving this long after SIGTERM, /readyz answering 503, before closing clients, e.g. 5s (HERALD_SHUTDOWN_DELAY); default 0")
+		redisURL     = str("redis-url", "join a cluster through this Redis, redis://[user:pass@]host:port/db or rediss:// for TLS (HERALD_REDIS_URL); default none: a single node in memory")
+		nodeID       = str("node-id", "this node's id in the cluster (HERALD_NODE_ID); default generated at start")
 	)
 	return &flags{addr: addr, file: file, appID: appID, appKey: appKey, appSecret: appSecret, clientEvents: clientEvents,
 		jwtSecret: jwtSecret, jwtPublicKey: jwtPublicKey, apiKey: apiKey, clientPub: clientPub, pusherJWT: pusherJWT,
