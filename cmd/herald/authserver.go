@@ -8,10 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/heraldhq/herald/internal/config"
@@ -36,8 +33,9 @@ func (l *listFlag) Set(v string) error {
 }
 
 // runAuthServer is herald auth-server: the development auth endpoints for
-// the configured app, on a port of their own.
-func runAuthServer(args []string, getenv func(string) string, out io.Writer) error {
+// the configured app, on a port of their own, until ctx ends. The address
+// it listens on goes to out, the warning to warn.
+func runAuthServer(ctx context.Context, args []string, getenv func(string) string, out, warn io.Writer) error {
 	var (
 		addr, app, mk *string
 		deny, origins listFlag
@@ -75,10 +73,7 @@ func runAuthServer(args []string, getenv func(string) string, out io.Writer) err
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 10 * time.Second, IdleTimeout: time.Minute}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	fmt.Fprintf(os.Stderr, "\n%s\nfor app %s (key %q); never run it where anyone else can reach it.\n\n", devauth.Warning, a.ID, a.Key)
+	fmt.Fprintf(warn, "\n%s\nfor app %s (key %q); never run it where anyone else can reach it.\n\n", devauth.Warning, a.ID, a.Key)
 	where := "http://" + ln.Addr().String()
 	fmt.Fprintf(out, "herald auth-server listening on %s\n", ln.Addr())
 	fmt.Fprintf(out, "  channel authorization %s%s, user authentication %s%s\n", where, devauth.ChannelPath, where, devauth.UserPath)

@@ -42,7 +42,9 @@ func run() error {
 		case "token":
 			return runToken(os.Args[2:], os.Getenv, os.Stdout)
 		case "auth-server":
-			return runAuthServer(os.Args[2:], os.Getenv, os.Stdout)
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runAuthServer(ctx, os.Args[2:], os.Getenv, os.Stdout, os.Stderr)
 		}
 	}
 	cfg, err := config.Load(os.Args[1:], os.Getenv)

@@ -165,10 +165,12 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 func LoadCommand(usage string, args []string, getenv func(string) string, register func(fs *flag.FlagSet)) (Config, []string, error) {
 	fs := flag.NewFlagSet("herald", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	f := defineFlags(fs)
+	// The subcommand's flags first: one of the same name as a setting's
+	// replaces it (see defineFlags).
 	if register != nil {
 		register(fs)
 	}
+	f := defineFlags(fs)
 	help := func() string { return strings.Replace(Usage(fs), "Usage: herald [flags]", "Usage: "+usage, 1) }
 	var pos []string
 	for {

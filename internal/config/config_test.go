@@ -611,3 +611,17 @@ func TestLoadCommand(t *testing.T) {
 		t.Error("an unknown flag was accepted")
 	}
 }
+
+// A subcommand's flag of a setting's name is the subcommand's: herald
+// auth-server's --addr is its own address, not Herald's.
+func TestLoadCommandOwnFlagWins(t *testing.T) {
+	var addr *string
+	c, _, err := LoadCommand("herald auth-server", []string{"--addr", "127.0.0.1:6002"}, env(map[string]string{"HERALD_ADDR": ":7000"}),
+		func(fs *flag.FlagSet) { addr = fs.String("addr", "", "") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *addr != "127.0.0.1:6002" || c.Addr != ":7000" {
+		t.Errorf("subcommand addr %q, config addr %q", *addr, c.Addr)
+	}
+}
