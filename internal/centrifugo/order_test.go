@@ -51,7 +51,7 @@ func newGatedNode(t *testing.T, a apps.App) (*testNode, chan struct{}) {
 func TestSubscribeReplyBeforePublications(t *testing.T) {
 	n, gate := newGatedNode(t, apps.App{})
 	tc := n.connect(t, "u1")
-	tc.cmd(2, "subscribe", map[string]any{"channel": "presence-room", "token": token(t, map[string]any{"sub": "u1", "channel": "presence-room"})})
+	tc.cmd(2, "subscribe", map[string]any{"channel": "presence-room", "join_leave": true, "token": token(t, map[string]any{"sub": "u1", "channel": "presence-room"})})
 	publish(t, n, broker.Message{Channel: "presence-room", Event: "early", Data: "1"})
 	if got := tc.c.Take(); len(got) != 0 {
 		t.Fatalf("sent before the join completed: %q", got)
@@ -93,4 +93,84 @@ func TestPendingOpsBound(t *testing.T) {
 	if published != sent-refused {
 		t.Fatalf("%d publish replies, want %d", published, sent-refused)
 	}
+}
+
+// interestBroker is a cluster node that does not receive any channel
+// until gate is closed.
+type interestBroker struct {
+	broker.Broker
+	gate chan struct{}
+}
+
+func (b *interestBroker) InterestReady(string, string) bool {
+	select {
+	case <-b.gate:
+		return true
+	default:
+		return false
+	}
+}
+
+func (b *interestBroker) AwaitInterest(ctx context.Context, _, _ string) error {
+	select {
+	case <-b.gate:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// On a node that does not receive a token's server-side channels yet, the
+// connect reply waits for them, what they publish meanwhile follows it,
+// and commands sent with the connect are answered after it.
+func TestServerSideChannelsWaitForTheCluster(t *testing.T) {
+	a := apps.App{ID: "1", Key: "key", Secret: secret}
+	reg, err := apps.NewRegistry([]apps.App{a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := make(chan struct{})
+	h := hub.New(hub.Config{Broker: &interestBroker{Broker: broker.NewMemory(0), gate: gate}, OpTimeout: 10 * time.Second})
+	clock := testkit.NewClock(start)
+	fe := New(Config{Apps: reg, Hub: h, Log: slog.New(slog.DiscardHandler), Clock: clock})
+	n := &testNode{fe: fe, hub: h, app: reg.ByID(a.ID), clock: clock}
+
+	tc := n.dial(t)
+	tok := token(t, map[string]any{"sub": "u1", "channels": []string{"news"}})
+	tc.HandleMessage([]byte(`{"id":1,"connect":{"token":"` + tok + `"}}` + "\n" + `{"id":2,"subscribe":{"channel":"other"}}`))
+	tc.HandleMessage([]byte(`{"id":3,"unsubscribe":{"channel":"nothing"}}`))
+	publish(t, n, broker.Message{Channel: "news", Event: "early", Data: "1"})
+	if got := tc.c.Take(); len(got) != 0 {
+		t.Fatalf("sent before the channels flowed: %q", got)
+	}
+	close(gate)
+	got := tc.texts()
+	// Replies are matched by id: the subscribe to a channel the node does
+	// not receive yet may be answered after a later command.
+	if len(got) == 4 && strings.HasPrefix(got[2], `{"id":3`) {
+		got[2], got[3] = got[3], got[2]
+	}
+	want := []string{
+		`{"connect":{"client":"` + tc.SocketID() + `","ping":25,"pong":true,"subs":{"news":{}},"version":"herald"},"id":1}`,
+		`{"push":{"channel":"news","pub":{"data":1,"tags":{"event":"early"}}}}`,
+		`{"id":2,"subscribe":{}}`,
+		`{"id":3,"unsubscribe":{}}`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("sent\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	publish(t, n, broker.Message{Channel: "news", Event: "later", Data: "2"})
+	tc.expect(`{"push":{"channel":"news","pub":{"data":2,"tags":{"event":"later"}}}}`)
+
+	// A client that keeps sending while it waits is cut off.
+	gate2 := make(chan struct{})
+	defer close(gate2)
+	h2 := hub.New(hub.Config{Broker: &interestBroker{Broker: broker.NewMemory(0), gate: gate2}, OpTimeout: 10 * time.Second})
+	n2 := &testNode{fe: New(Config{Apps: reg, Hub: h2, Log: slog.New(slog.DiscardHandler), Clock: clock}), hub: h2, app: n.app, clock: clock}
+	tc2 := n2.dial(t)
+	tc2.cmd(1, "connect", map[string]any{"token": tok})
+	for i := range maxHeldMessages + 1 {
+		tc2.cmd(uint32(i+2), "presence", map[string]any{"channel": "news"})
+	}
+	tc2.expectClosed(CloseTooManyRequests, "too many requests")
 }

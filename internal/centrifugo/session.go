@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,7 +24,8 @@ import (
 // end of the connection (HandleClose). It never blocks.
 //
 // Locking: mu guards the fields below it. Deliver and CloseWith are called
-// with hub locks held and never take mu. The order is mu, then hub locks.
+// with hub locks held and never take mu. The order is mu, then hub locks,
+// then jlMu, a leaf.
 type Session struct {
 	fe  *FrontEnd
 	app *apps.App
@@ -33,18 +33,27 @@ type Session struct {
 	// reason is why the server is closing the connection, plus one.
 	reason atomic.Uint32
 
+	// jlMu guards joinLeave, the presence channels whose join and leave
+	// pushes the client asked for; Deliver reads it.
+	jlMu      sync.Mutex
+	joinLeave map[string]struct{}
+
 	mu        sync.Mutex
 	closed    bool
 	connected bool
-	user      string
-	info      json.RawMessage
-	expires   time.Time // connection expiry; zero: never
-	subs      map[string]*subscription
-	subSeq    uint64
-	timer     hub.Timer
-	started   time.Time
-	nextPing  time.Time
-	pingSent  time.Time // zero: no ping waits for its pong
+	// connecting: the connect reply waits for the cluster; held are the
+	// messages received meanwhile, handled after it.
+	connecting bool
+	held       [][]byte
+	user       string
+	info       json.RawMessage
+	expires    time.Time // connection expiry; zero: never
+	subs       map[string]*subscription
+	subSeq     uint64
+	timer      hub.Timer
+	started    time.Time
+	nextPing   time.Time
+	pingSent   time.Time // zero: no ping waits for its pong
 }
 
 type subscription struct {
@@ -53,6 +62,8 @@ type subscription struct {
 	pending  *hub.Pending // nil once confirmed
 	expires  time.Time
 	presence bool // joined the hub's presence as the connection's user
+	// joinLeave: the client asked for join and leave pushes.
+	joinLeave bool
 }
 
 var (
@@ -74,9 +85,36 @@ func (s *Session) SocketID() string { return s.hc.SocketID() }
 // Protocol implements hub.Client.
 func (s *Session) Protocol() string { return Protocol }
 
-// Deliver implements hub.Subscriber: encoded once per publication.
+// Deliver implements hub.Subscriber: encoded once per publication. Member
+// announcements reach only the subscribers that asked for join and leave.
 func (s *Session) Deliver(p *hub.Publication) {
+	if (p.Kind == broker.KindMemberAdded || p.Kind == broker.KindMemberRemoved) && !s.wantsJoinLeave(p.Channel) {
+		return
+	}
 	s.hc.Send(p.Payload(hub.EncodingCentrifugo, EncodePublication))
+}
+
+func (s *Session) wantsJoinLeave(ch string) bool {
+	s.jlMu.Lock()
+	defer s.jlMu.Unlock()
+	_, ok := s.joinLeave[ch]
+	return ok
+}
+
+// setJoinLeave records whether the client wants channel's join and leave
+// pushes. It is set before the subscription reaches the hub and cleared
+// after it left, so no push of another subscription is sent or lost.
+func (s *Session) setJoinLeave(ch string, on bool) {
+	s.jlMu.Lock()
+	defer s.jlMu.Unlock()
+	if !on {
+		delete(s.joinLeave, ch)
+		return
+	}
+	if s.joinLeave == nil {
+		s.joinLeave = make(map[string]struct{})
+	}
+	s.joinLeave[ch] = struct{}{}
 }
 
 func (s *Session) send(b []byte) { s.hc.Send(b) }
@@ -118,6 +156,22 @@ func (s *Session) HandleMessage(data []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
+		return
+	}
+	if s.connecting {
+		if len(s.held) >= maxHeldMessages {
+			s.disconnect(CloseTooManyRequests, "too many requests", hub.ReasonProtocolError)
+			return
+		}
+		// The transport may reuse data once this returns.
+		s.held = append(s.held, append([]byte(nil), data...))
+		return
+	}
+	s.handleMessage(data)
+}
+
+func (s *Session) handleMessage(data []byte) {
+	if s.closed || s.reason.Load() != 0 {
 		return
 	}
 	if !utf8.Valid(data) {
@@ -253,7 +307,7 @@ func (s *Session) handleConnect(id uint32, req *ConnectRequest) {
 		Ping: int(s.fe.cfg.PingInterval / time.Second), Pong: true,
 	}
 	for _, name := range claims.Channels {
-		ch, _, err := parseChannel(name, s.app.MaxChannelNameLength)
+		ch, _, err := channel.ParseToken(name, s.app.MaxChannelNameLength)
 		if err != nil || ch.Kind != channel.Public || len(server) >= s.app.MaxSubscriptionsPerConnection {
 			continue
 		}
@@ -266,15 +320,64 @@ func (s *Session) handleConnect(id uint32, req *ConnectRequest) {
 		res.Subs[ch.Name] = emptyObject
 		server = append(server, ch)
 	}
-	s.send(reply(id, "connect", mustJSON(res)))
-	for _, ch := range server {
-		s.subSeq++
-		s.addSub(&subscription{ch: ch, id: s.subSeq})
-		s.fe.hub.Subscribe(s.app.ID, ch.Name, s)
-	}
 	s.nextPing = now.Add(s.fe.cfg.PingInterval)
-	s.arm(now)
+	connectReply := reply(id, "connect", mustJSON(res))
+	ready := true
+	for _, ch := range server {
+		ready = ready && s.fe.hub.InterestReady(s.app.ID, ch.Name)
+	}
+	if ready {
+		s.send(connectReply)
+		for _, ch := range server {
+			s.subSeq++
+			s.addSub(&subscription{ch: ch, id: s.subSeq})
+			s.fe.hub.Subscribe(s.app.ID, ch.Name, s)
+		}
+		s.arm(now)
+		return
+	}
+	// A node of a cluster that does not receive every channel yet: the
+	// reply, which tells the client it is subscribed, waits until the
+	// channels' messages flow to this node, and what they publish
+	// meanwhile is held. Commands that follow the connect wait too.
+	subs := make([]*subscription, len(server))
+	for i, ch := range server {
+		s.subSeq++
+		subs[i] = &subscription{ch: ch, id: s.subSeq}
+		subs[i].pending, _ = s.fe.hub.SubscribePending(s.app.ID, ch.Name, s)
+		s.addSub(subs[i])
+	}
+	s.connecting = true
+	s.hc.Do(func(ctx context.Context) {
+		for _, ch := range server {
+			if err := s.fe.hub.AwaitInterest(ctx, s.app.ID, ch.Name); err != nil {
+				s.logError("channel subscription on the cluster failed", ch.Name, err)
+			}
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.closed {
+			return
+		}
+		s.connecting = false
+		s.send(connectReply)
+		for _, sub := range subs {
+			s.activate(sub, func() {})
+		}
+		now := s.fe.clock.Now()
+		s.arm(now)
+		held := s.held
+		s.held = nil
+		for _, data := range held {
+			s.handleMessage(data)
+		}
+	})
 }
+
+// maxHeldMessages bounds the messages a connection may send while its
+// connect waits for the cluster; centrifuge-js sends its subscriptions
+// with the connect, in the same message.
+const maxHeldMessages = 16
 
 func (s *Session) addSub(sub *subscription) {
 	if s.subs == nil {
@@ -283,30 +386,8 @@ func (s *Session) addSub(sub *subscription) {
 	s.subs[sub.ch.Name] = sub
 }
 
-// parseChannel validates a channel name as the Pusher front end does,
-// with Centrifugo's "$" prefix allowed in front of a public name. It
-// reports whether a subscription token is required: for "$", private- and
-// presence- channels.
-func parseChannel(name string, maxLen int) (channel.Channel, bool, error) {
-	if rest, ok := strings.CutPrefix(name, "$"); ok {
-		ch, err := channel.Parse(rest, maxLen-1)
-		if err != nil {
-			return channel.Channel{}, true, err
-		}
-		if ch.Kind != channel.Public || ch.Cache {
-			return channel.Channel{}, true, errors.New("a $ channel must be a plain name")
-		}
-		return channel.Channel{Name: name, Kind: channel.Public}, true, nil
-	}
-	ch, err := channel.Parse(name, maxLen)
-	if err != nil {
-		return ch, false, err
-	}
-	return ch, ch.Kind != channel.Public, nil
-}
-
 func (s *Session) handleSubscribe(id uint32, req *SubscribeRequest) {
-	ch, needsToken, err := parseChannel(req.Channel, s.app.MaxChannelNameLength)
+	ch, needsToken, err := channel.ParseToken(req.Channel, s.app.MaxChannelNameLength)
 	if err != nil {
 		s.send(errorReply(id, ErrBadRequest))
 		s.fe.hub.SubscriptionRefused(s.app.ID, hub.RefusedInvalid)
@@ -344,19 +425,18 @@ func (s *Session) handleSubscribe(id uint32, req *SubscribeRequest) {
 	s.subSeq++
 	sub := &subscription{ch: ch, id: s.subSeq, expires: exp}
 	if ch.Kind == channel.Presence {
+		sub.joinLeave = req.JoinLeave
 		s.subscribePresence(id, sub, chanInfo, result)
 		return
 	}
-	if s.fe.hub.InterestReady(s.app.ID, ch.Name) {
-		s.addSub(sub)
-		s.fe.hub.SubscribeThen(s.app.ID, ch.Name, s, func() { s.send(reply(id, "subscribe", result)) })
+	s.addSub(sub)
+	sub.pending, _ = s.fe.hub.SubscribeReady(s.app.ID, ch.Name, s, func() { s.send(reply(id, "subscribe", result)) })
+	if sub.pending == nil {
 		s.arm(now)
 		return
 	}
 	// The first subscriber on a node of a cluster: the reply waits until
 	// the channel's messages flow to this node.
-	sub.pending, _ = s.fe.hub.SubscribePending(s.app.ID, ch.Name, s)
-	s.addSub(sub)
 	ok := s.hc.TryDo(func(ctx context.Context) {
 		if err := s.fe.hub.AwaitInterest(ctx, s.app.ID, ch.Name); err != nil {
 			s.logError("channel subscription on the cluster failed", ch.Name, err)
@@ -402,6 +482,7 @@ func (s *Session) refuse(id uint32, code int, why hub.Refusal) {
 func (s *Session) dropPending(id uint32, sub *subscription) {
 	delete(s.subs, sub.ch.Name)
 	s.fe.hub.Unsubscribe(s.app.ID, sub.ch.Name, sub.pending)
+	s.setJoinLeave(sub.ch.Name, false)
 	s.refuse(id, ErrTooManyRequests, hub.RefusedLimit)
 }
 
@@ -420,6 +501,9 @@ func (s *Session) subscribePresence(id uint32, sub *subscription, chanInfo json.
 		return
 	}
 	name := sub.ch.Name
+	if sub.joinLeave {
+		s.setJoinLeave(name, true)
+	}
 	sub.pending, _ = s.fe.hub.SubscribePending(s.app.ID, name, s)
 	s.addSub(sub)
 	bm := broker.Member{UserID: s.user, Info: info}
@@ -434,6 +518,7 @@ func (s *Session) subscribePresence(id uint32, sub *subscription, chanInfo json.
 			if s.current(sub) {
 				delete(s.subs, name)
 				s.fe.hub.Unsubscribe(s.app.ID, name, sub.pending)
+				s.setJoinLeave(name, false)
 				if errors.Is(err, broker.ErrMemberLimit) {
 					s.refuse(id, ErrLimitExceeded, hub.RefusedLimit)
 				} else {
@@ -447,8 +532,10 @@ func (s *Session) subscribePresence(id uint32, sub *subscription, chanInfo json.
 		sub.presence = true
 		s.activate(sub, func() {
 			s.send(reply(id, "subscribe", result))
-			// Centrifugo tells the joiner of its own join too.
-			s.send(joinLeave(name, "join", bm.UserID, bm.Info))
+			if sub.joinLeave {
+				// Centrifugo tells the joiner of its own join too.
+				s.send(joinLeave(name, "join", bm.UserID, bm.Info))
+			}
 		})
 		s.mu.Unlock()
 		if first {
@@ -490,6 +577,9 @@ func (s *Session) leave(sub *subscription) {
 	}
 	if sub.ch.Kind != channel.Presence {
 		return
+	}
+	if sub.joinLeave {
+		s.setJoinLeave(name, false)
 	}
 	// A join still queued sets presence when it runs; the leave is queued
 	// after it and reads the flag then.
@@ -672,8 +762,8 @@ func (s *Session) handleSubRefresh(id uint32, req *SubRefreshRequest) {
 func (s *Session) onTimer() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || s.reason.Load() != 0 {
-		return
+	if s.closed || s.reason.Load() != 0 || s.connecting {
+		return // a connect waiting for the cluster arms the timer when done
 	}
 	now := s.fe.clock.Now()
 	cfg := &s.fe.cfg

@@ -348,7 +348,7 @@ func TestClientPublish(t *testing.T) {
 func TestPresence(t *testing.T) {
 	n := newTestNode(t, apps.App{})
 	sub := func(tc *testConn, user string, id uint32) {
-		tc.cmd(id, "subscribe", map[string]any{"channel": "presence-room", "token": token(t, map[string]any{"sub": user, "channel": "presence-room"})})
+		tc.cmd(id, "subscribe", map[string]any{"channel": "presence-room", "join_leave": true, "token": token(t, map[string]any{"sub": user, "channel": "presence-room"})})
 	}
 	a := n.connect(t, "u1")
 	sub(a, "u1", 2)
@@ -390,6 +390,28 @@ func TestPresence(t *testing.T) {
 	c := n.connect(t, "")
 	sub(c, "", 2)
 	c.expect(`{"error":{"code":103,"message":"permission denied"},"id":2}`)
+
+	// Without join_leave a member gets no join or leave pushes, its own
+	// included, while publications still arrive; the others still see it.
+	d := n.connect(t, "u4")
+	d.cmd(2, "subscribe", map[string]any{"channel": "presence-room", "token": token(t, map[string]any{"sub": "u4", "channel": "presence-room"})})
+	d.expect(`{"id":2,"subscribe":{}}`)
+	a.expect(`{"push":{"channel":"presence-room","join":{"info":{"client":"u4","conn_info":{"name":"u4"},"user":"u4"}}}}`)
+	publish(t, n, broker.Message{Kind: broker.KindMemberAdded, Channel: "presence-room", UserID: "p2"})
+	publish(t, n, broker.Message{Channel: "presence-room", Event: "e", Data: `1`})
+	d.expect(`{"push":{"channel":"presence-room","pub":{"data":1,"tags":{"event":"e"}}}}`)
+	a.texts()
+	d.cmd(3, "unsubscribe", map[string]any{"channel": "presence-room"})
+	d.expect(`{"id":3,"unsubscribe":{}}`)
+	a.expect(`{"push":{"channel":"presence-room","leave":{"info":{"client":"u4","user":"u4"}}}}`)
+
+	// Unsubscribing forgets the request: a resubscription without it
+	// gets no pushes.
+	a.cmd(5, "unsubscribe", map[string]any{"channel": "presence-room"})
+	a.cmd(6, "subscribe", map[string]any{"channel": "presence-room", "token": token(t, map[string]any{"sub": "u1", "channel": "presence-room"})})
+	a.expect(`{"id":5,"unsubscribe":{}}`, `{"id":6,"subscribe":{}}`)
+	publish(t, n, broker.Message{Kind: broker.KindMemberAdded, Channel: "presence-room", UserID: "p3"})
+	a.expect()
 }
 
 func TestUnsupportedCommands(t *testing.T) {

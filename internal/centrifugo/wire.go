@@ -44,6 +44,9 @@ type ConnectRequest struct {
 type SubscribeRequest struct {
 	Channel string `json:"channel"`
 	Token   string `json:"token"`
+	// JoinLeave asks for join and leave pushes (centrifuge-js's
+	// joinLeave option); without it a presence subscriber gets none.
+	JoinLeave bool `json:"join_leave"`
 }
 
 // ChannelRequest is the body of the commands that name only a channel.

@@ -68,7 +68,7 @@ type publishParams struct {
 
 // message builds the publication of p's data to ch, or says why not.
 func (p *publishParams) message(app *apps.App, name string) (broker.Message, *Error) {
-	ch, err := channel.Parse(name, app.MaxChannelNameLength)
+	ch, _, err := channel.ParseToken(name, app.MaxChannelNameLength)
 	switch {
 	case name == "":
 		return broker.Message{}, errBadRequest
@@ -163,7 +163,7 @@ func presenceChannel(app *apps.App, raw json.RawMessage) (string, *Error) {
 	if p.Channel == "" {
 		return "", errBadRequest
 	}
-	ch, err := channel.Parse(p.Channel, app.MaxChannelNameLength)
+	ch, _, err := channel.ParseToken(p.Channel, app.MaxChannelNameLength)
 	if err != nil {
 		return "", errUnknownChan
 	}
@@ -296,7 +296,7 @@ func (a *API) unsubscribe(ctx context.Context, app *apps.App, raw json.RawMessag
 	if p.Client != "" || p.Session != "" {
 		return nil, errNotAvailable
 	}
-	if _, err := channel.Parse(p.Channel, app.MaxChannelNameLength); err != nil {
+	if _, _, err := channel.ParseToken(p.Channel, app.MaxChannelNameLength); err != nil {
 		return nil, errUnknownChan
 	}
 	if err := a.cfg.Hub.UnsubscribeUser(ctx, app.ID, p.Channel, p.User); err != nil {

@@ -81,6 +81,28 @@ func Parse(name string, maxLen int) (Channel, error) {
 	return c, nil
 }
 
+// ParseToken parses a channel name as Centrifugo clients and the
+// Centrifugo-style server API name channels: a Pusher channel name, or "$"
+// followed by a plain public name. It reports whether a subscription token
+// is required: for "$", private- and presence- channels.
+func ParseToken(name string, maxLen int) (ch Channel, needsToken bool, err error) {
+	if rest, ok := strings.CutPrefix(name, "$"); ok {
+		ch, err := Parse(rest, maxLen-1)
+		if err != nil {
+			return Channel{}, true, err
+		}
+		if ch.Kind != Public || ch.Cache {
+			return Channel{}, true, errors.New("a $ channel must be a plain name")
+		}
+		return Channel{Name: name, Kind: Public}, true, nil
+	}
+	ch, err = Parse(name, maxLen)
+	if err != nil {
+		return ch, false, err
+	}
+	return ch, ch.Kind != Public, nil
+}
+
 // NeedsAuth reports whether a subscription must carry a signature.
 func (c Channel) NeedsAuth() bool {
 	return c.Kind == Private || c.Kind == Presence || c.Kind == Encrypted

@@ -239,3 +239,29 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParseToken(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		kind       Kind
+		needsToken bool
+		ok         bool
+	}{
+		{"news", Public, false, true},
+		{"$news", Public, true, true},
+		{"private-a", Private, true, true},
+		{"presence-a", Presence, true, true},
+		{"private-encrypted-a", Encrypted, true, true},
+		{"$private-a", 0, true, false},
+		{"$cache-a", 0, true, false},
+		{"$", 0, true, false},
+		{"$$a", 0, true, false},
+		{"ns:a", 0, false, false},
+		{"$" + strings.Repeat("a", 200), 0, true, false}, // the $ counts towards the length
+	} {
+		ch, needs, err := ParseToken(tc.name, 200)
+		if (err == nil) != tc.ok || needs != tc.needsToken || (tc.ok && (ch.Kind != tc.kind || ch.Name != tc.name)) {
+			t.Errorf("ParseToken(%q) = %+v, %v, %v", tc.name, ch, needs, err)
+		}
+	}
+}

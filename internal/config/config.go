@@ -125,6 +125,8 @@ type Config struct {
 	// shares its state through Redis. Without it the node serves alone,
 	// from memory.
 	Redis Redis `yaml:"redis"`
+	// Centrifugo holds the timers of the Centrifugo client protocol.
+	Centrifugo Centrifugo `yaml:"centrifugo"`
 
 	// DevApp is true when no app was configured and the built-in
 	// development app is served.
@@ -289,6 +291,9 @@ func (f *flags) load(getenv func(string) string) (Config, error) {
 	if err := c.Redis.fromEnv(pick(*redisURL, "HERALD_REDIS_URL"), pick(*nodeID, "HERALD_NODE_ID"), getenv); err != nil {
 		return Config{}, err
 	}
+	if err := c.Centrifugo.fromEnv(getenv); err != nil {
+		return Config{}, err
+	}
 
 	id, key, secret := pick(*appID, "HERALD_APP_ID"), pick(*appKey, "HERALD_APP_KEY"), pick(*appSecret, "HERALD_APP_SECRET")
 	// Settings of the single app, which apply to the app of HERALD_APP_ID,
@@ -448,6 +453,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: %w", err)
 	}
 	if err := c.Redis.validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := c.Centrifugo.validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
 	return nil

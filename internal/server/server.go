@@ -134,10 +134,14 @@ func newServer(cfg config.Config, log *slog.Logger, opt options) (*Server, error
 		PongTimeout: cfg.PongTimeout,
 	})
 	cf := centrifugo.New(centrifugo.Config{
-		Apps:    reg,
-		Hub:     s.hub,
-		Log:     log,
-		Version: cfg.Version,
+		Apps:         reg,
+		Hub:          s.hub,
+		Log:          log,
+		Version:      cfg.Version,
+		PingInterval: cfg.Centrifugo.PingInterval,
+		PongTimeout:  cfg.Centrifugo.PongTimeout,
+		ExpiredDelay: cfg.Centrifugo.ExpiredCloseDelay,
+		StaleDelay:   cfg.Centrifugo.StaleCloseDelay,
 	})
 	s.routes = []upgradeRoute{
 		{pattern: "/app/{key}", prefix: "/app/", serve: fe.ServeConn},
