@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -216,4 +217,29 @@ func TestTokenUsageErrors(t *testing.T) {
 			t.Errorf("herald token %q: %v, want a usage error", args, err)
 		}
 	}
+}
+
+// herald token check reads anything a user pastes: it never panics, and
+// says valid only for a token signed with the app's secret.
+func FuzzTokenCheck(f *testing.F) {
+	f.Add("key1:"+auth.Sign("secret1", "1.2:private-a"), "private-a")
+	f.Add(`{"auth":"key1:00","channel_data":"{\"user_id\":1}"}`, "presence-a")
+	f.Add(`{"token":"a.b.c"}`, "")
+	f.Add("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ1In0.", "$x")
+	cfg, err := config.Load(nil, testEnv())
+	if err != nil {
+		f.Fatal(err)
+	}
+	app := cfg.Apps[0]
+	f.Fuzz(func(t *testing.T, tok, channel string) {
+		var tf tokenFlags
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		tf.register(fs)
+		*tf.socketID, *tf.channel = "1.2", channel
+		var out bytes.Buffer
+		if err := tokenCheck(cfg, app, &tf, tok, time.Now(), &out); err == nil && strings.Contains(tok, "key1:") &&
+			!strings.Contains(tok, auth.Sign("secret1", "1.2:"+channel)) && !strings.Contains(tok, `"auth"`) {
+			t.Fatalf("valid without the app's signature: %q %q: %s", tok, channel, out.String())
+		}
+	})
 }
