@@ -1,6 +1,8 @@
 package appauth_test
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -154,4 +156,33 @@ func ExampleTokenSigner_Subscription() {
 	fmt.Println(strings.Count(tok, "."), len(tok) > 0)
 	// Output:
 	// 2 true
+}
+
+// Centrifuge's batch, {"client", "channels"}: a subscription JWT per allowed
+// channel, bound to the client id and signed for the decision's user.
+func ExampleAuthorizer_ChannelHandler_centrifuge() {
+	tokens, _ := appauth.NewTokenSigner("HS256", []byte("jwt-secret"))
+	auth, _ := appauth.New(appauth.Options{Key: "app-key", Secret: "app-secret", Tokens: tokens,
+		Now: func() time.Time { return time.Unix(1_800_000_000, 0) },
+		Decide: func(r *appauth.Request) appauth.Decision {
+			if r.Channel == "$admin" {
+				return appauth.Deny()
+			}
+			return appauth.AllowUser("alice", nil)
+		}})
+	r := httptest.NewRequest("POST", "/centrifuge/subscribe", strings.NewReader(`{"client":"c-1","channels":["$room","$admin"]}`))
+	r.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	auth.ChannelHandler().ServeHTTP(w, r)
+	var out map[string]struct {
+		Status int    `json:"status"`
+		Token  string `json:"token"`
+	}
+	json.Unmarshal(w.Body.Bytes(), &out)
+	payload, _ := base64.RawURLEncoding.DecodeString(strings.Split(out["$room"].Token, ".")[1])
+	fmt.Println(string(payload))
+	fmt.Println(out["$admin"].Status)
+	// Output:
+	// {"sub":"alice","exp":1800003600,"iat":1800000000,"channel":"$room","client":"c-1"}
+	// 403
 }
