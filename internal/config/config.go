@@ -146,7 +146,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	fs.SetOutput(io.Discard)
 	f := defineFlags(fs)
 	if err := fs.Parse(args); err != nil {
-		return Config{}, fmt.Errorf("%w\n%s", err, Usage(fs))
+		return Config{}, fmt.Errorf("%w\n%s%s", err, Usage(fs), subcommands)
 	}
 	if *f.version {
 		// Before anything is read: a version check must not depend on a
@@ -158,6 +158,13 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	}
 	return f.load(getenv)
 }
+
+// subcommands ends herald's usage.
+const subcommands = `
+Subcommands, which read the same settings (docs/auth.md):
+  herald token channel|user|jwt|check   print or check the tokens of an app's auth endpoints
+  herald auth-server                    development auth endpoints that authorize everyone
+`
 
 // LoadCommand reads the settings for a subcommand of herald (herald token,
 // herald auth-server): the same flags, variables and file as Load, plus
