@@ -59,6 +59,6 @@
 // Centrifugo connection and subscription JWTs (HS, RS or ES) with the claim
 // names Herald verifies.
 //
-// See docs/auth.md in the Herald repository for the endpoints, their
+// See docs/backend.md in the Herald repository for the endpoints, their
 // formats and the herald token and herald auth-server commands.
 package appauth

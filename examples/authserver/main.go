@@ -2,7 +2,7 @@
 // presence channels, built on the appauth package: a login cookie, one
 // decision function, and the auth endpoints of pusher-js, the pusher-js-auth
 // batch plugin and Laravel Echo. The end-to-end browser tests run it; it is
-// also the example docs/auth.md walks through.
+// also the example docs/backend.md walks through.
 //
 //	go run ./examples/authserver --app-key app-key --app-secret app-secret \
 //	    --herald 127.0.0.1:6001 --static e2e/js/node_modules

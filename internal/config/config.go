@@ -161,7 +161,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 
 // subcommands ends herald's usage.
 const subcommands = `
-Subcommands, which read the same settings (docs/auth.md):
+Subcommands, which read the same settings (docs/backend.md):
   herald token channel|user|jwt|check   print or check the tokens of an app's auth endpoints
   herald auth-server                    development auth endpoints that authorize everyone
 `
