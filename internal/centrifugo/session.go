@@ -14,6 +14,7 @@ import (
 	"github.com/heraldhq/herald/internal/channel"
 	"github.com/heraldhq/herald/internal/hub"
 	"github.com/heraldhq/herald/internal/jwtauth"
+	"github.com/heraldhq/herald/internal/ratelimit"
 	"github.com/heraldhq/herald/internal/transport"
 )
 
@@ -51,6 +52,7 @@ type Session struct {
 	subs       map[string]*subscription
 	subSeq     uint64
 	timer      hub.Timer
+	rate       *ratelimit.Bucket // publishes; made by the first one
 	started    time.Time
 	nextPing   time.Time
 	pingSent   time.Time // zero: no ping waits for its pong
@@ -672,6 +674,11 @@ func (s *Session) handlePublish(id uint32, req *PublishRequest) {
 	case len(req.Data) > s.app.MaxEventBytes:
 		s.send(errorReply(id, ErrLimitExceeded))
 		return
+	case !s.takeToken():
+		// The app's client_event_rate bounds what one connection
+		// publishes, on both protocols.
+		s.send(errorReply(id, ErrTooManyRequests))
+		return
 	}
 	m := broker.Message{
 		AppID: s.app.ID, Channel: req.Channel, Event: PublicationEvent,
@@ -696,6 +703,16 @@ func (s *Session) handlePublish(id uint32, req *PublishRequest) {
 	if !ok {
 		s.send(errorReply(id, ErrTooManyRequests))
 	}
+}
+
+// takeToken spends one of the connection's publish tokens.
+func (s *Session) takeToken() bool {
+	now := s.fe.clock.Now()
+	if s.rate == nil {
+		b := ratelimit.New(s.app.ClientEventRate, now)
+		s.rate = &b
+	}
+	return s.rate.Take(now)
 }
 
 // handlePresence answers presence and presence_stats for a presence-

@@ -345,6 +345,29 @@ func TestClientPublish(t *testing.T) {
 	}
 }
 
+// Publishes are bounded by the app's client_event_rate, per connection,
+// as Pusher client events are: over it, 111 and nothing published.
+func TestClientPublishRate(t *testing.T) {
+	n := newTestNode(t, apps.App{ClientPublish: true, ClientEventRate: 3})
+	rec := &testkit.Subscriber{ID: "pusher.1"}
+	n.hub.Subscribe(n.app.ID, "news", rec)
+	tc := n.connect(t, "u1")
+	tc.cmd(2, "subscribe", map[string]any{"channel": "news"})
+	tc.replies()
+	for i := range 4 {
+		tc.cmd(uint32(10+i), "publish", map[string]any{"channel": "news", "data": i})
+	}
+	got := strings.Join(tc.texts(), "\n")
+	if !strings.Contains(got, `{"error":{"code":111,"message":"too many requests","temporary":true},"id":13}`) || len(rec.Messages()) != 3 {
+		t.Fatalf("sent %s; %d published", got, len(rec.Messages()))
+	}
+	n.clock.Advance(time.Second)
+	tc.cmd(20, "publish", map[string]any{"channel": "news", "data": 9})
+	if got := strings.Join(tc.texts(), "\n"); !strings.Contains(got, `{"id":20,"publish":{}}`) || len(rec.Messages()) != 4 {
+		t.Fatalf("after a second: sent %s; %d published", got, len(rec.Messages()))
+	}
+}
+
 func TestPresence(t *testing.T) {
 	n := newTestNode(t, apps.App{})
 	sub := func(tc *testConn, user string, id uint32) {

@@ -17,6 +17,7 @@ import (
 	"github.com/heraldhq/herald/internal/channel"
 	"github.com/heraldhq/herald/internal/hub"
 	"github.com/heraldhq/herald/internal/jwtauth"
+	"github.com/heraldhq/herald/internal/ratelimit"
 	"github.com/heraldhq/herald/internal/transport"
 )
 
@@ -54,7 +55,7 @@ type Session struct {
 	timer     hub.Timer
 	timerAt   int64 // unix nanoseconds at which timer fires
 	live      hub.Liveness
-	rate      *tokenBucket // made by the first client event
+	rate      *ratelimit.Bucket // made by the first client event
 	signinDue hub.Timer
 
 	// watchMu orders the watchlist's first list after the changes sent
@@ -763,10 +764,10 @@ func (s *Session) handleSignin(m Message) {
 func (s *Session) takeToken() bool {
 	now := s.fe.clock.Now()
 	if s.rate == nil {
-		b := newTokenBucket(s.app.ClientEventRate, now)
+		b := ratelimit.New(s.app.ClientEventRate, now)
 		s.rate = &b
 	}
-	return s.rate.take(now)
+	return s.rate.Take(now)
 }
 
 func (s *Session) markAuthed() {
