@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"os/signal"
@@ -15,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/heraldhq/herald/internal/config"
+	"github.com/heraldhq/herald/internal/devauth"
 	"github.com/heraldhq/herald/internal/server"
 )
 
@@ -34,6 +36,18 @@ func main() {
 }
 
 func run() error {
+	// Subcommands come first; anything else is the server's flags, as
+	// before there were subcommands.
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "token":
+			return runToken(os.Args[2:], os.Getenv, os.Stdout)
+		case "auth-server":
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runAuthServer(ctx, os.Args[2:], os.Getenv, os.Stdout, os.Stderr)
+		}
+	}
 	cfg, err := config.Load(os.Args[1:], os.Getenv)
 	if err != nil {
 		return err
@@ -93,6 +107,11 @@ func printBanner(cfg config.Config, addr, nodeID string) {
 		}
 		fmt.Printf("\nWARNING: serving the built-in development app (id %q, key %q, secret %q%s).\n", config.DevAppID, config.DevAppKey, config.DevAppSecret, api)
 		fmt.Println("These credentials are public: set HERALD_APP_ID, HERALD_APP_KEY and HERALD_APP_SECRET, or HERALD_CONFIG, for anything but local development.")
-		fmt.Printf("\npusher-js: new Pusher(%q, {cluster: \"local\", wsHost: %q, wsPort: %s, forceTLS: false, enabledTransports: [\"ws\"]})\n", config.DevAppKey, host, port)
+		base := "http://" + net.JoinHostPort(host, port)
+		fmt.Printf("\nWARNING: %s%s and %s%s authorize EVERYONE for every private and presence channel (development only).\n",
+			base, devauth.ChannelPath, base, devauth.UserPath)
+		fmt.Printf("\npusher-js: new Pusher(%q, {cluster: \"local\", wsHost: %q, wsPort: %s, forceTLS: false, enabledTransports: [\"ws\"],\n"+
+			"  channelAuthorization: {endpoint: %q}, userAuthentication: {endpoint: %q}})\n",
+			config.DevAppKey, host, port, base+devauth.ChannelPath, base+devauth.UserPath)
 	}
 }

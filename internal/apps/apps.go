@@ -225,6 +225,7 @@ type Registry struct {
 // must be unique.
 func NewRegistry(list []App) (*Registry, error) {
 	r := &Registry{byID: map[string]*App{}, byKey: map[string]*App{}}
+	apiKeys := map[string]struct{}{}
 	for i := range list {
 		a := list[i]
 		a.Normalize()
@@ -240,12 +241,28 @@ func NewRegistry(list []App) (*Registry, error) {
 		if _, dup := r.byKey[a.Key]; dup {
 			return nil, fmt.Errorf("app key %q defined twice", a.Key)
 		}
+		if a.APIKey != "" {
+			// The server API finds the app by this key alone.
+			if _, dup := apiKeys[a.APIKey]; dup {
+				return nil, fmt.Errorf("app %s: api_key is another app's too", a.ID)
+			}
+			apiKeys[a.APIKey] = struct{}{}
+		}
 		r.byID[a.ID] = &a
 		r.byKey[a.Key] = &a
 		r.list = append(r.list, &a)
 	}
 	if len(r.list) == 0 {
 		return nil, errors.New("no apps configured")
+	}
+	// A token signed for one app must never be valid in another: apps that
+	// verify with the same key can only tell their tokens apart by aud.
+	for i, a := range r.list {
+		for _, b := range r.list[i+1:] {
+			if a.jwt.SharesKey(b.jwt) {
+				return nil, fmt.Errorf("apps %s and %s verify JWTs with the same key (jwt_secret, the app secret standing in for it, or jwt_public_key): give each a distinct jwt_audience, or a token of one would be valid in the other", a.ID, b.ID)
+			}
+		}
 	}
 	return r, nil
 }

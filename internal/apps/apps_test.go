@@ -220,7 +220,12 @@ func TestRegistryJWT(t *testing.T) {
 	}
 	rsaPath := writePEM(t, "PUBLIC KEY", pkix(&rsaKey.PublicKey))
 	ecPath := writePEM(t, "PUBLIC KEY", pkix(&ecKey.PublicKey))
-	pkcs1Path := writePEM(t, "RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(&rsaKey.PublicKey))
+	// Another key: two apps sharing one need distinct audiences.
+	rsaKey2, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkcs1Path := writePEM(t, "RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(&rsaKey2.PublicKey))
 	privPath := writePEM(t, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rsaKey))
 	edPath := writePEM(t, "PUBLIC KEY", pkix(edKey.Public()))
 	certPath := writePEM(t, "CERTIFICATE", []byte("x"))
@@ -237,6 +242,10 @@ func TestRegistryJWT(t *testing.T) {
 		return s
 	}
 	rs, err := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"sub": "u"}).SignedString(rsaKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs2, err := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"sub": "u"}).SignedString(rsaKey2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +275,7 @@ func TestRegistryJWT(t *testing.T) {
 	if _, err := r.ByID("2").JWT().Connect(hs("j2"), now); err != nil {
 		t.Errorf("jwt_secret: %v", err)
 	}
-	if _, err := r.ByID("5").JWT().Connect(rs, now); err != nil {
+	if _, err := r.ByID("5").JWT().Connect(rs2, now); err != nil {
 		t.Errorf("PKCS #1 RSA key: %v", err)
 	}
 	// Audience and issuer are the app's.
@@ -290,5 +299,67 @@ func TestRegistryJWT(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "app 9: jwt_public_key") || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want one naming app 9 and %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// A token signed for one app must never be valid in another. Apps whose
+// verifiers share a key (an HMAC secret, the app secret standing in for
+// one, or a public key in any encoding) can only tell their tokens apart
+// by audience, so each of them must require a distinct one.
+func TestRegistrySharedJWTKey(t *testing.T) {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkixPath := writePEM(t, "PUBLIC KEY", der)
+	pkcs1Path := writePEM(t, "RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(&rsaKey.PublicKey))
+	for _, tc := range []struct {
+		name string
+		a, b App
+		ok   bool
+	}{
+		{"distinct secrets", App{Secret: "s1"}, App{Secret: "s2"}, true},
+		{"same jwt_secret", App{Secret: "s1", JWTSecret: "j"}, App{Secret: "s2", JWTSecret: "j"}, false},
+		{"jwt_secret is another app's secret", App{Secret: "s1"}, App{Secret: "s2", JWTSecret: "s1"}, false},
+		{"same secret", App{Secret: "s"}, App{Secret: "s"}, false},
+		{"same RSA key", App{Secret: "s1", JWTPublicKey: pkixPath}, App{Secret: "s2", JWTPublicKey: pkcs1Path}, false},
+		{"one audience only", App{Secret: "s1", JWTPublicKey: pkixPath, JWTAudience: "a"}, App{Secret: "s2", JWTPublicKey: pkixPath}, false},
+		{"same audience", App{Secret: "s1", JWTSecret: "j", JWTAudience: "a"}, App{Secret: "s2", JWTSecret: "j", JWTAudience: "a"}, false},
+		{"distinct audiences", App{Secret: "s1", JWTPublicKey: pkixPath, JWTAudience: "a"}, App{Secret: "s2", JWTPublicKey: pkcs1Path, JWTAudience: "b"}, true},
+	} {
+		tc.a.ID, tc.a.Key = "1", "k1"
+		tc.b.ID, tc.b.Key = "2", "k2"
+		_, err := NewRegistry([]App{tc.a, tc.b})
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case !tc.ok && (err == nil || !strings.Contains(err.Error(), "jwt_audience")):
+			t.Errorf("%s: err = %v, want one asking for distinct jwt_audience", tc.name, err)
+		}
+	}
+}
+
+// The server API finds the app by its key alone: two apps with one
+// api_key would leave the second unreachable and act on the first with
+// the requests meant for it.
+func TestRegistryDuplicateAPIKey(t *testing.T) {
+	_, err := NewRegistry([]App{
+		{ID: "1", Key: "k1", Secret: "s1", APIKey: "api"},
+		{ID: "2", Key: "k2", Secret: "s2", APIKey: "api"},
+	})
+	if err == nil || !strings.Contains(err.Error(), "api_key") {
+		t.Errorf("err = %v, want one naming api_key", err)
+	}
+	if _, err := NewRegistry([]App{
+		{ID: "1", Key: "k1", Secret: "s1", APIKey: "api1"},
+		{ID: "2", Key: "k2", Secret: "s2", APIKey: "api2"},
+		{ID: "3", Key: "k3", Secret: "s3"},
+		{ID: "4", Key: "k4", Secret: "s4"},
+	}); err != nil {
+		t.Error(err)
 	}
 }

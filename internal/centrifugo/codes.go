@@ -14,6 +14,7 @@ const (
 	ErrBadRequest       = 107
 	ErrNotAvailable     = 108
 	ErrTokenExpired     = 109
+	ErrExpired          = 110
 	ErrTooManyRequests  = 111
 )
 
@@ -29,6 +30,7 @@ var errorMessages = map[int]string{
 	ErrBadRequest:       "bad request",
 	ErrNotAvailable:     "not available",
 	ErrTokenExpired:     "token expired",
+	ErrExpired:          "expired",
 	ErrTooManyRequests:  "too many requests",
 }
 

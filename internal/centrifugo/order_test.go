@@ -174,3 +174,30 @@ func TestServerSideChannelsWaitForTheCluster(t *testing.T) {
 	}
 	tc2.expectClosed(CloseTooManyRequests, "too many requests")
 }
+
+// A server API unsubscribe is a revocation: it must not be lost because
+// the client keeps its connection's off-loop work at its bound (here,
+// publications the broker has not answered yet).
+func TestServerUnsubscribeWithWorkAtItsBound(t *testing.T) {
+	n, gate := newGatedNode(t, apps.App{ClientPublish: true})
+	tc := n.connect(t, "u1")
+	tc.cmd(2, "subscribe", map[string]any{"channel": "news"})
+	tc.expect(`{"id":2,"subscribe":{}}`)
+	for i := range hub.MaxPendingOps + 1 {
+		tc.cmd(uint32(10+i), "publish", map[string]any{"channel": "news", "data": i})
+	}
+	tc.c.Take()
+	if err := n.hub.UnsubscribeUser(t.Context(), n.app.ID, "news", "u1"); err != nil {
+		t.Fatal(err)
+	}
+	close(gate)
+	var unsubscribed bool
+	for _, r := range tc.texts() {
+		unsubscribed = unsubscribed || strings.Contains(r, `"unsubscribe":{"code":2000`)
+	}
+	if !unsubscribed {
+		t.Fatal("no unsubscribe push")
+	}
+	publish(t, n, broker.Message{Channel: "news", Event: "e", Data: "1"})
+	tc.expect()
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/heraldhq/herald/internal/channel"
 	"github.com/heraldhq/herald/internal/hub"
 	"github.com/heraldhq/herald/internal/jwtauth"
+	"github.com/heraldhq/herald/internal/ratelimit"
 	"github.com/heraldhq/herald/internal/transport"
 )
 
@@ -51,6 +52,7 @@ type Session struct {
 	subs       map[string]*subscription
 	subSeq     uint64
 	timer      hub.Timer
+	rate       *ratelimit.Bucket // publishes; made by the first one
 	started    time.Time
 	nextPing   time.Time
 	pingSent   time.Time // zero: no ping waits for its pong
@@ -188,6 +190,13 @@ func (s *Session) handleMessage(data []byte) {
 			return
 		}
 		s.handle(&cmds[i])
+		if cmds[i].Connect != nil && !s.connected {
+			// Answered with an error (an expired token): the rest of
+			// the message, the subscribes batched with it, is dropped,
+			// as Centrifugo does, rather than closed on as commands
+			// before connect; the client reconnects.
+			return
+		}
 	}
 }
 
@@ -288,6 +297,9 @@ func (s *Session) handleConnect(id uint32, req *ConnectRequest) {
 		return
 	case err != nil:
 		s.disconnect(CloseInvalidToken, "invalid token", hub.ReasonUnauthorized)
+		return
+	case expiredAt(claims.Expires, now):
+		s.send(errorReply(id, ErrExpired))
 		return
 	}
 	s.connected = true
@@ -468,8 +480,18 @@ func (s *Session) verifySub(id uint32, name, token string, now time.Time) (jwtau
 		s.fe.hub.SubscriptionRefused(s.app.ID, hub.RefusedAuth)
 		s.disconnect(CloseInvalidToken, "invalid token", hub.ReasonUnauthorized)
 		return claims, false
+	case expiredAt(claims.Expires, now):
+		s.refuse(id, ErrExpired, hub.RefusedAuth)
+		return claims, false
 	}
 	return claims, true
+}
+
+// expiredAt reports whether a token's expire_at (its Expires, when that is
+// not its exp) has already passed: the token is valid, but what it would
+// grant is expired from the start, which Centrifugo answers with 110.
+func expiredAt(exp, now time.Time) bool {
+	return !exp.IsZero() && !now.Before(exp)
 }
 
 func (s *Session) refuse(id uint32, code int, why hub.Refusal) {
@@ -487,9 +509,14 @@ func (s *Session) dropPending(id uint32, sub *subscription) {
 }
 
 func (s *Session) subscribePresence(id uint32, sub *subscription, chanInfo json.RawMessage, result []byte) {
-	if !channel.ValidUserID(s.user) {
+	switch {
+	case s.user == "":
 		// Presence is by user: an anonymous connection cannot be a member.
 		s.refuse(id, ErrPermissionDenied, hub.RefusedAuth)
+		return
+	case channel.UserIDTooLong(s.user):
+		// The bound of Pusher presence, whose members share the list.
+		s.refuse(id, ErrLimitExceeded, hub.RefusedLimit)
 		return
 	}
 	info := chanInfo
@@ -602,11 +629,12 @@ func (s *Session) WatchlistChange(string, bool) {}
 
 // ServerUnsubscribe implements hub.ServerUnsubscriber: the server API
 // unsubscribed the connection's user from channel. The hub calls it from
-// the broker's handler, so the work is queued for the connection; dropped
-// when the connection already has too much in flight (the API asked again
-// faster than the node could answer).
+// the broker's handler, so the work is queued for the connection. It is a
+// revocation and is never dropped, not even when the client keeps its own
+// work at the bound (which it could do on purpose to keep the channel):
+// past the bound it is queued anyway, one per call of the operator's API.
 func (s *Session) ServerUnsubscribe(name string) {
-	s.hc.TryDo(func(context.Context) {
+	fn := func(context.Context) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		sub, ok := s.subs[name]
@@ -616,7 +644,10 @@ func (s *Session) ServerUnsubscribe(name string) {
 		delete(s.subs, name)
 		s.leave(sub)
 		s.send(unsubscribePush(name, UnsubServer, "server unsubscribe"))
-	})
+	}
+	if !s.hc.TryDo(fn) {
+		s.hc.Do(fn)
+	}
 }
 
 func (s *Session) handleUnsubscribe(id uint32, req *ChannelRequest) {
@@ -643,6 +674,11 @@ func (s *Session) handlePublish(id uint32, req *PublishRequest) {
 	case len(req.Data) > s.app.MaxEventBytes:
 		s.send(errorReply(id, ErrLimitExceeded))
 		return
+	case !s.takeToken():
+		// The app's client_event_rate bounds what one connection
+		// publishes, on both protocols.
+		s.send(errorReply(id, ErrTooManyRequests))
+		return
 	}
 	m := broker.Message{
 		AppID: s.app.ID, Channel: req.Channel, Event: PublicationEvent,
@@ -667,6 +703,16 @@ func (s *Session) handlePublish(id uint32, req *PublishRequest) {
 	if !ok {
 		s.send(errorReply(id, ErrTooManyRequests))
 	}
+}
+
+// takeToken spends one of the connection's publish tokens.
+func (s *Session) takeToken() bool {
+	now := s.fe.clock.Now()
+	if s.rate == nil {
+		b := ratelimit.New(s.app.ClientEventRate, now)
+		s.rate = &b
+	}
+	return s.rate.Take(now)
 }
 
 // handlePresence answers presence and presence_stats for a presence-
@@ -722,6 +768,9 @@ func (s *Session) handleRefresh(id uint32, req *RefreshRequest) {
 	case err != nil, claims.Sub != s.user:
 		s.disconnect(CloseInvalidToken, "invalid token", hub.ReasonUnauthorized)
 		return
+	case expiredAt(claims.Expires, now):
+		s.send(errorReply(id, ErrExpired))
+		return
 	}
 	s.expires = claims.Expires
 	s.info = claims.Info
@@ -749,6 +798,9 @@ func (s *Session) handleSubRefresh(id uint32, req *SubRefreshRequest) {
 		return
 	case err != nil, claims.Channel != sub.ch.Name, claims.Sub != s.user, claims.Client != "" && claims.Client != s.SocketID():
 		s.disconnect(CloseInvalidToken, "invalid token", hub.ReasonUnauthorized)
+		return
+	case expiredAt(claims.Expires, now):
+		s.send(errorReply(id, ErrExpired))
 		return
 	}
 	sub.expires = claims.Expires

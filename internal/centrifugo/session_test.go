@@ -345,6 +345,29 @@ func TestClientPublish(t *testing.T) {
 	}
 }
 
+// Publishes are bounded by the app's client_event_rate, per connection,
+// as Pusher client events are: over it, 111 and nothing published.
+func TestClientPublishRate(t *testing.T) {
+	n := newTestNode(t, apps.App{ClientPublish: true, ClientEventRate: 3})
+	rec := &testkit.Subscriber{ID: "pusher.1"}
+	n.hub.Subscribe(n.app.ID, "news", rec)
+	tc := n.connect(t, "u1")
+	tc.cmd(2, "subscribe", map[string]any{"channel": "news"})
+	tc.replies()
+	for i := range 4 {
+		tc.cmd(uint32(10+i), "publish", map[string]any{"channel": "news", "data": i})
+	}
+	got := strings.Join(tc.texts(), "\n")
+	if !strings.Contains(got, `{"error":{"code":111,"message":"too many requests","temporary":true},"id":13}`) || len(rec.Messages()) != 3 {
+		t.Fatalf("sent %s; %d published", got, len(rec.Messages()))
+	}
+	n.clock.Advance(time.Second)
+	tc.cmd(20, "publish", map[string]any{"channel": "news", "data": 9})
+	if got := strings.Join(tc.texts(), "\n"); !strings.Contains(got, `{"id":20,"publish":{}}`) || len(rec.Messages()) != 4 {
+		t.Fatalf("after a second: sent %s; %d published", got, len(rec.Messages()))
+	}
+}
+
 func TestPresence(t *testing.T) {
 	n := newTestNode(t, apps.App{})
 	sub := func(tc *testConn, user string, id uint32) {
@@ -571,4 +594,67 @@ func TestServerUnsubscribeAndDisconnectByUser(t *testing.T) {
 		t.Fatalf("closed %d after disconnect by user, want %d", got, code)
 	}
 	other.expectOpen()
+}
+
+// A valid token whose expire_at has already passed grants nothing: what
+// it would connect or subscribe is expired from the start. Centrifugo
+// answers each command with 110 "expired"; accepting it instead made the
+// connection close 3005 at once and the client reconnect with the same
+// token, over and over.
+func TestExpireAtInThePast(t *testing.T) {
+	n := newTestNode(t, apps.App{})
+	past := start.Add(-time.Minute).Unix()
+	const expired = `{"error":{"code":110,"message":"expired"},"id":%d}`
+
+	tc := n.dial(t)
+	tc.cmd(1, "connect", map[string]any{"token": token(t, map[string]any{"sub": "u1", "expire_at": past})})
+	tc.expect(fmt.Sprintf(expired, 1))
+	tc.expectOpen()
+
+	tc = n.connect(t, "u1")
+	tc.cmd(2, "refresh", map[string]any{"token": token(t, map[string]any{"sub": "u1", "expire_at": past})})
+	tc.cmd(3, "subscribe", map[string]any{"channel": "$s", "token": token(t, map[string]any{"sub": "u1", "channel": "$s", "expire_at": past})})
+	tc.cmd(4, "subscribe", map[string]any{"channel": "$s", "token": token(t, map[string]any{"sub": "u1", "channel": "$s"})})
+	tc.cmd(5, "sub_refresh", map[string]any{"channel": "$s", "token": token(t, map[string]any{"sub": "u1", "channel": "$s", "expire_at": past})})
+	tc.expect(fmt.Sprintf(expired, 2), fmt.Sprintf(expired, 3), `{"id":4,"subscribe":{}}`, fmt.Sprintf(expired, 5))
+	tc.expectOpen()
+}
+
+// A connect answered with an error (an expired token) ends the handling
+// of its message, as in Centrifugo: the subscribes centrifuge-js batched
+// with it are not taken for commands before connect (3501, after which a
+// client does not reconnect), and the client reconnects with a new token.
+func TestFailedConnectDropsTheRestOfItsMessage(t *testing.T) {
+	n := newTestNode(t, apps.App{})
+	tc := n.dial(t)
+	tok := token(t, map[string]any{"sub": "u1", "exp": start.Add(-time.Second).Unix()})
+	tc.HandleMessage([]byte(`{"connect":{"token":"` + tok + `","name":"js"},"id":1}` + "\n" +
+		`{"subscribe":{"channel":"news"},"id":2}`))
+	tc.expect(`{"error":{"code":109,"message":"token expired"},"id":1}`)
+	tc.expectOpen()
+}
+
+// Presence admits the user ids Pusher presence admits: any id of at most
+// channel.MaxUserIDLength characters, such as an identity provider's
+// "auth0|5f3c" (pusher-js members may have it through channel_data or a
+// subscription JWT), not only the narrower alphabet of Pusher sign-in.
+func TestPresenceUserIDs(t *testing.T) {
+	n := newTestNode(t, apps.App{})
+	for _, tt := range []struct {
+		user string
+		ok   bool
+	}{
+		{"auth0|5f3c", true},
+		{"user:42", true},
+		{"Zoë", true},
+		{strings.Repeat("x", 129), false},
+	} {
+		tc := n.connect(t, tt.user)
+		tc.cmd(2, "subscribe", map[string]any{"channel": "presence-ids", "token": token(t, map[string]any{"sub": tt.user, "channel": "presence-ids"})})
+		want := `{"id":2,"subscribe":{}}`
+		if !tt.ok {
+			want = `{"error":{"code":106,"message":"limit exceeded"},"id":2}`
+		}
+		tc.expect(want)
+	}
 }

@@ -22,7 +22,11 @@ import (
 
 // Defaults.
 const (
-	DefaultAddr            = ":6001"
+	DefaultAddr = ":6001"
+	// DefaultDevAddr is the listen address of the development app when
+	// none is given: loopback only, since its credentials are public and
+	// its auth endpoints authorize everyone.
+	DefaultDevAddr         = "127.0.0.1:6001"
 	DefaultShutdownTimeout = 5 * time.Second
 
 	DevAppID     = "app-id"
@@ -143,35 +147,11 @@ type Config struct {
 func Load(args []string, getenv func(string) string) (Config, error) {
 	fs := flag.NewFlagSet("herald", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	var (
-		addr         = fs.String("addr", "", "listen address (HERALD_ADDR), default "+DefaultAddr)
-		file         = fs.String("config", "", "YAML config file (HERALD_CONFIG)")
-		appID        = fs.String("app-id", "", "id of the single app (HERALD_APP_ID)")
-		appKey       = fs.String("app-key", "", "key of the single app (HERALD_APP_KEY)")
-		appSecret    = fs.String("app-secret", "", "secret of the single app (HERALD_APP_SECRET)")
-		clientEvents = fs.String("app-client-events", "", "true to allow client events for the single app (HERALD_APP_CLIENT_EVENTS)")
-		jwtSecret    = fs.String("app-jwt-secret", "", "HMAC key of the single app's JWTs (HERALD_APP_JWT_SECRET); default the app secret")
-		jwtPublicKey = fs.String("app-jwt-public-key", "", "PEM file of the single app's RSA or ECDSA JWT public key (HERALD_APP_JWT_PUBLIC_KEY)")
-		apiKey       = fs.String("app-api-key", "", "key of the single app's Centrifugo-style server API (HERALD_APP_API_KEY); default none: that API refuses the app")
-		clientPub    = fs.String("app-client-publish", "", "true to allow Centrifugo clients' publish for the single app (HERALD_APP_CLIENT_PUBLISH)")
-		pusherJWT    = fs.String("app-pusher-jwt-auth", "", "true to accept subscription JWTs as Pusher channel auth for the single app (HERALD_APP_PUSHER_JWT_AUTH)")
-		webhookURL   = fs.String("app-webhook-url", "", "send every webhook of the single app to this http(s) URL (HERALD_APP_WEBHOOK_URL)")
-		logLevel     = fs.String("log-level", "", "debug, info, warn or error (HERALD_LOG_LEVEL)")
-		transport    = fs.String("transport", "", "epoll or goroutine (HERALD_TRANSPORT)")
-		debugAddr    = fs.String("debug-addr", "", "serve /debug/pprof/ on this address, e.g. 127.0.0.1:6060 (HERALD_DEBUG_ADDR)")
-		version      = fs.Bool("version", false, "print the version and commit, and exit")
-		metricsAddr  = fs.String("metrics-addr", "", "serve /metrics on this address instead of the main one, e.g. 127.0.0.1:9601 (HERALD_METRICS_ADDR)")
-		stopDelay    = fs.String("shutdown-delay", "", "keep serving this long after SIGTERM, /readyz answering 503, before closing clients, e.g. 5s (HERALD_SHUTDOWN_DELAY); default 0")
-		redisURL     = fs.String("redis-url", "", "join a cluster through this Redis, redis://[user:pass@]host:port/db or rediss:// for TLS (HERALD_REDIS_URL); default none: a single node in memory")
-		nodeID       = fs.String("node-id", "", "this node's id in the cluster (HERALD_NODE_ID); default generated at start")
-	)
+	f := defineFlags(fs)
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return Config{}, fmt.Errorf("%w\n%s", err, Usage(fs))
-		}
-		return Config{}, fmt.Errorf("%w\n%s", err, Usage(fs))
+		return Config{}, fmt.Errorf("%w\n%s%s", err, Usage(fs), subcommands)
 	}
-	if *version {
+	if *f.version {
 		// Before anything is read: a version check must not depend on a
 		// config file being readable or the settings being valid.
 		return Config{}, ErrVersion
@@ -179,6 +159,106 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q\n%s", fs.Arg(0), Usage(fs))
 	}
+	return f.load(getenv)
+}
+
+// subcommands ends herald's usage.
+const subcommands = `
+Subcommands, which read the same settings (docs/backend.md):
+  herald token channel|user|jwt|check   print or check the tokens of an app's auth endpoints
+  herald auth-server                    development auth endpoints that authorize everyone
+`
+
+// LoadCommand reads the settings for a subcommand of herald (herald token,
+// herald auth-server): the same flags, variables and file as Load, plus
+// the subcommand's own flags, which register adds to the set. Flags and
+// positional arguments may come in any order; the positional ones are
+// returned. usage is the first line of the help text.
+func LoadCommand(usage string, args []string, getenv func(string) string, register func(fs *flag.FlagSet)) (Config, []string, error) {
+	fs := flag.NewFlagSet("herald", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	// The subcommand's flags first: one of the same name as a setting's
+	// replaces it (see defineFlags).
+	if register != nil {
+		register(fs)
+	}
+	f := defineFlags(fs)
+	help := func() string { return strings.Replace(Usage(fs), "Usage: herald [flags]", "Usage: "+usage, 1) }
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return Config{}, nil, fmt.Errorf("%w\n%s", err, help())
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if *f.version {
+		return Config{}, nil, ErrVersion
+	}
+	c, err := f.load(getenv)
+	return c, pos, err
+}
+
+// flags are the settings' flags, defined on a FlagSet by defineFlags.
+type flags struct {
+	addr, file, appID, appKey, appSecret, clientEvents, jwtSecret, jwtPublicKey,
+	apiKey, clientPub, pusherJWT, webhookURL, logLevel, transport, debugAddr, metricsAddr,
+	stopDelay, redisURL, nodeID *string
+	version *bool
+}
+
+// defineFlags defines the settings' flags on fs. A name fs already has
+// belongs to a subcommand (herald auth-server's own --addr): the setting
+// then has no flag there, only its variable and file key.
+func defineFlags(fs *flag.FlagSet) *flags {
+	var (
+		unset = func() *string { s := ""; return &s }
+		str   = func(name, usage string) *string {
+			if fs.Lookup(name) != nil {
+				return unset()
+			}
+			return fs.String(name, "", usage)
+		}
+	)
+	var (
+		addr         = str("addr", "listen address (HERALD_ADDR), default "+DefaultAddr+", or "+DefaultDevAddr+" when serving the development app")
+		file         = str("config", "YAML config file (HERALD_CONFIG)")
+		appID        = str("app-id", "id of the single app (HERALD_APP_ID)")
+		appKey       = str("app-key", "key of the single app (HERALD_APP_KEY)")
+		appSecret    = str("app-secret", "secret of the single app (HERALD_APP_SECRET)")
+		clientEvents = str("app-client-events", "true to allow client events for the single app (HERALD_APP_CLIENT_EVENTS)")
+		jwtSecret    = str("app-jwt-secret", "HMAC key of the single app's JWTs (HERALD_APP_JWT_SECRET); default the app secret")
+		jwtPublicKey = str("app-jwt-public-key", "PEM file of the single app's RSA or ECDSA JWT public key (HERALD_APP_JWT_PUBLIC_KEY)")
+		apiKey       = str("app-api-key", "key of the single app's Centrifugo-style server API (HERALD_APP_API_KEY); default none: that API refuses the app")
+		clientPub    = str("app-client-publish", "true to allow Centrifugo clients' publish for the single app (HERALD_APP_CLIENT_PUBLISH)")
+		pusherJWT    = str("app-pusher-jwt-auth", "true to accept subscription JWTs as Pusher channel auth for the single app (HERALD_APP_PUSHER_JWT_AUTH)")
+		webhookURL   = str("app-webhook-url", "send every webhook of the single app to this http(s) URL (HERALD_APP_WEBHOOK_URL)")
+		logLevel     = str("log-level", "debug, info, warn or error (HERALD_LOG_LEVEL)")
+		transport    = str("transport", "epoll or goroutine (HERALD_TRANSPORT)")
+		debugAddr    = str("debug-addr", "serve /debug/pprof/ on this address, e.g. 127.0.0.1:6060 (HERALD_DEBUG_ADDR)")
+		version      = fs.Bool("version", false, "print the version and commit, and exit")
+		metricsAddr  = str("metrics-addr", "serve /metrics on this address instead of the main one, e.g. 127.0.0.1:9601 (HERALD_METRICS_ADDR)")
+		stopDelay    = str("shutdown-delay", "keep serving this long after SIGTERM, /readyz answering 503, before closing clients, e.g. 5s (HERALD_SHUTDOWN_DELAY); default 0")
+		redisURL     = str("redis-url", "join a cluster through this Redis, redis://[user:pass@]host:port/db or rediss:// for TLS (HERALD_REDIS_URL); default none: a single node in memory")
+		nodeID       = str("node-id", "this node's id in the cluster (HERALD_NODE_ID); default generated at start")
+	)
+	return &flags{addr: addr, file: file, appID: appID, appKey: appKey, appSecret: appSecret, clientEvents: clientEvents,
+		jwtSecret: jwtSecret, jwtPublicKey: jwtPublicKey, apiKey: apiKey, clientPub: clientPub, pusherJWT: pusherJWT,
+		webhookURL: webhookURL, logLevel: logLevel, transport: transport, debugAddr: debugAddr, metricsAddr: metricsAddr, stopDelay: stopDelay,
+		redisURL: redisURL, nodeID: nodeID, version: version}
+}
+
+// load reads the variables and the file under the parsed flags.
+func (f *flags) load(getenv func(string) string) (Config, error) {
+	var (
+		addr, file, appID, appKey, appSecret, clientEvents     = f.addr, f.file, f.appID, f.appKey, f.appSecret, f.clientEvents
+		jwtSecret, jwtPublicKey, apiKey, clientPub, pusherJWT  = f.jwtSecret, f.jwtPublicKey, f.apiKey, f.clientPub, f.pusherJWT
+		logLevel, transport, debugAddr, metricsAddr, stopDelay = f.logLevel, f.transport, f.debugAddr, f.metricsAddr, f.stopDelay
+		redisURL, nodeID, webhookURL                           = f.redisURL, f.nodeID, f.webhookURL
+	)
 	pick := func(flagVal, env string) string {
 		if flagVal != "" {
 			return flagVal
@@ -317,6 +397,9 @@ func decodeYAML(data []byte, c *Config) error {
 func (c *Config) applyDefaults() {
 	if c.Addr == "" {
 		c.Addr = DefaultAddr
+		if c.DevApp {
+			c.Addr = DefaultDevAddr
+		}
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout

@@ -45,7 +45,8 @@ func TestLoadDevApp(t *testing.T) {
 	if a.ActivityTimeout != apps.DefaultActivityTimeout || a.MaxChannelNameLength != apps.DefaultMaxChannelNameLength {
 		t.Errorf("dev app not normalized: %+v", a)
 	}
-	if c.Addr != ":6001" || c.LogLevel != "info" || c.ShutdownTimeout != 5*time.Second || c.Transport != "" {
+	// Loopback only: the development app's credentials are public.
+	if c.Addr != "127.0.0.1:6001" || c.LogLevel != "info" || c.ShutdownTimeout != 5*time.Second || c.Transport != "" {
 		t.Errorf("defaults: addr %q log %q shutdown %v transport %q", c.Addr, c.LogLevel, c.ShutdownTimeout, c.Transport)
 	}
 
@@ -560,5 +561,67 @@ max_pending_connections: 100
 		if err == nil || !strings.Contains(err.Error(), name+" must not be negative") {
 			t.Errorf("%s: %v, want an error naming %s", key, err, name)
 		}
+	}
+}
+
+// The development app listens on loopback unless told otherwise; an
+// address given, or a configured app, keeps the usual rules.
+func TestDevAppAddr(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		addr string
+	}{
+		{"dev app, nothing set", nil, nil, "127.0.0.1:6001"},
+		{"dev app, --addr", []string{"--addr", ":6001"}, nil, ":6001"},
+		{"dev app, HERALD_ADDR", nil, map[string]string{"HERALD_ADDR": "0.0.0.0:7000"}, "0.0.0.0:7000"},
+		{"configured app", nil, map[string]string{"HERALD_APP_ID": "1", "HERALD_APP_KEY": "k", "HERALD_APP_SECRET": "s"}, ":6001"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(tt.args, env(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Addr != tt.addr {
+				t.Errorf("addr %q, want %q", c.Addr, tt.addr)
+			}
+		})
+	}
+}
+
+func TestLoadCommand(t *testing.T) {
+	var socket *string
+	c, pos, err := LoadCommand("herald token check <token>", []string{"--app-key", "k", "tok", "--socket-id", "1.2", "--app-id", "1", "--app-secret=s", "more"},
+		env(nil), func(fs *flag.FlagSet) { socket = fs.String("socket-id", "", "") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *socket != "1.2" || len(pos) != 2 || pos[0] != "tok" || pos[1] != "more" {
+		t.Errorf("socket %q positional %q", *socket, pos)
+	}
+	if c.DevApp || c.Apps[0].Key != "k" || c.Apps[0].Secret != "s" {
+		t.Errorf("apps %+v", c.Apps)
+	}
+	_, _, err = LoadCommand("herald token x", []string{"--help"}, env(nil), nil)
+	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(err.Error(), "Usage: herald token x") {
+		t.Errorf("--help: %v", err)
+	}
+	if _, _, err = LoadCommand("herald token x", []string{"--nope"}, env(nil), nil); err == nil {
+		t.Error("an unknown flag was accepted")
+	}
+}
+
+// A subcommand's flag of a setting's name is the subcommand's: herald
+// auth-server's --addr is its own address, not Herald's.
+func TestLoadCommandOwnFlagWins(t *testing.T) {
+	var addr *string
+	c, _, err := LoadCommand("herald auth-server", []string{"--addr", "127.0.0.1:6002"}, env(map[string]string{"HERALD_ADDR": ":7000"}),
+		func(fs *flag.FlagSet) { addr = fs.String("addr", "", "") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *addr != "127.0.0.1:6002" || c.Addr != ":7000" {
+		t.Errorf("subcommand addr %q, config addr %q", *addr, c.Addr)
 	}
 }

@@ -130,6 +130,24 @@ func ecdsaAlg(c elliptic.Curve) (string, bool) {
 	return "", false
 }
 
+// SharesKey reports whether a token could be valid for both v and o: they
+// have the same HMAC secret or the same public key (in whatever encoding it
+// was read), and the audience they require does not tell the two apart
+// (either requires none, or both the same one).
+func (v *Verifier) SharesKey(o *Verifier) bool {
+	if v.keys.Audience != "" && o.keys.Audience != "" && v.keys.Audience != o.keys.Audience {
+		return false
+	}
+	if len(v.keys.HMAC) > 0 && bytes.Equal(v.keys.HMAC, o.keys.HMAC) {
+		return true
+	}
+	type equaler interface{ Equal(crypto.PublicKey) bool }
+	if pk, ok := v.keys.Public.(equaler); ok && o.keys.Public != nil && pk.Equal(o.keys.Public) {
+		return true
+	}
+	return false
+}
+
 // Methods returns the algorithms the verifier accepts.
 func (v *Verifier) Methods() []string { return slices.Clone(v.methods) }
 

@@ -142,6 +142,15 @@ func TestPusherJWTAuth(t *testing.T) {
 		{name: "expired presence", ch: "presence-a", claims: func(c *testConn) jwt.MapClaims {
 			return jwt.MapClaims{"channel": "presence-a", "client": c.socketID(), "sub": "u", "exp": time.Now().Add(-time.Second).Unix()}
 		}, why: "expired"},
+		// Valid, but what it grants has expired already: accepted, the
+		// subscription would end the connection (4200) at once, and
+		// pusher-js would reconnect with the same token in a loop.
+		{name: "expire_at passed", ch: "private-a", claims: func(c *testConn) jwt.MapClaims {
+			return jwt.MapClaims{"channel": "private-a", "client": c.socketID(), "expire_at": time.Now().Add(-time.Minute).Unix()}
+		}, why: "expired"},
+		{name: "expire_at passed, presence", ch: "presence-a", claims: func(c *testConn) jwt.MapClaims {
+			return jwt.MapClaims{"channel": "presence-a", "client": c.socketID(), "sub": "u", "expire_at": time.Now().Add(-time.Minute).Unix()}
+		}, why: "expired"},
 		{name: "another secret", ch: "private-a", key: "not-the-secret", claims: func(c *testConn) jwt.MapClaims {
 			return jwt.MapClaims{"channel": "private-a", "client": c.socketID()}
 		}, why: "bad signature"},

@@ -17,6 +17,7 @@ import (
 	"github.com/heraldhq/herald/internal/channel"
 	"github.com/heraldhq/herald/internal/hub"
 	"github.com/heraldhq/herald/internal/jwtauth"
+	"github.com/heraldhq/herald/internal/ratelimit"
 	"github.com/heraldhq/herald/internal/transport"
 )
 
@@ -54,7 +55,7 @@ type Session struct {
 	timer     hub.Timer
 	timerAt   int64 // unix nanoseconds at which timer fires
 	live      hub.Liveness
-	rate      *tokenBucket // made by the first client event
+	rate      *ratelimit.Bucket // made by the first client event
 	signinDue hub.Timer
 
 	// watchMu orders the watchlist's first list after the changes sent
@@ -763,10 +764,10 @@ func (s *Session) handleSignin(m Message) {
 func (s *Session) takeToken() bool {
 	now := s.fe.clock.Now()
 	if s.rate == nil {
-		b := newTokenBucket(s.app.ClientEventRate, now)
+		b := ratelimit.New(s.app.ClientEventRate, now)
 		s.rate = &b
 	}
-	return s.rate.take(now)
+	return s.rate.Take(now)
 }
 
 func (s *Session) markAuthed() {
@@ -819,9 +820,12 @@ func (s *Session) isJWT(token string) bool {
 // this connection: client is its socket id, or sub the user it signed in
 // as; each of them that is present must match.
 func (s *Session) verifyChannelJWT(ch channel.Channel, token string) (jwtauth.SubscribeClaims, error) {
-	c, err := s.app.JWT().Subscribe(token, s.fe.clock.Now())
+	now := s.fe.clock.Now()
+	c, err := s.app.JWT().Subscribe(token, now)
 	switch {
-	case errors.Is(err, jwtauth.ErrExpired):
+	case errors.Is(err, jwtauth.ErrExpired), err == nil && !c.Expires.IsZero() && !now.Before(c.Expires):
+		// The second: an expire_at already passed, which would end the
+		// connection (4200) as soon as it subscribed.
 		return c, fmt.Errorf("%w: expired", errChannelToken)
 	case err != nil:
 		return c, fmt.Errorf("%w: bad signature or claims", errChannelToken)

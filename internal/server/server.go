@@ -25,6 +25,7 @@ import (
 	"github.com/heraldhq/herald/internal/centrifugo"
 	"github.com/heraldhq/herald/internal/centrifugoapi"
 	"github.com/heraldhq/herald/internal/config"
+	"github.com/heraldhq/herald/internal/devauth"
 	"github.com/heraldhq/herald/internal/httpapi"
 	"github.com/heraldhq/herald/internal/hub"
 	"github.com/heraldhq/herald/internal/metrics"
@@ -180,6 +181,19 @@ func newServer(cfg config.Config, log *slog.Logger, opt options) (*Server, error
 	})
 	mux.Handle(centrifugoapi.Prefix, capi)
 	mux.Handle(centrifugoapi.Prefix+"/", capi)
+	if cfg.DevApp {
+		// The development app's credentials are public: its endpoints
+		// protect nothing a page could not sign itself, and let private
+		// and presence channels be tried without a backend.
+		dev := cfg.Apps[0]
+		h, err := devauth.Handler(devauth.Options{Key: dev.Key, Secret: dev.Secret, JWTSecret: dev.JWTSecret, AnyOrigin: true})
+		if err != nil {
+			return nil, fmt.Errorf("development auth endpoints: %w", err)
+		}
+		mux.Handle(devauth.ChannelPath, withCloseIfPending(h))
+		mux.Handle(devauth.UserPath, withCloseIfPending(h))
+		log.Warn(devauth.Warning)
+	}
 	mux.HandleFunc("GET /healthz", s.serveLive)
 	mux.HandleFunc("GET /livez", s.serveLive)
 	mux.HandleFunc("GET /readyz", s.serveReady)

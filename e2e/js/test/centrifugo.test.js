@@ -102,7 +102,9 @@ describe('centrifugo clients', () => {
   let tmp;
   let rsa;
   const app = h.defaultApp({ jwt_secret: JWT_SECRET, client_publish: true, api_key: 'api-key-e2e', pusher_jwt_auth: true });
-  const closedApp = h.defaultApp({ id: '1002', key: 'nopublish-key', secret: 'nopublish-secret', jwt_secret: JWT_SECRET });
+  // Its own JWT key: apps sharing one would accept each other's tokens.
+  const CLOSED_JWT_SECRET = 'e2e-closed-jwt-secret';
+  const closedApp = h.defaultApp({ id: '1002', key: 'nopublish-key', secret: 'nopublish-secret', jwt_secret: CLOSED_JWT_SECRET });
 
   before(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-e2e-cf-'));
@@ -139,6 +141,12 @@ describe('centrifugo clients', () => {
     ['HS256 keyed with the RSA public key (algorithm confusion)', () => jwt({ sub: 'u1' }, { key: rsa.pem })],
     ['tampered payload', () => { const [hd, , sig] = jwt({ sub: 'u1' }).split('.'); return `${hd}.${b64({ sub: 'admin' })}.${sig}`; }],
   ];
+  it("refuses another app's token on an app's path (3500)", T, async () => {
+    const c = centrifuge(server, closedApp, { token: jwt({ sub: 'u1' }) });
+    const ctx = await refused(c);
+    assert.equal(ctx.code, 3500);
+  });
+
   for (const [name, make] of forged) {
     it(`refuses a forged token: ${name} (3500)`, T, async () => {
       const c = centrifuge(server, app, { token: make() });
@@ -236,7 +244,7 @@ describe('centrifugo clients', () => {
 
   it('client publish is refused (103) when the app does not allow it', T, async () => {
     const ch = h.uid('news');
-    const c = centrifuge(server, closedApp, { token: jwt({ sub: 'u1' }) });
+    const c = centrifuge(server, closedApp, { token: jwt({ sub: 'u1' }, { key: CLOSED_JWT_SECRET }) });
     await connected(c);
     const sub = c.newSubscription(ch);
     await subscribed(sub);
@@ -343,7 +351,9 @@ describe('centrifugo clients', () => {
 
   it('a connection whose token is not refreshed is closed with 3005 after the grace', T, async () => {
     const c = centrifuge(server, app, {
-      token: jwt({ sub: 'u1', exp: now() + 1 }),
+      // now() is whole seconds: + 1 may be only milliseconds away, and a
+      // token expired at connect (109) would wait for getToken forever.
+      token: jwt({ sub: 'u1', exp: now() + 2 }),
       getToken: () => new Promise(() => {}), // the backend never answers
     });
     await connected(c);

@@ -1,4 +1,4 @@
-package pusher
+package ratelimit
 
 import (
 	"testing"
@@ -11,9 +11,9 @@ import (
 var t0 = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // drain takes tokens at now until refused and reports how many it got.
-func drain(b *tokenBucket, now time.Time) int {
+func drain(b *Bucket, now time.Time) int {
 	n := 0
-	for b.take(now) {
+	for b.Take(now) {
 		n++
 		if n > 1000 {
 			break
@@ -24,18 +24,18 @@ func drain(b *tokenBucket, now time.Time) int {
 
 func TestTokenBucketBurst(t *testing.T) {
 	for _, rate := range []int{1, 10, 100} {
-		b := newTokenBucket(rate, t0)
+		b := New(rate, t0)
 		if got := drain(&b, t0); got != rate {
 			t.Errorf("rate %d: burst of %d, want %d", rate, got, rate)
 		}
-		if b.take(t0) {
+		if b.Take(t0) {
 			t.Errorf("rate %d: token granted after the burst at the same instant", rate)
 		}
 	}
 }
 
 func TestTokenBucketRefill(t *testing.T) {
-	b := newTokenBucket(10, t0)
+	b := New(10, t0)
 	drain(&b, t0)
 	steps := []struct {
 		at   time.Duration
@@ -57,7 +57,7 @@ func TestTokenBucketRefill(t *testing.T) {
 
 // TestTokenBucketSustainedRate sends as fast as allowed for ten seconds.
 func TestTokenBucketSustainedRate(t *testing.T) {
-	b := newTokenBucket(10, t0)
+	b := New(10, t0)
 	total := 0
 	for i := 0; i <= 80; i++ {
 		total += drain(&b, t0.Add(time.Duration(i)*125*time.Millisecond))
@@ -69,9 +69,9 @@ func TestTokenBucketSustainedRate(t *testing.T) {
 }
 
 func TestTokenBucketClockBackwards(t *testing.T) {
-	b := newTokenBucket(10, t0)
+	b := New(10, t0)
 	drain(&b, t0)
-	if b.take(t0.Add(-time.Hour)) {
+	if b.Take(t0.Add(-time.Hour)) {
 		t.Fatal("a clock step backwards granted a token")
 	}
 	// Refill is measured from the latest time seen, not the earlier one.
@@ -81,8 +81,8 @@ func TestTokenBucketClockBackwards(t *testing.T) {
 }
 
 func TestTokenBucketZeroRate(t *testing.T) {
-	b := newTokenBucket(0, t0)
-	if b.take(t0) || b.take(t0.Add(time.Hour)) {
+	b := New(0, t0)
+	if b.Take(t0) || b.Take(t0.Add(time.Hour)) {
 		t.Error("a zero rate granted a token")
 	}
 }

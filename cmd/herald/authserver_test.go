@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/internal/auth"
+)
+
+func TestAuthServer(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	var warn strings.Builder
+	done := make(chan error, 1)
+	go func() {
+		done <- runAuthServer(ctx, []string{"--addr", "127.0.0.1:0", "--deny", "private-no-,private-never-"}, testEnv(), pw, &warn)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, pr)
+	addr := regexp.MustCompile(`listening on (\S+)`).FindStringSubmatch(line)
+	if addr == nil {
+		t.Fatalf("no address in %q", line)
+	}
+	post := func(body string) (int, string) {
+		resp, err := http.Post("http://"+addr[1]+"/pusher/auth", "application/x-www-form-urlencoded", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := post("socket_id=1.2&channel_name=private-a")
+	if want := `{"auth":"key1:` + auth.Sign("secret1", "1.2:private-a") + `"}`; code != 200 || body != want {
+		t.Errorf("%d %s, want %s", code, body, want)
+	}
+	for _, ch := range []string{"private-no-x", "private-never-y", "private-encrypted-z"} {
+		if code, _ := post("socket_id=1.2&channel_name=" + ch); code != 403 {
+			t.Errorf("%s: %d, want 403", ch, code)
+		}
+	}
+	if !strings.Contains(warn.String(), "EVERYONE") {
+		t.Errorf("no warning: %q", warn.String())
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("auth-server: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("auth-server did not stop")
+	}
+}
