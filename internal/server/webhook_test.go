@@ -5,11 +5,17 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/config"
+	"github.com/heraldhq/herald/internal/testkit/pusherclient"
+	"github.com/heraldhq/herald/internal/testkit/redistest"
 )
 
 type hookRequest struct {
@@ -80,4 +86,79 @@ func TestWebhooksSentAndFlushedOnShutdown(t *testing.T) {
 	default:
 		t.Fatal("the held-back channel_vacated was not sent on shutdown")
 	}
+}
+
+// Two nodes on one Redis send each webhook once for the cluster: a
+// channel and a user on both nodes are occupied and added once, and
+// vacated and removed once, after the last connection anywhere left and
+// the delay passed.
+func TestWebhooksOncePerCluster(t *testing.T) {
+	rs := redistest.Start(t)
+	var mu sync.Mutex
+	var events []string
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var body struct {
+			Events []struct {
+				Name, Channel string
+				UserID        string `json:"user_id"`
+			} `json:"events"`
+		}
+		json.Unmarshal(b, &body)
+		mu.Lock()
+		for _, e := range body.Events {
+			events = append(events, strings.TrimSpace(e.Name+" "+e.Channel+" "+e.UserID))
+		}
+		mu.Unlock()
+	}))
+	defer recv.Close()
+	seen := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(events)
+	}
+	a := testApp("1")
+	a.Webhooks = []apps.Webhook{{URL: recv.URL, EventTypes: []string{"channel_occupied", "channel_vacated", "member_added", "member_removed"}}}
+	const delay = 300 * time.Millisecond
+	node := func(id string) *testServer {
+		cfg := config.Config{Apps: []apps.App{a}}
+		cfg.Webhook = config.Webhook{Delay: delay, BatchWindow: 10 * time.Millisecond}
+		cfg.Redis = config.Redis{URL: rs.URL(), NodeID: id, NodeTTL: 3 * time.Second, RefreshInterval: time.Second}
+		ts := startServer(t, cfg)
+		waitForWithin(t, 10*time.Second, func() bool { code, _ := probe(t, ts, "/readyz"); return code == 200 })
+		return ts
+	}
+	nodes := []*testServer{node("node-a"), node("node-b")}
+	const ch, data = "presence-room", `{"user_id":"u1"}`
+	var clients []*wsClient
+	for _, ts := range nodes {
+		c, sid := connect(t, ts, a.Key)
+		c.Subscribe(ch, pusherclient.ChannelToken(a, sid, ch, data), data)
+		c.Expect("pusher_internal:subscription_succeeded")
+		clients = append(clients, c)
+	}
+	// In a cluster the occupation is decided when the count reaches Redis,
+	// the member when the join does: in one request the occupation comes
+	// first, across two either may.
+	want := []string{"channel_occupied presence-room", "member_added presence-room u1"}
+	waitForWithin(t, 5*time.Second, func() bool { return len(seen()) >= 2 })
+	clients[0].Conn.Close()
+	time.Sleep(2 * delay) // one node left: nothing is owed yet
+	if got := seen(); !slices.Equal(sorted(got), want) {
+		t.Fatalf("webhooks %q, want %q", got, want)
+	}
+	clients[1].Conn.Close()
+	want = append(want, "channel_vacated presence-room", "member_removed presence-room u1")
+	waitForWithin(t, 5*time.Second, func() bool { return len(seen()) >= 4 })
+	time.Sleep(2 * delay) // room for a duplicate
+	got := seen()
+	if len(got) != 4 || !slices.Equal(sorted(got[:2]), want[:2]) || !slices.Equal(sorted(got[2:]), want[2:]) {
+		t.Fatalf("webhooks %q, want %q", got, want)
+	}
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
 }

@@ -95,7 +95,9 @@ describe('webhooks in a cluster', { skip: SKIP }, () => {
     await recv.waitEvent('/cluster', (e) => e.name === 'channel_vacated' && e.channel === ch, { timeout: DELAY_MS + 5000 });
     await h.sleep(DELAY_MS + 500);
     const seen = names(ch);
-    assert.deepEqual(seen, ['channel_occupied', 'member_added racer', ...seen.slice(2)]);
+    // In one request the occupation comes first; across two (the count
+    // reached Redis after the join) either may.
+    assert.deepEqual(seen.slice(0, 2).sort(), ['channel_occupied', 'member_added racer']);
     assert.deepEqual(seen.slice(2).sort(), ['channel_vacated', 'member_removed racer'], `webhooks: ${seen}`);
     const removed = recv.events('/cluster').find((e) => e.name === 'member_removed' && e.channel === ch);
     assert.ok(removed.at - end >= DELAY_MS - 100, `removed ${removed.at - end} ms after the last leave`);
@@ -121,7 +123,7 @@ describe('webhooks in a cluster', { skip: SKIP }, () => {
       assert.ok(e.at - killed >= DELAY_MS, `${e.name} only ${e.at - killed} ms after the kill`);
     }
     await h.sleep(DELAY_MS + 1000);
-    assert.deepEqual(names(ch), ['channel_occupied', 'member_added lonely', ...names(ch).slice(2)]);
+    assert.deepEqual(names(ch).slice(0, 2).sort(), ['channel_occupied', 'member_added lonely']);
     assert.deepEqual(names(ch).slice(2).sort(), ['channel_vacated', 'member_removed lonely']);
     assertAllValid();
   });
