@@ -175,6 +175,25 @@ func testTransitions(t *testing.T, s *suite) {
 	}
 	settleWant(t, b, rem2, true)
 	settleWant(t, b, broker.Transition{Kind: broker.TransitionMemberRemoved, AppID: app, Channel: pch, UserID: "nobody", Epoch: rem2.Epoch}, false)
+
+	// A first subscriber's count, then its join at once, as the hub does:
+	// the occupation is reported before the member.
+	for i := range 5 {
+		och := fmt.Sprintf("presence-order-%d", i)
+		m := tr.mark()
+		b.SetLocalCount(app, och, 1)
+		s.join(t, app, och, "o1", "u1", 0)
+		tr.wait(t, m, "member added", isTrans(broker.TransitionMemberAdded, och))
+		var kinds []broker.TransitionKind
+		for _, x := range tr.since(m) {
+			if x.Channel == och && x.Kind != broker.TransitionCount {
+				kinds = append(kinds, x.Kind)
+			}
+		}
+		if len(kinds) != 2 || kinds[0] != broker.TransitionOccupied {
+			t.Fatalf("subscribe then join: %s, want occupied then member added", fmtTrans(tr.since(m)))
+		}
+	}
 }
 
 // clusterTrans sets a transition recorder on every node.

@@ -54,6 +54,8 @@ func (b *Broker) Join(ctx context.Context, appID, channel, connID string, m brok
 	if err != nil {
 		return false, err
 	}
+	// Not under the connection's lock: it may wait a round trip.
+	b.awaitCount(ctx, chanKey{appID, channel})
 	unlock := b.presLock(connID)
 	defer unlock()
 	k := presKey{appID, channel, connID}

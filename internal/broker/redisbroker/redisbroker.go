@@ -114,7 +114,9 @@ type Broker struct {
 	counts    map[chanKey]int
 	interest  map[chanKey]*interest // channels with local subscribers
 	dirtyCnt  map[chanKey]struct{}
-	users     map[chanKey]int // by app and user id
+	writing   map[chanKey]struct{} // counts the writer is writing now
+	written   chan struct{}        // closed and replaced after each write of counts
+	users     map[chanKey]int      // by app and user id
 	dirtyUser map[chanKey]struct{}
 	subDirty  map[chanKey]struct{}       // interest changes not yet (un)subscribed
 	leaves    map[presKey]string         // failed leaves to retry -> user id
@@ -200,6 +202,8 @@ func New(ctx context.Context, o Options) (*Broker, error) {
 		counts:     map[chanKey]int{},
 		interest:   map[chanKey]*interest{},
 		dirtyCnt:   map[chanKey]struct{}{},
+		writing:    map[chanKey]struct{}{},
+		written:    make(chan struct{}),
 		users:      map[chanKey]int{},
 		dirtyUser:  map[chanKey]struct{}{},
 		subDirty:   map[chanKey]struct{}{},

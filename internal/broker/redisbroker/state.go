@@ -76,6 +76,7 @@ func (b *Broker) flush(c rueidis.Client) error {
 			break
 		}
 		delete(b.dirtyCnt, k)
+		b.writing[k] = struct{}{}
 		cw = append(cw, countWrite{k, b.counts[k]})
 	}
 	for k := range b.dirtyUser {
@@ -92,6 +93,11 @@ func (b *Broker) flush(c rueidis.Client) error {
 	}
 	if len(cw)+len(uw) == 0 {
 		return nil
+	}
+	if len(cw) > 0 {
+		// After the counts' transitions are reported, whatever the
+		// outcome: a join waiting for its channel's count goes on.
+		defer b.countsWritten(cw)
 	}
 	ctx, cancel := context.WithTimeout(b.ctx, b.refresh)
 	defer cancel()
@@ -161,6 +167,52 @@ func (b *Broker) flush(c rueidis.Client) error {
 		return fmt.Errorf("redisbroker: writing counts: %w", failed)
 	}
 	return nil
+}
+
+// countsWritten ends the writes of cw and wakes the joins waiting for them.
+func (b *Broker) countsWritten(cw []countWrite) {
+	b.mu.Lock()
+	for _, w := range cw {
+		delete(b.writing, w.k)
+	}
+	close(b.written)
+	b.written = make(chan struct{})
+	b.mu.Unlock()
+}
+
+// countWait bounds how long a join waits for its channel's count.
+const countWait = time.Second
+
+// awaitCount waits, when transitions are reported, until the channel's
+// latest local count has reached Redis (or countWait, or ctx): the first
+// subscriber's node then reports the channel occupied before its member
+// added, as Pusher orders them. The count is on its way already: the hub
+// reports it before it joins.
+func (b *Broker) awaitCount(ctx context.Context, k chanKey) {
+	if b.trans.Load() == nil {
+		return
+	}
+	limit := time.NewTimer(countWait)
+	defer limit.Stop()
+	for {
+		b.mu.Lock()
+		_, dirty := b.dirtyCnt[k]
+		_, writing := b.writing[k]
+		written := b.written
+		b.mu.Unlock()
+		if !dirty && !writing {
+			return
+		}
+		select {
+		case <-written:
+		case <-ctx.Done():
+			return
+		case <-limit.C:
+			return
+		case <-b.ctx.Done():
+			return
+		}
+	}
 }
 
 // reportCount reports what the count script decided for a channel: its
