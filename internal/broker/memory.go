@@ -38,11 +38,12 @@ type Memory struct {
 
 	// trans receives the transitions (nil: none reported); pending holds
 	// the vacancies and removals not yet settled, under pendMu.
-	trans   TransitionHandler
-	pendMu  sync.Mutex
-	pending map[pendKey]pendingEntry
-	epoch   int64
-	pruneAt int
+	trans     TransitionHandler
+	transApps func(appID string) bool // nil: every app
+	pendMu    sync.Mutex
+	pending   map[pendKey]pendingEntry
+	epoch     int64
+	pruneAt   int
 }
 
 // pendKey is a pending vacancy (user "", member false) or removal.
@@ -96,7 +97,14 @@ func NewMemory(cacheTTL time.Duration) *Memory {
 
 // SetTransitionHandler implements Transitions. On one node every change is
 // a cluster-wide one.
-func (b *Memory) SetTransitionHandler(h TransitionHandler) { b.trans = h }
+func (b *Memory) SetTransitionHandler(h TransitionHandler, apps func(appID string) bool) {
+	b.trans, b.transApps = h, apps
+}
+
+// tracks reports whether transitions of app are reported.
+func (b *Memory) tracks(app string) bool {
+	return b.trans != nil && (b.transApps == nil || b.transApps(app))
+}
 
 // Settle implements Transitions.
 func (b *Memory) Settle(ctx context.Context, t Transition) (bool, error) {
@@ -205,10 +213,10 @@ func (b *Memory) SetLocalCount(appID, channel string, n int) {
 	} else {
 		delete(b.counts, k)
 	}
-	h := b.trans
-	if h == nil || old == n {
+	if old == n || !b.tracks(appID) {
 		return
 	}
+	h := b.trans
 	// Reported under countMu, so in the order the counts changed.
 	pk := pendKey{app: appID, channel: channel}
 	if old <= 0 && n > 0 && !b.unpend(pk) {
@@ -319,7 +327,7 @@ func (b *Memory) Join(ctx context.Context, appID, channel, connID string, m Memb
 	_, again := u.conns[connID]
 	u.conns[connID] = struct{}{}
 	first := len(u.conns) == 1
-	if first && !again && b.trans != nil && !b.unpend(pendKey{appID, channel, m.UserID, true}) {
+	if first && !again && b.tracks(appID) && !b.unpend(pendKey{appID, channel, m.UserID, true}) {
 		b.trans(Transition{Kind: TransitionMemberAdded, AppID: appID, Channel: channel, UserID: m.UserID})
 	}
 	return first, nil
@@ -355,7 +363,7 @@ func (b *Memory) Leave(ctx context.Context, appID, channel, connID, userID strin
 	if len(pc.users) == 0 {
 		delete(b.presence, k)
 	}
-	if b.trans != nil {
+	if b.tracks(appID) {
 		b.trans(Transition{Kind: TransitionMemberRemoved, AppID: appID, Channel: channel, UserID: userID,
 			Epoch: b.pend(pendKey{appID, channel, userID, true})})
 	}

@@ -81,9 +81,11 @@ const MaxSettleDelay = time.Minute
 // reports what it decides for a node it found dead (its vacated channels
 // and removed members) to the survivor that removed it.
 type Transitions interface {
-	// SetTransitionHandler turns the reports on. It is called once, before
-	// the first subscription.
-	SetTransitionHandler(h TransitionHandler)
+	// SetTransitionHandler turns the reports on, for the apps that apps
+	// accepts (nil: every app); the state a report needs (the pending
+	// vacancies and removals) is kept for those apps only. It is called
+	// once, before the first subscription.
+	SetTransitionHandler(h TransitionHandler, apps func(appID string) bool)
 	// Settle claims a pending transition after its delay: true when no
 	// re-occupation or re-join cancelled it and nobody settled it before,
 	// at most once per transition. The caller then reports it.

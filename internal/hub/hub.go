@@ -44,10 +44,11 @@ type Config struct {
 	// OpTimeout bounds each piece of off-loop work (Conn.Do); zero means
 	// DefaultOpTimeout.
 	OpTimeout time.Duration
-	// Transitions asks the broker for the cluster-wide occupancy and
-	// membership changes, emitted as EventTransition (what webhooks need;
-	// they cost the broker some state, so only when someone listens).
-	Transitions bool
+	// TransitionsFor, when set, asks the broker for the cluster-wide
+	// occupancy and membership changes of the apps it accepts, emitted as
+	// EventTransition (what webhooks need; they cost the broker some
+	// state, so only for the apps someone listens to).
+	TransitionsFor func(appID string) bool
 }
 
 // Hub is one node's protocol-neutral core: the connection registry
@@ -152,8 +153,8 @@ func New(cfg Config) *Hub {
 	h.users.init()
 	h.conns.init()
 	h.broker.SetHandler(h.handle)
-	if cfg.Transitions {
-		h.broker.SetTransitionHandler(h.transition)
+	if cfg.TransitionsFor != nil {
+		h.broker.SetTransitionHandler(h.transition, cfg.TransitionsFor)
 	}
 	return h
 }

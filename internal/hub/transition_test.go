@@ -22,13 +22,19 @@ func TestTransitionsOnlyWhenAsked(t *testing.T) {
 				mu.Unlock()
 			}
 		})
-		h := New(Config{Broker: broker.NewMemory(0), Observers: []Observer{obs}, Transitions: want})
+		cfg := Config{Broker: broker.NewMemory(0), Observers: []Observer{obs}}
+		if want {
+			cfg.TransitionsFor = func(app string) bool { return app == "a" }
+		}
+		h := New(cfg)
 		s := &nopSub{id: "1.1"}
 		h.Subscribe("a", "ch", s)
 		h.Unsubscribe("a", "ch", s)
+		h.Subscribe("other-app", "ch", s) // not asked for
+		h.Unsubscribe("other-app", "ch", s)
 		if !want {
 			if len(got) != 0 {
-				t.Fatalf("transitions without Config.Transitions: %+v", got)
+				t.Fatalf("transitions without Config.TransitionsFor: %+v", got)
 			}
 			continue
 		}

@@ -174,8 +174,8 @@ func (i *instrumented) OnlineUsers(ctx context.Context, appID string, ids []stri
 	return out, err
 }
 
-func (i *instrumented) SetTransitionHandler(h broker.TransitionHandler) {
-	i.next.SetTransitionHandler(h)
+func (i *instrumented) SetTransitionHandler(h broker.TransitionHandler, apps func(appID string) bool) {
+	i.next.SetTransitionHandler(h, apps)
 }
 
 func (i *instrumented) Settle(ctx context.Context, t broker.Transition) (bool, error) {

@@ -131,12 +131,15 @@ func newServer(cfg config.Config, log *slog.Logger, opt options) (*Server, error
 	if s.webhooks.Enabled() {
 		observers = append(observers, s.webhooks)
 	}
-	s.hub = hub.New(hub.Config{
+	hc := hub.Config{
 		Broker:         s.metrics.InstrumentBroker(s.broker),
 		Observers:      observers,
 		MaxConnections: cfg.MaxConnections,
-		Transitions:    s.webhooks.Enabled(),
-	})
+	}
+	if s.webhooks.Enabled() {
+		hc.TransitionsFor = s.webhooks.Wants
+	}
+	s.hub = hub.New(hc)
 	fe := pusher.New(pusher.Config{
 		Apps:        reg,
 		Hub:         s.hub,

@@ -191,6 +191,10 @@ func New(cfg Config) *Dispatcher {
 // Enabled reports whether any app has a webhook target.
 func (d *Dispatcher) Enabled() bool { return len(d.byApp) > 0 }
 
+// Wants reports whether the app has a webhook target: the hub asks the
+// broker for the transitions of those apps only.
+func (d *Dispatcher) Wants(appID string) bool { return len(d.byApp[appID]) > 0 }
+
 func (d *Dispatcher) goRun(f func()) {
 	d.wg.Add(1)
 	go func() {

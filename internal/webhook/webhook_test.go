@@ -152,7 +152,7 @@ func newNode(t *testing.T, mod func(*webhook.Config), hooks ...apps.Webhook) *no
 		mod(&cfg)
 	}
 	n.d = webhook.New(cfg)
-	n.hub = hub.New(hub.Config{Broker: broker.NewMemory(0), Observers: []hub.Observer{n.d}, Transitions: true})
+	n.hub = hub.New(hub.Config{Broker: broker.NewMemory(0), Observers: []hub.Observer{n.d}, TransitionsFor: n.d.Wants})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()

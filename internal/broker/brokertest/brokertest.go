@@ -74,6 +74,7 @@ func Run(t *testing.T, newBroker func(t *testing.T) broker.Broker, cfg ...Config
 		{"PresenceIsolated", testPresenceIsolated},
 		{"LeaveUnknown", testLeaveUnknown},
 		{"Transitions", testTransitions},
+		{"TransitionsForSomeApps", testTransitionsForSomeApps},
 		{"PingThenClose", testPingThenClose},
 	}
 	for _, tt := range tests {

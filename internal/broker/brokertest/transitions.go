@@ -106,7 +106,7 @@ func settleWant(t *testing.T, b broker.Broker, x broker.Transition, want bool) {
 // member's first join and last leave.
 func testTransitions(t *testing.T, s *suite) {
 	tr := &transRec{prefix: s.prefix}
-	s.b.SetTransitionHandler(tr.handle)
+	s.b.SetTransitionHandler(tr.handle, nil)
 	b, app, ch := s.b, s.app("t"), "occ"
 
 	m := tr.mark()
@@ -196,12 +196,35 @@ func testTransitions(t *testing.T, s *suite) {
 	}
 }
 
+// testTransitionsForSomeApps: only the apps the handler was set for are
+// reported.
+func testTransitionsForSomeApps(t *testing.T, s *suite) {
+	tr := &transRec{prefix: s.prefix}
+	yes, no := s.app("yes"), s.app("no")
+	s.b.SetTransitionHandler(tr.handle, func(app string) bool { return app == yes })
+	for _, app := range []string{no, yes} {
+		s.b.SetLocalCount(app, "ch", 1)
+		wantCount(t, s.b, app, "ch", 1) // written, not coalesced away
+		s.join(t, app, "presence-p", "c1", "u1", 0)
+		s.leave(t, app, "presence-p", "c1", "u1")
+		s.b.SetLocalCount(app, "ch", 0)
+	}
+	tr.wait(t, 0, "vacated of yes", isTrans(broker.TransitionVacated, "ch"))
+	tr.wait(t, 0, "removed of yes", isTrans(broker.TransitionMemberRemoved, "presence-p"))
+	time.Sleep(20 * time.Millisecond)
+	for _, x := range tr.snapshot() {
+		if x.AppID != yes {
+			t.Fatalf("reported for an app not asked for: %s", fmtTrans([]broker.Transition{x}))
+		}
+	}
+}
+
 // clusterTrans sets a transition recorder on every node.
 func (cs *clusterSuite) clusterTrans() []*transRec {
 	var out []*transRec
 	for _, n := range cs.nodes {
 		r := &transRec{prefix: cs.prefix}
-		n.SetTransitionHandler(r.handle)
+		n.SetTransitionHandler(r.handle, nil)
 		out = append(out, r)
 	}
 	return out

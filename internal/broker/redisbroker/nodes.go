@@ -212,7 +212,7 @@ func (b *Broker) Sweep(ctx context.Context) error {
 			continue
 		}
 		res, err := cleanup.Exec(ctx, c, []string{b.k.nodes(), b.k.registry(node)},
-			[]string{node, now, b.k.control(), b.tracking(), holdMS}).ToArray()
+			[]string{node, now, b.k.control(), b.tracking(""), holdMS}).ToArray()
 		if err != nil {
 			return b.fail("sweep", err)
 		}

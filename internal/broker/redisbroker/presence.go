@@ -43,7 +43,7 @@ func (b *Broker) joinExec(app, channel, conn string, m broker.Member, maxMembers
 			"p" + segs(p.conns, field),
 			segs(p.conns, p.counts, p.info, p.order, p.seq, field, m.UserID, string(broker.AppendWire(nil, &removed)), pubch,
 				app, channel, pending, b.k.epochs()),
-			b.node, b.deadline(), b.tracking()},
+			b.node, b.deadline(), b.tracking(app)},
 	}
 }
 
@@ -181,7 +181,7 @@ func (b *Broker) Leave(ctx context.Context, appID, channel, connID, userID strin
 func (b *Broker) runLeave(ctx context.Context, c rueidis.Client, appID, channel, connID, userID string, announce bool) (bool, error) {
 	p := b.k.presence(appID, channel)
 	field := segs(b.node, connID)
-	args := []string{field, userID, "p" + segs(p.conns, field), b.tracking(), holdMS}
+	args := []string{field, userID, "p" + segs(p.conns, field), b.tracking(appID), holdMS}
 	if announce {
 		removed := broker.Message{Kind: broker.KindMemberRemoved, AppID: appID, Channel: channel, UserID: userID}
 		args = append(args, string(broker.AppendWire(nil, &removed)), b.k.pubsub(appID, channel))

@@ -105,7 +105,7 @@ type Broker struct {
 	ctlReady  chan struct{}  // closed once the control channel was first subscribed
 
 	handler atomic.Pointer[broker.Handler]
-	trans   atomic.Pointer[broker.TransitionHandler] // nil: transitions not tracked
+	trans   atomic.Pointer[transitions] // nil: transitions not tracked
 	queues  [workers]chan broker.Message
 
 	// The local mirror of everything this node registers, from which it
@@ -338,7 +338,7 @@ func (b *Broker) forgetEarlierSelf(c rueidis.Client) error {
 	ctx, cancel := context.WithTimeout(b.ctx, subTimeout)
 	defer cancel()
 	res, err := cleanup.Exec(ctx, c, []string{b.k.nodes(), b.k.registry(b.node)},
-		[]string{b.node, "", b.k.control(), b.tracking(), holdMS}).ToArray()
+		[]string{b.node, "", b.k.control(), b.tracking(""), holdMS}).ToArray()
 	if err != nil {
 		return err
 	}

@@ -137,14 +137,13 @@ func (b *Broker) flush(c rueidis.Client) error {
 	}
 	if len(cw) > 0 {
 		execs := make([]rueidis.LuaExec, len(cw))
-		track := b.tracking()
 		for i, w := range cw {
 			occ, apps := b.k.occ(w.k.app, w.k.name), b.k.apps(w.k.app)
 			vac := b.k.pendingVacancy(w.k.app, w.k.name)
 			execs[i] = rueidis.LuaExec{
 				Keys: []string{occ, apps, reg, b.k.nodes(), vac, b.k.epochs()},
 				Args: []string{b.node, strconv.Itoa(w.n), w.k.name, "o" + occ,
-					segs(occ, apps, w.k.name, w.k.app, vac, b.k.epochs()), dl, track, holdMS},
+					segs(occ, apps, w.k.name, w.k.app, vac, b.k.epochs()), dl, b.tracking(w.k.app), holdMS},
 			}
 		}
 		for i, r := range setCount.ExecMulti(ctx, c, execs...) {
@@ -189,7 +188,7 @@ const countWait = time.Second
 // added, as Pusher orders them. The count is on its way already: the hub
 // reports it before it joins.
 func (b *Broker) awaitCount(ctx context.Context, k chanKey) {
-	if b.trans.Load() == nil {
+	if b.tracking(k.app) == "" {
 		return
 	}
 	limit := time.NewTimer(countWait)

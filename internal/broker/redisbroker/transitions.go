@@ -19,29 +19,37 @@ import (
 // itself, and which Settle claims with compare-and-delete: each is
 // reported once and claimed at most once over the cluster.
 
+// transitions is the handler and the apps it is for.
+type transitions struct {
+	h    broker.TransitionHandler
+	apps func(appID string) bool // nil: every app
+}
+
 // SetTransitionHandler implements broker.Transitions.
-func (b *Broker) SetTransitionHandler(h broker.TransitionHandler) {
+func (b *Broker) SetTransitionHandler(h broker.TransitionHandler, apps func(appID string) bool) {
 	if h == nil {
 		b.trans.Store(nil)
 		return
 	}
-	b.trans.Store(&h)
+	b.trans.Store(&transitions{h, apps})
 }
 
-// tracking is the scripts' track argument.
-func (b *Broker) tracking() string {
-	if b.trans.Load() != nil {
-		return "1"
+// tracking is the scripts' track argument for app ("" for every app: the
+// cleanup of a dead node, whose registrations span apps).
+func (b *Broker) tracking(app string) string {
+	t := b.trans.Load()
+	if t == nil || app != "" && t.apps != nil && !t.apps(app) {
+		return ""
 	}
-	return ""
+	return "1"
 }
 
 var holdMS = strconv.FormatInt(broker.PendingHold.Milliseconds(), 10)
 
 // report hands t to the transition handler, if any.
 func (b *Broker) report(t broker.Transition) {
-	if h := b.trans.Load(); h != nil {
-		(*h)(t)
+	if tr := b.trans.Load(); tr != nil && (tr.apps == nil || tr.apps(t.AppID)) {
+		tr.h(t)
 	}
 }
 
