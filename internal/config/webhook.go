@@ -5,15 +5,18 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/heraldhq/herald/internal/webhook"
 )
 
-// Defaults of the webhook settings (see docs/webhooks.md).
+// Defaults of the webhook settings (see docs/webhooks.md): the
+// dispatcher's own.
 const (
-	DefaultWebhookBatchWindow    = 50 * time.Millisecond
-	DefaultWebhookDelay          = 3 * time.Second
-	DefaultWebhookRetryLimit     = 5 * time.Minute
-	DefaultWebhookRequestTimeout = 4 * time.Second
-	DefaultWebhookQueueSize      = 10000
+	DefaultWebhookBatchWindow    = webhook.DefaultBatchWindow
+	DefaultWebhookDelay          = webhook.DefaultDelay
+	DefaultWebhookRetryLimit     = webhook.DefaultRetryLimit
+	DefaultWebhookRequestTimeout = webhook.DefaultRequestTimeout
+	DefaultWebhookQueueSize      = webhook.DefaultQueueSize
 	// maxWebhookDelay stays well under what the brokers keep a held-back
 	// vacancy or removal for (broker.PendingHold).
 	maxWebhookDelay = time.Minute
