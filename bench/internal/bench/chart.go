@@ -61,6 +61,21 @@ var Metrics = []Metric{
 	{"publish_per_second", "publish requests/s", func(r *Result) (float64, bool) {
 		return fieldOf(r.Publish, func(p *PublishResult) float64 { return p.PerSecond })
 	}},
+	{"rest_requests_per_second", "REST requests/s", func(r *Result) (float64, bool) {
+		return fieldOf(r.REST, func(x *RESTResult) float64 { return x.RequestsPerSecond })
+	}},
+	{"rest_events_per_second", "REST events/s", func(r *Result) (float64, bool) {
+		return fieldOf(r.REST, func(x *RESTResult) float64 { return x.EventsPerSecond })
+	}},
+	{"rest_p99_ms", "REST request p99 (ms)", func(r *Result) (float64, bool) {
+		return fieldOf(r.REST, func(x *RESTResult) float64 { return x.Latency.P99MS })
+	}},
+	{"rest_server_cpu_per_request_us", "server CPU us per REST request", func(r *Result) (float64, bool) {
+		return fieldOf(r.REST, func(x *RESTResult) float64 { return x.ServerCPUPerRequestUS })
+	}},
+	{"rest_server_cpu_per_event_us", "server CPU us per REST event", func(r *Result) (float64, bool) {
+		return fieldOf(r.REST, func(x *RESTResult) float64 { return x.ServerCPUPerEventUS })
+	}},
 	{"joins_per_second", "presence joins/s", func(r *Result) (float64, bool) {
 		return fieldOf(r.Presence, func(p *PresenceResult) float64 { return p.JoinsPerSecond })
 	}},
@@ -85,6 +100,8 @@ func defaultMetrics(scenario string) []string {
 		return []string{"server_rss_per_conn", "client_rss_per_conn"}
 	case ScenarioPresence:
 		return []string{"joins_per_second", "join_p99_ms", "p99_ms"}
+	case ScenarioREST:
+		return []string{"rest_requests_per_second", "rest_p99_ms", "rest_server_cpu_per_request_us", "rest_server_cpu_per_event_us"}
 	}
 	return []string{"delivered_per_second", "p50_ms", "p99_ms", "server_cpu_us"}
 }

@@ -39,6 +39,13 @@ Scenarios:
   idle      --conns connections (optionally --subscribe) held for --duration
   slow      fanout plus --slow connections that never read: the fast ones'
             latency, and whether the server cut the slow ones (4100)
+  rest      --requests signed triggers (POST /apps/<id>/events; with --batch
+            above 1, /batch_events with that many events each) sent by
+            --publishers keep-alive HTTP clients, as fast as possible or
+            --rate per second; --conns subscribers (default none) of the one
+            channel must each get every event. Reports requests/s, request
+            latency, events/s and, with --pid, server CPU per request and per
+            event
 
 A cluster is measured through all its nodes: --url (and --rest) take the nodes'
 bases comma separated, subscribers are spread over them round-robin and
@@ -87,7 +94,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "herald-bench: unexpected argument %q\n", fs.Arg(0))
 		return ExitError
 	}
-	if err := explicitZeros(fs); err != nil {
+	if err := explicitZeros(fs, scenario); err != nil {
 		fmt.Fprintln(stderr, "herald-bench:", err)
 		return ExitError
 	}
@@ -134,11 +141,14 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // positiveFlags are the counts that Options treat as "use the default" when
 // zero: given as 0 on the command line they are an error, not the default.
 var positiveFlags = []string{"conns", "concurrency", "events", "publishers", "size",
-	"channels-per-conn", "slow", "slow-rcvbuf", "channels", "churners", "cycles"}
+	"channels-per-conn", "slow", "slow-rcvbuf", "channels", "churners", "cycles", "requests", "batch"}
 
-func explicitZeros(fs *flag.FlagSet) error {
+func explicitZeros(fs *flag.FlagSet, scenario string) error {
 	var errs []error
 	fs.Visit(func(f *flag.Flag) {
+		if scenario == ScenarioREST && f.Name == "conns" {
+			return // no subscribers: the default, and as good as said
+		}
 		if slices.Contains(positiveFlags, f.Name) && f.Value.String() == "0" {
 			errs = append(errs, fmt.Errorf("--%s must be positive", f.Name))
 		}
@@ -173,7 +183,7 @@ func newFlagSet(stderr io.Writer) (*flag.FlagSet, *cliFlags) {
 	fs.StringVar(&o.JWTSecret, "jwt-secret", "", "centrifugo: HMAC key of the connection JWTs (default: --secret)")
 	fs.StringVar(&o.Label, "label", "", "name of the run in JSON results and charts")
 
-	fs.IntVar(&o.Conns, "conns", 0, "connections (subscribers, watchers) (default 1000; slow 500; connect and idle 10000)")
+	fs.IntVar(&o.Conns, "conns", 0, "connections (subscribers, watchers) (default 1000; slow 500; connect and idle 10000; rest 0)")
 	fs.IntVar(&o.Concurrency, "concurrency", 200, "dials in flight")
 	fs.DurationVar(&o.DialTimeout, "dial-timeout", 15*time.Second, "per dial: TCP, WebSocket handshake, connection_established, subscriptions")
 	fs.IntVar(&o.DialRetries, "retries", 2, "extra attempts for a failed dial")
@@ -181,9 +191,11 @@ func newFlagSet(stderr io.Writer) (*flag.FlagSet, *cliFlags) {
 	fs.StringVar(&o.Reader, "reader", "", "how connections are read: epoll (default on Linux) or goroutine (one per connection)")
 
 	fs.IntVar(&o.Events, "events", 0, "events: in all (fanout, slow: default 1000, 2000) or per channel (channels: default 100)")
-	fs.IntVar(&o.Publishers, "publishers", 4, "concurrent REST publishers")
+	fs.IntVar(&o.Publishers, "publishers", 0, "concurrent REST publishers, each on a keep-alive connection of its own with rest (default 4; rest 8)")
 	fs.Float64Var(&o.Rate, "rate", 0, "publish requests (presence: joins) per second over all publishers; 0 sends as fast as possible (slow: default 100)")
 	fs.IntVar(&o.Size, "size", 0, "bytes of event data (default 100; slow 4096)")
+	fs.IntVar(&o.Requests, "requests", 0, "rest: trigger requests in all (default 20000)")
+	fs.IntVar(&o.Batch, "batch", 0, "rest: events per request; above 1, they go to /batch_events (default 1)")
 	fs.IntVar(&o.ChannelsPerConn, "channels-per-conn", 1, "channels: channels per connection")
 	fs.IntVar(&o.Slow, "slow", 10, "slow: connections that never read")
 	fs.IntVar(&o.SlowRecvBuffer, "slow-rcvbuf", 4096, "slow: SO_RCVBUF of the connections that never read")

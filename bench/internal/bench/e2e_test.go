@@ -39,6 +39,13 @@ type fakePusher struct {
 	events              int                        // channel events triggered
 	// pongs counts the Centrifugo clients' answers to pings.
 	pongs int
+	// REST: noBatch answers batch_events with 404, as Ipe does; refuse,
+	// when set, makes a trigger fail with 500 (by trigger number); the
+	// clients that sent triggers, by remote address.
+	noBatch     bool
+	refuse      func(n int) bool
+	triggers    int
+	restClients map[string]int
 }
 
 type fakeClient struct {
@@ -67,6 +74,7 @@ func newFakeCluster(t *testing.T, n int) (*fakePusher, []*httptest.Server) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/app/app-key", f.serveWS)
 	mux.HandleFunc("POST /apps/app-id/events", f.serveTrigger)
+	mux.HandleFunc("POST /apps/app-id/batch_events", f.serveBatch)
 	mux.HandleFunc("/connection/websocket", f.serveCentrifugo)
 	var srvs []*httptest.Server
 	for range n {
@@ -207,19 +215,75 @@ func (f *fakePusher) serveTrigger(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
 	}
-	var ev struct {
-		Name, Data, Channel string
-		Channels            []string
-	}
+	var ev fakeEvent
 	if err := json.Unmarshal(body, &ev); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	if !f.admit(w, r) {
+		return
+	}
+	f.mu.Lock()
+	f.publish(ev)
+	f.mu.Unlock()
+	w.Write([]byte("{}"))
+}
+
+type fakeEvent struct {
+	Name, Data, Channel string
+	Channels            []string
+}
+
+// admit counts a trigger request and its client, and refuses it when the
+// test says so.
+func (f *fakePusher) admit(w http.ResponseWriter, r *http.Request) bool {
+	f.mu.Lock()
+	f.triggers++
+	n := f.triggers
+	if f.restClients == nil {
+		f.restClients = map[string]int{}
+	}
+	f.restClients[r.RemoteAddr]++
+	f.triggersAt[r.Host]++
+	f.mu.Unlock()
+	if f.refuse != nil && f.refuse(n) {
+		http.Error(w, "refused on purpose", http.StatusInternalServerError)
+		return false
+	}
+	return true
+}
+
+func (f *fakePusher) serveBatch(w http.ResponseWriter, r *http.Request) {
+	if f.noBatch {
+		http.NotFound(w, r)
+		return
+	}
+	body, _ := io.ReadAll(r.Body)
+	if err := checkSigned("app-key", "app-secret", "POST", r.URL.Path, r.URL.Query(), body, time.Now()); err != nil {
+		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return
+	}
+	var b struct{ Batch []fakeEvent }
+	if err := json.Unmarshal(body, &b); err != nil || len(b.Batch) == 0 || len(b.Batch) > 10 {
+		http.Error(w, "a batch holds 1 to 10 events", http.StatusBadRequest)
+		return
+	}
+	if !f.admit(w, r) {
+		return
+	}
+	f.mu.Lock()
+	for _, ev := range b.Batch {
+		f.publish(ev)
+	}
+	f.mu.Unlock()
+	w.Write([]byte(`{"batch":[]}`))
+}
+
+// publish delivers ev to its channels' subscribers; f.mu is held.
+func (f *fakePusher) publish(ev fakeEvent) {
 	if ev.Channel != "" {
 		ev.Channels = append(ev.Channels, ev.Channel)
 	}
-	f.mu.Lock()
-	f.triggersAt[r.Host]++
 	f.events += len(ev.Channels)
 	for _, ch := range ev.Channels {
 		pusherFrame := f.frame(ev.Name, ch, ev.Data)
@@ -239,8 +303,6 @@ func (f *fakePusher) serveTrigger(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	f.mu.Unlock()
-	w.Write([]byte("{}"))
 }
 
 func runAgainst(t *testing.T, srv *httptest.Server, o Options) *Result {

@@ -20,10 +20,11 @@ const (
 	ScenarioConnect  = "connect"
 	ScenarioIdle     = "idle"
 	ScenarioSlow     = "slow"
+	ScenarioREST     = "rest"
 )
 
 // Scenarios lists every scenario, in the order the usage text gives them.
-var Scenarios = []string{ScenarioFanout, ScenarioChannels, ScenarioPresence, ScenarioConnect, ScenarioIdle, ScenarioSlow}
+var Scenarios = []string{ScenarioFanout, ScenarioChannels, ScenarioPresence, ScenarioConnect, ScenarioIdle, ScenarioSlow, ScenarioREST}
 
 // Options configure one run. The zero value of a field means its default,
 // which depends on the scenario (see defaults).
@@ -50,7 +51,7 @@ type Options struct {
 	Protocol  string
 	JWTSecret string
 
-	// Connections.
+	// Connections: subscribers, watchers (rest: 0, none, is the default).
 	Conns       int
 	Concurrency int           // dials in flight
 	DialTimeout time.Duration // per dial, handshake and subscriptions included
@@ -66,6 +67,10 @@ type Options struct {
 	ChannelsPerConn int     // channels scenario
 	Slow            int     // slow scenario: connections that never read
 	SlowRecvBuffer  int     // their SO_RCVBUF
+
+	// REST.
+	Requests int // rest: trigger requests in all
+	Batch    int // rest: events per request; above 1, POST /batch_events
 
 	// Presence.
 	PresenceChannels int
@@ -156,6 +161,8 @@ func (o *Options) defaults() {
 		def(&o.Conns, 10000)
 	case ScenarioSlow:
 		def(&o.Conns, 500)
+	case ScenarioREST:
+		// Subscribers only when asked for: the REST API's own cost first.
 	default:
 		def(&o.Conns, 1000)
 	}
@@ -185,6 +192,11 @@ func (o *Options) defaults() {
 	default:
 		def(&o.Events, 1000)
 	}
+	if o.Scenario == ScenarioREST {
+		def(&o.Publishers, 8)
+		def(&o.Requests, 20000)
+		def(&o.Batch, 1)
+	}
 	def(&o.Publishers, 4)
 	def(&o.Size, 100)
 	def(&o.ChannelsPerConn, 1)
@@ -209,7 +221,13 @@ func (o *Options) validate() error {
 			errs = append(errs, fmt.Errorf(format, args...))
 		}
 	}
-	check(o.Conns > 0, "--conns must be positive")
+	if o.Scenario == ScenarioREST {
+		check(o.Conns >= 0, "--conns must not be negative")
+		check(o.Requests > 0, "--requests must be positive")
+		check(o.Batch > 0 && o.Batch <= 1000, "--batch must be 1..1000 events per request")
+	} else {
+		check(o.Conns > 0, "--conns must be positive")
+	}
 	check(o.Concurrency > 0, "--concurrency must be positive")
 	check(o.Events > 0, "--events must be positive")
 	check(o.Publishers > 0, "--publishers must be positive")

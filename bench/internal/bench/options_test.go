@@ -91,6 +91,9 @@ func TestCLIRefusesExplicitZeroCounts(t *testing.T) {
 		{"slow", "--slow", "0"},
 		{"fanout", "--conns", "0"},
 		{"presence", "--cycles=0"},
+		{"rest", "--requests", "0"},
+		{"rest", "--batch", "0"},
+		{"fanout", "--publishers", "0"},
 	} {
 		var stdout, stderr strings.Builder
 		if code := Main(context.Background(), append(args, "--url", "ws://127.0.0.1:1"), &stdout, &stderr); code != ExitError {

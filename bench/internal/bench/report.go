@@ -28,9 +28,13 @@ func WriteTable(w io.Writer, r *Result) {
 	fmt.Fprintf(w, "  %s\n\n", describe(r))
 
 	c := r.Connections
-	line("connections", "%d/%d established in %s (%.0f/s), %d failed; handshake p50 %s p99 %s max %s",
-		c.Established, c.Target, secs(c.Seconds), c.PerSecond, c.Failed,
-		ms(c.Handshake.P50MS), ms(c.Handshake.P99MS), ms(c.Handshake.MaxMS))
+	if r.Scenario == ScenarioREST && c.Target == 0 {
+		line("connections", "none (no subscribers)")
+	} else {
+		line("connections", "%d/%d established in %s (%.0f/s), %d failed; handshake p50 %s p99 %s max %s",
+			c.Established, c.Target, secs(c.Seconds), c.PerSecond, c.Failed,
+			ms(c.Handshake.P50MS), ms(c.Handshake.P99MS), ms(c.Handshake.MaxMS))
+	}
 	if len(c.PerNode) > 1 {
 		parts := make([]string, len(c.PerNode))
 		for i, n := range c.PerNode {
@@ -49,6 +53,19 @@ func WriteTable(w io.Writer, r *Result) {
 			p.Requests, p.ChannelEvents, secs(p.Seconds), p.PerSecond, p.Mode, p.Errors, ms(p.Latency.P50MS), ms(p.Latency.P99MS))
 		if p.Endpoints > 1 {
 			line("", "publishers spread over %d REST endpoints", p.Endpoints)
+		}
+	}
+	if rs := r.REST; rs != nil {
+		line("rest", "%d requests to %s (%d events) in %s = %s requests/s, %s events/s, %d errors; request p50 %s p99 %s max %s",
+			rs.Requests, rs.Endpoint, rs.Events, secs(rs.Seconds), count(rs.RequestsPerSecond), count(rs.EventsPerSecond), rs.Errors,
+			ms(rs.Latency.P50MS), ms(rs.Latency.P99MS), ms(rs.Latency.MaxMS))
+		cpu := ""
+		if r.Server != nil {
+			cpu = fmt.Sprintf("server %.2fµs/request, %.2fµs/event; ", rs.ServerCPUPerRequestUS, rs.ServerCPUPerEventUS)
+		}
+		line("", "%sclient %.2fµs/request, %.2fµs/event", cpu, rs.ClientCPUPerRequestUS, rs.ClientCPUPerEventUS)
+		if rs.Endpoints > 1 {
+			line("", "publishers spread over %d REST endpoints", rs.Endpoints)
 		}
 	}
 	if pr := r.Presence; pr != nil {
@@ -150,6 +167,8 @@ func describe(r *Result) string {
 		return fmt.Sprintf("%d connections, %d dials in flight, subscribe %v", p.Conns, p.Concurrency, p.Subscribe)
 	case ScenarioIdle:
 		return fmt.Sprintf("%d connections held %s, subscribe %v", p.Conns, secs(p.DurationSeconds), p.Subscribe)
+	case ScenarioREST:
+		return fmt.Sprintf("%d trigger requests × %d events by %d publishers (%s), %d-byte data, %d subscribers", p.Requests, p.Batch, p.Publishers, mode, p.Size, p.Conns)
 	}
 	return ""
 }
@@ -198,6 +217,8 @@ func procLine(p *ProcResult, scenario string) string {
 		phase = "the hold"
 	case ScenarioPresence:
 		phase = "churn"
+	case ScenarioREST:
+		phase = "publishing"
 	}
 	if len(p.PIDs) > 0 {
 		pids := make([]string, len(p.PIDs))

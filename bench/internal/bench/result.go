@@ -30,6 +30,7 @@ type Result struct {
 	Slow        *SlowResult     `json:"slow,omitempty"`
 	Presence    *PresenceResult `json:"presence,omitempty"`
 	Idle        *IdleResult     `json:"idle,omitempty"`
+	REST        *RESTResult     `json:"rest,omitempty"`
 	Errors      []string        `json:"errors,omitempty"`
 }
 
@@ -48,6 +49,8 @@ type Params struct {
 	Cycles           int     `json:"cycles,omitempty"`
 	DurationSeconds  float64 `json:"duration_seconds,omitempty"`
 	Subscribe        bool    `json:"subscribe,omitempty"`
+	Requests         int     `json:"requests,omitempty"`
+	Batch            int     `json:"batch,omitempty"`
 }
 
 // ConnResult describes the connection phase.
@@ -134,4 +137,25 @@ type IdleResult struct {
 	HeldSeconds float64 `json:"held_seconds"`
 	Alive       int     `json:"alive"`
 	PongsSent   uint64  `json:"pongs_sent"`
+}
+
+// RESTResult is the rest scenario's trigger requests and what they cost.
+type RESTResult struct {
+	Endpoint          string         `json:"endpoint"` // the path signed: /apps/{id}/events or /apps/{id}/batch_events
+	Batch             int            `json:"batch"`    // events per request
+	Requests          int64          `json:"requests"` // sent, answered or not
+	Errors            int64          `json:"errors"`
+	Events            int64          `json:"events"`  // in the requests answered 200
+	Seconds           float64        `json:"seconds"` // first request sent → last answer
+	RequestsPerSecond float64        `json:"requests_per_second"`
+	EventsPerSecond   float64        `json:"events_per_second"`
+	Latency           LatencySummary `json:"latency"` // request sent → answer read
+	// CPU over the publishing (and, with subscribers, the delivery) per
+	// request and per event sent: the server's with --pid, herald-bench's
+	// own (its subscribers' reading included) always.
+	ServerCPUPerRequestUS float64 `json:"server_cpu_per_request_us,omitempty"`
+	ServerCPUPerEventUS   float64 `json:"server_cpu_per_event_us,omitempty"`
+	ClientCPUPerRequestUS float64 `json:"client_cpu_per_request_us"`
+	ClientCPUPerEventUS   float64 `json:"client_cpu_per_event_us"`
+	Endpoints             int     `json:"endpoints,omitempty"` // REST bases the publishers were spread over, with several
 }

@@ -40,6 +40,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		need += o.Slow
 	case ScenarioPresence:
 		need += o.Churners
+	case ScenarioREST:
+		need += o.Publishers
 	}
 	if err := raiseFileLimit(need); err != nil {
 		return nil, err
@@ -63,6 +65,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		err = runPresence(ctx, &o, res)
 	case ScenarioConnect, ScenarioIdle:
 		err = runConnections(ctx, &o, res)
+	case ScenarioREST:
+		err = runREST(ctx, &o, res)
 	default:
 		return nil, fmt.Errorf("%w %q", ErrUnknownScenario, o.Scenario)
 	}
