@@ -15,7 +15,8 @@ import (
 	"github.com/heraldhq/herald/bench/internal/signature"
 )
 
-// ErrPublish is returned for a publish the server did not answer with 200.
+// ErrPublish is returned for a publish the server did not answer with 200,
+// or answered with 200 and an error body.
 var ErrPublish = errors.New("publish rejected")
 
 // restClient sends signed REST requests to one app.
@@ -84,7 +85,7 @@ func (c *restClient) publish(ctx context.Context, body []byte) error {
 	}
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode != http.StatusOK || isErrorBody(msg) {
 		return fmt.Errorf("%w: %s: %s", ErrPublish, resp.Status, bytes.TrimSpace(msg))
 	}
 	return nil

@@ -260,3 +260,32 @@ func TestCLIRESTWithoutSubscribers(t *testing.T) {
 		t.Fatalf("%v %+v", err, res.REST)
 	}
 }
+
+// A 200 that carries {"error": ...} is a refusal (soketi 1.6.1 answers a
+// failed signature check so); a 200 with anything else is not, even when a
+// channel is named "error".
+func TestTriggerErrorBody(t *testing.T) {
+	answers := []string{`{"error":"The secret authentication failed","code":401}`, `{"channels":{"error":{"subscription_count":1}}}`, `{}`}
+	var i int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Write([]byte(answers[i%len(answers)]))
+		i++
+	}))
+	defer srv.Close()
+	tc, err := newTriggerConn(srv.URL, "app-id", "app-key", "app-secret", false, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.close()
+	b := newTriggerBody(EventName, "c", false)
+	var se *ErrTriggerStatus
+	if err := tc.send(t.Context(), b.build(0, 0, 1, 1, 100), time.Now()); !errors.As(err, &se) || se.Status != http.StatusOK || !strings.Contains(se.Body, "authentication failed") {
+		t.Errorf("200 with an error body: %v", err)
+	}
+	for k := 1; k < 3; k++ {
+		if err := tc.send(t.Context(), b.build(0, uint32(k), 1, 1, 100), time.Now()); err != nil {
+			t.Errorf("answer %s: %v", answers[k], err)
+		}
+	}
+}

@@ -2,8 +2,10 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -120,22 +122,19 @@ func (t *triggerConn) send(ctx context.Context, body []byte, now time.Time) erro
 		t.close()
 		return fmt.Errorf("POST %s: reading the answer: %w", t.path, err)
 	}
-	msg := ""
-	if resp.StatusCode != http.StatusOK {
-		if t.msg == nil {
-			t.msg = make([]byte, maxErrorBody)
-		}
-		n, _ := io.ReadFull(resp.Body, t.msg)
-		msg = strings.TrimSpace(string(t.msg[:n]))
+	if t.msg == nil {
+		t.msg = make([]byte, maxErrorBody)
 	}
+	n, _ := io.ReadFull(resp.Body, t.msg)
+	head := t.msg[:n]
 	// Read to the end, or the connection cannot carry the next request.
 	_, bodyErr := io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if bodyErr != nil || resp.Close {
 		t.close()
 	}
-	if resp.StatusCode != http.StatusOK {
-		return &ErrTriggerStatus{Path: t.path, Status: resp.StatusCode, Body: msg}
+	if resp.StatusCode != http.StatusOK || isErrorBody(head) {
+		return &ErrTriggerStatus{Path: t.path, Status: resp.StatusCode, Body: strings.TrimSpace(string(head))}
 	}
 	if bodyErr != nil {
 		return fmt.Errorf("POST %s: reading the answer: %w", t.path, bodyErr)
@@ -174,4 +173,17 @@ func (t *triggerConn) close() {
 func isNotFound(err error) bool {
 	var se *ErrTriggerStatus
 	return errors.As(err, &se) && (se.Status == http.StatusNotFound || se.Status == http.StatusMethodNotAllowed)
+}
+
+// isErrorBody reports whether a 200 answer is a refusal all the same: some
+// servers (soketi 1.6.1 among them) write the status line before their
+// authentication check fails, and then answer 200 with {"error": ...}.
+func isErrorBody(b []byte) bool {
+	if !bytes.Contains(b, []byte(`"error"`)) {
+		return false // the usual {} costs no decode
+	}
+	var v struct {
+		Error json.RawMessage `json:"error"`
+	}
+	return json.Unmarshal(b, &v) == nil && v.Error != nil
 }
