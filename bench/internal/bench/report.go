@@ -168,7 +168,11 @@ func describe(r *Result) string {
 	case ScenarioIdle:
 		return fmt.Sprintf("%d connections held %s, subscribe %v", p.Conns, secs(p.DurationSeconds), p.Subscribe)
 	case ScenarioREST:
-		return fmt.Sprintf("%d trigger requests × %d events by %d publishers (%s), %d-byte data, %d subscribers", p.Requests, p.Batch, p.Publishers, mode, p.Size, p.Conns)
+		each := "1 event each"
+		if p.Batch > 1 {
+			each = fmt.Sprintf("batches of %d events", p.Batch)
+		}
+		return fmt.Sprintf("%d trigger requests (%s) by %d publishers (%s), %d-byte data, %d subscribers", p.Requests, each, p.Publishers, mode, p.Size, p.Conns)
 	}
 	return ""
 }

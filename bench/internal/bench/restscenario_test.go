@@ -69,7 +69,8 @@ func TestEndToEndRESTNoSubscribers(t *testing.T) {
 	}
 	var table strings.Builder
 	WriteTable(&table, res)
-	for _, want := range []string{"none (no subscribers)", "30 requests to /apps/app-id/events (30 events)", "COMPLETE"} {
+	for _, want := range []string{"30 trigger requests (1 event each) by 4 publishers", "none (no subscribers)",
+		"30 requests to /apps/app-id/events (30 events)", "COMPLETE"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
