@@ -133,18 +133,35 @@ func checkParams(key string, query url.Values, now time.Time) error {
 	if err := checkRepeats(query); err != nil {
 		return err
 	}
-	for _, p := range authParams[:4] {
-		if query.Get(p) == "" {
-			return fmt.Errorf("%w: %s", ErrMissingParam, p)
+	return checkAuthValues(key, authValues{
+		key:       query.Get("auth_key"),
+		timestamp: query.Get("auth_timestamp"),
+		version:   query.Get("auth_version"),
+		signature: query.Get("auth_signature"),
+	}, now)
+}
+
+// authValues are the auth_* parameters of a request, each given at most once.
+type authValues struct {
+	key, timestamp, version, signature string
+}
+
+// checkAuthValues checks the auth_* parameters, repeats excluded, in the
+// order every refusal is reported: the first one missing, then the key,
+// the version and the timestamp.
+func checkAuthValues(key string, v authValues, now time.Time) error {
+	for i, got := range [...]string{v.key, v.timestamp, v.version, v.signature} {
+		if got == "" {
+			return fmt.Errorf("%w: %s", ErrMissingParam, authParams[i])
 		}
 	}
-	if query.Get("auth_key") != key {
-		return fmt.Errorf("%w: %s", ErrUnknownKey, truncate(query.Get("auth_key"), 64))
+	if v.key != key {
+		return fmt.Errorf("%w: %s", ErrUnknownKey, truncate(v.key, 64))
 	}
-	if v := query.Get("auth_version"); v != "1.0" {
-		return fmt.Errorf("%w: %s", ErrVersion, truncate(v, 16))
+	if v.version != "1.0" {
+		return fmt.Errorf("%w: %s", ErrVersion, truncate(v.version, 16))
 	}
-	ts, err := strconv.ParseInt(query.Get("auth_timestamp"), 10, 64)
+	ts, err := strconv.ParseInt(v.timestamp, 10, 64)
 	if err != nil {
 		return fmt.Errorf("%w: auth_timestamp is not a number", ErrMissingParam)
 	}
