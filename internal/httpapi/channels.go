@@ -27,7 +27,7 @@ func parseInfo(s string) (infoSet, error) {
 	if len(s) > 256 {
 		return 0, fmt.Errorf("info is longer than 256 characters")
 	}
-	for _, attr := range strings.Split(s, ",") {
+	for attr := range strings.SplitSeq(s, ",") {
 		switch strings.TrimSpace(attr) {
 		case "user_count":
 			set |= infoUserCount
@@ -59,7 +59,7 @@ type cacheInfo struct {
 // info gathers the attributes in set for one channel. With strict, asking
 // for an attribute the channel cannot have is a 400 (the single-channel
 // query); without, such attributes are left out (trigger responses).
-func (a *API) info(r *request, ch channel.Channel, set infoSet, strict bool) (channelInfo, error) {
+func (a *API) info(r request, ch channel.Channel, set infoSet, strict bool) (channelInfo, error) {
 	var out channelInfo
 	if set&infoUserCount != 0 {
 		if ch.Kind == channel.Presence {
@@ -93,7 +93,7 @@ func (a *API) info(r *request, ch channel.Channel, set infoSet, strict bool) (ch
 	return out, nil
 }
 
-func (a *API) cacheInfo(r *request, name string) (*cacheInfo, error) {
+func (a *API) cacheInfo(r request, name string) (*cacheInfo, error) {
 	m, ok, err := a.cfg.Hub.LastEvent(r.Context(), r.app.ID, name)
 	if err != nil {
 		return nil, fmt.Errorf("cached event of %s: %w", name, err)
@@ -105,7 +105,7 @@ func (a *API) cacheInfo(r *request, name string) (*cacheInfo, error) {
 }
 
 // parseChannelParam validates the {channel_name} path segment.
-func parseChannelParam(r *request) (channel.Channel, error) {
+func parseChannelParam(r request) (channel.Channel, error) {
 	name := r.PathValue("channel_name")
 	ch, err := channel.Parse(name, r.app.MaxChannelNameLength)
 	if err != nil {
@@ -128,7 +128,7 @@ func queryFailed(err error) error {
 
 // channels is GET /apps/{app_id}/channels: the occupied channels, filtered
 // by prefix, each with the requested counts.
-func (a *API) channels(r *request) (any, error) {
+func (a *API) channels(r request) (any, error) {
 	q := r.URL.Query()
 	prefix := q.Get("filter_by_prefix")
 	set, err := parseInfo(q.Get("info"))
@@ -163,7 +163,7 @@ func (a *API) channels(r *request) (any, error) {
 }
 
 // channel is GET /apps/{app_id}/channels/{channel_name}.
-func (a *API) channel(r *request) (any, error) {
+func (a *API) channel(r request) (any, error) {
 	ch, err := parseChannelParam(r)
 	if err != nil {
 		return nil, err
@@ -186,7 +186,7 @@ func (a *API) channel(r *request) (any, error) {
 
 // users is GET /apps/{app_id}/channels/{channel_name}/users: the distinct
 // members of a presence channel.
-func (a *API) users(r *request) (any, error) {
+func (a *API) users(r request) (any, error) {
 	ch, err := parseChannelParam(r)
 	if err != nil {
 		return nil, err
@@ -209,7 +209,7 @@ func (a *API) users(r *request) (any, error) {
 }
 
 // terminate is POST /apps/{app_id}/users/{user_id}/terminate_connections.
-func (a *API) terminate(r *request) (any, error) {
+func (a *API) terminate(r request) (any, error) {
 	id := r.PathValue("user_id")
 	if !channel.ValidUserID(id) {
 		return nil, refuse(http.StatusBadRequest, "invalid user id %q", truncate(id, 64))

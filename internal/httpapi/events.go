@@ -26,6 +26,15 @@ type eventBody struct {
 	Channels []string        `json:"channels"`
 	SocketID string          `json:"socket_id"`
 	Info     string          `json:"info"`
+
+	// data is Data already decoded, by decodeEventFast, when dataSet.
+	data    string
+	dataSet bool
+}
+
+// batchBody is the body of POST /batch_events.
+type batchBody struct {
+	Batch []eventBody `json:"batch"`
 }
 
 // event is a validated event, ready to publish.
@@ -37,66 +46,91 @@ type event struct {
 	info     infoSet
 }
 
-// parseEvent validates one event against the app's limits. what names the
-// event in error messages ("" for a single trigger, "batch[3]" in a batch).
-func parseEvent(app *apps.App, b *eventBody, what string, batch bool) (event, error) {
-	prefix := ""
-	if what != "" {
-		prefix = what + ": "
-	}
+// parseEvent validates one event against the app's limits. index is the
+// event's place in a batch, or -1 for a single trigger; a batch event names
+// exactly one channel.
+func parseEvent(app *apps.App, b *eventBody, index int) (event, error) {
 	ev := event{name: b.Name, socketID: b.SocketID}
 	switch {
 	case b.Name == "":
-		return ev, refuse(http.StatusBadRequest, "%sname is required", prefix)
+		return ev, refuse(http.StatusBadRequest, "%sname is required", eventPrefix(index))
 	case len(b.Name) > apps.DefaultMaxEventNameLength:
-		return ev, refuse(http.StatusBadRequest, "%sevent name is longer than %d characters", prefix, apps.DefaultMaxEventNameLength)
-	case b.Data == nil:
-		return ev, refuse(http.StatusBadRequest, "%sdata is required", prefix)
+		return ev, refuse(http.StatusBadRequest, "%sevent name is longer than %d characters", eventPrefix(index), apps.DefaultMaxEventNameLength)
+	case b.Data == nil && !b.dataSet:
+		return ev, refuse(http.StatusBadRequest, "%sdata is required", eventPrefix(index))
 	}
-	data, err := dataString(b.Data)
-	if err != nil {
-		return ev, refuse(http.StatusBadRequest, "%s%v", prefix, err)
+	data := b.data
+	if !b.dataSet {
+		var err error
+		if data, err = dataString(b.Data); err != nil {
+			return ev, refuse(http.StatusBadRequest, "%s%v", eventPrefix(index), err)
+		}
 	}
 	if len(data) > app.MaxEventBytes {
-		return ev, refuse(http.StatusRequestEntityTooLarge, "%sevent data is %d bytes, more than the limit of %d", prefix, len(data), app.MaxEventBytes)
+		return ev, refuse(http.StatusRequestEntityTooLarge, "%sevent data is %d bytes, more than the limit of %d", eventPrefix(index), len(data), app.MaxEventBytes)
 	}
 	ev.data = data
 
-	names := b.Channels
-	if batch {
-		// A batch event names exactly one channel.
+	n := len(b.Channels)
+	if index >= 0 {
 		if b.Channel == "" || len(b.Channels) > 0 {
-			return ev, refuse(http.StatusBadRequest, "%sa batch event needs exactly one channel, in \"channel\"", prefix)
+			return ev, refuse(http.StatusBadRequest, "%sa batch event needs exactly one channel, in \"channel\"", eventPrefix(index))
 		}
-		names = []string{b.Channel}
+		n = 1
 	} else if b.Channel != "" {
-		names = append([]string{b.Channel}, names...)
+		n++
 	}
 	switch {
-	case len(names) == 0:
-		return ev, refuse(http.StatusBadRequest, "%schannel or channels is required", prefix)
-	case len(names) > MaxTriggerChannels:
-		return ev, refuse(http.StatusBadRequest, "%san event may be triggered on at most %d channels, not %d", prefix, MaxTriggerChannels, len(names))
+	case n == 0:
+		return ev, refuse(http.StatusBadRequest, "%schannel or channels is required", eventPrefix(index))
+	case n > MaxTriggerChannels:
+		return ev, refuse(http.StatusBadRequest, "%san event may be triggered on at most %d channels, not %d", eventPrefix(index), MaxTriggerChannels, n)
 	}
-	seen := make(map[string]bool, len(names))
-	for _, n := range names {
-		if seen[n] {
-			continue // one delivery per channel, however often it is named
+	ev.channels = make([]channel.Channel, 0, n)
+	if b.Channel != "" {
+		if err := ev.addChannel(app, b.Channel, index); err != nil {
+			return ev, err
 		}
-		seen[n] = true
-		ch, err := channel.Parse(n, app.MaxChannelNameLength)
-		if err != nil {
-			return ev, refuse(http.StatusBadRequest, "%sinvalid channel name %q: %v", prefix, truncate(n, 64), err)
+	}
+	for _, name := range b.Channels {
+		if err := ev.addChannel(app, name, index); err != nil {
+			return ev, err
 		}
-		ev.channels = append(ev.channels, ch)
 	}
 	if b.SocketID != "" && !validSocketID(b.SocketID) {
-		return ev, refuse(http.StatusBadRequest, "%ssocket_id %q is not a valid socket id", prefix, truncate(b.SocketID, 64))
+		return ev, refuse(http.StatusBadRequest, "%ssocket_id %q is not a valid socket id", eventPrefix(index), truncate(b.SocketID, 64))
 	}
+	var err error
 	if ev.info, err = parseInfo(b.Info); err != nil {
-		return ev, refuse(http.StatusBadRequest, "%s%v", prefix, err)
+		return ev, refuse(http.StatusBadRequest, "%s%v", eventPrefix(index), err)
 	}
 	return ev, nil
+}
+
+// addChannel adds the channel named name to ev's, once however often it is
+// named: one delivery per channel. The names are at most
+// MaxTriggerChannels, few enough to look through.
+func (ev *event) addChannel(app *apps.App, name string, index int) error {
+	for _, ch := range ev.channels {
+		if ch.Name == name {
+			return nil
+		}
+	}
+	ch, err := channel.Parse(name, app.MaxChannelNameLength)
+	if err != nil {
+		return refuse(http.StatusBadRequest, "%sinvalid channel name %q: %v", eventPrefix(index), truncate(name, 64), err)
+	}
+	ev.channels = append(ev.channels, ch)
+	return nil
+}
+
+// eventPrefix names the event at index in error messages: "" for a single
+// trigger, "batch[3]: " in a batch.
+func eventPrefix(index int) string {
+	if index < 0 {
+		return ""
+	}
+	return "batch[" + strconv.Itoa(index) + "]: "
 }
 
 // dataString returns the event data as the string subscribers receive.
@@ -141,7 +175,7 @@ func validSocketID(s string) bool {
 // publish hands a validated event to the hub, one message per channel.
 // done is how many messages of the request were published before it: a
 // failure says so, for the backend that retries.
-func (a *API) publish(r *request, ev *event, done int) error {
+func (a *API) publish(r request, ev *event, done int) error {
 	for i, ch := range ev.channels {
 		err := a.cfg.Hub.Publish(r.Context(), broker.Message{
 			Kind:    broker.KindEvent,
@@ -168,12 +202,18 @@ func (a *API) publish(r *request, ev *event, done int) error {
 }
 
 // trigger is POST /apps/{app_id}/events.
-func (a *API) trigger(r *request) (any, error) {
+func (a *API) trigger(r request) (any, error) {
 	var b eventBody
-	if err := decodeBody(r.body, &b); err != nil {
-		return nil, err
+	if !decodeEventFast(r.body, &b) {
+		// A body of its own: b, which encoding/json would make escape,
+		// stays on the stack.
+		var slow eventBody
+		if err := decodeBody(r.body, &slow); err != nil {
+			return nil, err
+		}
+		b = slow
 	}
-	ev, err := parseEvent(r.app, &b, "", false)
+	ev, err := parseEvent(r.app, &b, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -196,12 +236,14 @@ func (a *API) trigger(r *request) (any, error) {
 
 // batchTrigger is POST /apps/{app_id}/batch_events. The whole batch is
 // validated before any of it is published: a refused batch delivers nothing.
-func (a *API) batchTrigger(r *request) (any, error) {
-	var b struct {
-		Batch []eventBody `json:"batch"`
-	}
-	if err := decodeBody(r.body, &b); err != nil {
-		return nil, err
+func (a *API) batchTrigger(r request) (any, error) {
+	var b batchBody
+	var ok bool
+	if b.Batch, ok = decodeBatchFast(r.body); !ok {
+		b = batchBody{}
+		if err := decodeBody(r.body, &b); err != nil {
+			return nil, err
+		}
 	}
 	switch {
 	case b.Batch == nil:
@@ -212,7 +254,7 @@ func (a *API) batchTrigger(r *request) (any, error) {
 	events := make([]event, len(b.Batch))
 	wantInfo := false
 	for i := range b.Batch {
-		ev, err := parseEvent(r.app, &b.Batch[i], "batch["+strconv.Itoa(i)+"]", true)
+		ev, err := parseEvent(r.app, &b.Batch[i], i)
 		if err != nil {
 			return nil, err
 		}

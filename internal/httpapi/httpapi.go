@@ -20,9 +20,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/heraldhq/herald/internal/apps"
@@ -59,6 +59,11 @@ type Config struct {
 type API struct {
 	cfg Config
 	mux *http.ServeMux
+	// events and batchEvents are the publish endpoints, which ServePublish
+	// reaches without the mux.
+	events, batchEvents endpoint
+	// verifiers holds each app's *auth.RequestVerifier, by *apps.App.
+	verifiers sync.Map
 	// unavailable bounds the warnings of requests the broker could not
 	// serve: during an outage every publish fails the same way.
 	unavailable lograte.Limiter
@@ -73,20 +78,64 @@ func New(cfg Config) *API {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	a := &API{cfg: cfg, mux: http.NewServeMux(), unavailable: lograte.Limiter{Every: time.Second, Burst: 5}}
-	a.mux.Handle("POST /apps/{app_id}/events", a.signed("events", a.trigger))
-	a.mux.Handle("POST /apps/{app_id}/batch_events", a.signed("batch_events", a.batchTrigger))
+	a.events = a.signed("events", a.trigger)
+	a.batchEvents = a.signed("batch_events", a.batchTrigger)
+	a.mux.Handle("POST /apps/{app_id}/events", a.events)
+	a.mux.Handle("POST /apps/{app_id}/batch_events", a.batchEvents)
 	a.mux.Handle("GET /apps/{app_id}/channels", a.signed("channels", a.channels))
 	a.mux.Handle("GET /apps/{app_id}/channels/{channel_name}", a.signed("channel", a.channel))
 	a.mux.Handle("GET /apps/{app_id}/channels/{channel_name}/users", a.signed("users", a.users))
 	a.mux.Handle("POST /apps/{app_id}/users/{user_id}/terminate_connections", a.signed("terminate", a.terminate))
-	a.mux.Handle("/apps/", a.observed("other", func(w http.ResponseWriter, r *http.Request) string {
+	a.mux.Handle("/apps/", a.observed("other", func(w http.ResponseWriter, r *http.Request, _ string) string {
 		refuseUnread(w, r, http.StatusNotFound, "Not found: no such endpoint %s %s", r.Method, r.URL.Path)
 		return ""
 	}))
 	return a
 }
 
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !a.ServePublish(w, r) {
+		a.mux.ServeHTTP(w, r)
+	}
+}
+
+// ServePublish serves r if it is a publish, POST /apps/{app_id}/events or
+// /batch_events, and reports whether it was: the requests a backend sends
+// most are answered without a route table's matching. It takes only a
+// path that a ServeMux would route as it stands, unescaped and clean; for
+// any other the answer is false, and the request is for ServeHTTP.
+func (a *API) ServePublish(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodPost || r.URL.RawPath != "" {
+		return false
+	}
+	rest, ok := strings.CutPrefix(r.URL.Path, "/apps/")
+	if !ok {
+		return false
+	}
+	id, endpoint, ok := strings.Cut(rest, "/")
+	if !ok || id == "" || id == "." || id == ".." {
+		return false
+	}
+	switch endpoint {
+	case "events":
+		a.events.serve(w, r, id)
+	case "batch_events":
+		a.batchEvents.serve(w, r, id)
+	default:
+		return false
+	}
+	return true
+}
+
+// endpoint is an API endpoint's handler; a ServeMux gives it the app id
+// from the path's {app_id}, ServePublish from its own reading of the path.
+type endpoint struct {
+	serve func(w http.ResponseWriter, r *http.Request, appID string)
+}
+
+func (e endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e.serve(w, r, r.PathValue("app_id"))
+}
 
 // request is an authenticated API request.
 type request struct {
@@ -125,17 +174,17 @@ const retryAfter = "1"
 
 // handlerFunc answers an authenticated request with a JSON-encodable value
 // or an error (an *errResponse, or anything else for a 500).
-type handlerFunc func(r *request) (any, error)
+type handlerFunc func(r request) (any, error)
 
 // signed authenticates a request for endpoint and runs h on it: unknown
 // app 404, body over the app's limit 413, bad signature or stale timestamp
 // 401, disabled app 403. The first three are known before the body is
 // read, and refused without reading it.
-func (a *API) signed(endpoint string, h handlerFunc) http.Handler {
-	return a.observed(endpoint, func(w http.ResponseWriter, r *http.Request) (appID string) {
-		app := a.cfg.Apps.ByID(r.PathValue("app_id"))
+func (a *API) signed(name string, h handlerFunc) endpoint {
+	return a.observed(name, func(w http.ResponseWriter, r *http.Request, pathID string) (appID string) {
+		app := a.cfg.Apps.ByID(pathID)
 		if app == nil {
-			refuseUnread(w, r, http.StatusNotFound, "Unknown app id %q", truncate(r.PathValue("app_id"), 64))
+			refuseUnread(w, r, http.StatusNotFound, "Unknown app id %q", truncate(pathID, 64))
 			return
 		}
 		appID = app.ID
@@ -143,8 +192,8 @@ func (a *API) signed(endpoint string, h handlerFunc) http.Handler {
 			refuseUnread(w, r, http.StatusRequestEntityTooLarge, "Request body is larger than %d bytes", app.MaxBodyBytes)
 			return
 		}
-		q := r.URL.Query()
-		if err := a.verify(app, r, q); err != nil {
+		signed, err := a.verify(app, r)
+		if err != nil {
 			a.cfg.Log.Debug("rest request refused", "app_id", app.ID, "method", r.Method, "path", r.URL.Path, "reason", err)
 			refuseUnread(w, r, http.StatusUnauthorized, "%s", capitalize(err.Error()))
 			return
@@ -152,7 +201,12 @@ func (a *API) signed(endpoint string, h handlerFunc) http.Handler {
 		if a.cfg.Authenticated != nil {
 			a.cfg.Authenticated(r)
 		}
-		body, err := readBody(w, r, app.MaxBodyBytes)
+		body, buf, err := readBody(w, r, app.MaxBodyBytes)
+		if buf != nil {
+			// Nothing the handler keeps refers to the body: the JSON
+			// decoders copy what they take out of it.
+			defer putBodyBuf(buf)
+		}
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			switch {
@@ -168,7 +222,7 @@ func (a *API) signed(endpoint string, h handlerFunc) http.Handler {
 			}
 			return
 		}
-		if err := auth.VerifyBodyMD5(q, body); err != nil {
+		if err := signed.VerifyBody(body); err != nil {
 			a.cfg.Log.Debug("rest request refused", "app_id", app.ID, "method", r.Method, "path", r.URL.Path, "reason", err)
 			writeError(w, http.StatusUnauthorized, "%s", capitalize(err.Error()))
 			return
@@ -177,7 +231,7 @@ func (a *API) signed(endpoint string, h handlerFunc) http.Handler {
 			writeError(w, http.StatusForbidden, "App %s is disabled", app.ID)
 			return
 		}
-		res, err := h(&request{Request: r, app: app, body: body})
+		res, err := h(request{Request: r, app: app, body: body})
 		if err != nil {
 			var e *errResponse
 			if errors.As(err, &e) && e.cause != nil {
@@ -205,17 +259,24 @@ func (a *API) signed(endpoint string, h handlerFunc) http.Handler {
 // observed runs serve, which answers a request and returns the id of the
 // app Herald found for it ("" for none), and reports the request to
 // Config.Observe. Without an Observe it adds nothing to the request's cost.
-func (a *API) observed(endpoint string, serve func(http.ResponseWriter, *http.Request) string) http.Handler {
+func (a *API) observed(name string, serve func(http.ResponseWriter, *http.Request, string) string) endpoint {
 	if a.cfg.Observe == nil {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve(w, r) })
+		return endpoint{serve: func(w http.ResponseWriter, r *http.Request, pathID string) { serve(w, r, pathID) }}
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return endpoint{serve: func(w http.ResponseWriter, r *http.Request, pathID string) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		appID := serve(sw, r)
-		a.cfg.Observe(appID, endpoint, sw.code(), time.Since(start))
-	})
+		sw := statusWriters.Get().(*statusWriter)
+		*sw = statusWriter{ResponseWriter: w}
+		appID := serve(sw, r, pathID)
+		code := sw.code()
+		// Nothing holds on to sw once serve has returned.
+		*sw = statusWriter{}
+		statusWriters.Put(sw)
+		a.cfg.Observe(appID, name, code, time.Since(start))
+	}}
 }
+
+var statusWriters = sync.Pool{New: func() any { return new(statusWriter) }}
 
 // statusWriter remembers the status a handler answered with.
 type statusWriter struct {
@@ -253,20 +314,48 @@ func (w *statusWriter) code() int {
 // included, but not the body. SDKs sign the path as they built it, before
 // percent-encoding; when the client sent an escaped path (a channel name
 // with '#', say) the escaped form is accepted too.
-func (a *API) verify(app *apps.App, r *http.Request, q url.Values) error {
-	now := a.cfg.Now()
-	err := auth.VerifyRequestQuery(app.Key, app.Secret, r.Method, r.URL.Path, q, now)
-	if err != nil && errors.Is(err, auth.ErrBadSignature) && r.URL.RawPath != "" {
-		if auth.VerifyRequestQuery(app.Key, app.Secret, r.Method, r.URL.RawPath, q, now) == nil {
-			return nil
-		}
-	}
-	return err
+func (a *API) verify(app *apps.App, r *http.Request) (auth.Signed, error) {
+	return a.verifier(app).VerifyQuery(r.Method, r.URL.Path, r.URL.RawPath, r.URL.RawQuery, a.cfg.Now())
 }
 
-func readBody(w http.ResponseWriter, r *http.Request, limit int) ([]byte, error) {
+// verifier is app's request verifier, made on its first request.
+func (a *API) verifier(app *apps.App) *auth.RequestVerifier {
+	if v, ok := a.verifiers.Load(app); ok {
+		if v := v.(*auth.RequestVerifier); v.Key() == app.Key && v.Secret() == app.Secret {
+			return v
+		}
+	}
+	v := auth.NewRequestVerifier(app.Key, app.Secret)
+	a.verifiers.Store(app, v)
+	return v
+}
+
+// maxPooledBody is the largest body read into a pooled buffer; a larger
+// one, rare on the publish path, gets a buffer of its own.
+const maxPooledBody = 64 << 10
+
+var bodyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+func putBodyBuf(b *[]byte) { bodyBufs.Put(b) }
+
+// readBody reads the request body, at most limit bytes. A body of a
+// declared length within the limit is read into a pooled buffer, returned
+// as buf for the caller to give back once done with the body: net/http's
+// own body reader ends at the declared length, so it cannot run over.
+func readBody(w http.ResponseWriter, r *http.Request, limit int) (body []byte, buf *[]byte, err error) {
 	if r.Body == nil {
-		return nil, nil
+		return nil, nil, nil
+	}
+	if n := r.ContentLength; n >= 0 && n <= int64(limit) && n <= maxPooledBody {
+		buf = bodyBufs.Get().(*[]byte)
+		if cap(*buf) < int(n) {
+			*buf = make([]byte, n)
+		}
+		body = (*buf)[:n]
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			return nil, buf, err
+		}
+		return body, buf, nil
 	}
 	// A body over the limit makes MaxBytesReader tell net/http's own
 	// writer to close the connection after the answer; a wrapper would
@@ -274,7 +363,8 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int) ([]byte, error)
 	if sw, ok := w.(*statusWriter); ok {
 		w = sw.ResponseWriter
 	}
-	return io.ReadAll(http.MaxBytesReader(w, r.Body, int64(limit)))
+	body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, int64(limit)))
+	return body, nil, err
 }
 
 // unreadGrace is how long net/http may go on reading a refused request's
@@ -297,7 +387,20 @@ func refuseUnread(w http.ResponseWriter, r *http.Request, status int, format str
 	writeError(w, status, format, args...)
 }
 
+// jsonContentType is the Content-Type of every answer, shared: net/http
+// only reads it.
+var jsonContentType = []string{"application/json"}
+
+// emptyObject is the answer of most publishes, encoded once.
+var emptyObject = []byte("{}\n")
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	if _, ok := v.(struct{}); ok {
+		w.Header()["Content-Type"] = jsonContentType
+		w.WriteHeader(status)
+		w.Write(emptyObject)
+		return
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false) // keep '&' in signing hints readable

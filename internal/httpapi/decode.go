@@ -1,0 +1,241 @@
+package httpapi
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// The publish bodies SDKs send are read here in one pass, without
+// reflection: an object of the event fields, each once, every value a
+// string (data a JSON-encoded one) or, for channels, an array of strings.
+// Whatever else a body holds (other keys, keys in other letter cases,
+// nulls, numbers, data as a JSON object, \u escapes, a key given twice,
+// anything malformed) makes the fast reading give up, and the body goes to
+// encoding/json, whose reading is the reference: the fast one, where it
+// answers, gives the same eventBody (FuzzDecodeEvent holds it to that).
+
+// decodeEventFast decodes body, one event, into b and reports whether it
+// could; on false b is to be discarded.
+func decodeEventFast(body []byte, b *eventBody) bool {
+	d := jsonScanner{b: body}
+	if !d.event(b) {
+		return false
+	}
+	d.space()
+	return d.i == len(d.b)
+}
+
+// decodeBatchFast decodes body, {"batch":[...]}, and reports whether it
+// could; on false the result is to be discarded.
+func decodeBatchFast(body []byte) ([]eventBody, bool) {
+	d := jsonScanner{b: body}
+	if !d.byte('{') {
+		return nil, false
+	}
+	key, ok := d.string()
+	if !ok || key != "batch" || !d.byte(':') || !d.byte('[') {
+		return nil, false
+	}
+	batch := []eventBody{}
+	if !d.byte(']') {
+		for {
+			batch = append(batch, eventBody{})
+			if !d.event(&batch[len(batch)-1]) {
+				return nil, false
+			}
+			if d.byte(']') {
+				break
+			}
+			if !d.byte(',') {
+				return nil, false
+			}
+		}
+	}
+	if !d.byte('}') {
+		return nil, false
+	}
+	d.space()
+	return batch, d.i == len(d.b)
+}
+
+// jsonScanner reads the subset of JSON the fast decoders take.
+type jsonScanner struct {
+	b []byte
+	i int
+}
+
+// space skips JSON whitespace.
+func (d *jsonScanner) space() {
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+// byte skips whitespace and then c, if c is next.
+func (d *jsonScanner) byte(c byte) bool {
+	d.space()
+	if d.i < len(d.b) && d.b[d.i] == c {
+		d.i++
+		return true
+	}
+	return false
+}
+
+// Fields of eventBody, as bits of the set of those read.
+const (
+	fieldName = 1 << iota
+	fieldData
+	fieldChannel
+	fieldChannels
+	fieldSocketID
+	fieldInfo
+)
+
+// event reads one event object into b.
+func (d *jsonScanner) event(b *eventBody) bool {
+	if !d.byte('{') {
+		return false
+	}
+	if d.byte('}') {
+		return true
+	}
+	seen := 0
+	for {
+		key, ok := d.string()
+		if !ok || !d.byte(':') {
+			return false
+		}
+		var field int
+		switch key {
+		case "name":
+			field = fieldName
+			b.Name, ok = d.string()
+		case "data":
+			field = fieldData
+			b.data, ok = d.string()
+			b.dataSet = true
+		case "channel":
+			field = fieldChannel
+			b.Channel, ok = d.string()
+		case "channels":
+			field = fieldChannels
+			b.Channels, ok = d.strings()
+		case "socket_id":
+			field = fieldSocketID
+			b.SocketID, ok = d.string()
+		case "info":
+			field = fieldInfo
+			b.Info, ok = d.string()
+		default:
+			return false
+		}
+		if !ok || seen&field != 0 {
+			return false
+		}
+		seen |= field
+		if d.byte('}') {
+			return true
+		}
+		if !d.byte(',') {
+			return false
+		}
+	}
+}
+
+// strings reads an array of strings: never nil, as encoding/json makes
+// an empty array.
+func (d *jsonScanner) strings() ([]string, bool) {
+	if !d.byte('[') {
+		return nil, false
+	}
+	out := []string{}
+	if d.byte(']') {
+		return out, true
+	}
+	for {
+		s, ok := d.string()
+		if !ok {
+			return nil, false
+		}
+		out = append(out, s)
+		if d.byte(']') {
+			return out, true
+		}
+		if !d.byte(',') {
+			return nil, false
+		}
+	}
+}
+
+// string reads a string whose escapes, if any, are the two-character ones
+// and whose bytes are valid UTF-8 with no control characters: what
+// encoding/json returns for it unchanged but for those escapes. A \u
+// escape, invalid UTF-8 (which encoding/json replaces) or a malformed
+// string make it give up.
+func (d *jsonScanner) string() (string, bool) {
+	if !d.byte('"') {
+		return "", false
+	}
+	start := d.i
+	escapes, wide := false, false
+	for ; d.i < len(d.b); d.i++ {
+		switch c := d.b[d.i]; {
+		case c == '"':
+			raw := d.b[start:d.i]
+			d.i++
+			if wide && !utf8.Valid(raw) {
+				return "", false
+			}
+			if !escapes {
+				return string(raw), true
+			}
+			return unescape(raw)
+		case c == '\\':
+			escapes = true
+			d.i++ // the escaped byte is not the string's end
+		case c < 0x20:
+			return "", false
+		case c >= utf8.RuneSelf:
+			wide = true
+		}
+	}
+	return "", false
+}
+
+// unescape decodes the two-character escapes of raw, a string's content.
+func unescape(raw []byte) (string, bool) {
+	var s strings.Builder
+	s.Grow(len(raw))
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if c != '\\' {
+			s.WriteByte(c)
+			continue
+		}
+		if i++; i == len(raw) {
+			return "", false
+		}
+		switch raw[i] {
+		case '"', '\\', '/':
+			s.WriteByte(raw[i])
+		case 'b':
+			s.WriteByte('\b')
+		case 'f':
+			s.WriteByte('\f')
+		case 'n':
+			s.WriteByte('\n')
+		case 'r':
+			s.WriteByte('\r')
+		case 't':
+			s.WriteByte('\t')
+		default: // \u, or not an escape at all
+			return "", false
+		}
+	}
+	return s.String(), true
+}
