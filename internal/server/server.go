@@ -204,7 +204,7 @@ func newServer(cfg config.Config, log *slog.Logger, opt options) (*Server, error
 		mux.Handle("GET /metrics", withCloseIfPending(s.metrics.Handler()))
 	}
 	s.http = &http.Server{
-		Handler:           withBodyTimeout(mux, cfg.HTTPBodyTimeout, cfg.HTTPWriteTimeout),
+		Handler:           withBodyTimeout(publishFirst(api, mux), cfg.HTTPBodyTimeout, cfg.HTTPWriteTimeout),
 		ReadHeaderTimeout: cfg.HTTPHeaderTimeout,
 		// From the end of a request's head to the end of its answer.
 		// Hijacking a connection for a WebSocket clears it.
@@ -377,6 +377,17 @@ func withBodyTimeout(h http.Handler, d, write time.Duration) http.Handler {
 			if c := httpConnOf(r); c != nil {
 				c.release()
 			}
+		}
+	})
+}
+
+// publishFirst serves the REST API's publishes, the requests REST clients
+// send most, without the route table's matching, and everything else
+// through mux.
+func publishFirst(api *httpapi.API, mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !api.ServePublish(w, r) {
+			mux.ServeHTTP(w, r)
 		}
 	})
 }
