@@ -146,7 +146,8 @@ func (v *RequestVerifier) verifyValues(method, path, altPath, rawQuery string, n
 // joining of repeats have nothing to do.
 func (s *verifyScratch) parse(raw string) bool {
 	s.n = 0
-	if strings.ContainsAny(raw, "%+;") {
+	// Three IndexByte scans are vectorised; ContainsAny's set is not.
+	if strings.IndexByte(raw, '%') >= 0 || strings.IndexByte(raw, '+') >= 0 || strings.IndexByte(raw, ';') >= 0 {
 		return false
 	}
 	for raw != "" {
