@@ -175,7 +175,9 @@ func checkAuthValues(key string, v authValues, now time.Time) error {
 
 // checkRepeats refuses an auth parameter given more than once, in any mix
 // of letter cases: RequestString lower-cases keys, so AUTH_KEY and auth_key
-// are one parameter to the signature.
+// are one parameter to the signature. Of several repeated, the refusal
+// names the first in authParams' order, not the first the map's random
+// order comes to: the same request always gets the same answer.
 func checkRepeats(query url.Values) error {
 	var seen [len(authParams)]int
 	for k, v := range query {
@@ -184,10 +186,13 @@ func checkRepeats(query url.Values) error {
 		}
 		for i, p := range authParams {
 			if strings.EqualFold(k, p) {
-				if seen[i] += len(v); seen[i] > 1 {
-					return fmt.Errorf("%w: %s is given more than once", ErrDuplicateParam, p)
-				}
+				seen[i] += len(v)
 			}
+		}
+	}
+	for i, n := range seen {
+		if n > 1 {
+			return fmt.Errorf("%w: %s is given more than once", ErrDuplicateParam, authParams[i])
 		}
 	}
 	return nil

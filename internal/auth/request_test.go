@@ -412,6 +412,23 @@ func TestVerifyRequestDuplicateParams(t *testing.T) {
 	}
 }
 
+// TestVerifyRequestRepeatsNamedInOrder: of several repeated auth
+// parameters the refusal always names the same one, whatever order Go's
+// map iteration visits the query in.
+func TestVerifyRequestRepeatsNamedInOrder(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	q := auth.SignRequest("key", "secret", "POST", "/apps/1/events", nil, nil, now)
+	q["auth_signature"] = append(q["auth_signature"], "00")
+	q["body_md5"] = []string{"a", "b"}
+	q["AUTH_KEY"] = []string{"key"}
+	for range 100 {
+		err := auth.VerifyRequestQuery("key", "secret", "POST", "/apps/1/events", q, now)
+		if err == nil || err.Error() != "duplicate parameter: auth_key is given more than once" {
+			t.Fatalf("%v, want the refusal to name auth_key", err)
+		}
+	}
+}
+
 // TestVerifyRequestQueryThenBody: the signature is checked without the
 // body, and the body afterwards against the body_md5 the signature covers.
 func TestVerifyRequestQueryThenBody(t *testing.T) {
