@@ -93,7 +93,7 @@ func (s *Session) Deliver(p *hub.Publication) {
 	if (p.Kind == broker.KindMemberAdded || p.Kind == broker.KindMemberRemoved) && !s.wantsJoinLeave(p.Channel) {
 		return
 	}
-	s.hc.Deliver(p, p.Payload(hub.EncodingCentrifugo, EncodePublication))
+	s.hc.Send(p.Payload(hub.EncodingCentrifugo, EncodePublication))
 }
 
 func (s *Session) wantsJoinLeave(ch string) bool {

@@ -65,21 +65,6 @@ func (c *Conn) Send(payload []byte) {
 	}
 }
 
-// Deliver queues a publication's payload for the connection, as Send does;
-// for a publication to few connections (see fewSubscribers) through
-// SendNow, if the transport has it (transport.Immediate).
-func (c *Conn) Deliver(p *Publication, payload []byte) {
-	var err error
-	if im, ok := c.tr.(transport.Immediate); ok && p.few {
-		err = im.SendNow(payload)
-	} else {
-		err = c.tr.Send(payload)
-	}
-	if err != nil {
-		c.sendFailed(err)
-	}
-}
-
 // sendFailed handles a refused Send: only a full queue needs anything.
 func (c *Conn) sendFailed(err error) {
 	if !errors.Is(err, transport.ErrQueueFull) {

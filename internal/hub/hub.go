@@ -320,7 +320,6 @@ func (h *Hub) fanout(p *Publication) {
 	}
 	ch.mu.RLock()
 	n := len(ch.subs)
-	p.few = n <= fewSubscribers
 	for _, s := range ch.subs {
 		if p.Exclude != "" && s.SocketID() == p.Exclude {
 			n--

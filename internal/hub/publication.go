@@ -25,20 +25,7 @@ const (
 type Publication struct {
 	broker.Message
 	payloads [numEncodings]encodedPayload
-	// few is set by the fan-out when the publication goes to at most
-	// fewSubscribers local connections: see Conn.Deliver.
-	few bool
 }
-
-// fewSubscribers is the largest fan-out whose messages the publishing
-// goroutine may write itself (Conn.Deliver, transport.Immediate). A
-// publisher that triggers events on many channels of one or two
-// subscribers each, faster than they can be written, would otherwise run
-// ever further ahead of the transport loops, its messages waiting in line
-// behind every other connection's; writing some itself slows it down to
-// what is delivered. A large fan-out is left to the loops, which write in
-// parallel and put what a burst queued for one connection into one write.
-const fewSubscribers = 8
 
 type encodedPayload struct {
 	ready atomic.Pointer[[]byte]

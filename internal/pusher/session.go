@@ -121,7 +121,7 @@ func (s *Session) Protocol() string { return Protocol }
 // Deliver implements hub.Subscriber: the publication's message is encoded
 // once and shared by every subscriber.
 func (s *Session) Deliver(p *hub.Publication) {
-	s.hc.Deliver(p, p.Payload(hub.EncodingPusher, EncodeEvent))
+	s.hc.Send(p.Payload(hub.EncodingPusher, EncodeEvent))
 }
 
 // send queues a message; a client that does not read is cut off (see
