@@ -61,17 +61,6 @@ type Conn interface {
 	LastRead() time.Time
 }
 
-// Immediate is implemented by a transport that can write a message on the
-// caller's goroutine. SendNow is Send for a message to one of few
-// receivers: when the transport's loop is behind, and no other write to the
-// connection is under way, the caller writes payload (behind whatever is
-// queued before it) itself before SendNow returns; otherwise payload is
-// queued as Send does. It never blocks: the write is non-blocking, and
-// whatever the kernel refuses is left to the loop.
-type Immediate interface {
-	SendNow(payload []byte) error
-}
-
 // ErrViolation is wrapped by every error with which a transport reports
 // that the client broke its protocol (a malformed frame, invalid UTF-8, a
 // message over the size limit), so that front ends can tell those closes

@@ -16,8 +16,6 @@ import (
 
 	"golang.org/x/sys/cpu"
 	"golang.org/x/sys/unix"
-
-	"github.com/heraldhq/herald/internal/transport"
 )
 
 const defaultTransport = TransportEpoll
@@ -133,12 +131,7 @@ type poller struct {
 	todoNext []*pconn // the loop's drained list, reused so scheduling allocates nothing
 	woken    bool
 	done     bool
-	// todoSince is when the first connection of todo was put there, and
-	// behindSince the same for the list the loop is working through (zero
-	// when it is idle): how far behind the loop is (see lagging).
-	todoSince   int64
-	behindSince atomic.Int64
-	one         [8]byte // eventfd increment; a field so that waking allocates nothing
+	one      [8]byte // eventfd increment; a field so that waking allocates nothing
 
 	// Owned by the loop goroutine.
 	buf     []byte
@@ -184,9 +177,6 @@ func newPoller(cfg Config) (*poller, error) {
 // schedule asks the loop to look at c (flush it, or finish closing it).
 func (p *poller) schedule(c *pconn) {
 	p.mu.Lock()
-	if len(p.todo) == 0 {
-		p.todoSince = time.Now().UnixNano()
-	}
 	p.todo = append(p.todo, c)
 	wake := !p.woken
 	p.woken = true
@@ -276,9 +266,6 @@ func (p *poller) runTodo() {
 		p.todoNext = nil
 		if len(todo) == 0 {
 			p.woken = false
-			p.behindSince.Store(0)
-		} else {
-			p.behindSince.Store(p.todoSince)
 		}
 		p.mu.Unlock()
 		if len(todo) == 0 {
@@ -360,12 +347,6 @@ func (p *poller) flushWith(c *pconn, iovs []unix.Iovec, scratch []byte) {
 		c.mu.Unlock()
 		return
 	}
-	if c.inline {
-		// A sender is writing c; it asks the loop to look again when done
-		// if anything is left (see needsLoop).
-		c.mu.Unlock()
-		return
-	}
 	if c.forceClose {
 		c.mu.Unlock()
 		p.shutdown(c, c.closeErr())
@@ -386,22 +367,63 @@ func (p *poller) flushWith(c *pconn, iovs []unix.Iovec, scratch []byte) {
 		c.queue = append(c.queue, rawFrame(c.pong))
 		c.pong = nil
 	}
+	for i := range c.queue {
+		c.outBytes += c.queue[i].size()
+	}
 	if c.respQueued {
 		// out is empty: this is the connection's first flush.
 		c.respQueued = false
 		c.respOut = true
 	}
-	c.takeQueue()
-	c.writing = true
+	c.out = append(c.out, c.queue...)
+	c.queue = recycle(c.queue, &c.queueSlack)
+	// Lend what is about to be written to the kernel: it stops counting
+	// against MaxQueueBytes until writev has said how much it refused.
+	// Counting it until writev returns would be wrong, because the client
+	// can read those bytes before this goroutine runs again: writev wakes
+	// the reader, and the loop is routinely descheduled on its way out of
+	// the syscall. Meanwhile the client, having read everything, gets more
+	// frames queued, and bytes it already holds would still be charged to
+	// it: a client that keeps up would be cut off as slow (4100).
+	c.queued -= c.outBytes
 	closing := c.closing
 	c.mu.Unlock()
 
-	werr := p.writeOut(c, iovs, scratch)
+	var werr error
+	written := 0
+	for c.outHead < len(c.out) {
+		iov := c.iovecs(iovs, scratch)
+		n, err := writev(c.fd, iov)
+		clear(iov) // drop the references to payloads for the collector
+		if p.cfg.afterWrite != nil {
+			p.cfg.afterWrite()
+		}
+		if n > 0 {
+			written += n
+			c.outBytes -= n
+		}
+		c.consume(max(n, 0))
+		if err != nil {
+			if err != unix.EAGAIN && err != unix.EINTR {
+				werr = err
+			}
+			break
+		}
+	}
+	if written > 0 {
+		p.written.Add(uint64(written))
+	}
+	if c.outHead > 0 || c.outOff > 0 {
+		c.respOut = false
+	}
+	if c.outHead == len(c.out) {
+		// Everything went out: reuse the slice from its start, unless a
+		// burst grew it, in which case an idle connection should not keep it.
+		c.out, c.outHead = recycle(c.out, &c.outSlack), 0
+	}
 	// What the kernel refused counts again.
 	c.mu.Lock()
 	c.queued += c.outBytes
-	c.outLeft = len(c.out) > 0
-	c.writing = false
 	c.mu.Unlock()
 	if werr != nil {
 		p.shutdown(c, werr)
@@ -453,148 +475,6 @@ func (p *poller) flushWith(c *pconn, iovs []unix.Iovec, scratch []byte) {
 	}
 }
 
-// takeQueue moves the queued frames behind those of out, for the writer
-// of c to write. c.mu is held.
-func (c *pconn) takeQueue() {
-	for i := range c.queue {
-		c.outBytes += c.queue[i].size()
-	}
-	c.out = append(c.out, c.queue...)
-	c.queue = recycle(c.queue, &c.queueSlack)
-	// Lend what is about to be written to the kernel: it stops counting
-	// against MaxQueueBytes until writev has said how much it refused.
-	// Counting it until writev returns would be wrong, because the client
-	// can read those bytes before the writer runs again: writev wakes the
-	// reader, and the writer is routinely descheduled on its way out of
-	// the syscall. Meanwhile the client, having read everything, gets more
-	// frames queued, and bytes it already holds would still be charged to
-	// it: a client that keeps up would be cut off as slow (4100).
-	c.queued -= c.outBytes
-}
-
-// writeOut writes out with as few writev calls as the kernel allows, and
-// returns the error, other than EAGAIN, that stopped it. The caller owns
-// out: the loop, Start before registering c, or an inline sender.
-func (p *poller) writeOut(c *pconn, iovs []unix.Iovec, scratch []byte) error {
-	var werr error
-	written := 0
-	for c.outHead < len(c.out) {
-		iov := c.iovecs(iovs, scratch)
-		n, err := writev(c.fd, iov)
-		clear(iov) // drop the references to payloads for the collector
-		if p.cfg.afterWrite != nil {
-			p.cfg.afterWrite()
-		}
-		if n > 0 {
-			written += n
-			c.outBytes -= n
-		}
-		c.consume(max(n, 0))
-		if err != nil {
-			if err != unix.EAGAIN && err != unix.EINTR {
-				werr = err
-			}
-			break
-		}
-	}
-	if written > 0 {
-		p.written.Add(uint64(written))
-	}
-	if c.outHead > 0 || c.outOff > 0 {
-		c.respOut = false
-	}
-	if c.outHead == len(c.out) {
-		// Everything went out: reuse the slice from its start, unless a
-		// burst grew it, in which case an idle connection should not keep it.
-		c.out, c.outHead = recycle(c.out, &c.outSlack), 0
-	}
-	return werr
-}
-
-// Inline writes (SendNow): while the loop is more than maxLag behind, a
-// sender writes c's queue itself, its own frame last, if nobody else is
-// writing c and nothing else is pending (frames the kernel refused, a
-// control frame, a close). A publisher that triggers events faster than
-// the loops write them is then slowed down by the writes rather than
-// running ever further ahead, its frames waiting behind every other
-// connection in the loop's list: delivery latency is bounded, and what
-// had piled up for c still leaves in one write. A loop that keeps up
-// keeps writing everything, coalesced. The loop stays the owner of
-// everything else: reads, frames the kernel refused (EPOLLOUT), control
-// frames, closing, and the socket's end.
-//
-// While c.inline is set the sender owns out and the socket: the loop
-// leaves c alone (flushWith) and, if it must shut c down meanwhile, leaves
-// closing the socket to the sender (shutdown, finishInline).
-
-// inlineBuf is the iovecs an inline writev uses and the scratch its small
-// frames are copied into: room for a few frames, which is what an idle
-// connection has. Senders take one from inlineBufs for each write (on the
-// stack, the builder would make them escape: an allocation per message).
-type inlineBuf struct {
-	iovs    [16]unix.Iovec
-	scratch [2 << 10]byte
-}
-
-var inlineBufs = sync.Pool{New: func() any { return new(inlineBuf) }}
-
-// canInline reports whether a sender may write c's queue itself. c.mu is
-// held.
-func (c *pconn) canInline() bool {
-	return c.live && !c.writing && !c.outLeft && !c.closing &&
-		c.pong == nil && !c.respQueued && !c.dropOut && !c.forceClose &&
-		c.p.lagging()
-}
-
-// maxLag is how long frames may wait for the loop before senders start
-// writing them themselves: a direct write takes microseconds, so a loop
-// whose list is older than this is behind its senders, not merely busy.
-const maxLag = 2 * time.Millisecond
-
-// lagging reports whether the list the loop is working through has waited
-// more than maxLag.
-func (p *poller) lagging() bool {
-	s := p.behindSince.Load()
-	return s != 0 && time.Now().UnixNano()-s > int64(maxLag)
-}
-
-// sendInline writes what is queued for c, from the sender's goroutine.
-// c.mu is held on entry, with canInline true, and released.
-func (c *pconn) sendInline() {
-	c.inline, c.writing = true, true
-	c.takeQueue()
-	c.mu.Unlock()
-	b := inlineBufs.Get().(*inlineBuf)
-	// An error is left for the loop, which owns the socket's end: whatever
-	// the kernel refused stays in out, and the loop's own writev meets the
-	// error again, or reads it, and shuts c down.
-	c.p.writeOut(c, b.iovs[:], b.scratch[:])
-	inlineBufs.Put(b)
-	c.finishInline()
-}
-
-// finishInline hands c back to the loop after an inline write.
-func (c *pconn) finishInline() {
-	c.mu.Lock()
-	c.inline, c.writing = false, false
-	if c.closed {
-		// The loop shut c down meanwhile and left the socket to us.
-		c.mu.Unlock()
-		c.out, c.outHead, c.outOff, c.outBytes = nil, 0, 0, 0
-		unix.Close(c.fd)
-		return
-	}
-	c.queued += c.outBytes
-	c.outLeft = len(c.out) > 0
-	// Work that came while we wrote, or bytes the kernel refused, are the
-	// loop's (senders left them to us: see needsLoop).
-	sched := (c.outLeft || len(c.queue) > 0 || c.pong != nil || c.closing || c.forceClose) && c.needsLoop()
-	c.mu.Unlock()
-	if sched {
-		c.p.schedule(c)
-	}
-}
-
 func (p *poller) modify(c *pconn, events uint32) {
 	if !c.registered {
 		return // register sets the events
@@ -603,21 +483,13 @@ func (p *poller) modify(c *pconn, events uint32) {
 	unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, c.fd, &ev)
 }
 
-// shutdown closes c's socket and tells its handler. Only the loop calls it
-// (and Start, before the loop knows c).
+// shutdown closes c's socket and tells its handler. Only the loop calls it.
 func (p *poller) shutdown(c *pconn, err error) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		return
 	}
-	c.mu.Unlock()
-	// Out of epoll before the socket can be closed, which an inline sender
-	// may do as soon as closed is set: a descriptor number closed and
-	// reused by a new connection must not be taken out in its place. Only
-	// the loop sets closed, so it cannot have changed meanwhile.
-	unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
-	c.mu.Lock()
 	c.closed = true
 	c.closing = true
 	clear(c.queue)
@@ -626,25 +498,19 @@ func (p *poller) shutdown(c *pconn, err error) {
 	c.pong = nil
 	h := c.h
 	timer := c.closeTimer
-	// A sender writing c inline owns out and the socket until it is done;
-	// it closes the socket then (finishInline).
-	inline := c.inline
 	c.mu.Unlock()
 	if timer != nil {
 		timer.Stop()
 	}
-	if !inline {
-		c.out, c.outHead, c.outOff, c.outBytes = nil, 0, 0, 0
-	}
+	c.out, c.outHead, c.outOff, c.outBytes = nil, 0, 0, 0
 	c.reader = frameReader{}
+	unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
 	p.mu.Lock()
 	if p.conns[c.fd] == c {
 		delete(p.conns, c.fd)
 	}
 	p.mu.Unlock()
-	if !inline {
-		unix.Close(c.fd)
-	}
+	unix.Close(c.fd)
 	if h != nil {
 		h.HandleClose(err)
 	}
@@ -790,7 +656,6 @@ type pconn struct {
 	queued       int        // bytes charged against MaxQueueBytes: see above
 	scheduled    bool       // in the loop's todo list, or being flushed by Start
 	started      bool       // Start was called: the loop may be asked to look
-	live         bool       // Start is done: the loop serves c, senders may write it
 	pendingCarry bool       // bytes that came with the handshake await parsing
 	respQueued   bool       // queue[0] is the handshake response
 	pong         []byte     // a pong not yet taken by the loop: see queuePong
@@ -798,9 +663,6 @@ type pconn struct {
 	dropOut      bool       // Abort: drop the frames of out not yet begun
 	forceClose   bool       // drop the socket at the next look
 	closed       bool       // socket closed, handler told
-	writing      bool       // a goroutine is writing out: no sender may start to
-	inline       bool       // the one writing out is a sender: see sendInline
-	outLeft      bool       // out holds frames the kernel refused, the loop's to write
 	closeTimer   *time.Timer
 
 	// Loop-owned.
@@ -856,7 +718,6 @@ func (c *pconn) Start(h Handler) {
 	}
 	c.mu.Lock()
 	c.scheduled = false
-	c.live = true
 	// Frames that arrived with the handshake are parsed without waiting for
 	// the next read.
 	c.pendingCarry = early
@@ -870,17 +731,9 @@ func (c *pconn) Start(h Handler) {
 // LastRead implements Conn.
 func (c *pconn) LastRead() time.Time { return time.Unix(0, c.lastRead.Load()) }
 
-var _ transport.Immediate = (*pconn)(nil)
-
 // Send implements Conn: payload is queued as a text message, behind a
 // header of the connection's own, and written in place.
-func (c *pconn) Send(payload []byte) error { return c.send(payload, false) }
-
-// SendNow implements transport.Immediate: Send, written by the caller when
-// c is idle (see sendInline).
-func (c *pconn) SendNow(payload []byte) error { return c.send(payload, true) }
-
-func (c *pconn) send(payload []byte, now bool) error {
+func (c *pconn) Send(payload []byte) error {
 	if uint64(len(payload)) > maxPayload {
 		return ErrQueueFull
 	}
@@ -896,10 +749,6 @@ func (c *pconn) send(payload []byte, now bool) error {
 	}
 	c.queue = append(c.queue, f)
 	c.queued += f.size()
-	if now && c.canInline() {
-		c.sendInline()
-		return nil
-	}
 	sched := c.needsLoop()
 	c.mu.Unlock()
 	if sched {
@@ -967,10 +816,9 @@ func (c *pconn) forceShutdown() {
 
 // needsLoop reports whether the caller, having queued work for c, must ask
 // the loop to look at c: not if c is already in line, nor before Start,
-// which does the first flush itself, nor while a sender writes c inline,
-// which asks once it is done. c.mu is held.
+// which does the first flush itself. c.mu is held.
 func (c *pconn) needsLoop() bool {
-	if !c.started || c.scheduled || c.inline {
+	if !c.started || c.scheduled {
 		return false
 	}
 	c.scheduled = true
