@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -62,5 +63,40 @@ func TestPublishAllocs(t *testing.T) {
 	t.Logf("allocations per batch of 10: %.1f", batch)
 	if batch > 90 {
 		t.Errorf("a batch of 10 allocates %.1f times; want at most 90", batch)
+	}
+}
+
+// TestOverlongBatchAllocs: a batch over the app's limit is refused once
+// counted, by either decoder, for about what its body costs, rather than
+// after decoding every event into memory many times its size (an empty
+// event is 3 bytes of body and over a hundred decoded).
+func TestOverlongBatchAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	f := newFixture(t, func(a *apps.App) { a.MaxBodyBytes = 256 << 10 })
+	const events = 80_000
+	for name, body := range map[string]string{
+		"fast": `{"batch":[` + strings.Repeat(`{},`, events-1) + `{}]}`,
+		"slow": `{"batch":[null,` + strings.Repeat(`{},`, events-2) + `{}]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			q := auth.SignRequest(f.app.Key, f.app.Secret, "POST", "/apps/42/batch_events", nil, []byte(body), f.now).Encode()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			status, got := f.raw("POST", "/apps/42/batch_events?"+q, body)
+			runtime.ReadMemStats(&after)
+			if want := `{"error":"a batch may hold at most 3 events, not 80000"}`; status != http.StatusBadRequest || got != want {
+				t.Fatalf("answered %d %s, want 400 %s", status, got, want)
+			}
+			// The request's own copies of the body (the test's request,
+			// its reading) are a few times its size; decoded, the events
+			// were over 50.
+			n := after.TotalAlloc - before.TotalAlloc
+			t.Logf("refusing a %d-byte batch allocated %d bytes", len(body), n)
+			if n > 8*uint64(len(body)) {
+				t.Errorf("refusing a batch allocated %.1f times its body", float64(n)/float64(len(body)))
+			}
+		})
 	}
 }

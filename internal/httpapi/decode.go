@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"strings"
 	"unicode/utf8"
 )
@@ -26,36 +27,61 @@ func decodeEventFast(body []byte, b *eventBody) bool {
 }
 
 // decodeBatchFast decodes body, {"batch":[...]}, and reports whether it
-// could; on false the result is to be discarded.
-func decodeBatchFast(body []byte) ([]eventBody, bool) {
+// could; on false the result is to be discarded. n is the number of events
+// in the batch, but only the first max of them are kept: the others are
+// read, for the count the refusal gives, into one event that is reused, so
+// that an over-long batch costs no more than its body.
+func decodeBatchFast(body []byte, max int) (batch []eventBody, n int, ok bool) {
 	d := jsonScanner{b: body}
 	if !d.byte('{') {
-		return nil, false
+		return nil, 0, false
 	}
 	key, ok := d.string()
 	if !ok || key != "batch" || !d.byte(':') || !d.byte('[') {
-		return nil, false
+		return nil, 0, false
 	}
-	batch := []eventBody{}
+	batch = []eventBody{}
 	if !d.byte(']') {
+		var spare eventBody
 		for {
-			batch = append(batch, eventBody{})
-			if !d.event(&batch[len(batch)-1]) {
-				return nil, false
+			ev := &spare
+			if n < max {
+				batch = append(batch, eventBody{})
+				ev = &batch[len(batch)-1]
+			} else {
+				spare = eventBody{}
 			}
+			if !d.event(ev) {
+				return nil, 0, false
+			}
+			n++
 			if d.byte(']') {
 				break
 			}
 			if !d.byte(',') {
-				return nil, false
+				return nil, 0, false
 			}
 		}
 	}
 	if !d.byte('}') {
-		return nil, false
+		return nil, 0, false
 	}
 	d.space()
-	return batch, d.i == len(d.b)
+	return batch, n, d.i == len(d.b)
+}
+
+// batchLen is the number of events encoding/json finds in a batch body,
+// counted without decoding them: elements of no size take no memory,
+// however many there are. ok is false for a body that encoding/json
+// refuses, or whose batch holds anything but objects and nulls.
+func batchLen(body []byte) (n int, ok bool) {
+	var count struct {
+		Batch []struct{} `json:"batch"`
+	}
+	if json.Unmarshal(body, &count) != nil {
+		return 0, false
+	}
+	return len(count.Batch), true
 }
 
 // jsonScanner reads the subset of JSON the fast decoders take.

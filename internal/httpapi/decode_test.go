@@ -46,8 +46,8 @@ func TestDecodeFastTakesSDKBodies(t *testing.T) {
 		}
 	}
 	batch := `{"batch":[` + decodeSeeds[0] + `,{"name":"e2","data":"y","channel":"c2"}]}`
-	got, ok := decodeBatchFast([]byte(batch))
-	if !ok || len(got) != 2 || got[1].Name != "e2" || got[0].data != `{"seq":1,"payload":"0123456789abcdef0123"}` {
+	got, n, ok := decodeBatchFast([]byte(batch), 10)
+	if !ok || len(got) != 2 || n != 2 || got[1].Name != "e2" || got[0].data != `{"seq":1,"payload":"0123456789abcdef0123"}` {
 		t.Fatalf("decodeBatchFast = %+v, %v", got, ok)
 	}
 }
@@ -103,8 +103,9 @@ func FuzzDecodeBatch(f *testing.F) {
 	f.Add(`{"batch":[` + decodeSeeds[0] + `,` + decodeSeeds[1] + `]}`)
 	f.Add(` {"batch" : [ ` + decodeSeeds[2] + ` ] } `)
 	f.Add(`{"batch":[` + decodeSeeds[5] + `],"batch":[]}`)
+	f.Add(`{"batch":[{},{},{"name":"a"},{"name":"e","data":"x","channel":"c"},{"data":"y"}]}`)
 	f.Fuzz(func(t *testing.T, body string) {
-		fast, ok := decodeBatchFast([]byte(body))
+		fast, n, ok := decodeBatchFast([]byte(body), maxFuzzBatch)
 		if !ok {
 			return
 		}
@@ -112,14 +113,21 @@ func FuzzDecodeBatch(f *testing.F) {
 		if err := decodeBody([]byte(body), &slow); err != nil {
 			t.Fatalf("body %q: decodeBatchFast took it, encoding/json: %v", body, err)
 		}
-		if len(fast) != len(slow.Batch) || (fast == nil) != (slow.Batch == nil) {
-			t.Fatalf("body %q: fast %d events, encoding/json %d", body, len(fast), len(slow.Batch))
+		if n != len(slow.Batch) || len(fast) != min(n, maxFuzzBatch) || (fast == nil) != (slow.Batch == nil) {
+			t.Fatalf("body %q: fast %d events of %d, encoding/json %d", body, len(fast), n, len(slow.Batch))
+		}
+		if count, ok := batchLen([]byte(body)); !ok || count != n {
+			t.Fatalf("body %q: batchLen %d %v, want %d", body, count, ok, n)
 		}
 		for i := range fast {
 			sameEvent(t, body, &fast[i], &slow.Batch[i], i)
 		}
 	})
 }
+
+// maxFuzzBatch is the batch limit of FuzzDecodeBatch: small, so that
+// fuzzed batches go over it.
+const maxFuzzBatch = 3
 
 // TestEventBodyAllFields: every field the fast decoder reads lands where
 // encoding/json puts it, so a renamed JSON tag cannot go unnoticed.

@@ -238,18 +238,25 @@ func (a *API) trigger(r request) (any, error) {
 // validated before any of it is published: a refused batch delivers nothing.
 func (a *API) batchTrigger(r request) (any, error) {
 	var b batchBody
-	var ok bool
-	if b.Batch, ok = decodeBatchFast(r.body); !ok {
+	n, ok := 0, false
+	if b.Batch, n, ok = decodeBatchFast(r.body, r.app.MaxBatchEvents); !ok {
+		// Decoded, a batch takes many times the bytes of its body (an
+		// empty event, three bytes, is an eventBody): one that is too long
+		// is refused once counted.
+		if n, ok = batchLen(r.body); ok && n > r.app.MaxBatchEvents {
+			return nil, tooManyEvents(r.app, n)
+		}
 		b = batchBody{}
 		if err := decodeBody(r.body, &b); err != nil {
 			return nil, err
 		}
+		n = len(b.Batch)
 	}
 	switch {
 	case b.Batch == nil:
 		return nil, refuse(http.StatusBadRequest, "batch is required")
-	case len(b.Batch) > r.app.MaxBatchEvents:
-		return nil, refuse(http.StatusBadRequest, "a batch may hold at most %d events, not %d", r.app.MaxBatchEvents, len(b.Batch))
+	case n > r.app.MaxBatchEvents:
+		return nil, tooManyEvents(r.app, n)
 	}
 	events := make([]event, len(b.Batch))
 	wantInfo := false
@@ -283,6 +290,10 @@ func (a *API) batchTrigger(r request) (any, error) {
 		out[i] = info
 	}
 	return map[string]any{"batch": out}, nil
+}
+
+func tooManyEvents(app *apps.App, n int) error {
+	return refuse(http.StatusBadRequest, "a batch may hold at most %d events, not %d", app.MaxBatchEvents, n)
 }
 
 // decodeBody parses a JSON request body into v, refusing anything else.
