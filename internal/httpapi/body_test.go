@@ -106,8 +106,9 @@ func TestBodyLimits(t *testing.T) {
 }
 
 // TestExpectContinue: a client that waits for 100 Continue before sending
-// its body gets it only once its signature holds; an unsigned one gets its
-// refusal instead, and never sends the body.
+// its body gets it only once its signature holds, and keeps its
+// connection; an unsigned one gets its refusal instead, and never sends
+// the body.
 func TestExpectContinue(t *testing.T) {
 	f := newFixture(t)
 	s := f.subscribe("news", "1.1")
@@ -145,6 +146,11 @@ func TestExpectContinue(t *testing.T) {
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("after the body: %v %v", resp, err)
+	}
+	// net/http keeps the connection only if the body was read to its
+	// end, EOF seen: the pooled read stops at the declared length.
+	if resp.Close {
+		t.Fatal("the connection was closed after a 100-continue publish")
 	}
 	if m := s.Messages(); len(m) != 1 || m[0].Data != "d" {
 		t.Fatalf("delivered %+v, want the one signed event", m)
