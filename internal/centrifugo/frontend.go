@@ -2,7 +2,6 @@ package centrifugo
 
 import (
 	"log/slog"
-	"net/url"
 	"strings"
 	"time"
 
@@ -99,7 +98,7 @@ func (f *FrontEnd) appFor(path string) *apps.App {
 // ServeConn runs a connection upgraded at Path or Path/{key}. A refusal is
 // a close frame with a Centrifugo code and a reason, which is where
 // centrifuge-js looks for it.
-func (f *FrontEnd) ServeConn(conn transport.Conn, path string, _ url.Values) {
+func (f *FrontEnd) ServeConn(conn transport.Conn, path string, _ transport.Query) {
 	app := f.appFor(path)
 	if app == nil || !app.IsEnabled() {
 		appID := ""

@@ -3,7 +3,6 @@ package pusher
 import (
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 
 	"github.com/heraldhq/herald/internal/lograte"
@@ -72,7 +71,7 @@ func (f *FrontEnd) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.log.Debug("websocket upgrade failed", "err", err, "remote", r.RemoteAddr)
 		return
 	}
-	f.ServeConn(conn, r.URL.Path, r.URL.Query())
+	f.ServeConn(conn, r.URL.Path, transport.Query(r.URL.RawQuery))
 }
 
 // ServeConn runs a connection upgraded from GET /app/{key} (path is the
@@ -80,7 +79,7 @@ func (f *FrontEnd) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // app, unsupported protocol, quotas) are sent as a pusher:error on the
 // upgraded socket followed by a close with the same code, because that is
 // the only place Pusher clients look for them.
-func (f *FrontEnd) ServeConn(conn transport.Conn, path string, query url.Values) {
+func (f *FrontEnd) ServeConn(conn transport.Conn, path string, query transport.Query) {
 	app := f.cfg.Apps.ByKey(appKey(path))
 	if code, msg := admitApp(app, query); code != 0 {
 		appID := ""
@@ -126,7 +125,7 @@ func refuse(conn transport.Conn, code Code, msg string) {
 // admitApp applies the Pusher front end's own admission rules, returning 0
 // or the code and message to refuse the connection with. The hub's
 // (draining, node limit, app quota) come after.
-func admitApp(app *apps.App, query url.Values) (Code, string) {
+func admitApp(app *apps.App, query transport.Query) (Code, string) {
 	if app == nil {
 		return CodeAppNotFound, MsgAppNotFound
 	}

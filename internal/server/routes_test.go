@@ -1,7 +1,6 @@
 package server
 
 import (
-	"net/url"
 	"testing"
 
 	"github.com/gobwas/ws"
@@ -23,9 +22,9 @@ func (echoHandler) HandleClose(error)        {}
 func TestUpgradeRouteTable(t *testing.T) {
 	for _, tr := range []string{"epoll", "goroutine"} {
 		t.Run(tr, func(t *testing.T) {
-			queries := make(chan url.Values, 1)
+			queries := make(chan transport.Query, 1)
 			ts := startServerWith(t, config.Config{Apps: []apps.App{testApp("1")}, Transport: tr}, func(s *Server) {
-				s.routes = append(s.routes, upgradeRoute{prefix: "/test/echo", exact: true, serve: func(c transport.Conn, path string, q url.Values) {
+				s.routes = append(s.routes, upgradeRoute{prefix: "/test/echo", exact: true, serve: func(c transport.Conn, path string, q transport.Query) {
 					queries <- q
 					c.Start(echoHandler{c})
 				}})

@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -74,7 +73,7 @@ type upgradeRoute struct {
 	// prefix is what a request path starts with; with exact it must equal it.
 	prefix string
 	exact  bool
-	serve  func(conn transport.Conn, path string, query url.Values)
+	serve  func(conn transport.Conn, path string, query transport.Query)
 }
 
 // matches reports whether the route serves path.
@@ -174,7 +173,7 @@ func newServer(cfg config.Config, log *slog.Logger, opt options) (*Server, error
 				log.Debug("websocket upgrade failed", "err", err, "remote", r.RemoteAddr)
 				return
 			}
-			rt.serve(conn, r.URL.Path, r.URL.Query())
+			rt.serve(conn, r.URL.Path, transport.Query(r.URL.RawQuery))
 		})
 	}
 	mux.Handle("/apps/", api)
@@ -602,7 +601,7 @@ func (s *Server) takeUpgrade(nc net.Conn, head, rest []byte) bool {
 		s.log.Debug("websocket upgrade failed", "err", err, "remote", nc.RemoteAddr().String())
 		return true
 	}
-	rt.serve(conn, req.Path, req.Query())
+	rt.serve(conn, req.Path, transport.Query(req.RawQuery))
 	return true
 }
 
@@ -617,7 +616,7 @@ func (s *Server) takeUpgradeFD(fd int, head, rest []byte) bool {
 	if err != nil {
 		return false
 	}
-	rt.serve(conn, req.Path, req.Query())
+	rt.serve(conn, req.Path, transport.Query(req.RawQuery))
 	return true
 }
 
