@@ -34,6 +34,10 @@ func (d *demux) rawListener() syscall.RawConn {
 	if err := rc.Control(func(s uintptr) { fd, dupErr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil || dupErr != nil {
 		return nil
 	}
+	if err := inheritNoDelay(fd); err != nil {
+		unix.Close(fd)
+		return nil
+	}
 	// The duplicate shares the listener's O_NONBLOCK: the runtime polls it.
 	f := os.NewFile(uintptr(fd), "listener")
 	frc, err := f.SyscallConn()
@@ -45,10 +49,19 @@ func (d *demux) rawListener() syscall.RawConn {
 	return frc
 }
 
+// inheritNoDelay sets TCP_NODELAY on a listening socket. Go sets it on
+// every connection it accepts (frames are written whole, so Nagle's delay
+// buys nothing); Linux copies a listener's options to the sockets it
+// accepts, so setting it once here spares rawAcceptLoop a setsockopt per
+// connection.
+func inheritNoDelay(lfd int) error {
+	return unix.SetsockoptInt(lfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+}
+
 // rawAcceptLoop is acceptLoop for the epoll transport. It accepts sockets
 // itself, outside the Go runtime, and reads each one's first bytes at once:
 // a complete upgrade head goes straight to takeFD, so a WebSocket costs the
-// server accept4, one setsockopt, one read and the poller's epoll_ctl,
+// server accept4, one read and the poller's epoll_ctl,
 // instead of a runtime connection (netpoll registration, getsockname,
 // keep-alive options) that is then duplicated and closed again. A socket
 // whose head is not all there yet (the listener asks the kernel to defer
@@ -122,8 +135,7 @@ func (d *demux) serveFD(fd int, buf []byte) {
 		unix.Close(fd)
 		return
 	}
-	// Go sets TCP_NODELAY on its connections; frames are written whole.
-	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	// TCP_NODELAY came from the listener: see inheritNoDelay.
 	n, err := unix.Read(fd, buf)
 	switch {
 	case n > 0:
