@@ -356,16 +356,16 @@ func (p *poller) flushWith(c *pconn, iovs []unix.Iovec, scratch []byte) {
 		c.dropOut = false
 		c.queued -= c.dropUnwritten()
 	}
-	switch {
-	case c.pong == nil:
+	switch pong := c.pendingPong(); {
+	case pong == nil:
 	case c.closing:
-		c.pong = nil // nothing may follow a close frame
+		c.rare.pong = nil // nothing may follow a close frame
 	case !c.wantWrite:
 		// The answer to the latest ping, behind the data already queued.
 		// While the kernel refuses more it stays pending, so that newer
 		// pings replace it rather than pile up behind the blocked bytes.
-		c.queue = append(c.queue, rawFrame(c.pong))
-		c.pong = nil
+		c.queue = append(c.queue, rawFrame(pong))
+		c.rare.pong = nil
 	}
 	for i := range c.queue {
 		c.outBytes += c.queue[i].size()
@@ -433,9 +433,9 @@ func (p *poller) flushWith(c *pconn, iovs []unix.Iovec, scratch []byte) {
 		// The kernel's buffer is full; wait for EPOLLOUT.
 		if !c.wantWrite {
 			c.wantWrite = true
-			c.blockedSince = time.Now()
+			c.blockedSince = monoNow()
 			p.modify(c, unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLOUT)
-		} else if time.Since(c.blockedSince) > p.cfg.WriteTimeout {
+		} else if time.Duration(monoNow()-c.blockedSince) > p.cfg.WriteTimeout {
 			p.shutdown(c, errors.New("write timeout"))
 		}
 		return
@@ -444,7 +444,7 @@ func (p *poller) flushWith(c *pconn, iovs []unix.Iovec, scratch []byte) {
 		c.wantWrite = false
 		p.modify(c, unix.EPOLLIN|unix.EPOLLRDHUP)
 		c.mu.Lock()
-		pong := c.pong != nil
+		pong := c.pendingPong() != nil
 		c.mu.Unlock()
 		if pong {
 			// A pong held back while the socket was full can go now.
@@ -468,8 +468,8 @@ func (p *poller) flushWith(c *pconn, iovs []unix.Iovec, scratch []byte) {
 		// socket is dropped.
 		unix.Shutdown(c.fd, unix.SHUT_WR)
 		c.mu.Lock()
-		if c.closeTimer != nil {
-			c.closeTimer.Reset(closeGrace)
+		if c.rare != nil && c.rare.closeTimer != nil {
+			c.rare.closeTimer.Reset(closeGrace)
 		}
 		c.mu.Unlock()
 	}
@@ -495,9 +495,12 @@ func (p *poller) shutdown(c *pconn, err error) {
 	clear(c.queue)
 	c.queue = nil
 	c.queued = 0
-	c.pong = nil
+	var timer *time.Timer
+	if c.rare != nil {
+		timer = c.rare.closeTimer
+		c.rare = nil
+	}
 	h := c.h
-	timer := c.closeTimer
 	c.mu.Unlock()
 	if timer != nil {
 		timer.Stop()
@@ -635,52 +638,82 @@ func writev(fd int, iov []unix.Iovec) (int, error) {
 	return int(n), nil
 }
 
-// pconn is a connection served by a poller.
+// pconn is a connection served by a poller. An idle connection is mostly
+// this struct, so it is kept to 256 bytes (a test pins it): what only some
+// connections ever need lives behind rare.
 //
-// Locking: mu guards the fields from queue to closeTimer; Send, Close and
-// Abort may be called from any goroutine. The fields after them belong to the
-// poller's loop goroutine.
+// Locking: mu guards the fields from h to closed; Send, Close and Abort may be
+// called from any goroutine. The fields after them belong to the poller's
+// loop goroutine.
 //
 // Accounting: queued is the bytes of queue plus those of out the kernel has
 // not taken (outBytes), headers included, except while flush is writing,
 // when out's bytes are lent to the kernel and only queue counts.
 type pconn struct {
-	fd       int
 	p        *poller
+	fd       int
 	lastRead atomic.Int64
 
 	mu           sync.Mutex
 	h            Handler
 	queue        []outFrame // frames not yet taken by the loop
-	queueSlack   uint8      // light flushes in a row: see recycle
 	queued       int        // bytes charged against MaxQueueBytes: see above
+	rare         *pconnRare // nil until a ping or a close needs it
+	queueSlack   uint8      // light flushes in a row: see recycle
 	scheduled    bool       // in the loop's todo list, or being flushed by Start
 	started      bool       // Start was called: the loop may be asked to look
 	pendingCarry bool       // bytes that came with the handshake await parsing
 	respQueued   bool       // queue[0] is the handshake response
-	pong         []byte     // a pong not yet taken by the loop: see queuePong
 	closing      bool       // a close frame is queued
 	dropOut      bool       // Abort: drop the frames of out not yet begun
 	forceClose   bool       // drop the socket at the next look
 	closed       bool       // socket closed, handler told
-	closeTimer   *time.Timer
 
-	// Loop-owned.
-	out          []outFrame // frames being written: out[outHead] from byte outOff on
-	outSlack     uint8      // light flushes in a row: see recycle
-	outHead      int
-	outOff       int
-	outBytes     int  // bytes of out not yet written
-	respOut      bool // out[0] is the handshake response, not yet begun
+	// Loop-owned. The flags share a word with those above: each is a byte
+	// of its own, so they do not race.
+	outSlack     uint8 // light flushes in a row: see recycle
+	respOut      bool  // out[0] is the handshake response, not yet begun
 	sentClose    bool
 	halfClosed   bool
 	wantWrite    bool
 	registered   bool // in epoll; set by Start before the loop can see c
-	blockedSince time.Time
 	peerClosed   bool
+	out          []outFrame // frames being written: out[outHead] from byte outOff on
+	outHead      int
+	outOff       int
+	outBytes     int   // bytes of out not yet written
+	blockedSince int64 // monoNow when the kernel last refused bytes
 	fatal        error
 	reader       frameReader
 }
+
+// pconnRare is the state of a connection that pinged or is closing.
+type pconnRare struct {
+	pong       []byte // a pong not yet taken by the loop: see queuePong
+	closeTimer *time.Timer
+}
+
+// more returns c.rare, making it if need be. c.mu is held.
+func (c *pconn) more() *pconnRare {
+	if c.rare == nil {
+		c.rare = &pconnRare{}
+	}
+	return c.rare
+}
+
+// pendingPong is the pong not yet taken by the loop, or nil. c.mu is held.
+func (c *pconn) pendingPong() []byte {
+	if c.rare == nil {
+		return nil
+	}
+	return c.rare.pong
+}
+
+// monoStart anchors monoNow.
+var monoStart = time.Now()
+
+// monoNow is monotonic time in nanoseconds, immune to wall-clock steps.
+func monoNow() int64 { return int64(time.Since(monoStart)) }
 
 var _ Conn = (*pconn)(nil)
 
@@ -784,17 +817,19 @@ func (c *pconn) close(code int, reason string, drop bool) {
 		c.queue = c.queue[:keep]
 		// Frames the loop has taken but not begun to write go too.
 		c.dropOut = true
-	} else if c.pong != nil {
+	} else if pong := c.pendingPong(); pong != nil {
 		// A ping that came before the close is answered before it.
-		c.queue = append(c.queue, rawFrame(c.pong))
-		c.queued += len(c.pong)
+		c.queue = append(c.queue, rawFrame(pong))
+		c.queued += len(pong)
 	}
-	c.pong = nil
+	if c.rare != nil {
+		c.rare.pong = nil
+	}
 	cf := closeFrame(code, reason)
 	c.queue = append(c.queue, rawFrame(cf))
 	c.queued += len(cf)
 	// Whatever happens on the wire, the socket is gone by then.
-	c.closeTimer = time.AfterFunc(c.p.cfg.WriteTimeout+closeGrace, c.forceShutdown)
+	c.more().closeTimer = time.AfterFunc(c.p.cfg.WriteTimeout+closeGrace, c.forceShutdown)
 	sched := c.needsLoop()
 	c.mu.Unlock()
 	if sched {
@@ -916,7 +951,7 @@ func (c *pconn) queuePong(frame []byte) {
 		c.mu.Unlock()
 		return
 	}
-	c.pong = frame
+	c.more().pong = frame
 	sched := c.needsLoop()
 	c.mu.Unlock()
 	if sched {
