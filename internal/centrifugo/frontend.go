@@ -43,7 +43,7 @@ type Config struct {
 	// StaleDelay is how long a connection may stay without connecting
 	// (3502 "stale").
 	StaleDelay time.Duration
-	// Clock drives the sessions' timers; nil is the system clock.
+	// Clock drives the sessions' timers; nil is hub.ConnClock.
 	Clock hub.Clock
 }
 
@@ -73,7 +73,7 @@ func New(cfg Config) *FrontEnd {
 		cfg.Log = slog.Default()
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = hub.SystemClock
+		cfg.Clock = hub.ConnClock
 	}
 	if cfg.Version == "" {
 		cfg.Version = "herald"

@@ -29,7 +29,7 @@ type Config struct {
 	// PongTimeout is how long a pinged client has to answer before it is
 	// closed with 4201. Zero means DefaultPongTimeout.
 	PongTimeout time.Duration
-	// Clock drives the sessions' timers; nil is the system clock.
+	// Clock drives the sessions' timers; nil is hub.ConnClock.
 	Clock hub.Clock
 	// Upgrader, if set, lets ServeHTTP upgrade requests that reach the
 	// front end through net/http.
@@ -58,7 +58,7 @@ func New(cfg Config) *FrontEnd {
 		cfg.Log = slog.Default()
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = hub.SystemClock
+		cfg.Clock = hub.ConnClock
 	}
 	return &FrontEnd{cfg: cfg, hub: cfg.Hub, log: cfg.Log, clock: cfg.Clock, errLog: lograte.Limiter{Every: time.Second, Burst: errLogBurst}}
 }
