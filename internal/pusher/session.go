@@ -33,6 +33,9 @@ import (
 // hub.User callbacks are called by other goroutines while the hub holds its
 // own locks, so they never take mu; they only queue bytes on the transport,
 // which has its own lock. The order is mu, then hub locks.
+//
+// An idle connection holds one Session, so it is kept to 128 bytes (a test
+// pins it): what only some connections need lives behind rare.
 type Session struct {
 	fe  *FrontEnd
 	app *apps.App
@@ -41,20 +44,30 @@ type Session struct {
 	// while the client is the one to end it.
 	reason atomic.Uint32
 
+	subSeq uint32 // identifies subscriptions, for off-loop results; under mu
 	mu     sync.Mutex
 	closed bool
-	subs   subscriptions
-	subSeq uint64 // identifies subscriptions, for off-loop results
-	// user is set by a successful pusher:signin; its Watchlist is the
-	// honoured part of the one signed.
-	user   *UserData
 	authed bool // signed in, or joined a private or presence channel
 	// expiring is set while a subscription authorized by a JWT may expire;
 	// the liveness timer then also fires at the earliest expiry.
-	expiring  bool
-	timer     hub.Timer
-	timerAt   int64 // unix nanoseconds at which timer fires
-	live      hub.Liveness
+	expiring bool
+	subs     subscriptions
+	// user is set by a successful pusher:signin; its Watchlist is the
+	// honoured part of the one signed.
+	user    *UserData
+	timer   hub.Timer
+	timerAt int64 // unix nanoseconds at which timer fires
+	live    hub.Liveness
+	// rare is made, under mu, by the first of start (when the app requires
+	// sign-in), a client event or a sign-in that needs it, and never
+	// replaced: WatchlistChange, which does not take mu, reads it only
+	// after the hub.Watch that follows its making.
+	rare *sessionRare
+}
+
+// sessionRare is the state of a session that must sign in, sent a client
+// event, or watches users.
+type sessionRare struct {
 	rate      *ratelimit.Bucket // made by the first client event
 	signinDue hub.Timer
 
@@ -64,6 +77,14 @@ type Session struct {
 	// A leaf lock: WatchlistChange takes it, and not mu.
 	watchMu   sync.Mutex
 	watchSeen map[string]bool
+}
+
+// more returns s.rare, making it if need be. s.mu is held.
+func (s *Session) more() *sessionRare {
+	if s.rare == nil {
+		s.rare = &sessionRare{}
+	}
+	return s.rare
 }
 
 // logError logs with the session's identity. Attributes are built per call
@@ -108,7 +129,7 @@ func (s *Session) start() {
 	s.timer = s.fe.clock.AfterFunc(s.app.ActivityTimeout, s.onTimer)
 	s.timerAt = s.fe.clock.Now().Add(s.app.ActivityTimeout).UnixNano()
 	if s.app.RequireSignin {
-		s.signinDue = s.fe.clock.AfterFunc(s.app.SigninTimeout, s.onSigninDue)
+		s.more().signinDue = s.fe.clock.AfterFunc(s.app.SigninTimeout, s.onSigninDue)
 	}
 }
 
@@ -172,10 +193,11 @@ func closeCode(r hub.CloseReason) (Code, string) {
 
 // WatchlistChange implements hub.User.
 func (s *Session) WatchlistChange(userID string, online bool) {
-	s.watchMu.Lock()
-	defer s.watchMu.Unlock()
-	if s.watchSeen != nil {
-		s.watchSeen[userID] = online
+	r := s.rare // made before the hub.Watch that has this called
+	r.watchMu.Lock()
+	defer r.watchMu.Unlock()
+	if r.watchSeen != nil {
+		r.watchSeen[userID] = online
 	}
 	if online {
 		s.send(watchlistFrame([]string{userID}, nil))
@@ -253,8 +275,8 @@ func (s *Session) HandleClose(err error) {
 	if s.timer != nil {
 		s.timer.Stop()
 	}
-	if s.signinDue != nil {
-		s.signinDue.Stop()
+	if s.rare != nil && s.rare.signinDue != nil {
+		s.rare.signinDue.Stop()
 	}
 	for _, sub := range s.subs.all() {
 		s.leave(sub)
@@ -386,7 +408,7 @@ func (s *Session) queueSubscription(sub subscription, fn func(ctx context.Contex
 // authorized by a JWT that expires ends the connection at its expiry.
 func (s *Session) newSub(ch channel.Channel, userID string, expires time.Time) subscription {
 	s.subSeq++
-	sub := subscription{ch: ch, userID: userID, id: s.subSeq}
+	sub := subscription{ch: ch, userID: userID, id: uint64(s.subSeq)}
 	if !expires.IsZero() {
 		sub.expires = expires.UnixNano()
 		s.expiring = true
@@ -714,9 +736,10 @@ func (s *Session) handleSignin(m Message) {
 		return
 	}
 	s.user.Watchlist = watch
-	s.watchMu.Lock()
-	s.watchSeen = map[string]bool{}
-	s.watchMu.Unlock()
+	r := s.more()
+	r.watchMu.Lock()
+	r.watchSeen = map[string]bool{}
+	r.watchMu.Unlock()
 	s.fe.hub.Watch(s.app.ID, s, watch)
 	// Who is online is the cluster's to say: asked off the loop, after the
 	// watcher is registered, so a change meanwhile is not missed. A change
@@ -734,10 +757,10 @@ func (s *Session) handleSignin(m Message) {
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		s.watchMu.Lock()
-		defer s.watchMu.Unlock()
-		seen := s.watchSeen
-		s.watchSeen = nil
+		r.watchMu.Lock()
+		defer r.watchMu.Unlock()
+		seen := r.watchSeen
+		r.watchSeen = nil
 		if err != nil || s.closed {
 			return
 		}
@@ -763,17 +786,18 @@ func (s *Session) handleSignin(m Message) {
 // and an idle connection should not carry it.
 func (s *Session) takeToken() bool {
 	now := s.fe.clock.Now()
-	if s.rate == nil {
+	r := s.more()
+	if r.rate == nil {
 		b := ratelimit.New(s.app.ClientEventRate, now)
-		s.rate = &b
+		r.rate = &b
 	}
-	return s.rate.Take(now)
+	return r.rate.Take(now)
 }
 
 func (s *Session) markAuthed() {
 	s.authed = true
-	if s.signinDue != nil {
-		s.signinDue.Stop()
+	if s.rare != nil && s.rare.signinDue != nil {
+		s.rare.signinDue.Stop()
 	}
 }
 
