@@ -208,10 +208,19 @@ func (s *Session) WatchlistChange(userID string, online bool) {
 
 // HandleMessage implements transport.Handler. It does not block.
 func (s *Session) HandleMessage(data []byte) {
-	m, err := ParseMessage(data)
-	if err != nil {
-		s.sendError(0, "Invalid message: "+err.Error(), "")
-		return
+	// The subscriptions every client starts with are decoded in one pass;
+	// the rest, and any subscribe in a form that pass does not take, by
+	// encoding/json.
+	sd, fast := parseSubscribe(data)
+	var m Message
+	if fast {
+		m.Event = "pusher:subscribe"
+	} else {
+		var err error
+		if m, err = ParseMessage(data); err != nil {
+			s.sendError(0, "Invalid message: "+err.Error(), "")
+			return
+		}
 	}
 	// A binary frame can carry any bytes. Decoded strings have invalid
 	// UTF-8 replaced, but raw data (a client event's payload) would be
@@ -241,7 +250,15 @@ func (s *Session) HandleMessage(data []byte) {
 	case "pusher:pong":
 		// Liveness is tracked by the transport's LastRead.
 	case "pusher:subscribe":
-		s.handleSubscribe(m)
+		if !fast {
+			var err error
+			if sd, err = decodeSubscribe(m); err != nil {
+				s.sendError(0, "Invalid pusher:subscribe: "+ErrNoChannel.Error(), "")
+				s.fe.hub.SubscriptionRefused(s.app.ID, hub.RefusedInvalid)
+				return
+			}
+		}
+		s.handleSubscribe(sd)
 	case "pusher:unsubscribe":
 		s.handleUnsubscribe(m)
 	case "pusher:signin":
@@ -292,13 +309,20 @@ func (s *Session) HandleClose(err error) {
 	}
 }
 
-func (s *Session) handleSubscribe(m Message) {
+// decodeSubscribe decodes the data of a pusher:subscribe, which must name a
+// channel.
+func decodeSubscribe(m Message) (SubscribeData, error) {
 	var d SubscribeData
-	if err := DecodeData(m.Data, &d); err != nil || d.Channel == "" {
-		s.sendError(0, "Invalid pusher:subscribe: "+ErrNoChannel.Error(), "")
-		s.fe.hub.SubscriptionRefused(s.app.ID, hub.RefusedInvalid)
-		return
+	if err := DecodeData(m.Data, &d); err != nil {
+		return d, err
 	}
+	if d.Channel == "" {
+		return d, ErrNoChannel
+	}
+	return d, nil
+}
+
+func (s *Session) handleSubscribe(d SubscribeData) {
 	ch, err := channel.Parse(d.Channel, s.app.MaxChannelNameLength)
 	if err != nil {
 		s.refuse(d.Channel, errTypeChannel, "Invalid channel name: "+err.Error(), 400, 0, hub.RefusedInvalid)
