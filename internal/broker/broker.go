@@ -121,6 +121,23 @@ type Cached struct {
 	TTL time.Duration
 }
 
+// LocalCounts is the node's own tally of its subscribers, which the hub
+// keeps.
+type LocalCounts interface {
+	// SubscriptionCount is the channel's local subscriber count.
+	SubscriptionCount(appID, channel string) int
+	// Channels lists the app's locally occupied channels whose names
+	// start with prefix, sorted by name.
+	Channels(appID, prefix string) []ChannelCount
+}
+
+// LocalCountsUser is a broker whose cluster is the node alone: rather than
+// keep a copy of every channel's count, it answers from the hub's. The
+// hub hands itself over when it is made, before any count is reported.
+type LocalCountsUser interface {
+	UseLocalCounts(LocalCounts)
+}
+
 // Occupancy is where the cluster's subscriber counts live. Each node reports
 // its own local count per channel; queries answer for the whole cluster.
 type Occupancy interface {

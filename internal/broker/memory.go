@@ -28,6 +28,10 @@ type Memory struct {
 	presMu   sync.Mutex
 	presence map[chanKey]*presenceChannel
 
+	// local, if set, has every channel's count; counts then holds only
+	// those of the apps whose transitions are reported, which need the
+	// previous count. Without local, counts holds them all.
+	local   LocalCounts
 	countMu sync.Mutex
 	counts  map[chanKey]int
 
@@ -57,7 +61,14 @@ type pendingEntry struct {
 	expires time.Time
 }
 
-var _ Broker = (*Memory)(nil)
+var (
+	_ Broker          = (*Memory)(nil)
+	_ LocalCountsUser = (*Memory)(nil)
+)
+
+// UseLocalCounts implements LocalCountsUser. Call it before the first
+// SetLocalCount.
+func (b *Memory) UseLocalCounts(lc LocalCounts) { b.local = lc }
 
 type chanKey struct{ app, channel string }
 
@@ -204,6 +215,9 @@ func (b *Memory) LastEvent(ctx context.Context, appID, channel string) (Cached, 
 // SetLocalCount implements Occupancy: on one node the local count is the
 // cluster's.
 func (b *Memory) SetLocalCount(appID, channel string, n int) {
+	if b.local != nil && !b.tracks(appID) {
+		return // the hub's count is the one
+	}
 	k := chanKey{appID, channel}
 	b.countMu.Lock()
 	defer b.countMu.Unlock()
@@ -236,6 +250,9 @@ func (b *Memory) AwaitInterest(ctx context.Context, appID, channel string) error
 
 // SubscriptionCount implements Occupancy.
 func (b *Memory) SubscriptionCount(ctx context.Context, appID, channel string) (int, error) {
+	if b.local != nil {
+		return b.local.SubscriptionCount(appID, channel), nil
+	}
 	b.countMu.Lock()
 	defer b.countMu.Unlock()
 	return b.counts[chanKey{appID, channel}], nil
@@ -243,6 +260,9 @@ func (b *Memory) SubscriptionCount(ctx context.Context, appID, channel string) (
 
 // Channels implements Occupancy.
 func (b *Memory) Channels(ctx context.Context, appID, prefix string) ([]ChannelCount, error) {
+	if b.local != nil {
+		return b.local.Channels(appID, prefix), nil
+	}
 	b.countMu.Lock()
 	var out []ChannelCount
 	for k, n := range b.counts {

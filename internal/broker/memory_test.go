@@ -143,3 +143,43 @@ func cacheTTL(t *testing.T, b *broker.Memory, appID, channel string) time.Durati
 	}
 	return c.TTL
 }
+
+// fixedCounts is a LocalCounts with one channel of three subscribers.
+type fixedCounts struct{}
+
+func (fixedCounts) SubscriptionCount(app, ch string) int {
+	if app == "app" && ch == "ch" {
+		return 3
+	}
+	return 0
+}
+func (fixedCounts) Channels(app, prefix string) []broker.ChannelCount {
+	return []broker.ChannelCount{{Name: "ch", Subscriptions: 3}}
+}
+
+// With the hub's counts to read, the memory broker answers from them and
+// keeps a copy only for the apps whose transitions it reports.
+func TestMemoryUsesLocalCounts(t *testing.T) {
+	b := broker.NewMemory(0)
+	var got []broker.Transition
+	b.SetTransitionHandler(func(tr broker.Transition) { got = append(got, tr) }, func(app string) bool { return app == "hooked" })
+	b.UseLocalCounts(fixedCounts{})
+	b.SetLocalCount("app", "ch", 3)
+	if n := b.CountsKept(); n != 0 {
+		t.Errorf("%d counts kept for an app without transitions", n)
+	}
+	if n, err := b.SubscriptionCount(t.Context(), "app", "ch"); err != nil || n != 3 {
+		t.Errorf("SubscriptionCount = %d, %v; want the hub's 3", n, err)
+	}
+	if cs, err := b.Channels(t.Context(), "app", ""); err != nil || len(cs) != 1 || cs[0].Subscriptions != 3 {
+		t.Errorf("Channels = %+v, %v; want the hub's", cs, err)
+	}
+	b.SetLocalCount("hooked", "ch", 1)
+	b.SetLocalCount("hooked", "ch", 2)
+	if n := b.CountsKept(); n != 1 {
+		t.Errorf("%d counts kept, want the one of the app with transitions", n)
+	}
+	if len(got) != 3 || got[0].Kind != broker.TransitionOccupied || got[2].Count != 2 {
+		t.Errorf("transitions %+v", got)
+	}
+}

@@ -153,10 +153,29 @@ func New(cfg Config) *Hub {
 	h.users.init()
 	h.conns.init()
 	h.broker.SetHandler(h.handle)
+	useLocalCounts(cfg.Broker, h)
 	if cfg.TransitionsFor != nil {
 		h.broker.SetTransitionHandler(h.transition, cfg.TransitionsFor)
 	}
 	return h
+}
+
+var _ broker.LocalCounts = (*Hub)(nil)
+
+// useLocalCounts hands h's counts to b, or to the broker b wraps, if it
+// takes them.
+func useLocalCounts(b broker.Broker, h *Hub) {
+	for b != nil {
+		if u, ok := b.(broker.LocalCountsUser); ok {
+			u.UseLocalCounts(h)
+			return
+		}
+		w, ok := b.(interface{ Unwrap() broker.Broker })
+		if !ok {
+			return
+		}
+		b = w.Unwrap()
+	}
 }
 
 // Close refuses new off-loop work, cancels what still runs (its broker

@@ -375,3 +375,40 @@ func TestUnsubscribeUser(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// wrapped is a broker that wraps another, as the metrics' instrumented one
+// does.
+type wrapped struct{ broker.Broker }
+
+func (w wrapped) Unwrap() broker.Broker { return w.Broker }
+
+// countsSpy is a memory broker that records who handed it counts.
+type countsSpy struct {
+	*broker.Memory
+	from broker.LocalCounts
+}
+
+func (s *countsSpy) UseLocalCounts(lc broker.LocalCounts) {
+	s.from = lc
+	s.Memory.UseLocalCounts(lc)
+}
+
+// A memory broker, even wrapped, is handed the hub's counts and answers
+// the cluster's from them: the node is the cluster.
+func TestMemoryBrokerReadsHubCounts(t *testing.T) {
+	spy := &countsSpy{Memory: broker.NewMemory(0)}
+	h := New(Config{Broker: wrapped{spy}})
+	if spy.from != h {
+		t.Fatalf("the broker was handed %v, not the hub", spy.from)
+	}
+	h.Subscribe("app", "ch", &recorder{id: "1.1"})
+	h.Subscribe("app", "ch", &recorder{id: "1.2"})
+	h.Subscribe("app", "other", &recorder{id: "1.3"})
+	if n, err := h.ClusterSubscriptionCount(t.Context(), "app", "ch"); err != nil || n != 2 {
+		t.Fatalf("cluster count %d, %v", n, err)
+	}
+	cs, err := h.ClusterChannels(t.Context(), "app", "c")
+	if err != nil || fmt.Sprint(cs) != "[{ch 2}]" {
+		t.Fatalf("cluster channels %v, %v", cs, err)
+	}
+}
