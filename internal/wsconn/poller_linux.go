@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -125,8 +126,12 @@ type poller struct {
 	epfd int
 	evfd int
 
-	mu       sync.Mutex
-	conns    map[int]*pconn // by fd
+	mu sync.Mutex
+	// conns holds the registered connections by fd. Descriptors are small
+	// dense integers, so a slice costs a word per descriptor where a map
+	// cost several per connection; it grows on demand and never shrinks.
+	conns    []*pconn
+	nconns   int
 	todo     []*pconn
 	todoNext []*pconn // the loop's drained list, reused so scheduling allocates nothing
 	woken    bool
@@ -167,7 +172,6 @@ func newPoller(cfg Config) (*poller, error) {
 		cfg:     cfg,
 		epfd:    epfd,
 		evfd:    evfd,
-		conns:   map[int]*pconn{},
 		buf:     make([]byte, readBufferSize),
 		iovs:    make([]unix.Iovec, maxIovecs),
 		scratch: make([]byte, scratchSize),
@@ -216,7 +220,7 @@ func (p *poller) loop() {
 		}
 		p.mu.Lock()
 		for i := 0; i < n; i++ {
-			conns[i] = p.conns[int(events[i].Fd)]
+			conns[i] = p.lookup(int(events[i].Fd))
 		}
 		p.mu.Unlock()
 		for i := 0; i < n; i++ {
@@ -244,9 +248,11 @@ func (p *poller) loop() {
 // drain closes every connection and the poller's own descriptors.
 func (p *poller) drain() {
 	p.mu.Lock()
-	all := make([]*pconn, 0, len(p.conns))
+	all := make([]*pconn, 0, p.nconns)
 	for _, c := range p.conns {
-		all = append(all, c)
+		if c != nil {
+			all = append(all, c)
+		}
 	}
 	p.mu.Unlock()
 	for _, c := range all {
@@ -300,17 +306,45 @@ func (p *poller) register(c *pconn) error {
 	}
 	c.registered = true
 	p.mu.Lock()
-	p.conns[c.fd] = c
+	p.insert(c)
 	p.mu.Unlock()
 	ev := unix.EpollEvent{Events: events, Fd: int32(c.fd)}
 	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
 		p.mu.Lock()
-		delete(p.conns, c.fd)
+		p.remove(c)
 		p.mu.Unlock()
 		c.registered = false
 		return fmt.Errorf("epoll_ctl add: %w", err)
 	}
 	return nil
+}
+
+// lookup returns the connection registered on fd, or nil; p.mu is held.
+func (p *poller) lookup(fd int) *pconn {
+	if fd < 0 || fd >= len(p.conns) {
+		return nil
+	}
+	return p.conns[fd]
+}
+
+// insert registers c under its fd; p.mu is held.
+func (p *poller) insert(c *pconn) {
+	if c.fd >= len(p.conns) {
+		p.conns = slices.Grow(p.conns, c.fd+1-len(p.conns))
+		p.conns = p.conns[:cap(p.conns)]
+	}
+	if p.conns[c.fd] == nil {
+		p.nconns++
+	}
+	p.conns[c.fd] = c
+}
+
+// remove unregisters c, unless its fd now belongs to another; p.mu is held.
+func (p *poller) remove(c *pconn) {
+	if p.lookup(c.fd) == c {
+		p.conns[c.fd] = nil
+		p.nconns--
+	}
 }
 
 // read takes one bufferful from the socket; level-triggered epoll reports
@@ -509,9 +543,7 @@ func (p *poller) shutdown(c *pconn, err error) {
 	c.reader = frameReader{}
 	unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
 	p.mu.Lock()
-	if p.conns[c.fd] == c {
-		delete(p.conns, c.fd)
-	}
+	p.remove(c)
 	p.mu.Unlock()
 	unix.Close(c.fd)
 	if h != nil {
