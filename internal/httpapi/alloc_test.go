@@ -79,6 +79,9 @@ func TestOverlongBatchAllocs(t *testing.T) {
 	for name, body := range map[string]string{
 		"fast": `{"batch":[` + strings.Repeat(`{},`, events-1) + `{}]}`,
 		"slow": `{"batch":[null,` + strings.Repeat(`{},`, events-2) + `{}]}`,
+		// Not events at all: encoding/json refuses each, yet makes room
+		// for all of them.
+		"mistyped": `{"batch":[` + strings.Repeat(`1,`, events-1) + `1]}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			q := auth.SignRequest(f.app.Key, f.app.Secret, "POST", "/apps/42/batch_events", nil, []byte(body), f.now).Encode()

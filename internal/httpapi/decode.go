@@ -70,19 +70,24 @@ func decodeBatchFast(body []byte, max int) (batch []eventBody, n int, ok bool) {
 	return batch, n, d.i == len(d.b)
 }
 
-// batchLen is the number of events encoding/json finds in a batch body,
-// counted without decoding them: elements of no size take no memory,
-// however many there are. ok is false for a body that encoding/json
-// refuses, or whose batch holds anything but objects and nulls.
+// batchLen is the number of elements encoding/json finds in a batch
+// body's array, counted without decoding them: elements of no size take no
+// memory, however many there are. ok is false for a body that
+// encoding/json refuses, or whose batch is no array.
 func batchLen(body []byte) (n int, ok bool) {
 	var count struct {
-		Batch []struct{} `json:"batch"`
+		Batch []skipped `json:"batch"`
 	}
 	if json.Unmarshal(body, &count) != nil {
 		return 0, false
 	}
 	return len(count.Batch), true
 }
+
+// skipped takes any JSON value and keeps nothing of it.
+type skipped struct{}
+
+func (*skipped) UnmarshalJSON([]byte) error { return nil }
 
 // jsonScanner reads the subset of JSON the fast decoders take.
 type jsonScanner struct {
