@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/heraldhq/herald/internal/transport"
 )
@@ -32,25 +33,33 @@ type Client interface {
 // loop. A front end gets one from Admit, attaches its Client and calls
 // Closed when the transport reports the end.
 //
-// An idle connection holds one of these, so it stays small: the work queue
-// exists only once work was queued.
+// An idle connection holds one of these, so it stays small (a test pins
+// its size): the work queue exists only once work was queued, and the
+// socket id's bytes are part of the record rather than a string of their
+// own.
 type Conn struct {
-	hub      *Hub
-	appID    string
-	socketID string
-	tr       transport.Conn
-	client   Client                  // set by Attach
-	ops      atomic.Pointer[opQueue] // nil until the first Do
-	slow     atomic.Bool             // cut off as a slow consumer
-	closed   atomic.Bool
+	hub    *Hub
+	appID  string
+	sid    [socketIDMax]byte // the socket id; written by Admit, then read only
+	sidLen uint8
+	tr     transport.Conn
+	client Client                  // set by Attach
+	ops    atomic.Pointer[opQueue] // nil until the first Do
+	slow   atomic.Bool             // cut off as a slow consumer
+	closed atomic.Bool
 }
+
+// socketIDMax bounds a socket id: nine random digits, a dot and at most
+// thirteen of the sequence (see Admit).
+const socketIDMax = 23
 
 // AppID is the connection's app.
 func (c *Conn) AppID() string { return c.appID }
 
 // SocketID is the connection's node-unique id, "digits.digits" as Pusher
-// clients expect.
-func (c *Conn) SocketID() string { return c.socketID }
+// clients expect. The string shares the record's bytes, which never change
+// once Admit wrote them.
+func (c *Conn) SocketID() string { return unsafe.String(&c.sid[0], int(c.sidLen)) }
 
 // Transport is the connection's transport.
 func (c *Conn) Transport() transport.Conn { return c.tr }
@@ -152,7 +161,12 @@ func (h *Hub) Admit(appID string, maxPerApp int, tr transport.Conn) (*Conn, erro
 	r.mu.Unlock()
 	var b [4]byte
 	rand.Read(b[:])
-	c.socketID = strconv.FormatUint(uint64(binary.LittleEndian.Uint32(b[:])%1e9), 10) + "." + strconv.FormatUint(seq, 10)
+	// The sequence starts below 1e9 and wraps at 1e13, so that the id fits
+	// its array: ids repeat, if ever, after ten trillion connections.
+	id := strconv.AppendUint(c.sid[:0], uint64(binary.LittleEndian.Uint32(b[:])%1e9), 10)
+	id = append(id, '.')
+	id = strconv.AppendUint(id, seq%1e13, 10)
+	c.sidLen = uint8(len(id))
 	return c, nil
 }
 
@@ -175,7 +189,7 @@ func (c *Conn) Attach(cl Client) bool {
 	}
 	c.client = cl
 	r.mu.Unlock()
-	c.hub.emit(Event{Type: EventConnectionOpened, AppID: c.appID, SocketID: c.socketID, Protocol: cl.Protocol()})
+	c.hub.emit(Event{Type: EventConnectionOpened, AppID: c.appID, SocketID: c.SocketID(), Protocol: cl.Protocol()})
 	return true
 }
 
@@ -202,7 +216,7 @@ func (c *Conn) Closed(reason CloseReason) {
 	}
 	r.mu.Unlock()
 	if c.client != nil {
-		h.emit(Event{Type: EventConnectionClosed, AppID: c.appID, SocketID: c.socketID, Reason: reason})
+		h.emit(Event{Type: EventConnectionClosed, AppID: c.appID, SocketID: c.SocketID(), Reason: reason})
 	}
 }
 

@@ -21,7 +21,7 @@ import (
 // that the joiner's confirmation leaves before anyone hears of it. It
 // returns broker.ErrMemberLimit when the channel is full.
 func (h *Hub) JoinPresence(ctx context.Context, c *Conn, name string, m broker.Member, maxMembers int) (first bool, members []broker.Member, err error) {
-	first, err = h.broker.Join(ctx, c.appID, name, c.socketID, m, maxMembers)
+	first, err = h.broker.Join(ctx, c.appID, name, c.SocketID(), m, maxMembers)
 	if err == nil {
 		members, err = h.broker.Members(ctx, c.appID, name)
 		if err != nil {
@@ -44,7 +44,7 @@ func (h *Hub) JoinPresence(ctx context.Context, c *Conn, name string, m broker.M
 func (h *Hub) undoJoin(c *Conn, name, userID string) {
 	ctx, cancel := context.WithTimeout(h.ctx, h.cfg.OpTimeout)
 	defer cancel()
-	h.broker.Leave(ctx, c.appID, name, c.socketID, userID)
+	h.broker.Leave(ctx, c.appID, name, c.SocketID(), userID)
 }
 
 // AnnounceJoin tells the channel's other subscribers, on every node, that
@@ -52,12 +52,12 @@ func (h *Hub) undoJoin(c *Conn, name, userID string) {
 func (h *Hub) AnnounceJoin(ctx context.Context, c *Conn, name string, m broker.Member) error {
 	err := h.broker.Publish(ctx, broker.Message{
 		Kind: broker.KindMemberAdded, AppID: c.appID, Channel: name,
-		UserID: m.UserID, Data: string(m.Info), Exclude: c.socketID,
+		UserID: m.UserID, Data: string(m.Info), Exclude: c.SocketID(),
 	})
 	if err != nil {
 		return fmt.Errorf("announce member: %w", err)
 	}
-	h.emit(Event{Type: EventMemberAdded, AppID: c.appID, Channel: name, UserID: m.UserID, SocketID: c.socketID})
+	h.emit(Event{Type: EventMemberAdded, AppID: c.appID, Channel: name, UserID: m.UserID, SocketID: c.SocketID()})
 	return nil
 }
 
@@ -65,7 +65,7 @@ func (h *Hub) AnnounceJoin(ctx context.Context, c *Conn, name string, m broker.M
 // when it was the user's last connection there, the channel's remaining
 // subscribers hear of the removal and EventMemberRemoved is emitted.
 func (h *Hub) LeavePresence(ctx context.Context, c *Conn, name, userID string) error {
-	last, err := h.broker.Leave(ctx, c.appID, name, c.socketID, userID)
+	last, err := h.broker.Leave(ctx, c.appID, name, c.SocketID(), userID)
 	if err != nil {
 		return fmt.Errorf("presence leave: %w", err)
 	}
@@ -78,7 +78,7 @@ func (h *Hub) LeavePresence(ctx context.Context, c *Conn, name, userID string) e
 	if err != nil {
 		return fmt.Errorf("announce member removal: %w", err)
 	}
-	h.emit(Event{Type: EventMemberRemoved, AppID: c.appID, Channel: name, UserID: userID, SocketID: c.socketID})
+	h.emit(Event{Type: EventMemberRemoved, AppID: c.appID, Channel: name, UserID: userID, SocketID: c.SocketID()})
 	return nil
 }
 
