@@ -29,12 +29,9 @@ type restClient struct {
 }
 
 func newRESTClient(base, appID, key, secret string, conns int, timeout time.Duration) (*restClient, error) {
-	u, err := url.Parse(base)
+	u, err := parseRESTBase(base)
 	if err != nil {
-		return nil, fmt.Errorf("--rest: %w", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("--rest: %q is not an http(s) URL", base)
+		return nil, err
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	tr := &http.Transport{
@@ -120,4 +117,16 @@ func appendPublishBody(dst []byte, name string, data []byte, channels ...string)
 // presence subscription: key:hex(HMAC-SHA256(secret, socket_id:channel[:channel_data])).
 func channelToken(key, secret, socketID, channel, channelData string) string {
 	return signature.ChannelToken(key, secret, socketID, channel, channelData)
+}
+
+// parseRESTBase checks a --rest base: an http(s) URL with a host.
+func parseRESTBase(base string) (*url.URL, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return nil, fmt.Errorf("--rest: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("--rest: %q is not an http(s) URL", base)
+	}
+	return u, nil
 }

@@ -48,12 +48,9 @@ type triggerConn struct {
 const maxErrorBody = 512
 
 func newTriggerConn(base, appID, key, secret string, batch bool, timeout time.Duration) (*triggerConn, error) {
-	u, err := url.Parse(base)
+	u, err := parseRESTBase(base)
 	if err != nil {
-		return nil, fmt.Errorf("--rest: %w", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("--rest: %q is not an http(s) URL", base)
+		return nil, err
 	}
 	t := &triggerConn{host: u.Host, addr: u.Host, signer: signature.NewSigner(key, secret), timeout: timeout}
 	if u.Port() == "" {
