@@ -49,6 +49,10 @@ type demux struct {
 	// runtime (see rawAcceptLoop); declining leaves fd the demux's.
 	takeFD func(fd int, head, rest []byte) bool
 
+	// rest, if not nil, serves the connections whose first request is a
+	// POST under /apps/ (see restServer).
+	rest *restServer
+
 	rawFile   *os.File      // rawAcceptLoop's duplicate of the listener, if any
 	conns     chan accepted // to net/http
 	done      chan struct{} // closed by close
@@ -78,6 +82,7 @@ type demuxConfig struct {
 	timeout time.Duration
 	take    func(nc net.Conn, head, rest []byte) bool
 	takeFD  func(fd int, head, rest []byte) bool // may be nil
+	rest    *restServer                          // may be nil
 	// maxPending bounds the pending connections; 0 means no bound.
 	maxPending int
 	// log receives the reports of connections closed over maxPending.
@@ -135,6 +140,7 @@ func newDemuxWith(ln net.Listener, cfg demuxConfig) *demux {
 		pending:  pendingLimit{max: int64(cfg.maxPending), log: cfg.log},
 		take:     cfg.take,
 		takeFD:   cfg.takeFD,
+		rest:     cfg.rest,
 		conns:    make(chan accepted),
 		done:     make(chan struct{}),
 		reading:  map[net.Conn]struct{}{},
@@ -208,7 +214,7 @@ func (d *demux) route(c net.Conn, read []byte) {
 	bp := headBufs.Get().(*[]byte)
 	defer headBufs.Put(bp)
 	buf := *bp
-	n, end, drop := copy(buf, read), -1, false
+	n, end, drop, rest := copy(buf, read), -1, false, false
 	c.SetReadDeadline(time.Now().Add(d.timeout))
 	for first := n > 0; ; first = false {
 		var m int
@@ -217,7 +223,11 @@ func (d *demux) route(c net.Conn, read []byte) {
 			m, err = c.Read(buf[n:])
 		}
 		n += m
-		if !d.mayBeOurs(buf[:n]) {
+		if d.rest != nil && isREST(buf[:n]) {
+			rest = true // the fast path reads the rest of the head
+			break
+		}
+		if !d.mayBeOurs(buf[:n]) && !(d.rest != nil && mayStart(buf[:n], restPrefix)) {
 			break // not ours: straight to net/http
 		}
 		if end = wsconn.HeadEnd(buf[:n]); end >= 0 {
@@ -244,12 +254,27 @@ func (d *demux) route(c net.Conn, read []byte) {
 	case drop || closed:
 		c.Close()
 		d.pending.release()
+	case rest:
+		hc := newHTTPConn(c, &d.pending)
+		if !d.rest.take(d, hc, buf[:n]) {
+			hc.prefix = bytes.Clone(buf[:n])
+			if !d.handHTTP(hc) {
+				hc.Close()
+			}
+		}
 	case end >= 0 && d.take(c, buf[:end], buf[end:n]):
 		// A WebSocket connection now, or refused and closed.
 		d.pending.release()
 	default:
 		d.toHTTP(c, bytes.Clone(buf[:n]))
 	}
+}
+
+// mayStart reports whether b, the start of a head, may yet start with
+// prefix.
+func mayStart(b []byte, prefix string) bool {
+	k := min(len(b), len(prefix))
+	return string(b[:k]) == prefix[:k]
 }
 
 func isTimeout(err error) bool {
@@ -261,12 +286,28 @@ func isTimeout(err error) bool {
 // goes with it: net/http's connection gives it back (see httpConnState).
 func (d *demux) toHTTP(c net.Conn, prefix []byte) {
 	c.SetReadDeadline(time.Time{})
-	hc := &httpConn{Conn: c, prefix: prefix, limit: &d.pending}
+	hc := newHTTPConn(c, &d.pending)
+	hc.prefix = prefix
+	if !d.handHTTP(hc) {
+		hc.Close()
+	}
+}
+
+// newHTTPConn makes c, which holds a pending slot of limit, an httpConn.
+func newHTTPConn(c net.Conn, limit *pendingLimit) *httpConn {
+	hc := &httpConn{Conn: c, limit: limit}
 	hc.pending.Store(true)
+	return hc
+}
+
+// handHTTP gives hc to net/http; false means the demux is closed, and hc
+// still the caller's.
+func (d *demux) handHTTP(hc *httpConn) bool {
 	select {
 	case d.conns <- accepted{c: hc}:
+		return true
 	case <-d.done:
-		hc.Close()
+		return false
 	}
 }
 

@@ -46,6 +46,9 @@ type Server struct {
 	up      *wsconn.Upgrader
 	routes  []upgradeRoute
 	http    *http.Server
+	// rest serves REST connections that send publishes (see restServer);
+	// everything else REST goes to http.
+	rest    *restServer
 	serving atomic.Pointer[demux] // the demux, once Serve has started
 	// stopping is set when shutdown begins: /readyz answers 503 from then on.
 	stopping atomic.Bool
@@ -163,6 +166,7 @@ func newServer(cfg config.Config, log *slog.Logger, opt options) (*Server, error
 		{pattern: centrifugo.Path + "/{key}", prefix: centrifugo.Path + "/", serve: cf.ServeConn},
 	}
 	api := httpapi.New(httpapi.Config{Apps: reg, Hub: s.hub, Log: log, Authenticated: authenticated, Observe: s.metrics.ObserveREST})
+	s.rest = newRESTServer(api, log, cfg.HTTPHeaderTimeout, cfg.HTTPBodyTimeout, cfg.HTTPWriteTimeout, cfg.HTTPIdleTimeout)
 
 	mux := http.NewServeMux()
 	for i := range s.routes {
@@ -450,6 +454,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		timeout:    s.cfg.HTTPHeaderTimeout,
 		take:       s.takeUpgrade,
 		takeFD:     takeFD,
+		rest:       s.rest,
 		maxPending: s.cfg.MaxPendingConnections,
 		log:        s.log,
 	})
@@ -461,6 +466,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case err := <-errc:
 		d.close()
 		d.wait()
+		s.rest.closeAll()
 		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 		defer cancel()
 		s.hub.Drain(sctx)
@@ -487,7 +493,10 @@ func (s *Server) shutdown(d *demux, errc <-chan error) error {
 	defer cancel()
 	// http.Server.Shutdown closes the listener and waits for REST requests;
 	// it does not see hijacked WebSocket connections, which the hub drains.
+	rerrc := make(chan error, 1)
+	go func() { rerrc <- s.rest.shutdown(sctx) }()
 	herr := s.http.Shutdown(sctx)
+	herr = errors.Join(herr, <-rerrc)
 	// Upgrades already under way reach the hub before it drains.
 	d.wait()
 	derr := s.hub.Drain(sctx)
