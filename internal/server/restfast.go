@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldhq/herald/internal/http1"
@@ -56,6 +57,9 @@ type restServer struct {
 	closing bool
 	conns   map[*restConn]struct{}
 	wg      sync.WaitGroup // one per connection being served
+
+	// answered counts the requests the fast path answered, for tests.
+	answered atomic.Uint64
 }
 
 // restConn is one connection the fast path serves.
@@ -158,6 +162,12 @@ func (s *restServer) closeAll() {
 	s.wg.Wait()
 }
 
+func (s *restServer) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
 // setIdle marks c idle or busy; false means the server is shutting down
 // and c is to close.
 func (c *restConn) setIdle(idle bool) bool {
@@ -200,8 +210,11 @@ func (c *restConn) serve() {
 				return
 			}
 			setDeadline(nc.SetReadDeadline, s.idleTimeout)
+			// A request that came in as shutting down began is served:
+			// its answer says the connection closes.
 			err := c.fill()
-			if !c.setIdle(false) || err != nil {
+			c.setIdle(false)
+			if err != nil {
 				return
 			}
 		}
@@ -319,7 +332,7 @@ func (c *restConn) serveOne(h *http1.Head) int {
 		c.body.left = 0
 		return restHandOff
 	}
-	closing := h.Close || w.header.Get("Connection") == "close"
+	closing := h.Close || w.header.Get("Connection") == "close" || s.isClosing()
 	if closing || c.hc.pending.Load() {
 		// A refusal, or a request that authenticated nothing: answered
 		// and closed, as net/http's idle hook closes a pending one.
@@ -327,6 +340,7 @@ func (c *restConn) serveOne(h *http1.Head) int {
 		c.hc.release()
 	}
 	c.writeAnswer(closing)
+	s.answered.Add(1)
 	if _, err := nc.Write(c.out); err != nil {
 		return restClose
 	}
