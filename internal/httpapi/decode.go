@@ -36,11 +36,13 @@ func decodeBatchFast(body []byte, max int) (batch []eventBody, n int, ok bool) {
 	if !d.byte('{') {
 		return nil, 0, false
 	}
-	key, ok := d.string()
-	if !ok || key != "batch" || !d.byte(':') || !d.byte('[') {
+	key, ok := d.key()
+	if !ok || string(key) != "batch" || !d.byte(':') || !d.byte('[') {
 		return nil, 0, false
 	}
-	batch = []eventBody{}
+	// Room for the batch SDKs send most (Pusher's limit is 10) in one
+	// allocation; appends beyond it grow the array as usual.
+	batch = make([]eventBody, 0, min(max, batchRoom))
 	if !d.byte(']') {
 		var spare eventBody
 		for {
@@ -69,6 +71,9 @@ func decodeBatchFast(body []byte, max int) (batch []eventBody, n int, ok bool) {
 	d.space()
 	return batch, n, d.i == len(d.b)
 }
+
+// batchRoom is the batch length decodeBatchFast makes room for at once.
+const batchRoom = 10
 
 // batchLen is the number of elements encoding/json finds in a batch
 // body's array, counted without decoding them: elements of no size take no
@@ -137,12 +142,12 @@ func (d *jsonScanner) event(b *eventBody) bool {
 	}
 	seen := 0
 	for {
-		key, ok := d.string()
+		key, ok := d.key()
 		if !ok || !d.byte(':') {
 			return false
 		}
 		var field int
-		switch key {
+		switch string(key) {
 		case "name":
 			field = fieldName
 			b.Name, ok = d.string()
@@ -201,6 +206,27 @@ func (d *jsonScanner) strings() ([]string, bool) {
 			return nil, false
 		}
 	}
+}
+
+// key reads an object key, as its raw bytes: no key the fast decoders
+// know holds an escape or a byte beyond ASCII, so one that does is given
+// up on, as the unknown key it would decode to. Keys are only compared,
+// never kept, so reading them allocates nothing.
+func (d *jsonScanner) key() ([]byte, bool) {
+	if !d.byte('"') {
+		return nil, false
+	}
+	start := d.i
+	for ; d.i < len(d.b); d.i++ {
+		switch c := d.b[d.i]; {
+		case c == '"':
+			d.i++
+			return d.b[start : d.i-1], true
+		case c == '\\', c < 0x20, c >= utf8.RuneSelf:
+			return nil, false
+		}
+	}
+	return nil, false
 }
 
 // string reads a string whose escapes, if any, are the two-character ones

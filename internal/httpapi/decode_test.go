@@ -69,8 +69,8 @@ func sameEvent(t *testing.T, body string, fast, slow *eventBody, index int) {
 			t.Fatalf("body %q: fast data %q, encoding/json %q (%v)", body, fast.data, data, err)
 		}
 	}
-	ef, errf := parseEvent(fuzzApp, fast, index)
-	es, errs := parseEvent(fuzzApp, slow, index)
+	ef, errf := parseEvent(fuzzApp, fast, index, nil)
+	es, errs := parseEvent(fuzzApp, slow, index, nil)
 	if (errf == nil) != (errs == nil) || (errf != nil && errf.Error() != errs.Error()) || !reflect.DeepEqual(ef, es) {
 		t.Fatalf("body %q: parseEvent fast %+v %v, encoding/json %+v %v", body, ef, errf, es, errs)
 	}

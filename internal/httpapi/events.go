@@ -48,8 +48,10 @@ type event struct {
 
 // parseEvent validates one event against the app's limits. index is the
 // event's place in a batch, or -1 for a single trigger; a batch event names
-// exactly one channel.
-func parseEvent(app *apps.App, b *eventBody, index int) (event, error) {
+// exactly one channel. The channels go into room when it has the capacity
+// (a batch gives every event a slot of one array), else into an array of
+// their own.
+func parseEvent(app *apps.App, b *eventBody, index int, room []channel.Channel) (event, error) {
 	ev := event{name: b.Name, socketID: b.SocketID}
 	switch {
 	case b.Name == "":
@@ -86,7 +88,11 @@ func parseEvent(app *apps.App, b *eventBody, index int) (event, error) {
 	case n > MaxTriggerChannels:
 		return ev, refuse(http.StatusBadRequest, "%san event may be triggered on at most %d channels, not %d", eventPrefix(index), MaxTriggerChannels, n)
 	}
-	ev.channels = make([]channel.Channel, 0, n)
+	if cap(room) >= n {
+		ev.channels = room[:0:n]
+	} else {
+		ev.channels = make([]channel.Channel, 0, n)
+	}
 	if b.Channel != "" {
 		if err := ev.addChannel(app, b.Channel, index); err != nil {
 			return ev, err
@@ -213,7 +219,7 @@ func (a *API) trigger(r request) (any, error) {
 		}
 		b = slow
 	}
-	ev, err := parseEvent(r.app, &b, -1)
+	ev, err := parseEvent(r.app, &b, -1, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -259,9 +265,10 @@ func (a *API) batchTrigger(r request) (any, error) {
 		return nil, tooManyEvents(r.app, n)
 	}
 	events := make([]event, len(b.Batch))
+	chans := make([]channel.Channel, len(b.Batch)) // a batch event has one
 	wantInfo := false
 	for i := range b.Batch {
-		ev, err := parseEvent(r.app, &b.Batch[i], i)
+		ev, err := parseEvent(r.app, &b.Batch[i], i, chans[i:i:i+1])
 		if err != nil {
 			return nil, err
 		}
