@@ -409,8 +409,17 @@ func (p *poller) flushWith(c *pconn, iovs []unix.Iovec, scratch []byte) {
 		c.respQueued = false
 		c.respOut = true
 	}
-	c.out = append(c.out, c.queue...)
-	c.queue = recycle(c.queue, &c.queueSlack)
+	if len(c.out) == 0 {
+		// Nothing is left to write: the queue's array becomes the write
+		// list, and the write list's, empty, the queue's. Swapping spares
+		// the copy, and a connection that was sent one frame since it
+		// started holds one array, not two.
+		c.out, c.queue = c.queue, c.out
+		c.outSlack, c.queueSlack = c.queueSlack, c.outSlack
+	} else {
+		c.out = append(c.out, c.queue...)
+		c.queue = recycle(c.queue, &c.queueSlack)
+	}
 	// Lend what is about to be written to the kernel: it stops counting
 	// against MaxQueueBytes until writev has said how much it refused.
 	// Counting it until writev returns would be wrong, because the client
@@ -772,6 +781,17 @@ func (c *pconn) Start(h Handler) {
 	if c.isClosed() {
 		return // the flush failed, and the handler has been told
 	}
+	// The handshake's frames are out: their arrays, sized for them, go.
+	// Most connections are sent little after their start, and an idle one
+	// should not keep them.
+	if len(c.out) == 0 {
+		c.out = nil // the loop does not see c before register
+	}
+	c.mu.Lock()
+	if len(c.queue) == 0 {
+		c.queue = nil
+	}
+	c.mu.Unlock()
 	// Decide before registering: from then on the reader is the loop's.
 	early := len(c.reader.carry) > 0
 	if err := c.p.register(c); err != nil {
