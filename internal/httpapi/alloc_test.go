@@ -104,3 +104,28 @@ func TestOverlongBatchAllocs(t *testing.T) {
 		})
 	}
 }
+
+// TestOverlongChannelsAllocs: a trigger naming far more channels than it
+// may is refused for about what its body costs; decoded, each one-letter
+// name would take about 30 times its three bytes.
+func TestOverlongChannelsAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	f := newFixture(t, func(a *apps.App) { a.MaxBodyBytes = 256 << 10 })
+	const names = 60_000
+	body := `{"name":"e","data":"d","channels":[` + strings.Repeat(`"a",`, names-1) + `"a"]}`
+	q := auth.SignRequest(f.app.Key, f.app.Secret, "POST", "/apps/42/events", nil, []byte(body), f.now).Encode()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	status, got := f.raw("POST", "/apps/42/events?"+q, body)
+	runtime.ReadMemStats(&after)
+	if want := `{"error":"an event may be triggered on at most 100 channels, not 60000"}`; status != http.StatusBadRequest || got != want {
+		t.Fatalf("answered %d %s, want 400 %s", status, got, want)
+	}
+	n := after.TotalAlloc - before.TotalAlloc
+	t.Logf("refusing a %d-byte trigger allocated %d bytes", len(body), n)
+	if n > 8*uint64(len(body)) {
+		t.Errorf("refusing a trigger allocated %.1f times its body", float64(n)/float64(len(body)))
+	}
+}

@@ -160,7 +160,7 @@ func (d *jsonScanner) event(b *eventBody) bool {
 			b.Channel, ok = d.string()
 		case "channels":
 			field = fieldChannels
-			b.Channels, ok = d.strings()
+			b.Channels, b.channelsOver, ok = d.strings(MaxTriggerChannels)
 		case "socket_id":
 			field = fieldSocketID
 			b.SocketID, ok = d.string()
@@ -184,26 +184,35 @@ func (d *jsonScanner) event(b *eventBody) bool {
 }
 
 // strings reads an array of strings: never nil, as encoding/json makes
-// an empty array.
-func (d *jsonScanner) strings() ([]string, bool) {
+// an empty array. Only the first max are kept; over counts the others,
+// read and checked as the kept ones are, so that a list far over the
+// limit costs no more than its body.
+func (d *jsonScanner) strings(max int) (out []string, over int, ok bool) {
 	if !d.byte('[') {
-		return nil, false
+		return nil, 0, false
 	}
-	out := []string{}
+	out = []string{}
 	if d.byte(']') {
-		return out, true
+		return out, 0, true
 	}
 	for {
-		s, ok := d.string()
-		if !ok {
-			return nil, false
+		if len(out) < max {
+			s, ok := d.string()
+			if !ok {
+				return nil, 0, false
+			}
+			out = append(out, s)
+		} else {
+			if !d.skipString() {
+				return nil, 0, false
+			}
+			over++
 		}
-		out = append(out, s)
 		if d.byte(']') {
-			return out, true
+			return out, over, true
 		}
 		if !d.byte(',') {
-			return nil, false
+			return nil, 0, false
 		}
 	}
 }
@@ -213,20 +222,8 @@ func (d *jsonScanner) strings() ([]string, bool) {
 // up on, as the unknown key it would decode to. Keys are only compared,
 // never kept, so reading them allocates nothing.
 func (d *jsonScanner) key() ([]byte, bool) {
-	if !d.byte('"') {
-		return nil, false
-	}
-	start := d.i
-	for ; d.i < len(d.b); d.i++ {
-		switch c := d.b[d.i]; {
-		case c == '"':
-			d.i++
-			return d.b[start : d.i-1], true
-		case c == '\\', c < 0x20, c >= utf8.RuneSelf:
-			return nil, false
-		}
-	}
-	return nil, false
+	raw, escapes, ok := d.rawString()
+	return raw, ok && !escapes
 }
 
 // string reads a string whose escapes, if any, are the two-character ones
@@ -235,33 +232,69 @@ func (d *jsonScanner) key() ([]byte, bool) {
 // escape, invalid UTF-8 (which encoding/json replaces) or a malformed
 // string make it give up.
 func (d *jsonScanner) string() (string, bool) {
-	if !d.byte('"') {
+	raw, escapes, ok := d.rawString()
+	switch {
+	case !ok:
 		return "", false
+	case !escapes:
+		return string(raw), true
+	}
+	return unescape(raw)
+}
+
+// skipString reads a string as string does, giving up where it would,
+// and keeps nothing of it.
+func (d *jsonScanner) skipString() bool {
+	raw, escapes, ok := d.rawString()
+	return ok && (!escapes || validEscapes(raw))
+}
+
+// rawString reads a string up to its closing quote and returns its
+// content as it lies in the body, and whether it holds escapes. It gives
+// up on control characters and invalid UTF-8.
+func (d *jsonScanner) rawString() (raw []byte, escapes, ok bool) {
+	if !d.byte('"') {
+		return nil, false, false
 	}
 	start := d.i
-	escapes, wide := false, false
+	wide := false
 	for ; d.i < len(d.b); d.i++ {
 		switch c := d.b[d.i]; {
 		case c == '"':
 			raw := d.b[start:d.i]
 			d.i++
 			if wide && !utf8.Valid(raw) {
-				return "", false
+				return nil, false, false
 			}
-			if !escapes {
-				return string(raw), true
-			}
-			return unescape(raw)
+			return raw, escapes, true
 		case c == '\\':
 			escapes = true
 			d.i++ // the escaped byte is not the string's end
 		case c < 0x20:
-			return "", false
+			return nil, false, false
 		case c >= utf8.RuneSelf:
 			wide = true
 		}
 	}
-	return "", false
+	return nil, false, false
+}
+
+// validEscapes reports whether unescape takes raw.
+func validEscapes(raw []byte) bool {
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		if i++; i == len(raw) {
+			return false
+		}
+		switch raw[i] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // unescape decodes the two-character escapes of raw, a string's content.

@@ -2,7 +2,9 @@ package httpapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/heraldhq/herald/internal/apps"
@@ -60,7 +62,7 @@ var fuzzApp = &apps.App{ID: "1", MaxEventBytes: 64, MaxChannelNameLength: 32}
 func sameEvent(t *testing.T, body string, fast, slow *eventBody, index int) {
 	t.Helper()
 	if fast.Name != slow.Name || fast.Channel != slow.Channel || fast.SocketID != slow.SocketID || fast.Info != slow.Info ||
-		!reflect.DeepEqual(fast.Channels, slow.Channels) || fast.dataSet != (slow.Data != nil) {
+		!sameChannels(fast, slow) || fast.dataSet != (slow.Data != nil) {
 		t.Fatalf("body %q: fast %+v, encoding/json %+v", body, fast, slow)
 	}
 	if fast.dataSet {
@@ -73,6 +75,49 @@ func sameEvent(t *testing.T, body string, fast, slow *eventBody, index int) {
 	es, errs := parseEvent(fuzzApp, slow, index, nil)
 	if (errf == nil) != (errs == nil) || (errf != nil && errf.Error() != errs.Error()) || !reflect.DeepEqual(ef, es) {
 		t.Fatalf("body %q: parseEvent fast %+v %v, encoding/json %+v %v", body, ef, errf, es, errs)
+	}
+}
+
+// sameChannels: the fast decoder keeps the first MaxTriggerChannels names
+// and counts the others.
+func sameChannels(fast, slow *eventBody) bool {
+	if len(slow.Channels) <= MaxTriggerChannels {
+		return fast.channelsOver == 0 && reflect.DeepEqual(fast.Channels, slow.Channels)
+	}
+	return reflect.DeepEqual(fast.Channels, slow.Channels[:MaxTriggerChannels]) &&
+		fast.channelsOver == len(slow.Channels)-MaxTriggerChannels
+}
+
+// A channel list over the limit is refused as encoding/json's reading of
+// it is, with the count, though the fast reading kept only the names it
+// could use; the names it skips are checked all the same.
+func TestDecodeOverlongChannels(t *testing.T) {
+	for _, n := range []int{MaxTriggerChannels, MaxTriggerChannels + 1, 5000} {
+		names := make([]string, n)
+		for i := range names {
+			names[i] = fmt.Sprintf(`"ch-%d"`, i)
+		}
+		for _, last := range []string{"", `,"x\ty"`, `,"a\qb"`} {
+			body := `{"name":"e","data":"d","channels":[` + strings.Join(names, ",") + last + `]}`
+			var fast, slow eventBody
+			okFast := decodeEventFast([]byte(body), &fast)
+			errSlow := decodeBody([]byte(body), &slow)
+			if okFast != (errSlow == nil) {
+				t.Fatalf("%d channels, then %q: fast reading %v, encoding/json %v", n, last, okFast, errSlow)
+			}
+			if !okFast {
+				continue
+			}
+			if len(fast.Channels) > MaxTriggerChannels {
+				t.Fatalf("%d channels: %d kept", n, len(fast.Channels))
+			}
+			sameEvent(t, body, &fast, &slow, -1)
+			total := n + strings.Count(last, ",")
+			_, err := parseEvent(fuzzApp, &fast, -1, nil)
+			if want := fmt.Sprintf("at most %d channels, not %d", MaxTriggerChannels, total); total > MaxTriggerChannels && (err == nil || !strings.Contains(err.Error(), want)) {
+				t.Fatalf("%d channels: %v, want a refusal saying %q", total, err, want)
+			}
+		}
 	}
 }
 

@@ -30,6 +30,10 @@ type eventBody struct {
 	// data is Data already decoded, by decodeEventFast, when dataSet.
 	data    string
 	dataSet bool
+	// channelsOver counts the names of channels that decodeEventFast read
+	// past MaxTriggerChannels without keeping them: such an event is
+	// refused, and its count is all the refusal needs.
+	channelsOver int
 }
 
 // batchBody is the body of POST /batch_events.
@@ -73,7 +77,7 @@ func parseEvent(app *apps.App, b *eventBody, index int, room []channel.Channel) 
 	}
 	ev.data = data
 
-	n := len(b.Channels)
+	n := len(b.Channels) + b.channelsOver
 	if index >= 0 {
 		if b.Channel == "" || len(b.Channels) > 0 {
 			return ev, refuse(http.StatusBadRequest, "%sa batch event needs exactly one channel, in \"channel\"", eventPrefix(index))
