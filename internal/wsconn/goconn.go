@@ -19,7 +19,7 @@ func newGoConn(nc net.Conn, br *bufio.Reader, cfg Config, written *atomic.Uint64
 		written: written,
 		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
-		reader:  frameReader{max: cfg.MaxMessageBytes},
+		reader:  newFrameReader(cfg.MaxMessageBytes),
 	}
 	c.lastRead.Store(time.Now().UnixNano())
 	return c

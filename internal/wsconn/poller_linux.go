@@ -105,7 +105,7 @@ func (ps *pollerSet) adopt(nc net.Conn, early, resp []byte) (Conn, error) {
 func (ps *pollerSet) adoptFD(fd int, early, resp []byte) *pconn {
 	p := ps.pollers[int(ps.next.Add(1))%len(ps.pollers)]
 	c := &pconn{fd: fd, p: p}
-	c.reader.max = p.cfg.MaxMessageBytes
+	c.reader = newFrameReader(p.cfg.MaxMessageBytes)
 	if len(early) > 0 {
 		c.reader.carry = bytes.Clone(early)
 	}
@@ -501,7 +501,7 @@ func (p *poller) flushWith(c *pconn, iovs []unix.Iovec, scratch []byte) {
 		return
 	}
 	c.sentClose = true
-	if c.peerClosed || c.fatal != nil {
+	if err := c.failure(); c.peerClosed || err != nil {
 		p.shutdown(c, c.closeErr())
 		return
 	}
@@ -724,7 +724,6 @@ type pconn struct {
 	outOff       int
 	outBytes     int   // bytes of out not yet written
 	blockedSince int64 // monoNow when the kernel last refused bytes
-	fatal        error
 	reader       frameReader
 }
 
@@ -732,6 +731,7 @@ type pconn struct {
 type pconnRare struct {
 	pong       []byte // a pong not yet taken by the loop: see queuePong
 	closeTimer *time.Timer
+	fatal      error // the client error that failed the connection: see fail
 }
 
 // more returns c.rare, making it if need be. c.mu is held.
@@ -918,9 +918,19 @@ func (c *pconn) isClosed() bool {
 	return c.closed
 }
 
+// failure is the client error that failed the connection, or nil.
+func (c *pconn) failure() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rare == nil {
+		return nil
+	}
+	return c.rare.fatal
+}
+
 func (c *pconn) closeErr() error {
-	if c.fatal != nil {
-		return c.fatal
+	if err := c.failure(); err != nil {
+		return err
 	}
 	return io.EOF
 }
@@ -984,7 +994,11 @@ func (c *pconn) peerClose(code int) {
 // code; the socket goes once the close frame is out. Only the loop calls
 // it.
 func (c *pconn) fail(err error) {
-	c.fatal = err
+	// A failed connection is rare, so its error waits in pconnRare
+	// rather than taking two words of every connection.
+	c.mu.Lock()
+	c.more().fatal = err
+	c.mu.Unlock()
 	code, reason := CloseCodeFor(err)
 	c.Close(code, reason)
 	if c.sentClose {

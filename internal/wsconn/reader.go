@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
@@ -131,14 +132,25 @@ type frameSink interface {
 // reads unless a frame straddles them, so an idle connection costs nothing
 // here; what it does hold is bounded by max (one message, plus one frame
 // header).
+//
+// It is part of every connection's state, so its fields are laid out to
+// fit 64 bytes: the two counts are 32-bit (a message is at most max, and
+// max is at most math.MaxInt32), and the flags share a word.
 type frameReader struct {
-	max       int
 	carry     []byte // bytes of an incomplete frame from earlier reads
 	msg       []byte // fragments of the current message
-	inMessage bool   // a fragmented message is in progress
-	text      bool   // and it is a text message
-	checked   int    // bytes of msg known to be whole, valid UTF-8 sequences
-	done      bool   // a close frame or a violation ended the stream
+	max       int32
+	checked   int32 // bytes of msg known to be whole, valid UTF-8 sequences
+	inMessage bool  // a fragmented message is in progress
+	text      bool  // and it is a text message
+	done      bool  // a close frame or a violation ended the stream
+}
+
+// newFrameReader returns a reader of messages of at most limit bytes; a limit
+// beyond math.MaxInt32 is taken as that, more than any client message
+// could sensibly be.
+func newFrameReader(limit int) frameReader {
+	return frameReader{max: int32(min(limit, math.MaxInt32))}
 }
 
 // feed consumes data. data may be modified (unmasked in place) and is not
@@ -227,10 +239,10 @@ func (r *frameReader) data(h header, p []byte, sink frameSink) error {
 		// Checked fragment by fragment, so an invalid message fails as soon
 		// as its bad bytes arrive; a character may straddle fragments.
 		n, ok := validPrefix(r.msg[r.checked:])
-		if !ok || (h.fin && r.checked+n != len(r.msg)) {
+		if !ok || (h.fin && int(r.checked)+n != len(r.msg)) {
 			return violate(ErrInvalidUTF8, "text message")
 		}
-		r.checked += n
+		r.checked += int32(n)
 	}
 	if !h.fin {
 		return nil

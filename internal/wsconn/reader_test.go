@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -51,7 +52,7 @@ func (s *recordSink) peerClose(code int) {
 // sink saw.
 func feedInChunks(t *testing.T, stream []byte, chunk, max int) ([]string, error) {
 	t.Helper()
-	r := frameReader{max: max}
+	r := newFrameReader(max)
 	s := &recordSink{}
 	for i := 0; i < len(stream); i += chunk {
 		end := min(i+chunk, len(stream))
@@ -167,7 +168,7 @@ func TestFrameReaderCloseCodes(t *testing.T) {
 // processed: a client cannot have frames handled once it is being closed.
 func TestFrameReaderStopsAtTheEnd(t *testing.T) {
 	after := clientFrame(true, opText, []byte("after"))
-	r := frameReader{max: 1024}
+	r := newFrameReader(1024)
 	s := &recordSink{}
 	stream := append(clientFrame(true, opClose, closePayload(1000, "")), after...)
 	if err := r.feed(stream, s); err != nil {
@@ -179,7 +180,7 @@ func TestFrameReaderStopsAtTheEnd(t *testing.T) {
 	if fmt.Sprint(s.events) != "[close:1000]" {
 		t.Fatalf("after close: %q", s.events)
 	}
-	r = frameReader{max: 1024}
+	r = newFrameReader(1024)
 	s = &recordSink{}
 	if err := r.feed(append(clientFrame(true, 0x3, nil), after...), s); !errors.Is(err, ErrProtocol) {
 		t.Fatalf("err = %v", err)
@@ -250,7 +251,7 @@ func TestFrameReaderUTF8(t *testing.T) {
 // A fragmented message fails as soon as its bad bytes arrive, before it
 // ends.
 func TestFrameReaderUTF8FailsFast(t *testing.T) {
-	r := frameReader{max: 1024}
+	r := newFrameReader(1024)
 	s := &recordSink{}
 	if err := r.feed(clientFrame(false, opText, []byte("fine \xE2\x82")), s); err != nil {
 		t.Fatalf("valid so far: %v", err)
@@ -293,7 +294,7 @@ func TestValidPrefixMatchesUTF8Valid(t *testing.T) {
 }
 
 func TestFrameReaderKeepsNoBufferWhenIdle(t *testing.T) {
-	r := frameReader{max: 1024}
+	r := newFrameReader(1024)
 	s := &recordSink{}
 	r.feed(clientFrame(true, opText, []byte("hello")), s)
 	if r.carry != nil || len(r.msg) != 0 {
@@ -307,7 +308,7 @@ func TestFrameReaderKeepsNoBufferWhenIdle(t *testing.T) {
 func TestFrameReaderTrickleIsLinear(t *testing.T) {
 	payload := bytes.Repeat([]byte("t"), 60000)
 	stream := clientFrame(true, opText, payload)
-	r := frameReader{max: 64 << 10}
+	r := newFrameReader(64 << 10)
 	s := &recordSink{}
 	r.feed(append([]byte(nil), stream[:14]...), s) // the header, and a little
 	if c := cap(r.carry); c > 64 {
@@ -343,7 +344,7 @@ func FuzzFrameReader(f *testing.F) {
 		if chunk <= 0 || chunk > len(stream)+1 {
 			chunk = len(stream) + 1
 		}
-		r := frameReader{max: 256}
+		r := newFrameReader(256)
 		s := &recordSink{}
 		var ferr error
 		for i := 0; i < len(stream) && ferr == nil; i += chunk {
@@ -357,7 +358,7 @@ func FuzzFrameReader(f *testing.F) {
 		}
 		// The same stream fed whole gives the same events: chunking never
 		// changes what is decoded.
-		r2 := frameReader{max: 256}
+		r2 := newFrameReader(256)
 		s2 := &recordSink{}
 		err2 := r2.feed(append([]byte(nil), stream...), s2)
 		if (ferr == nil) != (err2 == nil) || fmt.Sprint(s.events) != fmt.Sprint(s2.events) {
@@ -404,7 +405,7 @@ func FuzzTextFragments(f *testing.F) {
 		stream := clientFrame(false, opText, msg[:a])
 		stream = append(stream, clientFrame(false, opContinuation, msg[a:b])...)
 		stream = append(stream, clientFrame(true, opContinuation, msg[b:])...)
-		r := frameReader{max: 256}
+		r := newFrameReader(256)
 		s := &recordSink{}
 		var err error
 		step := int(chunk)%16 + 1
@@ -421,4 +422,20 @@ func FuzzTextFragments(f *testing.F) {
 			t.Fatalf("err %v, delivered %q", err, s.events)
 		}
 	})
+}
+
+// The reader's limit is 32-bit, to keep every connection's state small: a
+// configured limit beyond that is taken as the largest it can hold, never
+// wrapped to a small or negative one that would refuse every message.
+func TestFrameReaderLimitClamped(t *testing.T) {
+	for _, limit := range []int{1, 64 << 10, math.MaxInt32, math.MaxInt32 + 1, math.MaxInt} {
+		r := newFrameReader(limit)
+		if want := int32(min(limit, math.MaxInt32)); r.max != want {
+			t.Errorf("limit %d: reader max %d, want %d", limit, r.max, want)
+		}
+		s := &recordSink{}
+		if err := r.feed(clientFrame(true, opText, []byte("x")), s); err != nil || len(s.events) != 1 {
+			t.Errorf("limit %d: a 1-byte message gave %v, %d events", limit, err, len(s.events))
+		}
+	}
 }
