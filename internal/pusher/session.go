@@ -432,11 +432,14 @@ func (s *Session) queueSubscription(sub subscription, fn func(ctx context.Contex
 // authorized by a JWT that expires ends the connection at its expiry.
 func (s *Session) newSub(ch channel.Channel, userID string, expires time.Time) subscription {
 	s.subSeq++
-	sub := subscription{ch: ch, userID: userID, id: uint64(s.subSeq)}
+	sub := subscription{ch: ch, id: uint64(s.subSeq)}
+	if userID != "" || !expires.IsZero() {
+		sub.grant = &subGrant{userID: userID}
+	}
 	if !expires.IsZero() {
-		sub.expires = expires.UnixNano()
+		sub.grant.expires = expires.UnixNano()
 		s.expiring = true
-		if s.timer != nil && sub.expires < s.timerAt {
+		if s.timer != nil && sub.grant.expires < s.timerAt {
 			s.resetTimer(s.fe.clock.Now(), expires.Sub(s.fe.clock.Now()))
 		}
 	}
@@ -649,7 +652,7 @@ func (s *Session) leave(sub subscription) {
 	if sub.ch.Kind != channel.Presence {
 		return
 	}
-	hc, userID := s.hc, sub.userID
+	hc, userID := s.hc, sub.userID()
 	hc.Do(func(ctx context.Context) {
 		if err := s.fe.hub.LeavePresence(ctx, hc, name, userID); err != nil {
 			s.logError("presence leave failed", name, err)
@@ -684,7 +687,7 @@ func (s *Session) handleClientEvent(m Message) {
 			Data: string(data), DataJSON: true, Exclude: s.socketID(),
 		}
 		if sub.ch.Kind == channel.Presence {
-			msg.UserID = sub.userID
+			msg.UserID = sub.userID()
 		}
 		s.publish(msg)
 	}
@@ -960,8 +963,8 @@ func (s *Session) resetTimer(now time.Time, d time.Duration) {
 func (s *Session) nextExpiry() int64 {
 	var due int64
 	for _, sub := range s.subs.all() {
-		if sub.expires != 0 && (due == 0 || sub.expires < due) {
-			due = sub.expires
+		if e := sub.expires(); e != 0 && (due == 0 || e < due) {
+			due = e
 		}
 	}
 	return due

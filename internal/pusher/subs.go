@@ -18,17 +18,41 @@ type subscriptions struct {
 }
 
 type subscription struct {
-	ch     channel.Channel
-	userID string // presence member id of this connection
+	ch channel.Channel
 	// id tells this subscription from an earlier or later one to the same
 	// channel, for results of off-loop work.
 	id uint64
 	// pending holds the channel's events until the subscription is
 	// confirmed; nil once it is (or for one confirmed at once).
 	pending *hub.Pending
+	// grant is what a presence or JWT authorization carried; nil for the
+	// other subscriptions, most of them, which keeps the entry 48 bytes.
+	grant *subGrant
+}
+
+// subGrant is the part of a subscription only some have.
+type subGrant struct {
+	userID string // presence member id of this connection
 	// expires is when the JWT that authorized it expires, in unix
 	// nanoseconds; 0: never, or not authorized by a JWT.
 	expires int64
+}
+
+// userID is the connection's presence member id on this channel, or "".
+func (s *subscription) userID() string {
+	if s.grant == nil {
+		return ""
+	}
+	return s.grant.userID
+}
+
+// expires is when the subscription's JWT expires, in unix nanoseconds; 0:
+// never.
+func (s *subscription) expires() int64 {
+	if s.grant == nil {
+		return 0
+	}
+	return s.grant.expires
 }
 
 const indexThreshold = 16

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 
 	"github.com/heraldhq/herald/internal/channel"
 )
@@ -18,12 +19,12 @@ func TestSubscriptionsMatchesMap(t *testing.T) {
 		name := fmt.Sprintf("ch-%d", r.IntN(40))
 		if _, ok := model[name]; !ok && r.IntN(2) == 0 {
 			user := fmt.Sprintf("u%d", step)
-			s.add(subscription{ch: channel.Channel{Name: name}, userID: user})
+			s.add(subscription{ch: channel.Channel{Name: name}, grant: &subGrant{userID: user}})
 			model[name] = user
 		} else {
 			got, ok := s.remove(name)
 			want, wantOK := model[name]
-			if ok != wantOK || (ok && (got.ch.Name != name || got.userID != want)) {
+			if ok != wantOK || (ok && (got.ch.Name != name || got.userID() != want)) {
 				t.Fatalf("step %d: remove(%s) = %+v, %v; want user %q, %v", step, name, got, ok, want, wantOK)
 			}
 			delete(model, name)
@@ -34,8 +35,16 @@ func TestSubscriptionsMatchesMap(t *testing.T) {
 		probe := fmt.Sprintf("ch-%d", r.IntN(40))
 		got, ok := s.get(probe)
 		want, wantOK := model[probe]
-		if ok != wantOK || (ok && got.userID != want) {
+		if ok != wantOK || (ok && got.userID() != want) {
 			t.Fatalf("step %d: get(%s) = %+v, %v; want user %q, %v", step, probe, got, ok, want, wantOK)
 		}
+	}
+}
+
+// Every subscribed connection holds at least one subscription entry: a
+// field added carelessly moves it to a larger size class.
+func TestSubscriptionSize(t *testing.T) {
+	if n := unsafe.Sizeof(subscription{}); n > 48 {
+		t.Errorf("subscription is %d bytes, want at most 48", n)
 	}
 }
