@@ -42,3 +42,17 @@ func (b *Broker) PendingLeaves() int {
 	defer b.mu.Unlock()
 	return len(b.leaves)
 }
+
+// OwnReadyChannels is how many interests hold a readiness channel of their
+// own: those not yet ready.
+func (b *Broker) OwnReadyChannels() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, in := range b.interest {
+		if in.readyCh != readyClosed {
+			n++
+		}
+	}
+	return n
+}

@@ -157,8 +157,7 @@ func (b *Broker) syncSubscriptions(dc rueidis.DedicatedClient, subscribed map[ch
 			case in != nil && !in.ready:
 				// Withdrawn and declared again before we got to it: the
 				// subscription never ended.
-				in.ready = true
-				close(in.readyCh)
+				in.markReady()
 			case in == nil && subscribed[k]:
 				unsubs = append(unsubs, k)
 			}
@@ -191,8 +190,7 @@ func (b *Broker) syncSubscriptions(dc rueidis.DedicatedClient, subscribed map[ch
 		for _, k := range subs {
 			subscribed[k] = true
 			if in := b.interest[k]; in != nil && !in.ready {
-				in.ready = true
-				close(in.readyCh)
+				in.markReady()
 			} else if in == nil {
 				// Withdrawn meanwhile: the next round unsubscribes.
 				b.subDirty[k] = struct{}{}

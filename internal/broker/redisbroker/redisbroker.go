@@ -150,6 +150,25 @@ type interest struct {
 	readyCh chan struct{} // closed when ready
 }
 
+// readyClosed stands in for the readyCh of every ready interest. A node
+// keeps an interest for each channel with a local subscriber, most of them
+// ready for as long as they last; a closed channel of their own would hold
+// about 100 bytes each for nothing, since a waiter keeps the channel it
+// read.
+var readyClosed = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// markReady wakes the interest's waiters and lets its channel go. b.mu
+// is held.
+func (in *interest) markReady() {
+	in.ready = true
+	close(in.readyCh)
+	in.readyCh = readyClosed
+}
+
 // New validates o and returns a broker that connects to Redis in the
 // background: it does not wait for Redis, so that a node starts and
 // serves locally during an outage. It fails only on invalid options.

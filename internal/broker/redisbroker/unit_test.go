@@ -354,6 +354,46 @@ func TestInterestChurn(t *testing.T) {
 	})
 }
 
+// TestReadyInterestsHoldNoChannel: once Redis confirmed a channel's
+// subscription, the node keeps no readiness channel of its own for it, and
+// waiters from before and after that are all answered.
+func TestReadyInterestsHoldNoChannel(t *testing.T) {
+	srv := redistest.Start(t)
+	b := newBroker(t, srv, nil)
+	const n = 50
+	errs := make(chan error, 2*n)
+	for i := range n {
+		ch := fmt.Sprintf("ch-%d", i)
+		b.SetLocalCount("app", ch, 1)
+		go func() { errs <- b.AwaitInterest(t.Context(), "app", ch) }()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		if !b.InterestReady("app", fmt.Sprintf("ch-%d", i)) {
+			t.Fatalf("ch-%d: not ready after its waiter was answered", i)
+		}
+	}
+	if got := b.OwnReadyChannels(); got != 0 {
+		t.Errorf("%d ready interests still hold a channel of their own, want 0", got)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if err := b.AwaitInterest(ctx, "app", "ch-0"); err != nil {
+		t.Errorf("waiting on a ready channel: %v", err)
+	}
+	b.SetLocalCount("app", "late", 1)
+	if err := b.AwaitInterest(t.Context(), "app", "late"); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.OwnReadyChannels(); got != 0 {
+		t.Errorf("after a later channel was ready: %d own channels, want 0", got)
+	}
+}
+
 // TestCloseDuringOutage: Close with Redis down reports the failed cleanup
 // within its context instead of hanging, and the broker is closed.
 func TestCloseDuringOutage(t *testing.T) {
