@@ -85,22 +85,10 @@ func TestOverlongBatchAllocs(t *testing.T) {
 		"mistyped": `{"batch":[` + strings.Repeat(`1,`, events-1) + `1]}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			q := auth.SignRequest(f.app.Key, f.app.Secret, "POST", "/apps/42/batch_events", nil, []byte(body), f.now).Encode()
-			var before, after runtime.MemStats
-			runtime.ReadMemStats(&before)
-			status, got := f.raw("POST", "/apps/42/batch_events?"+q, body)
-			runtime.ReadMemStats(&after)
-			if want := `{"error":"a batch may hold at most 3 events, not 80000"}`; status != http.StatusBadRequest || got != want {
-				t.Fatalf("answered %d %s, want 400 %s", status, got, want)
-			}
 			// The request's own copies of the body (the test's request,
 			// its reading) are a few times its size; decoded, the events
 			// were over 50.
-			n := after.TotalAlloc - before.TotalAlloc
-			t.Logf("refusing a %d-byte batch allocated %d bytes", len(body), n)
-			if n > 8*uint64(len(body)) {
-				t.Errorf("refusing a batch allocated %.1f times its body", float64(n)/float64(len(body)))
-			}
+			refusedWithin(t, f, "/apps/42/batch_events", body, `{"error":"a batch may hold at most 3 events, not 80000"}`, 8)
 		})
 	}
 }
@@ -115,17 +103,25 @@ func TestOverlongChannelsAllocs(t *testing.T) {
 	f := newFixture(t, func(a *apps.App) { a.MaxBodyBytes = 256 << 10 })
 	const names = 60_000
 	body := `{"name":"e","data":"d","channels":[` + strings.Repeat(`"a",`, names-1) + `"a"]}`
-	q := auth.SignRequest(f.app.Key, f.app.Secret, "POST", "/apps/42/events", nil, []byte(body), f.now).Encode()
+	refusedWithin(t, f, "/apps/42/events", body, `{"error":"an event may be triggered on at most 100 channels, not 60000"}`, 8)
+}
+
+// refusedWithin posts body, signed, to path, expects a 400 with answer want,
+// and fails unless the server allocated at most times the body's size
+// while refusing it.
+func refusedWithin(t *testing.T, f *fixture, path, body, want string, times uint64) {
+	t.Helper()
+	q := auth.SignRequest(f.app.Key, f.app.Secret, "POST", path, nil, []byte(body), f.now).Encode()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	status, got := f.raw("POST", "/apps/42/events?"+q, body)
+	status, got := f.raw("POST", path+"?"+q, body)
 	runtime.ReadMemStats(&after)
-	if want := `{"error":"an event may be triggered on at most 100 channels, not 60000"}`; status != http.StatusBadRequest || got != want {
+	if status != http.StatusBadRequest || got != want {
 		t.Fatalf("answered %d %s, want 400 %s", status, got, want)
 	}
 	n := after.TotalAlloc - before.TotalAlloc
-	t.Logf("refusing a %d-byte trigger allocated %d bytes", len(body), n)
-	if n > 8*uint64(len(body)) {
-		t.Errorf("refusing a trigger allocated %.1f times its body", float64(n)/float64(len(body)))
+	t.Logf("refusing a %d-byte body allocated %d bytes", len(body), n)
+	if n > times*uint64(len(body)) {
+		t.Errorf("refusing a body allocated %.1f times its size, want at most %d", float64(n)/float64(len(body)), times)
 	}
 }
