@@ -501,7 +501,7 @@ func (p *poller) flushWith(c *pconn, iovs []unix.Iovec, scratch []byte) {
 		return
 	}
 	c.sentClose = true
-	if err := c.failure(); c.peerClosed || err != nil {
+	if c.peerClosed || c.failure() != nil {
 		p.shutdown(c, c.closeErr())
 		return
 	}
