@@ -184,10 +184,10 @@ func (d *jsonScanner) event(b *eventBody) bool {
 }
 
 // strings reads an array of strings: never nil, as encoding/json makes
-// an empty array. Only the first max are kept; over counts the others,
+// an empty array. Only the first keep are kept; over counts the others,
 // read and checked as the kept ones are, so that a list far over the
 // limit costs no more than its body.
-func (d *jsonScanner) strings(max int) (out []string, over int, ok bool) {
+func (d *jsonScanner) strings(keep int) (out []string, over int, ok bool) {
 	if !d.byte('[') {
 		return nil, 0, false
 	}
@@ -196,7 +196,7 @@ func (d *jsonScanner) strings(max int) (out []string, over int, ok bool) {
 		return out, 0, true
 	}
 	for {
-		if len(out) < max {
+		if len(out) < keep {
 			s, ok := d.string()
 			if !ok {
 				return nil, 0, false
