@@ -44,7 +44,7 @@ type Config struct {
 	// (3502 "stale").
 	StaleDelay time.Duration
 	// Clock drives the sessions' timers; nil is hub.ConnClock.
-	Clock hub.Clock
+	Clock hub.SessionClock
 }
 
 // FrontEnd serves Centrifugo client connections.
@@ -52,7 +52,7 @@ type FrontEnd struct {
 	cfg   Config
 	hub   *hub.Hub
 	log   *slog.Logger
-	clock hub.Clock
+	clock hub.SessionClock
 }
 
 // New returns a front end.

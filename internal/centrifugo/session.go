@@ -51,7 +51,7 @@ type Session struct {
 	expires    time.Time // connection expiry; zero: never
 	subs       map[string]*subscription
 	subSeq     uint64
-	timer      hub.Timer
+	timer      hub.ConnTimer     // the session's one timer (onTimer)
 	rate       *ratelimit.Bucket // publishes; made by the first one
 	started    time.Time
 	nextPing   time.Time
@@ -76,8 +76,16 @@ var (
 )
 
 func newSession(fe *FrontEnd, app *apps.App, hc *hub.Conn) *Session {
-	return &Session{fe: fe, app: app, hc: hc}
+	s := &Session{fe: fe, app: app, hc: hc}
+	s.timer.Init((*sessionAlarm)(s))
+	return s
 }
+
+// sessionAlarm is the Session as its timer's hub.Alarm, so that Session
+// itself exports no Alarm method that others could call.
+type sessionAlarm Session
+
+func (a *sessionAlarm) Alarm() { (*Session)(a).onTimer() }
 
 func (s *Session) conn() transport.Conn { return s.hc.Transport() }
 
@@ -149,7 +157,7 @@ func (s *Session) start() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.started = s.fe.clock.Now()
-	s.timer = s.fe.clock.AfterFunc(s.fe.cfg.StaleDelay, s.onTimer)
+	s.fe.clock.Arm(&s.timer, s.fe.cfg.StaleDelay)
 }
 
 // HandleMessage implements transport.Handler: the message's commands are
@@ -256,9 +264,7 @@ func (s *Session) HandleClose(err error) {
 		return
 	}
 	s.closed = true
-	if s.timer != nil {
-		s.timer.Stop()
-	}
+	s.fe.clock.Disarm(&s.timer)
 	for name, sub := range s.subs {
 		s.leave(sub)
 		delete(s.subs, name)
@@ -824,7 +830,7 @@ func (s *Session) onTimer() {
 			s.CloseWith(hub.ReasonSigninTimeout)
 			return
 		}
-		s.timer.Reset(s.started.Add(cfg.StaleDelay).Sub(now))
+		s.fe.clock.Arm(&s.timer, s.started.Add(cfg.StaleDelay).Sub(now))
 		return
 	}
 	if !s.pingSent.IsZero() && s.conn().LastRead().After(s.pingSent) {
@@ -878,7 +884,7 @@ func (s *Session) arm(now time.Time) {
 			earlier(sub.expires.Add(cfg.ExpiredDelay))
 		}
 	}
-	s.timer.Reset(max(0, next.Sub(now)))
+	s.fe.clock.Arm(&s.timer, max(0, next.Sub(now)))
 }
 
 func (s *Session) logError(msg, channel string, err error) {

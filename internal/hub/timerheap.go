@@ -8,18 +8,53 @@ import (
 // ConnClock is the real clock for per-connection timers: every timer is an
 // entry of one heap served by a single runtime timer. A time.Timer costs
 // about 128 bytes; an idle connection holds one for as long as it lives, so
-// the sessions' timers are 32-byte heap entries instead. Callbacks run one
-// after another on the goroutine the runtime timer fires on, never under
-// the heap's lock; like time.AfterFunc's, they must not wait for one
-// another.
-var ConnClock Clock = NewHeapClock()
+// a session's timer is a ConnTimer in the session itself instead.
+// Callbacks run one after another on the goroutine the runtime timer fires
+// on, never under the heap's lock; like time.AfterFunc's, they must not wait
+// for one another.
+var ConnClock SessionClock = NewHeapClock()
 
-// HeapClock is a Clock whose timers share one runtime timer.
+// SessionClock is the clock of sessions: besides Clock's timers it arms the
+// ConnTimers that sessions embed.
+type SessionClock interface {
+	Clock
+	// Arm arms t to fire after d, replacing its deadline if it is armed,
+	// and reports whether it was. t fires once per arming.
+	Arm(t *ConnTimer, d time.Duration) bool
+	// ArmWithin makes t fire within d: it is armed for d unless it is
+	// already armed to fire sooner.
+	ArmWithin(t *ConnTimer, d time.Duration)
+	// Disarm stops t and reports whether it was armed. Disarming a timer
+	// that was never armed is a no-op.
+	Disarm(t *ConnTimer) bool
+}
+
+// Alarm is what a ConnTimer calls when it fires.
+type Alarm interface{ Alarm() }
+
+// ConnTimer is a timer embedded in the state of the connection it serves,
+// so that an idle connection's timer is neither an allocation of its own nor
+// a closure: it calls the Alarm given to Init. One SessionClock arms it, and
+// only through that clock are its fields touched, under the clock's lock.
+type ConnTimer struct {
+	alarm Alarm
+	when  int64 // HeapClock: nanoseconds since the clock's start
+	pos   int32 // HeapClock: index in the heap plus one; 0: not armed
+}
+
+// Init names what t calls; it comes before t is first armed.
+func (t *ConnTimer) Init(a Alarm) { t.alarm = a }
+
+// Fire calls t's Alarm. It is for SessionClocks outside this package; a
+// clock calls it once t is due and no longer armed.
+func (t *ConnTimer) Fire() { t.alarm.Alarm() }
+
+// HeapClock is a SessionClock whose timers share one runtime timer.
 type HeapClock struct {
 	start time.Time // anchors the entries' monotonic deadlines
 
 	mu   sync.Mutex
-	heap []*heapTimer // a min-heap by when
+	heap []*ConnTimer // a min-heap by when
 	rt   *time.Timer  // fires at rtAt; nil until the first timer
 	rtAt int64        // 0: rt is not armed
 }
@@ -27,55 +62,81 @@ type HeapClock struct {
 // NewHeapClock returns a clock with no timers.
 func NewHeapClock() *HeapClock { return &HeapClock{start: time.Now()} }
 
-type heapTimer struct {
-	c    *HeapClock
-	f    func()
-	when int64 // nanoseconds since c.start
-	idx  int   // position in c.heap; -1: not armed
-}
-
-var _ Clock = (*HeapClock)(nil)
+var _ SessionClock = (*HeapClock)(nil)
 
 // Now implements Clock.
 func (c *HeapClock) Now() time.Time { return time.Now() }
 
 func (c *HeapClock) since() int64 { return int64(time.Since(c.start)) }
 
+// funcTimer is a Clock timer on the heap: a ConnTimer calling f.
+type funcTimer struct {
+	t ConnTimer
+	c *HeapClock
+	f func()
+}
+
+func (ft *funcTimer) Alarm()                     { ft.f() }
+func (ft *funcTimer) Stop() bool                 { return ft.c.Disarm(&ft.t) }
+func (ft *funcTimer) Reset(d time.Duration) bool { return ft.c.Arm(&ft.t, d) }
+
 // AfterFunc implements Clock.
 func (c *HeapClock) AfterFunc(d time.Duration, f func()) Timer {
-	t := &heapTimer{c: c, f: f, idx: -1}
-	t.Reset(d)
-	return t
+	ft := &funcTimer{c: c, f: f}
+	ft.t.Init(ft)
+	c.Arm(&ft.t, d)
+	return ft
 }
 
-// Stop implements Timer.
-func (t *heapTimer) Stop() bool {
-	c := t.c
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if t.idx < 0 {
-		return false
-	}
-	c.remove(t.idx)
-	return true
+// Arm implements SessionClock.
+func (c *HeapClock) Arm(t *ConnTimer, d time.Duration) bool {
+	return c.arm1(t, d, false)
 }
 
-// Reset implements Timer.
-func (t *heapTimer) Reset(d time.Duration) bool {
-	c := t.c
+// ArmWithin implements SessionClock.
+func (c *HeapClock) ArmWithin(t *ConnTimer, d time.Duration) {
+	c.arm1(t, d, true)
+}
+
+// arm1 arms t for d; if within, only when that is sooner than t's deadline.
+func (c *HeapClock) arm1(t *ConnTimer, d time.Duration, within bool) bool {
 	when := c.since() + int64(max(d, 0))
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	active := t.idx >= 0
+	active := t.pos != 0
+	if within && active && t.when <= when {
+		return true
+	}
 	if active {
-		c.remove(t.idx)
+		c.remove(c.index(t))
 	}
 	t.when = when
-	t.idx = len(c.heap)
 	c.heap = append(c.heap, t)
-	c.up(t.idx)
+	t.pos = int32(len(c.heap))
+	c.up(len(c.heap) - 1)
 	c.arm()
 	return active
+}
+
+// Disarm implements SessionClock.
+func (c *HeapClock) Disarm(t *ConnTimer) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.pos == 0 {
+		return false
+	}
+	c.remove(c.index(t))
+	return true
+}
+
+// index is where the armed t sits in the heap. A timer armed by another
+// clock would corrupt both heaps, so it is refused loudly. c.mu is held.
+func (c *HeapClock) index(t *ConnTimer) int {
+	i := int(t.pos) - 1
+	if i >= len(c.heap) || c.heap[i] != t {
+		panic("hub: ConnTimer armed by another clock")
+	}
+	return i
 }
 
 // arm makes the runtime timer fire when the earliest entry is due, if it
@@ -98,20 +159,20 @@ func (c *HeapClock) arm() {
 	c.rt.Reset(d)
 }
 
-// fire runs the callbacks of the entries that are due.
+// fire calls the Alarms of the entries that are due.
 func (c *HeapClock) fire() {
-	var due []func()
+	var due []Alarm
 	c.mu.Lock()
 	now := c.since()
 	for len(c.heap) > 0 && c.heap[0].when <= now {
-		due = append(due, c.heap[0].f)
+		due = append(due, c.heap[0].alarm)
 		c.remove(0)
 	}
 	c.rtAt = 0
 	c.arm()
 	c.mu.Unlock()
-	for _, f := range due {
-		f()
+	for _, a := range due {
+		a.Alarm()
 	}
 }
 
@@ -122,7 +183,7 @@ func (c *HeapClock) remove(i int) {
 	last := len(h) - 1
 	if i != last {
 		h[i] = h[last]
-		h[i].idx = i
+		h[i].pos = int32(i + 1)
 	}
 	h[last] = nil
 	c.heap = h[:last]
@@ -130,7 +191,7 @@ func (c *HeapClock) remove(i int) {
 		c.down(i)
 		c.up(i)
 	}
-	t.idx = -1
+	t.pos = 0
 	if len(c.heap) == 0 && cap(c.heap) > 1024 {
 		c.heap = nil // a burst of connections has gone: so has its array
 	}
@@ -144,7 +205,7 @@ func (c *HeapClock) up(i int) {
 			return
 		}
 		h[p], h[i] = h[i], h[p]
-		h[p].idx, h[i].idx = p, i
+		h[p].pos, h[i].pos = int32(p+1), int32(i+1)
 		i = p
 	}
 }
@@ -164,7 +225,7 @@ func (c *HeapClock) down(i int) {
 			return
 		}
 		h[i], h[m] = h[m], h[i]
-		h[i].idx, h[m].idx = i, m
+		h[i].pos, h[m].pos = int32(i+1), int32(m+1)
 		i = m
 	}
 }

@@ -132,3 +132,72 @@ func TestHeapClockConcurrent(t *testing.T) {
 		t.Errorf("%d timers fired early", early)
 	}
 }
+
+type alarmFunc func()
+
+func (f alarmFunc) Alarm() { f() }
+
+// A ConnTimer lives in its owner: arming, re-arming and disarming it
+// allocates nothing once the heap has room.
+func TestConnTimerAllocatesNothing(t *testing.T) {
+	c := NewHeapClock()
+	var tm ConnTimer
+	tm.Init(alarmFunc(func() {}))
+	c.Arm(&tm, time.Hour)
+	c.Disarm(&tm)
+	if n := testing.AllocsPerRun(100, func() {
+		c.Arm(&tm, time.Hour)
+		c.Arm(&tm, 2*time.Hour)
+		c.ArmWithin(&tm, time.Minute)
+		c.Disarm(&tm)
+	}); n != 0 {
+		t.Errorf("%v allocations per arming", n)
+	}
+}
+
+func TestConnTimerArmWithin(t *testing.T) {
+	c := NewHeapClock()
+	fired := make(chan string, 2)
+	var a, b ConnTimer
+	a.Init(alarmFunc(func() { fired <- "a" }))
+	b.Init(alarmFunc(func() { fired <- "b" }))
+	if c.Disarm(&a) {
+		t.Error("Disarm of a timer never armed returned true")
+	}
+	c.ArmWithin(&a, 30*time.Millisecond) // not armed: armed for 30 ms
+	c.Arm(&b, 10*time.Millisecond)
+	c.ArmWithin(&b, time.Hour) // armed sooner: left alone
+	if n := <-fired; n != "b" {
+		t.Fatalf("%s fired first", n)
+	}
+	if n := <-fired; n != "a" {
+		t.Fatalf("%s fired second", n)
+	}
+	c.Arm(&a, time.Hour)
+	c.ArmWithin(&a, time.Millisecond) // brought forward
+	select {
+	case <-fired:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a timer brought forward by ArmWithin did not fire")
+	}
+	if c.Disarm(&a) || c.Disarm(&b) {
+		t.Error("Disarm of a fired timer returned true")
+	}
+}
+
+// A ConnTimer armed by one clock and handed to another would corrupt both
+// heaps; the second clock refuses it.
+func TestConnTimerOtherClockPanics(t *testing.T) {
+	c1, c2 := NewHeapClock(), NewHeapClock()
+	var tm, other ConnTimer
+	tm.Init(alarmFunc(func() {}))
+	other.Init(alarmFunc(func() {}))
+	c1.Arm(&tm, time.Hour)
+	c2.Arm(&other, time.Hour)
+	defer func() {
+		if recover() == nil {
+			t.Error("another clock's timer was accepted")
+		}
+	}()
+	c2.Disarm(&tm)
+}

@@ -30,7 +30,7 @@ type Config struct {
 	// closed with 4201. Zero means DefaultPongTimeout.
 	PongTimeout time.Duration
 	// Clock drives the sessions' timers; nil is hub.ConnClock.
-	Clock hub.Clock
+	Clock hub.SessionClock
 	// Upgrader, if set, lets ServeHTTP upgrade requests that reach the
 	// front end through net/http.
 	Upgrader *wsconn.Upgrader
@@ -43,7 +43,7 @@ type FrontEnd struct {
 	cfg   Config
 	hub   *hub.Hub
 	log   *slog.Logger
-	clock hub.Clock
+	clock hub.SessionClock
 	// errLog bounds the sessions' error lines: during a broker outage
 	// every client request fails the same way.
 	errLog lograte.Limiter

@@ -52,12 +52,9 @@ type Session struct {
 	// the liveness timer then also fires at the earliest expiry.
 	expiring bool
 	subs     subscriptions
-	// user is set by a successful pusher:signin; its Watchlist is the
-	// honoured part of the one signed.
-	user    *UserData
-	timer   hub.Timer
-	timerAt int64 // unix nanoseconds at which timer fires
-	live    hub.Liveness
+	// timer is the session's one timer (onTimer), armed from start on.
+	timer hub.ConnTimer
+	live  hub.Liveness
 	// rare is made, under mu, by the first of start (when the app requires
 	// sign-in), a client event or a sign-in that needs it, and never
 	// replaced: WatchlistChange, which does not take mu, reads it only
@@ -68,6 +65,9 @@ type Session struct {
 // sessionRare is the state of a session that must sign in, sent a client
 // event, or watches users.
 type sessionRare struct {
+	// user is set by a successful pusher:signin; its Watchlist is the
+	// honoured part of the one signed.
+	user      *UserData
 	rate      *ratelimit.Bucket // made by the first client event
 	signinDue hub.Timer
 
@@ -86,6 +86,21 @@ func (s *Session) more() *sessionRare {
 	}
 	return s.rare
 }
+
+// signedIn is the user of a successful pusher:signin; nil: none. s.mu is
+// held.
+func (s *Session) signedIn() *UserData {
+	if s.rare == nil {
+		return nil
+	}
+	return s.rare.user
+}
+
+// sessionAlarm is the Session as its timer's hub.Alarm, so that Session
+// itself exports no Alarm method that others could call.
+type sessionAlarm Session
+
+func (a *sessionAlarm) Alarm() { (*Session)(a).onTimer() }
 
 // logError logs with the session's identity. Attributes are built per call
 // rather than kept in a per-session logger: idle connections must stay small.
@@ -112,7 +127,9 @@ var (
 )
 
 func newSession(fe *FrontEnd, app *apps.App, hc *hub.Conn) *Session {
-	return &Session{fe: fe, app: app, hc: hc}
+	s := &Session{fe: fe, app: app, hc: hc}
+	s.timer.Init((*sessionAlarm)(s))
+	return s
 }
 
 // conn is the session's transport.
@@ -126,8 +143,7 @@ func (s *Session) start() {
 	s.send(connectionEstablishedFrame(s.socketID(), int(s.app.ActivityTimeout/time.Second)))
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.timer = s.fe.clock.AfterFunc(s.app.ActivityTimeout, s.onTimer)
-	s.timerAt = s.fe.clock.Now().Add(s.app.ActivityTimeout).UnixNano()
+	s.fe.clock.Arm(&s.timer, s.app.ActivityTimeout)
 	if s.app.RequireSignin {
 		s.more().signinDue = s.fe.clock.AfterFunc(s.app.SigninTimeout, s.onSigninDue)
 	}
@@ -289,9 +305,7 @@ func (s *Session) HandleClose(err error) {
 		return
 	}
 	s.closed = true
-	if s.timer != nil {
-		s.timer.Stop()
-	}
+	s.fe.clock.Disarm(&s.timer)
 	if s.rare != nil && s.rare.signinDue != nil {
 		s.rare.signinDue.Stop()
 	}
@@ -299,9 +313,9 @@ func (s *Session) HandleClose(err error) {
 		s.leave(sub)
 	}
 	s.subs = subscriptions{}
-	if s.user != nil {
-		s.fe.hub.Unwatch(s.app.ID, s, s.user.Watchlist)
-		s.fe.hub.SignOut(s.app.ID, s.user.ID, s)
+	if u := s.signedIn(); u != nil {
+		s.fe.hub.Unwatch(s.app.ID, s, u.Watchlist)
+		s.fe.hub.SignOut(s.app.ID, u.ID, s)
 	}
 	s.hc.Closed(reason)
 	if reason != hub.ReasonClientClosed {
@@ -341,7 +355,7 @@ func (s *Session) handleSubscribe(d SubscribeData) {
 	var expires time.Time // of a JWT-authorized subscription
 	switch ch.Kind {
 	case channel.ServerToUser:
-		if s.user == nil || ch.Name != channel.ServerToUserPrefix+s.user.ID {
+		if u := s.signedIn(); u == nil || ch.Name != channel.ServerToUserPrefix+u.ID {
 			s.refuse(ch.Name, errTypeAuth, "Only the signed-in user may subscribe to its own server-to-user channel", 403, CodeUnauthorized, hub.RefusedAuth)
 			return
 		}
@@ -439,9 +453,9 @@ func (s *Session) newSub(ch channel.Channel, userID string, expires time.Time) s
 	if !expires.IsZero() {
 		sub.grant.expires = expires.UnixNano()
 		s.expiring = true
-		if s.timer != nil && sub.grant.expires < s.timerAt {
-			s.resetTimer(s.fe.clock.Now(), expires.Sub(s.fe.clock.Now()))
-		}
+		// Sooner than the timer's next liveness check, if it is: onTimer
+		// closes the connection at the expiry and re-arms for the check.
+		s.fe.clock.ArmWithin(&s.timer, expires.Sub(s.fe.clock.Now()))
 	}
 	return sub
 }
@@ -474,7 +488,7 @@ func (s *Session) activate(sub subscription, confirm func()) {
 // sign in and a signed-in one keeps its whole allowance.
 func (s *Session) subscriptionCount() int {
 	n := len(s.subs.all())
-	if s.user != nil {
+	if s.signedIn() != nil {
 		n--
 	}
 	return n
@@ -507,14 +521,15 @@ func (s *Session) subscribePresence(ch channel.Channel, d SubscribeData) {
 			return
 		}
 		member = cd
-	case s.user != nil:
+	case s.signedIn() != nil:
 		// A signed-in connection may join with a token over the bare
 		// channel string; it joins as its signed-in user.
 		if err := auth.VerifyToken(s.app.Key, s.app.Secret, d.Auth, auth.ChannelString(s.socketID(), ch.Name, "")); err != nil {
 			s.refuseAuth(ch.Name, err)
 			return
 		}
-		member = ChannelData{UserID: s.user.ID, UserInfo: s.user.UserInfo}
+		u := s.signedIn()
+		member = ChannelData{UserID: u.ID, UserInfo: u.UserInfo}
 	default:
 		s.refuse(ch.Name, errTypeAuth, "Presence subscription needs channel_data", 400, CodeUnauthorized, hub.RefusedAuth)
 		return
@@ -719,15 +734,15 @@ func (s *Session) handleSignin(m Message) {
 		s.sendError(CodeUnauthorized, fmt.Sprintf("Sign-in refused: user_info is %d bytes, at most %d allowed", len(ud.UserInfo), s.app.MaxPresenceUserInfoBytes), "")
 		return
 	}
-	if s.user != nil {
-		if s.user.ID != ud.ID {
+	if u := s.signedIn(); u != nil {
+		if u.ID != ud.ID {
 			s.sendError(CodeUnauthorized, "Sign-in refused: connection is already signed in as another user", "")
 		} else {
 			s.send(signinSuccessFrame(d.UserData))
 		}
 		return
 	}
-	s.user = &UserData{ID: ud.ID, UserInfo: ud.UserInfo}
+	s.more().user = &UserData{ID: ud.ID, UserInfo: ud.UserInfo}
 	s.markAuthed()
 	// The user's own channel carries send-to-user events: signin_success
 	// is its confirmation, sent once the node receives the channel's
@@ -762,7 +777,7 @@ func (s *Session) handleSignin(m Message) {
 	if len(watch) == 0 {
 		return
 	}
-	s.user.Watchlist = watch
+	s.rare.user.Watchlist = watch
 	r := s.more()
 	r.watchMu.Lock()
 	r.watchSeen = map[string]bool{}
@@ -890,8 +905,8 @@ func (s *Session) verifyChannelJWT(ch channel.Channel, token string) (jwtauth.Su
 		}
 		bound = true
 	}
-	if c.Sub != "" && s.user != nil {
-		if c.Sub != s.user.ID {
+	if u := s.signedIn(); c.Sub != "" && u != nil {
+		if c.Sub != u.ID {
 			return c, fmt.Errorf("%w: issued for another user", errChannelToken)
 		}
 		bound = true
@@ -950,12 +965,7 @@ func (s *Session) onTimer() {
 	if due != 0 {
 		next = min(next, time.Duration(due-now.UnixNano()))
 	}
-	s.resetTimer(now, next)
-}
-
-func (s *Session) resetTimer(now time.Time, d time.Duration) {
-	s.timer.Reset(d)
-	s.timerAt = now.Add(d).UnixNano()
+	s.fe.clock.Arm(&s.timer, next)
 }
 
 // nextExpiry is the earliest expiry of the connection's JWT-authorized

@@ -318,7 +318,10 @@ func TestSigninLimits(t *testing.T) {
 			if code := errorCode(t, got[0]); code != int(CodeUnauthorized) {
 				t.Fatalf("code %d, want 4009", code)
 			}
-			if c.user != nil {
+			c.mu.Lock()
+			u := c.signedIn()
+			c.mu.Unlock()
+			if u != nil {
 				t.Fatal("refused sign-in left the connection signed in")
 			}
 		})
@@ -426,7 +429,7 @@ func TestWatchlistHeld(t *testing.T) {
 	if code := errorCode(t, got[1]); code != int(CodeWatchlistLimit) {
 		t.Fatalf("code %d, want 4302", code)
 	}
-	if w := c.user.Watchlist; len(w) != 2 || cap(w) != 2 {
+	if w := c.rare.user.Watchlist; len(w) != 2 || cap(w) != 2 {
 		t.Fatalf("holding %d ids (capacity %d), want 2", len(w), cap(w))
 	}
 }
@@ -438,8 +441,8 @@ func TestWatchlistDropsInvalidIDs(t *testing.T) {
 	long := strings.Repeat("x", 30000)
 	c.signin(`{"id":"w","watchlist":["ok","` + long + `","bad id","also-ok"]}`)
 	c.expect("pusher:signin_success", "pusher_internal:watchlist_events")
-	if fmt.Sprint(c.user.Watchlist) != "[ok also-ok]" {
-		t.Fatalf("holding %.40q", c.user.Watchlist)
+	if fmt.Sprint(c.rare.user.Watchlist) != "[ok also-ok]" {
+		t.Fatalf("holding %.40q", c.rare.user.Watchlist)
 	}
 }
 

@@ -16,9 +16,10 @@ type Clock struct {
 	mu     sync.Mutex
 	now    time.Time
 	timers []*timer
+	conn   map[*hub.ConnTimer]*timer // the timers of Arm
 }
 
-var _ hub.Clock = (*Clock)(nil)
+var _ hub.SessionClock = (*Clock)(nil)
 
 // NewClock returns a clock at start.
 func NewClock(start time.Time) *Clock { return &Clock{now: start} }
@@ -37,6 +38,41 @@ func (c *Clock) AfterFunc(d time.Duration, f func()) hub.Timer {
 	t := &timer{c: c, f: f, due: c.now.Add(d), dur: d, armed: true}
 	c.timers = append(c.timers, t)
 	return t
+}
+
+// Arm implements hub.SessionClock: t becomes a timer like AfterFunc's,
+// which Stop and Reset on it; it fires through t.Fire.
+func (c *Clock) Arm(t *hub.ConnTimer, d time.Duration) bool {
+	c.mu.Lock()
+	tm, ok := c.conn[t]
+	if !ok {
+		if c.conn == nil {
+			c.conn = make(map[*hub.ConnTimer]*timer)
+		}
+		tm = &timer{c: c, f: t.Fire}
+		c.conn[t] = tm
+	}
+	c.mu.Unlock()
+	return tm.Reset(d)
+}
+
+// ArmWithin implements hub.SessionClock.
+func (c *Clock) ArmWithin(t *hub.ConnTimer, d time.Duration) {
+	c.mu.Lock()
+	tm, ok := c.conn[t]
+	sooner := ok && tm.armed && !tm.due.After(c.now.Add(d))
+	c.mu.Unlock()
+	if !sooner {
+		c.Arm(t, d)
+	}
+}
+
+// Disarm implements hub.SessionClock.
+func (c *Clock) Disarm(t *hub.ConnTimer) bool {
+	c.mu.Lock()
+	tm, ok := c.conn[t]
+	c.mu.Unlock()
+	return ok && tm.Stop()
 }
 
 // Advance moves the clock forward by d, firing every timer that falls due,
