@@ -38,8 +38,7 @@ type Client interface {
 // socket id's bytes are part of the record rather than a string of their
 // own.
 type Conn struct {
-	hub    *Hub
-	appID  string
+	app    *appConns         // its hub and app id, shared with the app's others
 	sid    [socketIDMax]byte // the socket id; written by Admit, then read only
 	sidLen uint8
 	at     int32 // index in the registry's all; guarded by its mu
@@ -55,7 +54,7 @@ type Conn struct {
 const socketIDMax = 19
 
 // AppID is the connection's app.
-func (c *Conn) AppID() string { return c.appID }
+func (c *Conn) AppID() string { return c.app.id }
 
 // SocketID is the connection's node-unique id, "digits.digits" as Pusher
 // clients expect. The string shares the record's bytes, which never change
@@ -81,7 +80,7 @@ func (c *Conn) sendFailed(err error) {
 		return
 	}
 	if !c.slow.Swap(true) {
-		c.hub.slowConsumers.Add(1)
+		c.app.hub.slowConsumers.Add(1)
 	}
 	if cl := c.client; cl != nil {
 		cl.CloseWith(ReasonSlowConsumer)
@@ -92,12 +91,29 @@ func (c *Conn) sendFailed(err error) {
 
 // connRegistry is the node's set of admitted connections, for quotas and
 // draining.
+// appConns is one app's connections on the node: their count, and what
+// every Conn would otherwise hold itself, its hub and its app id (24 bytes
+// that would take a Conn past its 80-byte size class).
+type appConns struct {
+	hub *Hub
+	id  string
+	n   int // connections; guarded by the registry's mu
+}
+
+// count is a's connections; 0 for nil (an app with none).
+func (a *appConns) count() int {
+	if a == nil {
+		return 0
+	}
+	return a.n
+}
+
 type connRegistry struct {
 	mu sync.Mutex
 	// all is a slice, each Conn knowing its index, rather than a set: a
 	// map entry cost an idle connection about 29 bytes, a slot costs 8.
 	all      []*Conn
-	byApp    map[string]int
+	byApp    map[string]*appConns
 	draining bool
 	// empty is closed and replaced when the last connection leaves while
 	// draining, so Drain can wait for it.
@@ -106,7 +122,7 @@ type connRegistry struct {
 }
 
 func (r *connRegistry) init() {
-	r.byApp = map[string]int{}
+	r.byApp = map[string]*appConns{}
 	var seed [8]byte
 	rand.Read(seed[:])
 	// The sequence part of socket ids starts at a random offset, so ids of
@@ -147,7 +163,7 @@ func (h *Hub) Admit(appID string, maxPerApp int, tr transport.Conn) (*Conn, erro
 		err = ErrDraining
 	case h.cfg.MaxConnections > 0 && len(r.all) >= h.cfg.MaxConnections:
 		err = ErrOverCapacity
-	case maxPerApp > 0 && r.byApp[appID] >= maxPerApp:
+	case maxPerApp > 0 && r.byApp[appID].count() >= maxPerApp:
 		err = ErrOverQuota
 	}
 	if err != nil {
@@ -157,10 +173,15 @@ func (h *Hub) Admit(appID string, maxPerApp int, tr transport.Conn) (*Conn, erro
 	}
 	r.seq++
 	seq := r.seq
-	c := &Conn{hub: h, appID: appID, tr: tr}
+	app := r.byApp[appID]
+	if app == nil {
+		app = &appConns{hub: h, id: appID}
+		r.byApp[appID] = app
+	}
+	app.n++
+	c := &Conn{app: app, tr: tr}
 	c.at = int32(len(r.all))
 	r.all = append(r.all, c)
-	r.byApp[appID]++
 	r.mu.Unlock()
 	var b [4]byte
 	rand.Read(b[:])
@@ -185,7 +206,7 @@ func (h *Hub) Refused(appID string, reason CloseReason) {
 // Admit: the front end then closes the client with ReasonShutdown itself
 // and calls Closed.
 func (c *Conn) Attach(cl Client) bool {
-	r := &c.hub.conns
+	r := &c.app.hub.conns
 	r.mu.Lock()
 	if r.draining {
 		r.mu.Unlock()
@@ -193,7 +214,7 @@ func (c *Conn) Attach(cl Client) bool {
 	}
 	c.client = cl
 	r.mu.Unlock()
-	c.hub.emit(Event{Type: EventConnectionOpened, AppID: c.appID, SocketID: c.SocketID(), Protocol: cl.Protocol()})
+	c.app.hub.emit(Event{Type: EventConnectionOpened, AppID: c.app.id, SocketID: c.SocketID(), Protocol: cl.Protocol()})
 	return true
 }
 
@@ -205,7 +226,7 @@ func (c *Conn) Closed(reason CloseReason) {
 	if c.closed.Swap(true) {
 		return
 	}
-	h := c.hub
+	h := c.app.hub
 	r := &h.conns
 	r.mu.Lock()
 	// The last connection takes the leaver's slot.
@@ -213,10 +234,10 @@ func (c *Conn) Closed(reason CloseReason) {
 	r.all[c.at], last.at = last, c.at
 	r.all[len(r.all)-1] = nil
 	r.all = r.all[:len(r.all)-1]
-	if n := r.byApp[c.appID] - 1; n > 0 {
-		r.byApp[c.appID] = n
-	} else {
-		delete(r.byApp, c.appID)
+	// An app's record goes with its last connection; the next one
+	// makes a new one.
+	if c.app.n--; c.app.n == 0 {
+		delete(r.byApp, c.app.id)
 	}
 	if r.draining && len(r.all) == 0 && r.empty != nil {
 		close(r.empty)
@@ -224,7 +245,7 @@ func (c *Conn) Closed(reason CloseReason) {
 	}
 	r.mu.Unlock()
 	if c.client != nil {
-		h.emit(Event{Type: EventConnectionClosed, AppID: c.appID, SocketID: c.SocketID(), Reason: reason})
+		h.emit(Event{Type: EventConnectionClosed, AppID: c.app.id, SocketID: c.SocketID(), Reason: reason})
 	}
 }
 
@@ -243,7 +264,7 @@ func (h *Hub) Connections() int {
 func (h *Hub) AppConnections(appID string) int {
 	h.conns.mu.Lock()
 	defer h.conns.mu.Unlock()
-	return h.conns.byApp[appID]
+	return h.conns.byApp[appID].count()
 }
 
 // Draining reports whether Drain has begun.

@@ -49,7 +49,7 @@ func (c *Conn) do(fn func(ctx context.Context), limit int) bool {
 		q.mu.Unlock()
 		return false
 	}
-	h := c.hub
+	h := c.app.hub
 	// Close waits for the goroutines started here; none may start once it
 	// has begun (a WaitGroup must not grow from zero while it is waited
 	// for). Work queued after that is dropped: the broker is closing too.
@@ -72,7 +72,7 @@ func (c *Conn) do(fn func(ctx context.Context), limit int) bool {
 }
 
 func (c *Conn) runOps(q *opQueue) {
-	h := c.hub
+	h := c.app.hub
 	defer h.ops.Done()
 	for {
 		q.mu.Lock()

@@ -21,9 +21,9 @@ import (
 // that the joiner's confirmation leaves before anyone hears of it. It
 // returns broker.ErrMemberLimit when the channel is full.
 func (h *Hub) JoinPresence(ctx context.Context, c *Conn, name string, m broker.Member, maxMembers int) (first bool, members []broker.Member, err error) {
-	first, err = h.broker.Join(ctx, c.appID, name, c.SocketID(), m, maxMembers)
+	first, err = h.broker.Join(ctx, c.app.id, name, c.SocketID(), m, maxMembers)
 	if err == nil {
-		members, err = h.broker.Members(ctx, c.appID, name)
+		members, err = h.broker.Members(ctx, c.app.id, name)
 		if err != nil {
 			err = fmt.Errorf("presence members: %w", err)
 		}
@@ -44,20 +44,20 @@ func (h *Hub) JoinPresence(ctx context.Context, c *Conn, name string, m broker.M
 func (h *Hub) undoJoin(c *Conn, name, userID string) {
 	ctx, cancel := context.WithTimeout(h.ctx, h.cfg.OpTimeout)
 	defer cancel()
-	h.broker.Leave(ctx, c.appID, name, c.SocketID(), userID)
+	h.broker.Leave(ctx, c.app.id, name, c.SocketID(), userID)
 }
 
 // AnnounceJoin tells the channel's other subscribers, on every node, that
 // m joined, and emits EventMemberAdded.
 func (h *Hub) AnnounceJoin(ctx context.Context, c *Conn, name string, m broker.Member) error {
 	err := h.broker.Publish(ctx, broker.Message{
-		Kind: broker.KindMemberAdded, AppID: c.appID, Channel: name,
+		Kind: broker.KindMemberAdded, AppID: c.app.id, Channel: name,
 		UserID: m.UserID, Data: string(m.Info), Exclude: c.SocketID(),
 	})
 	if err != nil {
 		return fmt.Errorf("announce member: %w", err)
 	}
-	h.emit(Event{Type: EventMemberAdded, AppID: c.appID, Channel: name, UserID: m.UserID, SocketID: c.SocketID()})
+	h.emit(Event{Type: EventMemberAdded, AppID: c.app.id, Channel: name, UserID: m.UserID, SocketID: c.SocketID()})
 	return nil
 }
 
@@ -65,7 +65,7 @@ func (h *Hub) AnnounceJoin(ctx context.Context, c *Conn, name string, m broker.M
 // when it was the user's last connection there, the channel's remaining
 // subscribers hear of the removal and EventMemberRemoved is emitted.
 func (h *Hub) LeavePresence(ctx context.Context, c *Conn, name, userID string) error {
-	last, err := h.broker.Leave(ctx, c.appID, name, c.SocketID(), userID)
+	last, err := h.broker.Leave(ctx, c.app.id, name, c.SocketID(), userID)
 	if err != nil {
 		return fmt.Errorf("presence leave: %w", err)
 	}
@@ -73,12 +73,12 @@ func (h *Hub) LeavePresence(ctx context.Context, c *Conn, name, userID string) e
 		return nil
 	}
 	err = h.broker.Publish(ctx, broker.Message{
-		Kind: broker.KindMemberRemoved, AppID: c.appID, Channel: name, UserID: userID,
+		Kind: broker.KindMemberRemoved, AppID: c.app.id, Channel: name, UserID: userID,
 	})
 	if err != nil {
 		return fmt.Errorf("announce member removal: %w", err)
 	}
-	h.emit(Event{Type: EventMemberRemoved, AppID: c.appID, Channel: name, UserID: userID, SocketID: c.SocketID()})
+	h.emit(Event{Type: EventMemberRemoved, AppID: c.app.id, Channel: name, UserID: userID, SocketID: c.SocketID()})
 	return nil
 }
 
