@@ -19,7 +19,6 @@ func newGoConn(nc net.Conn, br *bufio.Reader, cfg Config, written *atomic.Uint64
 		written: written,
 		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
-		reader:  newFrameReader(cfg.MaxMessageBytes),
 	}
 	c.lastRead.Store(time.Now().UnixNano())
 	return c
@@ -257,7 +256,7 @@ func (c *goConn) readFrames() error {
 		if n := c.br.Buffered(); n > 0 {
 			c.lastRead.Store(time.Now().UnixNano())
 			p, _ := c.br.Peek(n)
-			ferr := c.reader.feed(p, c)
+			ferr := c.reader.feed(p, readLimit(c.cfg.MaxMessageBytes), c)
 			c.br.Discard(n)
 			if ferr != nil {
 				c.fail(ferr)

@@ -104,8 +104,7 @@ func (ps *pollerSet) adopt(nc net.Conn, early, resp []byte) (Conn, error) {
 // does; the connection owns fd from now on.
 func (ps *pollerSet) adoptFD(fd int, early, resp []byte) *pconn {
 	p := ps.pollers[int(ps.next.Add(1))%len(ps.pollers)]
-	c := &pconn{fd: fd, p: p}
-	c.reader = newFrameReader(p.cfg.MaxMessageBytes)
+	c := &pconn{fd: int32(fd), p: p}
 	if len(early) > 0 {
 		c.reader.carry = bytes.Clone(early)
 	}
@@ -122,9 +121,10 @@ func (ps *pollerSet) adoptFD(fd int, early, resp []byte) *pconn {
 // connections' sockets, and closes them; other goroutines only queue
 // messages and ask it, through its todo list and an eventfd, to act.
 type poller struct {
-	cfg  Config
-	epfd int
-	evfd int
+	cfg        Config
+	maxMessage int32 // cfg.MaxMessageBytes for the frame readers: see readLimit
+	epfd       int
+	evfd       int
 
 	mu sync.Mutex
 	// conns holds the registered connections by fd. Descriptors are small
@@ -168,13 +168,14 @@ func newPoller(cfg Config) (*poller, error) {
 		return nil, fmt.Errorf("epoll_ctl eventfd: %w", err)
 	}
 	return &poller{
-		one:     [8]byte{1},
-		cfg:     cfg,
-		epfd:    epfd,
-		evfd:    evfd,
-		buf:     make([]byte, readBufferSize),
-		iovs:    make([]unix.Iovec, maxIovecs),
-		scratch: make([]byte, scratchSize),
+		one:        [8]byte{1},
+		cfg:        cfg,
+		maxMessage: readLimit(cfg.MaxMessageBytes),
+		epfd:       epfd,
+		evfd:       evfd,
+		buf:        make([]byte, readBufferSize),
+		iovs:       make([]unix.Iovec, maxIovecs),
+		scratch:    make([]byte, scratchSize),
 	}, nil
 }
 
@@ -285,7 +286,7 @@ func (p *poller) runTodo() {
 			c.pendingCarry = false
 			c.mu.Unlock()
 			if carry {
-				if err := c.reader.feed(nil, c); err != nil {
+				if err := c.reader.feed(nil, p.maxMessage, c); err != nil {
 					c.fail(err)
 				}
 			}
@@ -308,8 +309,8 @@ func (p *poller) register(c *pconn) error {
 	p.mu.Lock()
 	p.insert(c)
 	p.mu.Unlock()
-	ev := unix.EpollEvent{Events: events, Fd: int32(c.fd)}
-	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
+	ev := unix.EpollEvent{Events: events, Fd: c.fd}
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(c.fd), &ev); err != nil {
 		p.mu.Lock()
 		p.remove(c)
 		p.mu.Unlock()
@@ -329,20 +330,20 @@ func (p *poller) lookup(fd int) *pconn {
 
 // insert registers c under its fd; p.mu is held.
 func (p *poller) insert(c *pconn) {
-	if c.fd >= len(p.conns) {
-		p.conns = slices.Grow(p.conns, c.fd+1-len(p.conns))
+	if int(c.fd) >= len(p.conns) {
+		p.conns = slices.Grow(p.conns, int(c.fd)+1-len(p.conns))
 		p.conns = p.conns[:cap(p.conns)]
 	}
-	if p.conns[c.fd] == nil {
+	if p.conns[int(c.fd)] == nil {
 		p.nconns++
 	}
-	p.conns[c.fd] = c
+	p.conns[int(c.fd)] = c
 }
 
 // remove unregisters c, unless its fd now belongs to another; p.mu is held.
 func (p *poller) remove(c *pconn) {
-	if p.lookup(c.fd) == c {
-		p.conns[c.fd] = nil
+	if p.lookup(int(c.fd)) == c {
+		p.conns[int(c.fd)] = nil
 		p.nconns--
 	}
 }
@@ -353,11 +354,11 @@ func (p *poller) read(c *pconn) {
 	if c.isClosed() {
 		return
 	}
-	n, err := unix.Read(c.fd, p.buf)
+	n, err := unix.Read(int(c.fd), p.buf)
 	switch {
 	case n > 0:
 		c.lastRead.Store(time.Now().UnixNano())
-		if err := c.reader.feed(p.buf[:n], c); err != nil {
+		if err := c.reader.feed(p.buf[:n], p.maxMessage, c); err != nil {
 			c.fail(err)
 		}
 	case n == 0:
@@ -434,9 +435,9 @@ func (p *poller) flushWith(c *pconn, iovs []unix.Iovec, scratch []byte) {
 
 	var werr error
 	written := 0
-	for c.outHead < len(c.out) {
+	for int(c.outHead) < len(c.out) {
 		iov := c.iovecs(iovs, scratch)
-		n, err := writev(c.fd, iov)
+		n, err := writev(int(c.fd), iov)
 		clear(iov) // drop the references to payloads for the collector
 		if p.cfg.afterWrite != nil {
 			p.cfg.afterWrite()
@@ -459,7 +460,7 @@ func (p *poller) flushWith(c *pconn, iovs []unix.Iovec, scratch []byte) {
 	if c.outHead > 0 || c.outOff > 0 {
 		c.respOut = false
 	}
-	if c.outHead == len(c.out) {
+	if int(c.outHead) == len(c.out) {
 		// Everything went out: reuse the slice from its start, unless a
 		// burst grew it, in which case an idle connection should not keep it.
 		c.out, c.outHead = recycle(c.out, &c.outSlack), 0
@@ -509,7 +510,7 @@ func (p *poller) flushWith(c *pconn, iovs []unix.Iovec, scratch []byte) {
 		c.halfClosed = true
 		// Half-close and give the client closeGrace to answer before the
 		// socket is dropped.
-		unix.Shutdown(c.fd, unix.SHUT_WR)
+		unix.Shutdown(int(c.fd), unix.SHUT_WR)
 		c.mu.Lock()
 		if c.rare != nil && c.rare.closeTimer != nil {
 			c.rare.closeTimer.Reset(closeGrace)
@@ -522,8 +523,8 @@ func (p *poller) modify(c *pconn, events uint32) {
 	if !c.registered {
 		return // register sets the events
 	}
-	ev := unix.EpollEvent{Events: events, Fd: int32(c.fd)}
-	unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, c.fd, &ev)
+	ev := unix.EpollEvent{Events: events, Fd: c.fd}
+	unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, int(c.fd), &ev)
 }
 
 // shutdown closes c's socket and tells its handler. Only the loop calls it.
@@ -550,11 +551,11 @@ func (p *poller) shutdown(c *pconn, err error) {
 	}
 	c.out, c.outHead, c.outOff, c.outBytes = nil, 0, 0, 0
 	c.reader = frameReader{}
-	unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+	unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(c.fd), nil)
 	p.mu.Lock()
 	p.remove(c)
 	p.mu.Unlock()
-	unix.Close(c.fd)
+	unix.Close(int(c.fd))
 	if h != nil {
 		h.HandleClose(err)
 	}
@@ -617,7 +618,7 @@ func (b *iovBuilder) ref(p []byte) {
 func (c *pconn) iovecs(iovs []unix.Iovec, scratch []byte) []unix.Iovec {
 	b := iovBuilder{iov: iovs[:0], scratch: scratch[:0]}
 	off := c.outOff
-	for i := c.outHead; i < len(c.out) && len(b.iov)+2 <= len(iovs); i++ {
+	for i := int(c.outHead); i < len(c.out) && len(b.iov)+2 <= len(iovs); i++ {
 		c.out[i].appendTo(&b, off)
 		off = 0
 	}
@@ -680,7 +681,7 @@ func writev(fd int, iov []unix.Iovec) (int, error) {
 }
 
 // pconn is a connection served by a poller. An idle connection is mostly
-// this struct, so it is kept to 256 bytes (a test pins it): what only some
+// this struct, so it is kept to 208 bytes (a test pins it): what only some
 // connections ever need lives behind rare.
 //
 // Locking: mu guards the fields from h to closed; Send, Close and Abort may be
@@ -692,7 +693,6 @@ func writev(fd int, iov []unix.Iovec) (int, error) {
 // when out's bytes are lent to the kernel and only queue counts.
 type pconn struct {
 	p        *poller
-	fd       int
 	lastRead atomic.Int64
 
 	mu           sync.Mutex
@@ -712,15 +712,19 @@ type pconn struct {
 
 	// Loop-owned. The flags share a word with those above: each is a byte
 	// of its own, so they do not race.
-	outSlack     uint8 // light flushes in a row: see recycle
-	respOut      bool  // out[0] is the handshake response, not yet begun
-	sentClose    bool
-	halfClosed   bool
-	wantWrite    bool
-	registered   bool // in epoll; set by Start before the loop can see c
-	peerClosed   bool
-	out          []outFrame // frames being written: out[outHead] from byte outOff on
-	outHead      int
+	outSlack   uint8 // light flushes in a row: see recycle
+	respOut    bool  // out[0] is the handshake response, not yet begun
+	sentClose  bool
+	halfClosed bool
+	wantWrite  bool
+	registered bool // in epoll; set by Start before the loop can see c
+	peerClosed bool
+	out        []outFrame // frames being written: out[outHead] from byte outOff on
+	// outHead is 32-bit, and fd shares its word: out holds fewer frames
+	// than twice MaxQueueBytes bytes, which is at most math.MaxInt32 (see
+	// Config), and every frame is at least two bytes.
+	outHead      int32
+	fd           int32 // set by adopt, then read only
 	outOff       int
 	outBytes     int   // bytes of out not yet written
 	blockedSince int64 // monoNow when the kernel last refused bytes
@@ -939,7 +943,7 @@ func (c *pconn) closeErr() error {
 // keeping a partly written one, which must be finished for the stream to
 // stay parseable. It returns the bytes dropped. Only the loop calls it.
 func (c *pconn) dropUnwritten() int {
-	keep := c.outHead
+	keep := int(c.outHead)
 	if c.outOff > 0 || c.respOut {
 		keep++
 	}
@@ -959,7 +963,7 @@ func (c *pconn) dropUnwritten() int {
 // consume drops n written bytes from the front of out, and any empty
 // frames they reach.
 func (c *pconn) consume(n int) {
-	for c.outHead < len(c.out) {
+	for int(c.outHead) < len(c.out) {
 		rest := c.out[c.outHead].size() - c.outOff
 		if n < rest {
 			c.outOff += n

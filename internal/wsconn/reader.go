@@ -134,31 +134,30 @@ type frameSink interface {
 // header).
 //
 // It is part of every connection's state, so its fields are laid out to
-// fit 64 bytes: the two counts are 32-bit (a message is at most max, and
-// max is at most math.MaxInt32), and the flags share a word.
+// fit 56 bytes: the count is 32-bit (a message is at most the limit, which
+// is at most math.MaxInt32), the flags share its word, and the limit, the
+// same for every connection of a transport, is the caller's to pass.
+// The zero frameReader is ready.
 type frameReader struct {
 	carry     []byte // bytes of an incomplete frame from earlier reads
 	msg       []byte // fragments of the current message
-	max       int32
-	checked   int32 // bytes of msg known to be whole, valid UTF-8 sequences
-	inMessage bool  // a fragmented message is in progress
-	text      bool  // and it is a text message
-	done      bool  // a close frame or a violation ended the stream
+	checked   int32  // bytes of msg known to be whole, valid UTF-8 sequences
+	inMessage bool   // a fragmented message is in progress
+	text      bool   // and it is a text message
+	done      bool   // a close frame or a violation ended the stream
 }
 
-// newFrameReader returns a reader of messages of at most limit bytes; a limit
+// readLimit is a frameReader's limit for a configured message limit: one
 // beyond math.MaxInt32 is taken as that, more than any client message
-// could sensibly be.
-func newFrameReader(limit int) frameReader {
-	return frameReader{max: int32(min(limit, math.MaxInt32))}
-}
+// could sensibly be, never wrapped to a small or negative one.
+func readLimit(limit int) int32 { return int32(min(limit, math.MaxInt32)) }
 
-// feed consumes data. data may be modified (unmasked in place) and is not
-// retained; payloads passed to sink are only valid during the call. A
-// client error returns one of ErrProtocol, ErrInvalidUTF8 or ErrTooLarge,
-// wrapped; after it, and after the client's close frame, feed ignores
-// whatever else arrives.
-func (r *frameReader) feed(data []byte, sink frameSink) error {
+// feed consumes data, of messages at most max bytes (see readLimit). data
+// may be modified (unmasked in place) and is not retained; payloads passed
+// to sink are only valid during the call. A client error returns one of
+// ErrProtocol, ErrInvalidUTF8 or ErrTooLarge, wrapped; after it, and after
+// the client's close frame, feed ignores whatever else arrives.
+func (r *frameReader) feed(data []byte, max int32, sink frameSink) error {
 	if r.done {
 		return nil
 	}
@@ -181,8 +180,8 @@ func (r *frameReader) feed(data []byte, sink frameSink) error {
 			if h.op == opContinuation {
 				size += int64(len(r.msg))
 			}
-			if size > int64(r.max) {
-				return r.fail(violate(ErrTooLarge, "message of at least %d bytes, at most %d allowed", size, r.max))
+			if size > int64(max) {
+				return r.fail(violate(ErrTooLarge, "message of at least %d bytes, at most %d allowed", size, max))
 			}
 		}
 		if int64(len(buf)-n) < h.length {

@@ -439,3 +439,27 @@ func TestFrameReaderLimitClamped(t *testing.T) {
 		}
 	}
 }
+
+// limitedReader is a frameReader with its limit, as a transport feeds it.
+type limitedReader struct {
+	frameReader
+	max int32
+}
+
+func newFrameReader(limit int) *limitedReader { return &limitedReader{max: readLimit(limit)} }
+
+func (r *limitedReader) feed(data []byte, sink frameSink) error {
+	return r.frameReader.feed(data, r.max, sink)
+}
+
+// The queue bound is clamped likewise: a connection's frame count is
+// 32-bit because its bytes are.
+func TestMaxQueueBytesClamped(t *testing.T) {
+	for _, limit := range []int{1, math.MaxInt32, math.MaxInt32 + 1, math.MaxInt} {
+		c := Config{MaxQueueBytes: limit}
+		c.normalize()
+		if want := min(limit, math.MaxInt32); c.MaxQueueBytes != want {
+			t.Errorf("MaxQueueBytes %d normalized to %d, want %d", limit, c.MaxQueueBytes, want)
+		}
+	}
+}

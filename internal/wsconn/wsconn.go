@@ -21,6 +21,7 @@ package wsconn
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"runtime"
 	"sync/atomic"
@@ -76,6 +77,8 @@ type Config struct {
 	// and payloads alike, sent but not yet taken by the kernel. Bytes being
 	// handed to the kernel do not count (a client that keeps up may already
 	// have read them), so a connection holds at most about twice this much.
+	// It is at most math.MaxInt32 (2 GiB); a larger value is taken as that,
+	// which keeps the count of frames a connection holds 32-bit.
 	MaxQueueBytes int
 	// WriteTimeout bounds how long a client may keep its socket unwritable
 	// (goroutine transport: every write) before it is dropped.
@@ -99,6 +102,7 @@ func (c *Config) normalize() {
 	if c.MaxQueueBytes <= 0 {
 		c.MaxQueueBytes = DefaultMaxQueueBytes
 	}
+	c.MaxQueueBytes = min(c.MaxQueueBytes, math.MaxInt32)
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = DefaultWriteTimeout
 	}
