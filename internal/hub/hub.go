@@ -78,9 +78,35 @@ type Hub struct {
 
 type chanKey struct{ app, name string }
 
+// shard holds the channels whose keys hash to it, by app and then by name:
+// a map keyed by the name alone has entries of 24 bytes where a chanKey's
+// are 40, and every channel with a subscriber is one.
 type shard struct {
 	mu       sync.RWMutex
-	channels map[chanKey]*channel
+	channels map[string]map[string]*channel
+}
+
+// get is the channel k, or nil. sh.mu is held.
+func (sh *shard) get(k chanKey) *channel { return sh.channels[k.app][k.name] }
+
+// put adds the channel k. sh.mu is held for writing.
+func (sh *shard) put(k chanKey, ch *channel) {
+	m := sh.channels[k.app]
+	if m == nil {
+		m = map[string]*channel{}
+		sh.channels[k.app] = m
+	}
+	m[k.name] = ch
+}
+
+// del removes the channel k; an app's map goes with its last channel, and
+// with it the table a burst of channels made. sh.mu is held for writing.
+func (sh *shard) del(k chanKey) {
+	m := sh.channels[k.app]
+	delete(m, k.name)
+	if len(m) == 0 {
+		delete(sh.channels, k.app)
+	}
 }
 
 type channel struct {
@@ -148,7 +174,7 @@ func New(cfg Config) *Hub {
 	h := &Hub{cfg: cfg, broker: cfg.Broker, observers: cfg.Observers, seed: maphash.MakeSeed()}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	for i := range h.shards {
-		h.shards[i].channels = map[chanKey]*channel{}
+		h.shards[i].channels = map[string]map[string]*channel{}
 	}
 	h.users.init()
 	h.conns.init()
@@ -232,10 +258,10 @@ func (h *Hub) subscribe(appID, name string, s Subscriber, confirm func(), awaitI
 	sh := h.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	ch := sh.channels[k]
+	ch := sh.get(k)
 	if ch == nil {
 		ch = &channel{}
-		sh.channels[k] = ch
+		sh.put(k, ch)
 	}
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
@@ -271,7 +297,7 @@ func (h *Hub) Unsubscribe(appID, name string, s Subscriber) (count int, removed 
 	sh := h.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	ch := sh.channels[k]
+	ch := sh.get(k)
 	if ch == nil {
 		return 0, false
 	}
@@ -284,7 +310,7 @@ func (h *Hub) Unsubscribe(appID, name string, s Subscriber) (count int, removed 
 	ch.remove(i)
 	n := len(ch.subs)
 	if n == 0 {
-		delete(sh.channels, k)
+		sh.del(k)
 	}
 	h.broker.SetLocalCount(appID, name, n)
 	if len(h.observers) > 0 {
@@ -332,7 +358,7 @@ func (h *Hub) fanout(p *Publication) {
 	k := chanKey{p.AppID, p.Channel}
 	sh := h.shard(k)
 	sh.mu.RLock()
-	ch := sh.channels[k]
+	ch := sh.get(k)
 	sh.mu.RUnlock()
 	if ch == nil {
 		return
@@ -385,7 +411,7 @@ func (h *Hub) SubscriptionCount(appID, name string) int {
 	k := chanKey{appID, name}
 	sh := h.shard(k)
 	sh.mu.RLock()
-	ch := sh.channels[k]
+	ch := sh.get(k)
 	sh.mu.RUnlock()
 	if ch == nil {
 		return 0
@@ -402,15 +428,15 @@ func (h *Hub) Channels(appID, prefix string) []broker.ChannelCount {
 	for i := range h.shards {
 		sh := &h.shards[i]
 		sh.mu.RLock()
-		for k, ch := range sh.channels {
-			if k.app != appID || !strings.HasPrefix(k.name, prefix) {
+		for name, ch := range sh.channels[appID] {
+			if !strings.HasPrefix(name, prefix) {
 				continue
 			}
 			ch.mu.RLock()
 			n := len(ch.subs)
 			ch.mu.RUnlock()
 			if n > 0 {
-				out = append(out, broker.ChannelCount{Name: k.name, Subscriptions: n})
+				out = append(out, broker.ChannelCount{Name: name, Subscriptions: n})
 			}
 		}
 		sh.mu.RUnlock()

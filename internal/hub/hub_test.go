@@ -110,6 +110,39 @@ func TestSubscribeUnsubscribeCounts(t *testing.T) {
 	}
 }
 
+// Channels are kept by app, then by name: one app's channels are never
+// another's, whatever their names, and an app's map goes with its last
+// channel.
+func TestChannelsKeptPerApp(t *testing.T) {
+	h := newHub()
+	a, b := &recorder{id: "1.1"}, &recorder{id: "1.2"}
+	h.Subscribe("app1", "ch", a)
+	h.Subscribe("app2", "ch", b)
+	h.Subscribe("app2", "other", b)
+	if got := h.Channels("app1", ""); len(got) != 1 || got[0].Name != "ch" || got[0].Subscriptions != 1 {
+		t.Fatalf("app1's channels %+v", got)
+	}
+	if got := h.Channels("app2", ""); len(got) != 2 {
+		t.Fatalf("app2's channels %+v", got)
+	}
+	h.Publish(context.Background(), broker.Message{AppID: "app2", Channel: "ch", Event: "e"}, SourceREST)
+	if len(a.frames) != 0 || len(b.frames) != 1 {
+		t.Fatalf("app2's event reached %d of app1's frames and %d of app2's", len(a.frames), len(b.frames))
+	}
+	h.Unsubscribe("app1", "ch", a)
+	h.Unsubscribe("app2", "ch", b)
+	h.Unsubscribe("app2", "other", b)
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.RLock()
+		n := len(sh.channels)
+		sh.mu.RUnlock()
+		if n != 0 {
+			t.Errorf("shard %d keeps %d app maps with no channel", i, n)
+		}
+	}
+}
+
 type fakeUser struct {
 	mu         sync.Mutex
 	terminated int

@@ -77,7 +77,7 @@ func (p *Pending) Activate(confirm func()) bool {
 	h := p.hub
 	sh := h.shard(p.key)
 	sh.mu.RLock()
-	ch := sh.channels[p.key]
+	ch := sh.get(p.key)
 	sh.mu.RUnlock()
 	if ch == nil {
 		return false
