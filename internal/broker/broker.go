@@ -115,6 +115,29 @@ type Broker interface {
 	Close(ctx context.Context) error
 }
 
+// BatchPublisher is a Broker that publishes several messages in one go:
+// one round trip to its backend for all of them, rather than one each.
+type BatchPublisher interface {
+	// PublishBatch publishes ms in order, as that many Publish calls
+	// would, with the same guarantees. It returns len(ms) and nil, or how
+	// many of ms, from the first, were published and the error of the next
+	// one; the messages after that one may or may not have been published,
+	// as a Publish that fails may or may not have been.
+	PublishBatch(ctx context.Context, ms []Message) (int, error)
+}
+
+// PublishEach publishes ms through b one at a time, stopping at the first
+// failure, with PublishBatch's results: for brokers that batch nothing, and
+// batches a BatchPublisher cannot send in one go.
+func PublishEach(ctx context.Context, b Broker, ms []Message) (int, error) {
+	for i := range ms {
+		if err := b.Publish(ctx, ms[i]); err != nil {
+			return i, err
+		}
+	}
+	return len(ms), nil
+}
+
 // Cached is a cache channel's last event and how long it is remembered.
 type Cached struct {
 	Message

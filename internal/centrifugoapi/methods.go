@@ -141,9 +141,31 @@ func (a *API) broadcast(ctx context.Context, app *apps.App, raw json.RawMessage)
 	if len(p.Channels) == 0 || !p.hasData() {
 		return nil, errBadRequest
 	}
+	// Each channel has its own answer; the valid ones are published in one
+	// go (one round trip to Redis in a cluster). Past a broker failure a
+	// publication may or may not have gone out, and is answered as failed.
 	out := make([]reply, len(p.Channels))
+	var ms []broker.Message
+	var at []int // the reply of each of ms
 	for i, name := range p.Channels {
-		out[i].Result, out[i].Error = a.publishTo(ctx, app, &p, name)
+		m, e := p.message(app, name)
+		if e != nil {
+			out[i].Error = e
+			continue
+		}
+		ms = append(ms, m)
+		at = append(at, i)
+	}
+	done, err := a.cfg.Hub.PublishMany(ctx, len(ms), func(i int) broker.Message { return ms[i] }, hub.SourceREST)
+	if err != nil {
+		a.cfg.Log.Warn("server api broadcast failed", "app_id", app.ID, "channel", ms[done].Channel, "published", done, "err", err)
+	}
+	for k, i := range at {
+		if k < done {
+			out[i].Result = struct{}{}
+		} else {
+			out[i].Error = errInternal
+		}
 	}
 	return struct {
 		Responses []reply `json:"responses"`

@@ -182,12 +182,20 @@ func validSocketID(s string) bool {
 	return true
 }
 
-// publish hands a validated event to the hub, one message per channel.
-// done is how many messages of the request were published before it: a
-// failure says so, for the backend that retries.
-func (a *API) publish(r request, ev *event, done int) error {
-	for i, ch := range ev.channels {
-		err := a.cfg.Hub.Publish(r.Context(), broker.Message{
+// publish hands validated events to the hub, one message per event and
+// channel, in order, and in one broker call where the broker takes several
+// (in a cluster, one round trip to Redis for the request, not one per
+// channel). A failure says how many of the request's messages were
+// published before it, for the backend that retries.
+func (a *API) publish(r request, evs []event) error {
+	n := 0
+	for i := range evs {
+		n += len(evs[i].channels)
+	}
+	var at messageCursor
+	msg := func(i int) broker.Message {
+		ev, ch := at.seek(evs, i)
+		return broker.Message{
 			Kind:    broker.KindEvent,
 			AppID:   r.app.ID,
 			Channel: ch.Name,
@@ -195,20 +203,41 @@ func (a *API) publish(r request, ev *event, done int) error {
 			Data:    ev.data,
 			Exclude: ev.socketID,
 			Cache:   ch.Cache,
-		}, hub.SourceREST)
-		if err != nil {
-			// The hub refuses nothing here: any error is the broker's,
-			// and the event may not have reached anyone.
-			what := "publishing " + strconv.Quote(ev.name) + " to " + strconv.Quote(ch.Name)
-			if n := done + i; n > 0 {
-				what += " (" + strconv.Itoa(n) + " earlier message(s) of this request were published)"
-			} else {
-				what += " (nothing was published)"
-			}
-			return unavailable(what, err)
 		}
 	}
-	return nil
+	done, err := a.cfg.Hub.PublishMany(r.Context(), n, msg, hub.SourceREST)
+	if err == nil {
+		return nil
+	}
+	// The hub refuses nothing here: any error is the broker's, and the
+	// event may not have reached anyone.
+	var where messageCursor
+	ev, ch := where.seek(evs, done)
+	what := "publishing " + strconv.Quote(ev.name) + " to " + strconv.Quote(ch.Name)
+	if done > 0 {
+		what += " (" + strconv.Itoa(done) + " earlier message(s) of this request were published)"
+	} else {
+		what += " (nothing was published)"
+	}
+	return unavailable(what, err)
+}
+
+// messageCursor finds a request's i-th message: the event and the channel
+// it is for, counting the events' channels in order (parseEvent gives every
+// event at least one). Seeking forward from the last one found takes a step
+// per message, so a walk through them all is linear.
+type messageCursor struct{ ev, ch, i int }
+
+func (c *messageCursor) seek(evs []event, i int) (*event, channel.Channel) {
+	if i < c.i {
+		*c = messageCursor{}
+	}
+	for ; c.i < i; c.i++ {
+		if c.ch++; c.ch == len(evs[c.ev].channels) {
+			c.ev, c.ch = c.ev+1, 0
+		}
+	}
+	return &evs[c.ev], evs[c.ev].channels[c.ch]
 }
 
 // trigger is POST /apps/{app_id}/events.
@@ -227,7 +256,7 @@ func (a *API) trigger(r request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := a.publish(r, &ev, 0); err != nil {
+	if err := a.publish(r, []event{ev}); err != nil {
 		return nil, err
 	}
 	if ev.info == 0 {
@@ -279,12 +308,8 @@ func (a *API) batchTrigger(r request) (any, error) {
 		events[i] = ev
 		wantInfo = wantInfo || ev.info != 0
 	}
-	done := 0
-	for i := range events {
-		if err := a.publish(r, &events[i], done); err != nil {
-			return nil, err
-		}
-		done += len(events[i].channels)
+	if err := a.publish(r, events); err != nil {
+		return nil, err
 	}
 	if !wantInfo {
 		return struct{}{}, nil

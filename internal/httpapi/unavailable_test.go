@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -122,4 +123,50 @@ func TestBrokerFailureOnQueryIs503(t *testing.T) {
 	f.expect("GET", "/apps/42/channels", url.Values{"info": {"user_count"}}, "", 400, "")
 	faulty.Reconnect()
 	f.expect("GET", "/apps/42/channels/news", nil, "", 200, `{"occupied":false}`)
+}
+
+// batchFailAfter is failAfter taking batches, as the Redis broker does:
+// it records each batch's messages.
+type batchFailAfter struct {
+	failAfter
+	batches [][]string // channel:event of each message
+}
+
+func (b *batchFailAfter) PublishBatch(ctx context.Context, ms []broker.Message) (int, error) {
+	var got []string
+	for _, m := range ms {
+		got = append(got, m.Channel+":"+m.Event)
+	}
+	b.batches = append(b.batches, got)
+	return broker.PublishEach(ctx, &b.failAfter, ms)
+}
+
+// Through a broker that takes batches, a request's messages go in one, in
+// order; one that fails part way says how many went out before.
+func TestPublishOneBatchPerRequest(t *testing.T) {
+	f := newFixture(t)
+	br := &batchFailAfter{failAfter: failAfter{Broker: broker.NewMemory(0), ok: 1 << 30}}
+	f.hub = hub.New(hub.Config{Broker: br})
+	f.api = New(Config{Apps: f.api.cfg.Apps, Hub: f.hub, Now: f.api.cfg.Now})
+	s := f.subscribe("c2", "1.1")
+	f.expect("POST", "/apps/42/events", nil, `{"name":"e","data":"d","channels":["c1","c2","c3"]}`, 200, `{}`)
+	f.expect("POST", "/apps/42/batch_events", nil, `{"batch":[{"name":"a","data":"d","channel":"c2"},{"name":"b","data":"d","channel":"c1"},{"name":"c","data":"d","channel":"c2"}]}`, 200, `{}`)
+	f.expect("POST", "/apps/42/events", nil, `{"name":"one","data":"d","channel":"c2"}`, 200, `{}`)
+	want := "[[c1:e c2:e c3:e] [c2:a c1:b c2:c]]" // a single message needs no batch
+	if got := fmt.Sprint(br.batches); got != want {
+		t.Fatalf("batches %s, want %s", got, want)
+	}
+	var events []string
+	for _, m := range s.Messages() {
+		events = append(events, m.Event)
+	}
+	if strings.Join(events, " ") != "e a c one" {
+		t.Fatalf("c2 received %v", events)
+	}
+
+	br.ok = 2
+	status, body := f.do("POST", "/apps/42/events", nil, `{"name":"e","data":"d","channels":["c1","c2","c3"]}`)
+	if status != 503 || !strings.Contains(body, `\"e\" to \"c3\" (2 earlier message(s) of this request were published)`) {
+		t.Fatalf("status %d body %s", status, body)
+	}
 }

@@ -2,8 +2,10 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -260,5 +262,89 @@ func TestBufferedDropsWhenFull(t *testing.T) {
 	defer mu.Unlock()
 	if uint64(len(got))+b.Drops() != 11 {
 		t.Fatalf("%d handled, %d dropped of 11", len(got), b.Drops())
+	}
+}
+
+// batchBroker is the memory broker taking batches, as Redis's does: it
+// records their sizes and fails the message at failAt (if not negative)
+// as a backend gone mid-batch would.
+type batchBroker struct {
+	*broker.Memory
+	batches []int
+	failAt  int
+}
+
+func (b *batchBroker) PublishBatch(ctx context.Context, ms []broker.Message) (int, error) {
+	b.batches = append(b.batches, len(ms))
+	for i := range ms {
+		if i == b.failAt {
+			return i, errors.New("connection reset")
+		}
+		if err := b.Memory.Publish(ctx, ms[i]); err != nil {
+			return i, err
+		}
+	}
+	return len(ms), nil
+}
+
+// PublishMany hands a broker that takes batches all its messages at once,
+// reports only those published, and publishes one at a time through a
+// broker that batches nothing.
+func TestPublishMany(t *testing.T) {
+	msgs := func(n int) func(int) broker.Message {
+		next := 0
+		return func(i int) broker.Message {
+			if i != next {
+				t.Fatalf("message %d asked for, want %d", i, next)
+			}
+			next++
+			return broker.Message{AppID: "app", Channel: "ch" + strconv.Itoa(i%3), Event: "e" + strconv.Itoa(i)}
+		}
+	}
+	for _, tt := range []struct {
+		name        string
+		batch       bool
+		failAt, n   int
+		wantBatches []int
+		wantDone    int
+	}{
+		{"batched", true, -1, 5, []int{5}, 5},
+		{"one message, no batch", true, -1, 1, nil, 1},
+		{"failing mid-batch", true, 2, 5, []int{5}, 2},
+		{"broker without batches", false, -1, 5, nil, 5},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			log := &eventLog{}
+			bb := &batchBroker{Memory: broker.NewMemory(0), failAt: tt.failAt}
+			var br broker.Broker = bb
+			if !tt.batch {
+				br = struct{ broker.Broker }{bb} // hides PublishBatch
+			}
+			h := New(Config{Broker: br, Observers: []Observer{log}})
+			subs := make([]*recorder, 3)
+			for i := range subs {
+				subs[i] = &recorder{id: "1." + strconv.Itoa(i)}
+				h.Subscribe("app", "ch"+strconv.Itoa(i), subs[i])
+			}
+			done, err := h.PublishMany(context.Background(), tt.n, msgs(tt.n), SourceREST)
+			if done != tt.wantDone || (err != nil) != (tt.failAt >= 0) {
+				t.Fatalf("PublishMany = %d, %v; want %d", done, err, tt.wantDone)
+			}
+			if !slices.Equal(bb.batches, tt.wantBatches) {
+				t.Fatalf("batches %v, want %v", bb.batches, tt.wantBatches)
+			}
+			delivered, published := 0, 0
+			for _, s := range subs {
+				delivered += len(s.frames)
+			}
+			for _, e := range log.ev {
+				if e.Type == EventPublished {
+					published++
+				}
+			}
+			if delivered != tt.wantDone || published != tt.wantDone {
+				t.Fatalf("%d delivered and %d reported published, want %d", delivered, published, tt.wantDone)
+			}
+		})
 	}
 }

@@ -330,12 +330,46 @@ func (h *Hub) Publish(ctx context.Context, m broker.Message, src Source) error {
 		return err
 	}
 	if len(h.observers) > 0 {
-		h.emit(Event{Type: EventPublished, AppID: m.AppID, Channel: m.Channel, Source: src})
-		if src == SourceClient {
-			h.emit(Event{Type: EventClientEvent, AppID: m.AppID, Channel: m.Channel, Name: m.Event, Data: m.Data, SocketID: m.Exclude, UserID: m.UserID})
-		}
+		h.published(&m, src)
 	}
 	return nil
+}
+
+// PublishMany publishes n messages, the i-th being msg(i), in order, as n
+// calls to Publish would, but in one call to a broker that takes several at
+// once (broker.BatchPublisher: one round trip to Redis for all of them).
+// msg is called once for each i, in increasing order. It returns n and nil,
+// or how many were published, from the first, and the next one's error;
+// the messages after that one may or may not have been published.
+func (h *Hub) PublishMany(ctx context.Context, n int, msg func(int) broker.Message, src Source) (int, error) {
+	bp, ok := h.broker.(broker.BatchPublisher)
+	if !ok || n == 1 {
+		for i := range n {
+			if err := h.Publish(ctx, msg(i), src); err != nil {
+				return i, err
+			}
+		}
+		return n, nil
+	}
+	ms := make([]broker.Message, n)
+	for i := range ms {
+		ms[i] = msg(i)
+	}
+	done, err := bp.PublishBatch(ctx, ms)
+	if len(h.observers) > 0 {
+		for i := range ms[:done] {
+			h.published(&ms[i], src)
+		}
+	}
+	return done, err
+}
+
+// published reports a published message to the observers.
+func (h *Hub) published(m *broker.Message, src Source) {
+	h.emit(Event{Type: EventPublished, AppID: m.AppID, Channel: m.Channel, Source: src})
+	if src == SourceClient {
+		h.emit(Event{Type: EventClientEvent, AppID: m.AppID, Channel: m.Channel, Name: m.Event, Data: m.Data, SocketID: m.Exclude, UserID: m.UserID})
+	}
 }
 
 // handle is the broker's handler: this node's share of every message.

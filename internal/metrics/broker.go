@@ -25,6 +25,7 @@ const (
 	opOnlineUsers
 	opAwaitInterest
 	opSettle
+	opPublishBatch
 	numOps
 )
 
@@ -42,6 +43,9 @@ var opNames = [numOps]string{
 	opAwaitInterest:     "await_interest",
 	// Claiming a pending webhook transition (channel_vacated, member_removed).
 	opSettle: "settle",
+	// Several messages in one round trip (a trigger naming many channels,
+	// a batch of events), timed once.
+	opPublishBatch: "publish_batch",
 }
 
 // brokerSeries holds each operation's series, created with the Metrics.
@@ -69,13 +73,17 @@ func (b *brokerSeries) done(ctx context.Context, o op, start time.Time, err erro
 
 // InstrumentBroker returns b with every operation timed into
 // herald_broker_operation_seconds{op} and its failures counted in
-// herald_broker_errors_total{op}, op being publish, last_event, join, leave,
-// members, member_count, subscription_count, channels, online_users or
-// await_interest. SetHandler and the non-blocking reports (SetLocalCount,
+// herald_broker_errors_total{op}, op being publish, publish_batch,
+// last_event, join, leave, members, member_count, subscription_count,
+// channels, online_users, await_interest or settle. SetHandler and the non-blocking reports (SetLocalCount,
 // SetLocalUser, InterestReady) pass through untimed: they do no I/O in the
 // caller, and the handler's own work is the hub's.
 func (m *Metrics) InstrumentBroker(b broker.Broker) broker.Broker {
-	return &instrumented{next: b, s: &m.broker}
+	i := &instrumented{next: b, s: &m.broker}
+	if bp, ok := b.(broker.BatchPublisher); ok {
+		return instrumentedBatch{i, bp}
+	}
+	return i
 }
 
 // instrumented is a Broker that times another.
@@ -84,7 +92,10 @@ type instrumented struct {
 	s    *brokerSeries
 }
 
-var _ broker.Broker = (*instrumented)(nil)
+var (
+	_ broker.Broker         = (*instrumented)(nil)
+	_ broker.BatchPublisher = instrumentedBatch{}
+)
 
 // Unwrap returns the instrumented broker, for callers that need more of it
 // than the Broker interface (closing a Redis connection, say).
@@ -97,6 +108,22 @@ func (i *instrumented) Publish(ctx context.Context, msg broker.Message) error {
 	err := i.next.Publish(ctx, msg)
 	i.s.done(ctx, opPublish, start, err)
 	return err
+}
+
+// instrumentedBatch is an instrumented broker that takes batches, as the
+// broker it times does. One that does not is not made to look as if it
+// did: the hub would build batches only to have them published one by one.
+type instrumentedBatch struct {
+	*instrumented
+	batch broker.BatchPublisher
+}
+
+// PublishBatch implements broker.BatchPublisher.
+func (i instrumentedBatch) PublishBatch(ctx context.Context, ms []broker.Message) (int, error) {
+	start := time.Now()
+	n, err := i.batch.PublishBatch(ctx, ms)
+	i.s.done(ctx, opPublishBatch, start, err)
+	return n, err
 }
 
 func (i *instrumented) LastEvent(ctx context.Context, appID, channel string) (broker.Cached, bool, error) {

@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/heraldhq/herald/internal/broker"
@@ -37,5 +38,37 @@ func TestInstrumentedBrokerUnwraps(t *testing.T) {
 	u, ok := b.(interface{ Unwrap() broker.Broker })
 	if !ok || u.Unwrap() != broker.Broker(mem) {
 		t.Fatalf("Unwrap of %T does not give the memory broker", b)
+	}
+}
+
+// batchMemory is the memory broker taking batches.
+type batchMemory struct{ *broker.Memory }
+
+func (b batchMemory) PublishBatch(ctx context.Context, ms []broker.Message) (int, error) {
+	return broker.PublishEach(ctx, b.Memory, ms)
+}
+
+// The instrumented broker takes batches exactly when the broker it times
+// does, and times a batch once, as publish_batch.
+func TestInstrumentedBrokerBatches(t *testing.T) {
+	m := metrics.New(metrics.Options{})
+	if _, ok := m.InstrumentBroker(broker.NewMemory(0)).(broker.BatchPublisher); ok {
+		t.Fatal("the instrumented memory broker claims to take batches")
+	}
+	mem := broker.NewMemory(0)
+	mem.SetHandler(func(broker.Message) {})
+	b, ok := m.InstrumentBroker(batchMemory{mem}).(broker.BatchPublisher)
+	if !ok {
+		t.Fatal("the instrumented batch broker takes no batches")
+	}
+	if n, err := b.PublishBatch(context.Background(), make([]broker.Message, 3)); n != 3 || err != nil {
+		t.Fatalf("PublishBatch = %d, %v", n, err)
+	}
+	fams, _ := scrape(t, m)
+	if n, _ := histogram(t, fams, "herald_broker_operation_seconds", "op=publish_batch"); n != 1 {
+		t.Errorf("%d batches timed, want 1", n)
+	}
+	if n, _ := histogram(t, fams, "herald_broker_operation_seconds", "op=publish"); n != 0 {
+		t.Errorf("%d publishes timed, want none", n)
 	}
 }

@@ -194,6 +194,7 @@ func TestScrape(t *testing.T) {
 		key("herald_broker_errors_total", "op", "channels"):           0,
 		key("herald_broker_errors_total", "op", "online_users"):       0,
 		key("herald_broker_errors_total", "op", "await_interest"):     0,
+		key("herald_broker_errors_total", "op", "publish_batch"):      0,
 		key("herald_broker_errors_total", "op", "settle"):             0,
 
 		key("herald_observer_drops_total", "observer", "webhook"): 3,
@@ -260,8 +261,8 @@ func TestScrape(t *testing.T) {
 	if n := series(fams, "herald_rest_request_duration_seconds"); n != 7 {
 		t.Errorf("herald_rest_request_duration_seconds has %d series, want the 7 endpoints", n)
 	}
-	if n := series(fams, "herald_broker_operation_seconds"); n != 11 {
-		t.Errorf("herald_broker_operation_seconds has %d series, want the 11 operations", n)
+	if n := series(fams, "herald_broker_operation_seconds"); n != 12 {
+		t.Errorf("herald_broker_operation_seconds has %d series, want the 12 operations", n)
 	}
 
 	// The Go runtime and process collectors are registered.

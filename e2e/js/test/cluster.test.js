@@ -126,6 +126,34 @@ describe('cluster: two nodes sharing Redis', { skip: SKIP }, () => {
     }
   });
 
+  it('a trigger naming several channels and a batch through A reach subscribers on B once each, in order per channel', T, async () => {
+    const chans = [h.uid('multi'), h.uid('multi'), h.uid('multi'), `cache-${h.uid('multi')}`];
+    const b = await h.connectClient(B);
+    const logs = [];
+    for (const ch of chans) {
+      await b.subscribe(ch);
+      logs.push(b.collect(ch, 'ev'));
+    }
+    const sdk = A.sdk();
+    let res = await h.jsonOf(await sdk.trigger(chans, 'ev', { n: 0 }));
+    assert.deepEqual(res, { status: 200, body: {} });
+    const batch = [];
+    for (let n = 1; n <= 8; n += 1) batch.push({ channel: chans[n % chans.length], name: 'ev', data: JSON.stringify({ n }) });
+    res = await h.jsonOf(await sdk.triggerBatch(batch));
+    assert.deepEqual(res, { status: 200, body: {} });
+    const want = chans.map((ch) => [0, ...batch.filter((e) => e.channel === ch).map((e) => JSON.parse(e.data).n)]);
+    await h.eventually(() => logs.every((l, i) => l.length >= want[i].length), { label: 'every message on B' });
+    await h.sleep(300);
+    for (const [i, l] of logs.entries()) {
+      assert.deepEqual(l.map((e) => e.data.n), want[i], `channel ${chans[i]}`);
+    }
+    // The cache channel's last event is the batch's last one for it.
+    const late = await h.connectClient(A);
+    const replay = late.nextEvent(chans[3], 'ev');
+    await late.subscribe(chans[3]);
+    assert.equal((await replay).data.n, want[3][want[3].length - 1]);
+  });
+
   it('a client event from a client on A reaches a client on B', T, async () => {
     const ch = `private-${h.uid('ce')}`;
     const a = await h.connectClient(A);

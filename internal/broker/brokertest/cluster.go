@@ -3,6 +3,7 @@ package brokertest
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,6 +50,7 @@ func RunCluster(t *testing.T, newNodes func(t *testing.T, n int) []broker.Broker
 	}{
 		{"PublishReachesEachNodeOnce", 3, testClusterPublishOnce},
 		{"OrderAcrossNodes", 2, testClusterOrderAcrossNodes},
+		{"BatchAcrossNodes", 2, testClusterBatch},
 		{"PresenceAcrossNodes", 2, testClusterPresence},
 		{"CountsSummed", 2, testClusterCounts},
 		{"UsersOnceForCluster", 3, testClusterUsers},
@@ -204,6 +206,66 @@ func testClusterOrderAcrossNodes(t *testing.T, cs *clusterSuite) {
 				t.Fatalf("node %d: message %d is %s", j, i, m.Data)
 			}
 		}
+	}
+}
+
+// A batch reaches every interested node once per message, in order per
+// channel and across the batch, and keeps its place among single publishes;
+// one holding a cached event writes the cache as Publish would.
+func testClusterBatch(t *testing.T, cs *clusterSuite) {
+	bp, ok := cs.nodes[0].(broker.BatchPublisher)
+	if !ok {
+		t.Skipf("%T publishes no batches", cs.nodes[0])
+	}
+	app := cs.app("a")
+	chans := []string{"b1", "b2", "b3"}
+	for _, b := range cs.nodes {
+		interest(t, b, app, chans...)
+	}
+	var want []string
+	seq := 0
+	msg := func(ch string, cache bool) broker.Message {
+		seq++
+		want = append(want, ch+":"+strconv.Itoa(seq))
+		return broker.Message{AppID: app, Channel: ch, Event: "e", Data: strconv.Itoa(seq), Cache: cache}
+	}
+	publish(t, cs.nodes[0], msg("b1", false))
+	var batch []broker.Message
+	for i := range 30 {
+		batch = append(batch, msg(chans[i%3], false))
+	}
+	if n, err := bp.PublishBatch(t.Context(), batch); n != len(batch) || err != nil {
+		t.Fatalf("PublishBatch = %d, %v; want %d, nil", n, err, len(batch))
+	}
+	publish(t, cs.nodes[0], msg("b2", false))
+	cached := []broker.Message{msg("b1", false), msg("b3", true), msg("b1", false)}
+	if n, err := bp.PublishBatch(t.Context(), cached); n != len(cached) || err != nil {
+		t.Fatalf("PublishBatch with a cached event = %d, %v", n, err)
+	}
+	// The order is per channel: across channels the contract promises none.
+	perChannel := func(msgs []string) map[string]string {
+		out := map[string]string{}
+		for _, m := range msgs {
+			ch, _, _ := strings.Cut(m, ":")
+			out[ch] += m + " "
+		}
+		return out
+	}
+	for j, r := range cs.recs {
+		var got []string
+		for _, m := range r.wait(t, len(want)) {
+			got = append(got, m.Channel+":"+m.Data)
+		}
+		if g, w := perChannel(got), perChannel(want); !maps.Equal(g, w) {
+			t.Fatalf("node %d received\n%v\nwant\n%v", j, g, w)
+		}
+	}
+	last, ok, err := cs.nodes[1].LastEvent(t.Context(), app, "b3")
+	if err != nil || !ok || !last.Message.Equal(&cached[1]) {
+		t.Fatalf("LastEvent after a batch = %+v, %v, %v; want %+v", last, ok, err, cached[1])
+	}
+	if n, err := bp.PublishBatch(t.Context(), nil); n != 0 || err != nil {
+		t.Fatalf("an empty batch = %d, %v", n, err)
 	}
 }
 
