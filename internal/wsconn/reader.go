@@ -133,18 +133,61 @@ type frameSink interface {
 // here; what it does hold is bounded by max (one message, plus one frame
 // header).
 //
-// It is part of every connection's state, so its fields are laid out to
-// fit 56 bytes: the count is 32-bit (a message is at most the limit, which
-// is at most math.MaxInt32), the flags share its word, and the limit, the
-// same for every connection of a transport, is the caller's to pass.
-// The zero frameReader is ready.
+// It is part of every connection's state, so it is 16 bytes: its buffers,
+// which an idle connection does not have, sit behind a pointer; the count
+// is 32-bit (a message is at most the limit, which is at most
+// math.MaxInt32) and the flags share its word; the limit, the same for
+// every connection of a transport, is the caller's to pass. The zero
+// frameReader is ready.
 type frameReader struct {
-	carry     []byte // bytes of an incomplete frame from earlier reads
-	msg       []byte // fragments of the current message
-	checked   int32  // bytes of msg known to be whole, valid UTF-8 sequences
-	inMessage bool   // a fragmented message is in progress
-	text      bool   // and it is a text message
-	done      bool   // a close frame or a violation ended the stream
+	bufs      *readBufs // nil while it holds neither
+	checked   int32     // bytes of msg known to be whole, valid UTF-8 sequences
+	inMessage bool      // a fragmented message is in progress
+	text      bool      // and it is a text message
+	done      bool      // a close frame or a violation ended the stream
+}
+
+// readBufs are the bytes a frameReader holds between reads.
+type readBufs struct {
+	carry []byte // bytes of an incomplete frame from earlier reads
+	msg   []byte // fragments of the current message
+}
+
+// carry is the incomplete frame held from earlier reads.
+func (r *frameReader) carry() []byte {
+	if r.bufs == nil {
+		return nil
+	}
+	return r.bufs.carry
+}
+
+// msg is the fragments of the current message (or an empty buffer kept for
+// the next one).
+func (r *frameReader) msg() []byte {
+	if r.bufs == nil {
+		return nil
+	}
+	return r.bufs.msg
+}
+
+// buffers returns r.bufs, making it if need be.
+func (r *frameReader) buffers() *readBufs {
+	if r.bufs == nil {
+		r.bufs = &readBufs{}
+	}
+	return r.bufs
+}
+
+// setCarry keeps b as the incomplete frame, dropping the buffers once
+// neither holds anything.
+func (r *frameReader) setCarry(b []byte) {
+	if b == nil && r.bufs != nil && r.bufs.msg == nil {
+		r.bufs = nil
+		return
+	}
+	if b != nil || r.bufs != nil {
+		r.buffers().carry = b
+	}
 }
 
 // readLimit is a frameReader's limit for a configured message limit: one
@@ -162,10 +205,10 @@ func (r *frameReader) feed(data []byte, max int32, sink frameSink) error {
 		return nil
 	}
 	buf := data
-	carried := len(r.carry) > 0
+	carried := len(r.carry()) > 0
 	if carried {
-		r.carry = append(r.carry, data...)
-		buf = r.carry
+		r.bufs.carry = append(r.bufs.carry, data...)
+		buf = r.bufs.carry
 	}
 	for len(buf) > 0 && !r.done {
 		h, n, ok := parseHeader(buf)
@@ -178,7 +221,7 @@ func (r *frameReader) feed(data []byte, max int32, sink frameSink) error {
 		if h.op < 0x8 {
 			size := h.length
 			if h.op == opContinuation {
-				size += int64(len(r.msg))
+				size += int64(len(r.msg()))
 			}
 			if size > int64(max) {
 				return r.fail(violate(ErrTooLarge, "message of at least %d bytes, at most %d allowed", size, max))
@@ -208,11 +251,11 @@ func (r *frameReader) feed(data []byte, max int32, sink frameSink) error {
 	// byte by byte costs amortized linear time, not quadratic.
 	switch {
 	case len(buf) == 0 || r.done:
-		r.carry = nil
+		r.setCarry(nil)
 	case !carried:
-		r.carry = append([]byte(nil), buf...)
-	case len(buf) < len(r.carry):
-		r.carry = r.carry[:copy(r.carry, buf)]
+		r.setCarry(append([]byte(nil), buf...))
+	case len(buf) < len(r.bufs.carry):
+		r.bufs.carry = r.bufs.carry[:copy(r.bufs.carry, buf)]
 	}
 	return nil
 }
@@ -221,7 +264,10 @@ func (r *frameReader) feed(data []byte, max int32, sink frameSink) error {
 // unmasked.
 func (r *frameReader) data(h header, p []byte, sink frameSink) error {
 	if h.op != opContinuation {
-		r.inMessage, r.text, r.msg, r.checked = true, h.op == opText, r.msg[:0], 0
+		r.inMessage, r.text, r.checked = true, h.op == opText, 0
+		if r.bufs != nil {
+			r.bufs.msg = r.bufs.msg[:0]
+		}
 		if h.fin {
 			// The common case: a whole message in one frame, checked and
 			// passed on without a copy.
@@ -233,12 +279,13 @@ func (r *frameReader) data(h header, p []byte, sink frameSink) error {
 			return nil
 		}
 	}
-	r.msg = append(r.msg, p...)
+	bufs := r.buffers()
+	bufs.msg = append(bufs.msg, p...)
 	if r.text {
 		// Checked fragment by fragment, so an invalid message fails as soon
 		// as its bad bytes arrive; a character may straddle fragments.
-		n, ok := validPrefix(r.msg[r.checked:])
-		if !ok || (h.fin && int(r.checked)+n != len(r.msg)) {
+		n, ok := validPrefix(bufs.msg[r.checked:])
+		if !ok || (h.fin && int(r.checked)+n != len(bufs.msg)) {
 			return violate(ErrInvalidUTF8, "text message")
 		}
 		r.checked += int32(n)
@@ -247,10 +294,11 @@ func (r *frameReader) data(h header, p []byte, sink frameSink) error {
 		return nil
 	}
 	r.inMessage = false
-	sink.message(r.msg)
-	r.msg = r.msg[:0]
-	if cap(r.msg) > 4096 {
-		r.msg = nil // do not pin a large buffer to an idle connection
+	sink.message(bufs.msg)
+	bufs.msg = bufs.msg[:0]
+	if cap(bufs.msg) > 4096 {
+		bufs.msg = nil // do not pin a large buffer to an idle connection
+		r.setCarry(bufs.carry)
 	}
 	return nil
 }
@@ -289,7 +337,7 @@ func (r *frameReader) fail(err error) error {
 
 func (r *frameReader) end() {
 	r.done = true
-	r.carry, r.msg, r.inMessage = nil, nil, false
+	r.bufs, r.inMessage = nil, false
 }
 
 // check enforces RFC 6455 on a client frame header.

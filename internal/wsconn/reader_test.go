@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // clientFrame builds a masked client frame.
@@ -61,8 +62,8 @@ func feedInChunks(t *testing.T, stream []byte, chunk, max int) ([]string, error)
 			return s.events, err
 		}
 	}
-	if len(r.carry) != 0 {
-		t.Errorf("%d bytes left carried after a complete stream", len(r.carry))
+	if len(r.carry()) != 0 {
+		t.Errorf("%d bytes left carried after a complete stream", len(r.carry()))
 	}
 	return s.events, nil
 }
@@ -297,8 +298,27 @@ func TestFrameReaderKeepsNoBufferWhenIdle(t *testing.T) {
 	r := newFrameReader(1024)
 	s := &recordSink{}
 	r.feed(clientFrame(true, opText, []byte("hello")), s)
-	if r.carry != nil || len(r.msg) != 0 {
-		t.Fatalf("idle reader holds carry=%d msg=%d bytes", len(r.carry), len(r.msg))
+	if r.carry() != nil || len(r.msg()) != 0 {
+		t.Fatalf("idle reader holds carry=%d msg=%d bytes", len(r.carry()), len(r.msg()))
+	}
+	// A frame that straddled two reads, and a fragmented message too large
+	// to keep a buffer for, leave no buffers behind either.
+	f := clientFrame(true, opText, []byte("straddling"))
+	r.feed(append([]byte(nil), f[:5]...), s)
+	if r.bufs == nil {
+		t.Fatal("a frame's first piece was not kept")
+	}
+	r.feed(append([]byte(nil), f[5:]...), s)
+	r = newFrameReader(64 << 10)
+	big := bytes.Repeat([]byte("b"), 5000)
+	if err := r.feed(append(clientFrame(false, opText, big[:2500]), clientFrame(true, opContinuation, big[2500:])...), s); err != nil {
+		t.Fatal(err)
+	}
+	if r.bufs != nil || len(s.events) != 3 {
+		t.Fatalf("after %d messages the reader keeps buffers %+v", len(s.events), r.bufs)
+	}
+	if n := unsafe.Sizeof(frameReader{}); n > 16 {
+		t.Errorf("frameReader is %d bytes, want at most 16", n)
 	}
 }
 
@@ -311,18 +331,18 @@ func TestFrameReaderTrickleIsLinear(t *testing.T) {
 	r := newFrameReader(64 << 10)
 	s := &recordSink{}
 	r.feed(append([]byte(nil), stream[:14]...), s) // the header, and a little
-	if c := cap(r.carry); c > 64 {
+	if c := cap(r.carry()); c > 64 {
 		t.Fatalf("a 14-byte piece of a 60 000-byte frame holds %d bytes", c)
 	}
 	reallocs := 0
-	c0 := &r.carry[:1][0]
+	c0 := &r.carry()[:1][0]
 	for i := 14; i < len(stream)-1; i++ {
 		r.feed([]byte{stream[i]}, s)
-		if c := &r.carry[:1][0]; c != c0 {
+		if c := &r.carry()[:1][0]; c != c0 {
 			reallocs, c0 = reallocs+1, c
 		}
-		if cap(r.carry) > 2*len(r.carry)+64 {
-			t.Fatalf("carry of %d bytes holds %d", len(r.carry), cap(r.carry))
+		if cap(r.carry()) > 2*len(r.carry())+64 {
+			t.Fatalf("carry of %d bytes holds %d", len(r.carry()), cap(r.carry()))
 		}
 	}
 	r.feed([]byte{stream[len(stream)-1]}, s)
@@ -353,8 +373,8 @@ func FuzzFrameReader(f *testing.F) {
 		if ferr != nil && !errors.Is(ferr, ErrProtocol) && !errors.Is(ferr, ErrInvalidUTF8) && !errors.Is(ferr, ErrTooLarge) {
 			t.Fatalf("unexpected error %v", ferr)
 		}
-		if len(r.carry) > 256+14 || len(r.msg) > 256 {
-			t.Fatalf("reader holds carry %d, msg %d bytes over a limit of 256", len(r.carry), len(r.msg))
+		if len(r.carry()) > 256+14 || len(r.msg()) > 256 {
+			t.Fatalf("reader holds carry %d, msg %d bytes over a limit of 256", len(r.carry()), len(r.msg()))
 		}
 		// The same stream fed whole gives the same events: chunking never
 		// changes what is decoded.
