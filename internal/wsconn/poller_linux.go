@@ -110,7 +110,7 @@ func (ps *pollerSet) adoptFD(fd int, early, resp []byte) *pconn {
 	}
 	if resp != nil {
 		c.queue = append(c.queue, rawFrame(resp))
-		c.queued = len(resp)
+		c.queued = int32(len(resp))
 		c.respQueued = true
 	}
 	c.lastRead.Store(time.Now().UnixNano())
@@ -389,7 +389,7 @@ func (p *poller) flushWith(c *pconn, iovs []unix.Iovec, scratch []byte) {
 	}
 	if c.dropOut {
 		c.dropOut = false
-		c.queued -= c.dropUnwritten()
+		c.queued -= int32(c.dropUnwritten())
 	}
 	switch pong := c.pendingPong(); {
 	case pong == nil:
@@ -403,7 +403,7 @@ func (p *poller) flushWith(c *pconn, iovs []unix.Iovec, scratch []byte) {
 		c.rare.pong = nil
 	}
 	for i := range c.queue {
-		c.outBytes += c.queue[i].size()
+		c.outBytes += int32(c.queue[i].size())
 	}
 	if c.respQueued {
 		// out is empty: this is the connection's first flush.
@@ -444,7 +444,7 @@ func (p *poller) flushWith(c *pconn, iovs []unix.Iovec, scratch []byte) {
 		}
 		if n > 0 {
 			written += n
-			c.outBytes -= n
+			c.outBytes -= int32(n)
 		}
 		c.consume(max(n, 0))
 		if err != nil {
@@ -681,16 +681,18 @@ func writev(fd int, iov []unix.Iovec) (int, error) {
 }
 
 // pconn is a connection served by a poller. An idle connection is mostly
-// this struct, so it is kept to 176 bytes (a test pins it): what only some
+// this struct, so it is kept to 160 bytes (a test pins it): what only some
 // connections ever need lives behind rare.
 //
-// Locking: mu guards the fields from h to closed; Send, Close and Abort may be
-// called from any goroutine. The fields after them belong to the poller's
-// loop goroutine.
+// Locking: mu guards the fields from h to closed, and queued; Send, Close
+// and Abort may be called from any goroutine. The other fields after them
+// belong to the poller's loop goroutine.
 //
 // Accounting: queued is the bytes of queue plus those of out the kernel has
 // not taken (outBytes), headers included, except while flush is writing,
-// when out's bytes are lent to the kernel and only queue counts.
+// when out's bytes are lent to the kernel and only queue counts. Both are
+// 32-bit: Send keeps queued within MaxQueueBytes, at most 1 GiB (see
+// Config), but for a few control frames of at most 127 bytes.
 type pconn struct {
 	p        *poller
 	lastRead atomic.Int64
@@ -698,7 +700,6 @@ type pconn struct {
 	mu           sync.Mutex
 	h            Handler
 	queue        []outFrame // frames not yet taken by the loop
-	queued       int        // bytes charged against MaxQueueBytes: see above
 	rare         *pconnRare // nil until a ping or a close needs it
 	queueSlack   uint8      // light flushes in a row: see recycle
 	scheduled    bool       // in the loop's todo list, or being flushed by Start
@@ -719,14 +720,16 @@ type pconn struct {
 	wantWrite  bool
 	registered bool // in epoll; set by Start before the loop can see c
 	peerClosed bool
-	out        []outFrame // frames being written: out[outHead] from byte outOff on
+
+	queued   int32 // guarded by mu: bytes charged against MaxQueueBytes, see above
+	outBytes int32 // bytes of out not yet written
+
+	out []outFrame // frames being written: out[outHead] from byte outOff on
 	// outHead is 32-bit, and fd shares its word: out holds fewer frames
-	// than twice MaxQueueBytes bytes, which is at most math.MaxInt32 (see
-	// Config), and every frame is at least two bytes.
+	// than it holds bytes, which are fewer than MaxInt32 (see queued).
 	outHead      int32
 	fd           int32 // set by adopt, then read only
 	outOff       int
-	outBytes     int   // bytes of out not yet written
 	blockedSince int64 // monoNow when the kernel last refused bytes
 	reader       frameReader
 }
@@ -832,12 +835,12 @@ func (c *pconn) Send(payload []byte) error {
 		c.mu.Unlock()
 		return ErrClosed
 	}
-	if c.queued+f.size() > c.p.cfg.MaxQueueBytes {
+	if int(c.queued)+f.size() > c.p.cfg.MaxQueueBytes {
 		c.mu.Unlock()
 		return ErrQueueFull
 	}
 	c.queue = append(c.queue, f)
-	c.queued += f.size()
+	c.queued += int32(f.size())
 	sched := c.needsLoop()
 	c.mu.Unlock()
 	if sched {
@@ -867,7 +870,7 @@ func (c *pconn) close(code int, reason string, drop bool) {
 			keep = 1
 		}
 		for i := keep; i < len(c.queue); i++ {
-			c.queued -= c.queue[i].size()
+			c.queued -= int32(c.queue[i].size())
 		}
 		clear(c.queue[keep:])
 		c.queue = c.queue[:keep]
@@ -876,14 +879,14 @@ func (c *pconn) close(code int, reason string, drop bool) {
 	} else if pong := c.pendingPong(); pong != nil {
 		// A ping that came before the close is answered before it.
 		c.queue = append(c.queue, rawFrame(pong))
-		c.queued += len(pong)
+		c.queued += int32(len(pong))
 	}
 	if c.rare != nil {
 		c.rare.pong = nil
 	}
 	cf := closeFrame(code, reason)
 	c.queue = append(c.queue, rawFrame(cf))
-	c.queued += len(cf)
+	c.queued += int32(len(cf))
 	// Whatever happens on the wire, the socket is gone by then.
 	c.more().closeTimer = time.AfterFunc(c.p.cfg.WriteTimeout+closeGrace, c.forceShutdown)
 	sched := c.needsLoop()
@@ -956,7 +959,7 @@ func (c *pconn) dropUnwritten() int {
 	}
 	clear(c.out[keep:])
 	c.out = c.out[:keep]
-	c.outBytes -= dropped
+	c.outBytes -= int32(dropped)
 	return dropped
 }
 
@@ -1017,7 +1020,7 @@ func (c *pconn) fail(err error) {
 // full queue behind.
 func (c *pconn) queuePong(frame []byte) {
 	c.mu.Lock()
-	if c.closing || c.queued+len(frame) > c.p.cfg.MaxQueueBytes {
+	if c.closing || int(c.queued)+len(frame) > c.p.cfg.MaxQueueBytes {
 		c.mu.Unlock()
 		return
 	}

@@ -472,13 +472,13 @@ func (r *limitedReader) feed(data []byte, sink frameSink) error {
 	return r.frameReader.feed(data, r.max, sink)
 }
 
-// The queue bound is clamped likewise: a connection's frame count is
-// 32-bit because its bytes are.
+// The queue bound is clamped too: a connection's byte and frame counts
+// are 32-bit.
 func TestMaxQueueBytesClamped(t *testing.T) {
-	for _, limit := range []int{1, math.MaxInt32, math.MaxInt32 + 1, math.MaxInt} {
+	for _, limit := range []int{1, MaxQueueBytesLimit, MaxQueueBytesLimit + 1, math.MaxInt32 + 1, math.MaxInt} {
 		c := Config{MaxQueueBytes: limit}
 		c.normalize()
-		if want := min(limit, math.MaxInt32); c.MaxQueueBytes != want {
+		if want := min(limit, MaxQueueBytesLimit); c.MaxQueueBytes != want {
 			t.Errorf("MaxQueueBytes %d normalized to %d, want %d", limit, c.MaxQueueBytes, want)
 		}
 	}

@@ -15,8 +15,8 @@ import (
 // An idle connection's memory is mostly its pconn: a field added carelessly
 // moves it to a larger size class, for every connection.
 func TestPconnSize(t *testing.T) {
-	if n := unsafe.Sizeof(pconn{}); n > 176 {
-		t.Errorf("pconn is %d bytes, want at most 176", n)
+	if n := unsafe.Sizeof(pconn{}); n > 160 {
+		t.Errorf("pconn is %d bytes, want at most 160", n)
 	}
 }
 

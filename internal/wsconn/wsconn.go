@@ -21,7 +21,6 @@ package wsconn
 
 import (
 	"fmt"
-	"math"
 	"net/http"
 	"runtime"
 	"sync/atomic"
@@ -34,7 +33,10 @@ import (
 const (
 	DefaultMaxMessageBytes = 64 * 1024
 	DefaultMaxQueueBytes   = 1 << 20
-	DefaultWriteTimeout    = 10 * time.Second
+	// MaxQueueBytesLimit bounds MaxQueueBytes: a client a gigabyte behind
+	// will not catch up.
+	MaxQueueBytesLimit  = 1 << 30
+	DefaultWriteTimeout = 10 * time.Second
 	// closeGrace is how long a closing connection waits for the client's
 	// close reply before dropping the socket.
 	closeGrace = 2 * time.Second
@@ -77,8 +79,8 @@ type Config struct {
 	// and payloads alike, sent but not yet taken by the kernel. Bytes being
 	// handed to the kernel do not count (a client that keeps up may already
 	// have read them), so a connection holds at most about twice this much.
-	// It is at most math.MaxInt32 (2 GiB); a larger value is taken as that,
-	// which keeps the count of frames a connection holds 32-bit.
+	// It is at most MaxQueueBytesLimit (1 GiB); a larger value is taken as
+	// that, which keeps a connection's byte and frame counts 32-bit.
 	MaxQueueBytes int
 	// WriteTimeout bounds how long a client may keep its socket unwritable
 	// (goroutine transport: every write) before it is dropped.
@@ -102,7 +104,7 @@ func (c *Config) normalize() {
 	if c.MaxQueueBytes <= 0 {
 		c.MaxQueueBytes = DefaultMaxQueueBytes
 	}
-	c.MaxQueueBytes = min(c.MaxQueueBytes, math.MaxInt32)
+	c.MaxQueueBytes = min(c.MaxQueueBytes, MaxQueueBytesLimit)
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = DefaultWriteTimeout
 	}
