@@ -56,14 +56,14 @@ type Session struct {
 	timer hub.ConnTimer
 	live  hub.Liveness
 	// rare is made, under mu, by the first of start (when the app requires
-	// sign-in), a client event or a sign-in that needs it, and never
+	// sign-in), a client event or a successful sign-in, and never
 	// replaced: WatchlistChange, which does not take mu, reads it only
 	// after the hub.Watch that follows its making.
 	rare *sessionRare
 }
 
-// sessionRare is the state of a session that must sign in, sent a client
-// event, or watches users.
+// sessionRare is the state of a session that must sign in or signed in,
+// sent a client event, or watches users.
 type sessionRare struct {
 	// user is set by a successful pusher:signin; its Watchlist is the
 	// honoured part of the one signed.
