@@ -172,3 +172,31 @@ func TestMemberData(t *testing.T) {
 		}
 	}
 }
+
+// The connection_established written in one go is byte for byte what the
+// general encoders make of it, and any other socket id takes their way.
+func TestConnectionEstablishedMatchesGeneralEncoding(t *testing.T) {
+	for _, id := range []string{"1.2", "123.456", "264774.13368624", "0.0", "..", "18446744073709551615.18446744073709551615"} {
+		for _, timeout := range []int{0, 30, 120, -1, 1 << 40} {
+			got, want := connectionEstablishedFrame(id, timeout), encodeConnectionEstablished(id, timeout)
+			if string(got) != string(want) {
+				t.Errorf("(%q, %d): got %s, want %s", id, timeout, got, want)
+			}
+			var outer struct{ Event, Data string }
+			if err := json.Unmarshal(got, &outer); err != nil || outer.Event != "pusher:connection_established" {
+				t.Fatalf("(%q, %d): %s does not decode: %v", id, timeout, got, err)
+			}
+		}
+	}
+	for _, id := range []string{`1."2`, "1.2\\", "1.2<", "a.b", ""} {
+		if got, want := connectionEstablishedFrame(id, 30), encodeConnectionEstablished(id, 30); string(got) != string(want) {
+			t.Errorf("%q: got %s, want %s", id, got, want)
+		}
+	}
+}
+
+func TestConnectionEstablishedAllocs(t *testing.T) {
+	if n := testing.AllocsPerRun(100, func() { connectionEstablishedFrame("264774.13368624", 120) }); n > 1 {
+		t.Errorf("connectionEstablishedFrame: %v allocations, want 1", n)
+	}
+}

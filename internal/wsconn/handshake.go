@@ -180,7 +180,7 @@ func cleanPath(p []byte) bool {
 	if len(p) < 2 || p[0] != '/' {
 		return false
 	}
-	for _, seg := range bytes.Split(p[1:], []byte("/")) {
+	for seg := range bytes.SplitSeq(p[1:], []byte("/")) {
 		if len(seg) == 0 || string(seg) == "." || string(seg) == ".." {
 			return false
 		}
@@ -261,7 +261,7 @@ func hostValue(v []byte) bool {
 // case-insensitively. A list that is not made of tokens does not.
 func hasToken(v []byte, token string) bool {
 	found := false
-	for _, t := range bytes.Split(v, []byte(",")) {
+	for t := range bytes.SplitSeq(v, []byte(",")) {
 		t = bytes.Trim(t, " \t")
 		if len(t) == 0 {
 			continue // empty list elements are allowed
@@ -404,12 +404,13 @@ func (f *refusal) write(w http.ResponseWriter) {
 
 // appendResponse appends the 101 response that accepts r.
 func (r *UpgradeRequest) appendResponse(b []byte) []byte {
-	h := sha1.New()
-	h.Write(r.nonce[:])
-	io.WriteString(h, webSocketGUID)
-	var sum [sha1.Size]byte
+	// The key and the GUID hashed from an array on the stack: sha1.New
+	// would cost every handshake an allocation.
+	var in [len(r.nonce) + len(webSocketGUID)]byte
+	copy(in[copy(in[:], r.nonce[:]):], webSocketGUID)
+	sum := sha1.Sum(in[:])
 	b = append(b, responseHead...)
-	b = base64.StdEncoding.AppendEncode(b, h.Sum(sum[:0]))
+	b = base64.StdEncoding.AppendEncode(b, sum[:])
 	return append(b, "\r\n\r\n"...)
 }
 

@@ -374,3 +374,20 @@ func TestAbortKeepsHandshakeResponse(t *testing.T) {
 	client.Close()
 	h.expectClosed(t)
 }
+
+// Reading an upgrade head and writing its 101 cost two allocations, the
+// path's and the query's strings: no split lists, no hash state.
+func TestHandshakeAllocs(t *testing.T) {
+	head := []byte(upgradeHead(replace(validHead(), "Connection:", "Connection: keep-alive, Upgrade")...))
+	buf := make([]byte, 0, responseLen)
+	n := testing.AllocsPerRun(100, func() {
+		req, ok := ParseUpgrade(head)
+		if !ok {
+			t.Fatal("refused")
+		}
+		req.appendResponse(buf[:0])
+	})
+	if n > 2 {
+		t.Errorf("%v allocations, want at most 2", n)
+	}
+}
