@@ -109,7 +109,9 @@ func (ps *pollerSet) adoptFD(fd int, early, resp []byte) *pconn {
 		c.reader.setCarry(bytes.Clone(early))
 	}
 	if resp != nil {
-		c.queue = append(c.queue, rawFrame(resp))
+		// Room for the response and the first message, which every
+		// protocol sends at once: one array, not one and then a larger.
+		c.queue = append(make([]outFrame, 0, 2), rawFrame(resp))
 		c.queued = int32(len(resp))
 		c.respQueued = true
 	}
@@ -772,6 +774,11 @@ var _ Conn = (*pconn)(nil)
 // and the first frames) itself, which spares the poller a wake-up per new
 // connection. Work queued meanwhile waits for the loop, which is asked to
 // look once the connection is registered.
+// startIovecs holds the iovec arrays of first flushes: Start runs on
+// whichever goroutine accepted the connection, and an array of its own
+// would escape to the heap, an allocation per connection.
+var startIovecs = sync.Pool{New: func() any { return new([8]unix.Iovec) }}
+
 func (c *pconn) Start(h Handler) {
 	c.mu.Lock()
 	c.h = h
@@ -783,8 +790,9 @@ func (c *pconn) Start(h Handler) {
 		h.HandleClose(ErrClosed)
 		return
 	}
-	var iovs [8]unix.Iovec
+	iovs := startIovecs.Get().(*[8]unix.Iovec)
 	c.p.flushWith(c, iovs[:], nil)
+	startIovecs.Put(iovs)
 	if c.isClosed() {
 		return // the flush failed, and the handler has been told
 	}
