@@ -552,7 +552,11 @@ func (p *poller) shutdown(c *pconn, err error) {
 		timer.Stop()
 	}
 	c.out, c.outHead, c.outOff, c.outBytes = nil, 0, 0, 0
-	c.reader = frameReader{}
+	// A shut-down reader is done: shutdown may run inside feed (the
+	// client's close frame, answering ours), whose loop must then stop
+	// rather than go on with the rest of the read, past the close and
+	// into buffers just released.
+	c.reader = frameReader{done: true}
 	unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(c.fd), nil)
 	p.mu.Lock()
 	p.remove(c)
