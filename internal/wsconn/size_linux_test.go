@@ -5,6 +5,7 @@ package wsconn
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 	"unsafe"
@@ -53,5 +54,20 @@ func TestIdleConnFrameArrays(t *testing.T) {
 		if n, want := arrays(), min(i+1, 2); n != want {
 			t.Fatalf("after %d frames the connection holds %d frame arrays, want %d", i+1, n, want)
 		}
+	}
+}
+
+// While a flush is under way the bytes lent to the kernel do not count
+// against MaxQueueBytes, so a connection may owe twice the limit, and a
+// pong and the frame a flush appends besides: all of it must fit the
+// connection's 32-bit byte counts. At a 1 GiB ceiling twice the limit was
+// 2^31: queued wrapped negative and the limit stopped applying.
+func TestQueueLimitFitsTheCounters(t *testing.T) {
+	var c pconn
+	if owed := 2*int64(MaxQueueBytesLimit) + 1<<20; owed > math.MaxInt32 {
+		t.Errorf("a connection may owe %d bytes, more than its int32 counts hold", owed)
+	}
+	if unsafe.Sizeof(c.queued) != 4 || unsafe.Sizeof(c.outBytes) != 4 {
+		t.Errorf("queued and outBytes are %d and %d bytes: the bound above assumes int32", unsafe.Sizeof(c.queued), unsafe.Sizeof(c.outBytes))
 	}
 }

@@ -33,9 +33,11 @@ import (
 const (
 	DefaultMaxMessageBytes = 64 * 1024
 	DefaultMaxQueueBytes   = 1 << 20
-	// MaxQueueBytesLimit bounds MaxQueueBytes: a client a gigabyte behind
-	// will not catch up.
-	MaxQueueBytesLimit  = 1 << 30
+	// MaxQueueBytesLimit bounds MaxQueueBytes: a client half a gigabyte
+	// behind will not catch up, and twice the limit (what a connection may
+	// owe while a write is under way) must fit a connection's 32-bit byte
+	// counts.
+	MaxQueueBytesLimit  = 1 << 29
 	DefaultWriteTimeout = 10 * time.Second
 	// closeGrace is how long a closing connection waits for the client's
 	// close reply before dropping the socket.
@@ -79,8 +81,9 @@ type Config struct {
 	// and payloads alike, sent but not yet taken by the kernel. Bytes being
 	// handed to the kernel do not count (a client that keeps up may already
 	// have read them), so a connection holds at most about twice this much.
-	// It is at most MaxQueueBytesLimit (1 GiB); a larger value is taken as
-	// that, which keeps a connection's byte and frame counts 32-bit.
+	// It is at most MaxQueueBytesLimit (512 MiB); a larger value is taken
+	// as that, which keeps twice it within a connection's 32-bit byte
+	// counts.
 	MaxQueueBytes int
 	// WriteTimeout bounds how long a client may keep its socket unwritable
 	// (goroutine transport: every write) before it is dropped.
