@@ -70,9 +70,15 @@ type restConn struct {
 	buf []byte
 	r   int // buf[r:w] is read and not yet used
 	w   int
-	// idle is set while waiting for a request's first byte, when shutting
-	// down may close the connection; guarded by srv.mu.
+	// idle is set from the end of one request until the next one's head
+	// is complete, when shutting down closes the connection, as net/http
+	// closes a connection that has not sent a whole head; guarded by
+	// srv.mu.
 	idle bool
+	// cancel ends the context of the connection's requests: closeAll
+	// calls it, so that a handler waiting on a stalled broker returns, as
+	// net/http cancels a request's context with its connection.
+	cancel context.CancelFunc
 
 	req  *http.Request // reused, with ctx as its context
 	url  url.URL
@@ -102,7 +108,8 @@ func (s *restServer) take(d *demux, hc *httpConn, read []byte) bool {
 	c.w = copy(c.buf, read)
 	// The context carries hc for authenticated, which gives back the
 	// pending slot.
-	ctx := context.WithValue(context.Background(), httpConnKey{}, hc)
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), httpConnKey{}, hc))
+	c.cancel = cancel
 	c.req = (&http.Request{
 		Method:     http.MethodPost,
 		URL:        &c.url,
@@ -119,8 +126,10 @@ func (s *restServer) take(d *demux, hc *httpConn, read []byte) bool {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
+		cancel()
 		return false
 	}
+	c.idle = true // until its head is complete
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -157,6 +166,7 @@ func (s *restServer) closeAll() {
 	s.closing = true
 	for c := range s.conns {
 		c.hc.Conn.Close()
+		c.cancel()
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
@@ -178,6 +188,21 @@ func (c *restConn) setIdle(idle bool) bool {
 	return !s.closing
 }
 
+// armRead sets the read deadline d from now, unless the server is
+// shutting down and c is idle: then the read is to end at once. Under
+// srv.mu, so that a deadline of c's own never replaces the one shutdown
+// sets to wake it.
+func (c *restConn) armRead(d time.Duration) {
+	s := c.srv
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing && c.idle {
+		c.hc.Conn.SetReadDeadline(time.Unix(1, 0))
+		return
+	}
+	setDeadline(c.hc.Conn.SetReadDeadline, d)
+}
+
 func (c *restConn) serve() {
 	s := c.srv
 	handed := false
@@ -188,33 +213,36 @@ func (c *restConn) serve() {
 		if !handed {
 			c.hc.Close()
 		}
+		c.cancel()
 		s.wg.Done()
 	}()
-	nc := c.hc.Conn
 	var h http1.Head
 	skipped := 4 // net/http skips up to 4 CR or LF bytes after a POST, none before the first request
+	// The first head's header timeout has run since the demux took the
+	// connection: it is not started again.
+	first := true
 	for {
 		// headerDue is whether the header timeout runs: set on the first
 		// read a head needs once its first bytes are in.
-		headerDue := false
+		headerDue := first
+		first = false
+		// Idle until the head is whole: shutting down closes c, unless
+		// bytes of the next request are in already (a whole head in the
+		// buffer is served; a partial one's next read ends at once).
+		if !c.setIdle(true) && c.r == c.w {
+			return
+		}
 		more := func() error {
 			if !headerDue {
-				setDeadline(nc.SetReadDeadline, s.headerTimeout)
+				c.armRead(s.headerTimeout)
 				headerDue = true
 			}
 			return c.fill()
 		}
 		if c.r == c.w {
 			c.r, c.w = 0, 0
-			if !c.setIdle(true) {
-				return
-			}
-			setDeadline(nc.SetReadDeadline, s.idleTimeout)
-			// A request that came in as shutting down began is served:
-			// its answer says the connection closes.
-			err := c.fill()
-			c.setIdle(false)
-			if err != nil {
+			c.armRead(s.idleTimeout)
+			if c.fill() != nil {
 				return
 			}
 		}
@@ -251,6 +279,10 @@ func (c *restConn) serve() {
 			}
 			res = http1.Parse(c.buf[c.r:c.w], &h)
 		}
+		// The head is whole: from here on shutting down waits for the
+		// request. One that came in as shutting down began is served, and
+		// its answer says the connection closes.
+		c.setIdle(false)
 		if res == http1.Declined || string(h.Method) != http.MethodPost {
 			handed = c.toHTTP()
 			return
