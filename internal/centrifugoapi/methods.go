@@ -68,16 +68,43 @@ type publishParams struct {
 
 // message builds the publication of p's data to ch, or says why not.
 func (p *publishParams) message(app *apps.App, name string) (broker.Message, *Error) {
+	ch, e := publishChannel(app, name)
+	if e != nil {
+		return broker.Message{}, e
+	}
+	body, e := p.body(app)
+	if e != nil {
+		return broker.Message{}, e
+	}
+	return addressed(body, ch), nil
+}
+
+// addressed is the publication body to ch.
+func addressed(body broker.Message, ch channel.Channel) broker.Message {
+	body.Channel = ch.Name
+	body.Cache = ch.Cache
+	return body
+}
+
+// publishChannel is the channel a publication to name goes to, or why
+// there is none.
+func publishChannel(app *apps.App, name string) (channel.Channel, *Error) {
 	ch, _, err := channel.ParseToken(name, app.MaxChannelNameLength)
 	switch {
 	case name == "":
-		return broker.Message{}, errBadRequest
+		return ch, errBadRequest
 	case err != nil:
-		return broker.Message{}, errUnknownChan
+		return ch, errUnknownChan
 	case ch.Kind == channel.Encrypted:
 		// Its subscribers expect data the publisher encrypted.
-		return broker.Message{}, errBadRequest
+		return ch, errBadRequest
 	}
+	return ch, nil
+}
+
+// body is the publication of p's data, to any channel: built once for a
+// broadcast, whose messages then share its data.
+func (p *publishParams) body(app *apps.App) (broker.Message, *Error) {
 	var data bytes.Buffer
 	if err := json.Compact(&data, p.Data); err != nil {
 		return broker.Message{}, errBadRequest
@@ -94,13 +121,11 @@ func (p *publishParams) message(app *apps.App, name string) (broker.Message, *Er
 		tags = p.Tags
 	}
 	return broker.Message{
-		Kind:    broker.KindEvent,
-		AppID:   app.ID,
-		Channel: ch.Name,
-		Event:   event,
-		Data:    data.String(),
-		Cache:   ch.Cache,
-		Tags:    tags,
+		Kind:  broker.KindEvent,
+		AppID: app.ID,
+		Event: event,
+		Data:  data.String(),
+		Tags:  tags,
 	}, nil
 }
 
@@ -142,28 +167,38 @@ func (a *API) broadcast(ctx context.Context, app *apps.App, raw json.RawMessage)
 		return nil, errBadRequest
 	}
 	// Each channel has its own answer; the valid ones are published in one
-	// go (one round trip to Redis in a cluster). Past a broker failure a
-	// publication may or may not have gone out, and is answered as failed.
+	// go (a few round trips to Redis in a cluster). Past a broker failure
+	// a publication may or may not have gone out, and is answered as
+	// failed. The data is compacted once and shared, and each message is
+	// built only as it is published: a broadcast may name thousands of
+	// channels, and must not hold a message for each at once.
 	out := make([]reply, len(p.Channels))
-	var ms []broker.Message
-	var at []int // the reply of each of ms
+	var chans []channel.Channel
+	var at []int // the reply of each of chans
 	for i, name := range p.Channels {
-		m, e := p.message(app, name)
+		ch, e := publishChannel(app, name)
 		if e != nil {
 			out[i].Error = e
 			continue
 		}
-		ms = append(ms, m)
+		chans = append(chans, ch)
 		at = append(at, i)
 	}
-	done, err := a.cfg.Hub.PublishMany(ctx, len(ms), func(i int) broker.Message { return ms[i] }, hub.SourceREST)
+	body, e := p.body(app)
+	if e != nil {
+		chans = nil // every channel's answer is the data's refusal
+	}
+	done, err := a.cfg.Hub.PublishMany(ctx, len(chans), func(i int) broker.Message { return addressed(body, chans[i]) }, hub.SourceREST)
 	if err != nil {
-		a.cfg.Log.Warn("server api broadcast failed", "app_id", app.ID, "channel", ms[done].Channel, "published", done, "err", err)
+		a.cfg.Log.Warn("server api broadcast failed", "app_id", app.ID, "channel", chans[done].Name, "published", done, "err", err)
 	}
 	for k, i := range at {
-		if k < done {
+		switch {
+		case e != nil:
+			out[i].Error = e
+		case k < done:
 			out[i].Result = struct{}{}
-		} else {
+		default:
 			out[i].Error = errInternal
 		}
 	}

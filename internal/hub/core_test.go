@@ -271,13 +271,14 @@ func TestBufferedDropsWhenFull(t *testing.T) {
 type batchBroker struct {
 	*broker.Memory
 	batches []int
-	failAt  int
+	failAt  int // the message, counted over every batch, that fails
+	seen    int
 }
 
 func (b *batchBroker) PublishBatch(ctx context.Context, ms []broker.Message) (int, error) {
 	b.batches = append(b.batches, len(ms))
 	for i := range ms {
-		if i == b.failAt {
+		if b.seen++; b.seen-1 == b.failAt {
 			return i, errors.New("connection reset")
 		}
 		if err := b.Memory.Publish(ctx, ms[i]); err != nil {
@@ -287,9 +288,10 @@ func (b *batchBroker) PublishBatch(ctx context.Context, ms []broker.Message) (in
 	return len(ms), nil
 }
 
-// PublishMany hands a broker that takes batches all its messages at once,
-// reports only those published, and publishes one at a time through a
-// broker that batches nothing.
+// PublishMany hands a broker that takes batches its messages at most
+// publishBatchMax at once, reports only those published, stops at the
+// first failure, and publishes one at a time through a broker that
+// batches nothing.
 func TestPublishMany(t *testing.T) {
 	msgs := func(n int) func(int) broker.Message {
 		next := 0
@@ -311,6 +313,8 @@ func TestPublishMany(t *testing.T) {
 		{"batched", true, -1, 5, []int{5}, 5},
 		{"one message, no batch", true, -1, 1, nil, 1},
 		{"failing mid-batch", true, 2, 5, []int{5}, 2},
+		{"in batches of publishBatchMax", true, -1, 2*publishBatchMax + 50, []int{publishBatchMax, publishBatchMax, 50}, 2*publishBatchMax + 50},
+		{"failing in a later batch", true, publishBatchMax + 30, 2*publishBatchMax + 50, []int{publishBatchMax, publishBatchMax}, publishBatchMax + 30},
 		{"broker without batches", false, -1, 5, nil, 5},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -336,14 +336,15 @@ func (h *Hub) Publish(ctx context.Context, m broker.Message, src Source) error {
 }
 
 // PublishMany publishes n messages, the i-th being msg(i), in order, as n
-// calls to Publish would, but in one call to a broker that takes several at
-// once (broker.BatchPublisher: one round trip to Redis for all of them).
-// msg is called once for each i, in increasing order. It returns n and nil,
-// or how many were published, from the first, and the next one's error;
-// the messages after that one may or may not have been published.
+// calls to Publish would, but in few calls to a broker that takes several
+// at once (broker.BatchPublisher: one round trip to Redis for each
+// publishBatchMax of them). msg is called once for each i, in increasing
+// order. It returns n and nil, or how many were published, from the
+// first, and the next one's error; the messages after that one may or may
+// not have been published.
 func (h *Hub) PublishMany(ctx context.Context, n int, msg func(int) broker.Message, src Source) (int, error) {
 	bp, ok := h.broker.(broker.BatchPublisher)
-	if !ok || n == 1 {
+	if !ok || n <= 1 {
 		for i := range n {
 			if err := h.Publish(ctx, msg(i), src); err != nil {
 				return i, err
@@ -351,18 +352,30 @@ func (h *Hub) PublishMany(ctx context.Context, n int, msg func(int) broker.Messa
 		}
 		return n, nil
 	}
-	ms := make([]broker.Message, n)
-	for i := range ms {
-		ms[i] = msg(i)
-	}
-	done, err := bp.PublishBatch(ctx, ms)
-	if len(h.observers) > 0 {
-		for i := range ms[:done] {
-			h.published(&ms[i], src)
+	ms := make([]broker.Message, min(n, publishBatchMax))
+	for start := 0; start < n; start += len(ms) {
+		ms = ms[:min(len(ms), n-start)]
+		for i := range ms {
+			ms[i] = msg(start + i)
+		}
+		done, err := bp.PublishBatch(ctx, ms)
+		if len(h.observers) > 0 {
+			for i := range ms[:done] {
+				h.published(&ms[i], src)
+			}
+		}
+		if err != nil {
+			return start + done, err
 		}
 	}
-	return done, err
+	return n, nil
 }
+
+// publishBatchMax bounds the messages PublishMany hands a broker at once:
+// a request's round trips stay few (Pusher's triggers name at most 100
+// channels, its batches hold 10 events) while what a request holds at once
+// stays bounded, however many channels a broadcast names.
+const publishBatchMax = 100
 
 // published reports a published message to the observers.
 func (h *Hub) published(m *broker.Message, src Source) {
