@@ -53,8 +53,10 @@ type restServer struct {
 
 	headerTimeout, bodyTimeout, writeTimeout, idleTimeout time.Duration
 
-	mu      sync.Mutex
-	closing bool
+	mu sync.Mutex // guards conns; set closing under it
+	// closing is set once shutting down has begun. Connections read it on
+	// every request, without mu, which every connection would share.
+	closing atomic.Bool
 	conns   map[*restConn]struct{}
 	wg      sync.WaitGroup // one per connection being served
 
@@ -72,8 +74,10 @@ type restConn struct {
 	w   int
 	// idle is set from the end of one request until the next one's head
 	// is complete, when shutting down closes the connection, as net/http
-	// closes a connection that has not sent a whole head; guarded by
-	// srv.mu.
+	// closes a connection that has not sent a whole head; guarded by mu,
+	// the connection's own, which also orders its read deadlines with
+	// the one shutdown sets.
+	mu   sync.Mutex
 	idle bool
 	// cancel ends the context of the connection's requests: closeAll
 	// calls it, so that a handler waiting on a stalled broker returns, as
@@ -124,7 +128,7 @@ func (s *restServer) take(d *demux, hc *httpConn, read []byte) bool {
 	c.rw.c = c
 	c.rw.header = make(http.Header, 4)
 	s.mu.Lock()
-	if s.closing {
+	if s.closing.Load() {
 		s.mu.Unlock()
 		cancel()
 		return false
@@ -141,11 +145,13 @@ func (s *restServer) take(d *demux, hc *httpConn, read []byte) bool {
 // request, and waits for them until ctx ends; then closes the rest.
 func (s *restServer) shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	s.closing = true
+	s.closing.Store(true)
 	for c := range s.conns {
+		c.mu.Lock()
 		if c.idle {
 			c.hc.Conn.SetReadDeadline(time.Unix(1, 0)) // wakes its read
 		}
+		c.mu.Unlock()
 	}
 	s.mu.Unlock()
 	done := make(chan struct{})
@@ -163,7 +169,7 @@ func (s *restServer) shutdown(ctx context.Context) error {
 // goroutines.
 func (s *restServer) closeAll() {
 	s.mu.Lock()
-	s.closing = true
+	s.closing.Store(true)
 	for c := range s.conns {
 		c.hc.Conn.Close()
 		c.cancel()
@@ -172,31 +178,25 @@ func (s *restServer) closeAll() {
 	s.wg.Wait()
 }
 
-func (s *restServer) isClosing() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closing
-}
+func (s *restServer) isClosing() bool { return s.closing.Load() }
 
 // setIdle marks c idle or busy; false means the server is shutting down
 // and c is to close.
 func (c *restConn) setIdle(idle bool) bool {
-	s := c.srv
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	c.mu.Lock()
 	c.idle = idle
-	return !s.closing
+	c.mu.Unlock()
+	return !c.srv.closing.Load()
 }
 
 // armRead sets the read deadline d from now, unless the server is
 // shutting down and c is idle: then the read is to end at once. Under
-// srv.mu, so that a deadline of c's own never replaces the one shutdown
-// sets to wake it.
+// c.mu, which shutdown takes after setting closing, so that a deadline of
+// c's own never replaces the one shutdown sets to wake it.
 func (c *restConn) armRead(d time.Duration) {
-	s := c.srv
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing && c.idle {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.srv.closing.Load() && c.idle {
 		c.hc.Conn.SetReadDeadline(time.Unix(1, 0))
 		return
 	}
