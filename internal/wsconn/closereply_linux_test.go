@@ -3,11 +3,6 @@
 package wsconn
 
 import (
-	"bufio"
-	"context"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -65,32 +60,8 @@ func (h *afterCloseHandler) HandleClose(error) {
 // the handler: the connection was shut down, and HandleClose called,
 // inside feed, when the close frame answered the server's.
 func TestNoMessageAfterHandleClose(t *testing.T) {
-	up, err := NewUpgrader(Config{Transport: TransportEpoll, Pollers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
 	h := &afterCloseHandler{}
-	conns := make(chan Conn, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := up.Upgrade(w, r)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		c.Start(h)
-		conns <- c
-	}))
-	defer srv.Close()
-	defer up.Close()
-	nc, br, _, err := ws.Dial(context.Background(), "ws://"+strings.TrimPrefix(srv.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	if br == nil {
-		br = bufio.NewReader(nc)
-	}
-	c := <-conns
+	c, nc, br := serveOneWith(t, Config{Transport: TransportEpoll, Pollers: 1}, h)
 	c.Close(1000, "bye")
 	if hd, _ := readFrame(t, nc, br); hd.OpCode != ws.OpClose {
 		t.Fatalf("got opcode %v, want close", hd.OpCode)

@@ -35,6 +35,12 @@ func (nopHandler) HandleClose(error)    {}
 // the server's side of the one connection and the client's.
 func serveOne(t *testing.T, cfg Config) (Conn, net.Conn, *bufio.Reader) {
 	t.Helper()
+	return serveOneWith(t, cfg, nopHandler{})
+}
+
+// serveOneWith is serveOne with h handling the connection.
+func serveOneWith(t *testing.T, cfg Config, h Handler) (Conn, net.Conn, *bufio.Reader) {
+	t.Helper()
 	up, err := NewUpgrader(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +52,7 @@ func serveOne(t *testing.T, cfg Config) (Conn, net.Conn, *bufio.Reader) {
 			t.Error(err)
 			return
 		}
-		c.Start(nopHandler{})
+		c.Start(h)
 		conns <- c
 	}))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
