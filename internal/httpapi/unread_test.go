@@ -50,7 +50,8 @@ func TestDuplicateAuthParams(t *testing.T) {
 
 // exchange writes req on a new connection to addr and reads one response
 // with its body; it also reports whether the server then closed the
-// connection within a second.
+// connection. The deadlines are generous because a loaded machine can be
+// slow; a server that waited for a body that never comes still fails.
 func exchange(t *testing.T, addr, req string) (resp *http.Response, body string, closed bool) {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
@@ -61,7 +62,7 @@ func exchange(t *testing.T, addr, req string) (resp *http.Response, body string,
 	if _, err := io.WriteString(c, req); err != nil {
 		t.Fatal(err)
 	}
-	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	br := bufio.NewReader(c)
 	resp, err = http.ReadResponse(br, nil)
 	if err != nil {
@@ -71,7 +72,7 @@ func exchange(t *testing.T, addr, req string) (resp *http.Response, body string,
 	if err != nil {
 		t.Fatalf("reading the answer: %v", err)
 	}
-	c.SetReadDeadline(time.Now().Add(time.Second))
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	_, err = br.ReadByte()
 	return resp, strings.TrimSpace(string(b)), err == io.EOF
 }
@@ -120,13 +121,11 @@ func TestRefusedWithoutReadingTheBody(t *testing.T) {
 			len(body), 401, "Duplicate parameter"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			start := time.Now()
+			// The body is never sent: a server that waited for it would
+			// not answer at all.
 			resp, got, closed := exchange(t, addr, head(tc.target, tc.length))
 			if resp.StatusCode != tc.status || !strings.Contains(got, tc.says) {
 				t.Fatalf("answered %d %s, want %d saying %q", resp.StatusCode, got, tc.status, tc.says)
-			}
-			if d := time.Since(start); d > time.Second {
-				t.Errorf("answered after %v: it waited for the body", d)
 			}
 			if !resp.Close { // ReadResponse takes "Connection: close" out of the header into Close
 				t.Errorf("answer without Connection: close: %v", resp.Header)
@@ -147,16 +146,21 @@ func TestRefusedWithoutReadingTheBody(t *testing.T) {
 	}
 	defer c.Close()
 	io.WriteString(c, head(sign("/apps/42/events", body, nil), len(body)))
+	// Once the head has been checked the server waits for the body; on a
+	// loaded machine the check itself may take a while.
+	for deadline := time.Now().Add(10 * time.Second); signed.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := signed.Load(); n != 1 {
+		t.Fatalf("Authenticated called %d times before the body, want 1", n)
+	}
 	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 	br := bufio.NewReader(c)
 	if _, err := br.ReadByte(); err == nil {
 		t.Fatal("a signed request was answered before its body came")
 	}
-	if n := signed.Load(); n != 1 {
-		t.Fatalf("Authenticated called %d times before the body, want 1", n)
-	}
 	io.WriteString(c, body)
-	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil || resp.StatusCode != 200 || resp.Close {
 		t.Fatalf("signed request: %v, %v", resp, err)
