@@ -38,6 +38,10 @@ func main() {
 func run() error {
 	// Subcommands come first; anything else is the server's flags, as
 	// before there were subcommands.
+	if len(os.Args) > 1 && (os.Args[1] == "token" || os.Args[1] == "auth-server") {
+		// A subcommand's output is on stdout; its warnings go beside it.
+		warnUnknownEnv(slog.New(slog.NewTextHandler(os.Stderr, nil)), os.Environ())
+	}
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
 		case "token":
@@ -55,6 +59,7 @@ func run() error {
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel))
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	warnUnknownEnv(log, os.Environ())
 
 	cfg.Version, cfg.Commit = version, buildCommit()
 	srv, err := server.New(cfg, log)
@@ -71,6 +76,20 @@ func run() error {
 	defer stop()
 	printBanner(cfg, ln.Addr().String(), srv.NodeID())
 	return srv.Serve(ctx, ln)
+}
+
+// warnUnknownEnv logs each HERALD_* variable of environ that is no
+// setting: a misspelt one, say HERALD_APP_SECRT, would otherwise be
+// ignored without a word, and the node serve the development app. Only
+// the name is logged, never the value, which may be a secret.
+func warnUnknownEnv(log *slog.Logger, environ []string) {
+	for _, v := range config.UnknownEnv(environ) {
+		attrs := []any{"name", v.Name}
+		if v.Suggest != "" {
+			attrs = append(attrs, "did_you_mean", v.Suggest)
+		}
+		log.Warn("ignoring an environment variable that is not a Herald setting", attrs...)
+	}
 }
 
 // printBanner tells a developer how to connect. Secrets are printed only for
