@@ -86,7 +86,10 @@ func (ps *pollerSet) adopt(nc net.Conn, early, resp []byte) (Conn, error) {
 	}
 	fd := -1
 	var dupErr error
-	if err := raw.Control(func(s uintptr) { fd, dupErr = unix.Dup(int(s)) }); err != nil {
+	// F_DUPFD_CLOEXEC, not dup: a plain dup clears close-on-exec, and a
+	// child process started later would inherit the socket and hold the
+	// connection open after Herald closed it.
+	if err := raw.Control(func(s uintptr) { fd, dupErr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
 		nc.Close()
 		return nil, err
 	}
