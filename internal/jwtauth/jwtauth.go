@@ -247,9 +247,14 @@ func (v *Verifier) parse(token string, now time.Time) (*claims, error) {
 	switch {
 	case err == nil:
 	case errors.Is(err, jwt.ErrTokenExpired) && !errors.Is(err, jwt.ErrTokenNotValidYet) &&
-		!errors.Is(err, jwt.ErrTokenInvalidAudience) && !errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		!errors.Is(err, jwt.ErrTokenInvalidAudience) && !errors.Is(err, jwt.ErrTokenInvalidIssuer) &&
+		!errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
 		// Reached only past the signature check: the parser verifies
-		// the signature before any claim.
+		// the signature before any claim. Expired and nothing else: a
+		// token that also fails another check (an aud or iss that is
+		// wrong, or missing when required, which the parser reports as
+		// a missing claim) is invalid, since a fresh token of the same
+		// kind would fail too.
 		return nil, ErrExpired
 	default:
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)

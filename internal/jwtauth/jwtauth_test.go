@@ -216,6 +216,30 @@ func TestAudienceIssuer(t *testing.T) {
 	if _, err := v.Connect(badExp, now); !errors.Is(err, ErrInvalid) || errors.Is(err, ErrExpired) {
 		t.Errorf("expired with wrong iss: %v, want ErrInvalid", err)
 	}
+	// Expired without the aud or iss the app requires is invalid too: the
+	// parser reports a required claim that is absent as missing, not as
+	// wrong, and that must not pass for mere expiry.
+	for name, c := range map[string]jwt.MapClaims{
+		"no aud":    {"sub": "u", "iss": "herald"},
+		"empty aud": {"sub": "u", "iss": "herald", "aud": ""},
+		"no iss":    {"sub": "u", "aud": "app"},
+	} {
+		c["exp"] = now.Add(-time.Hour).Unix()
+		tok := sign(t, jwt.SigningMethodHS256, []byte("k"), c)
+		if _, err := v.Connect(tok, now); !errors.Is(err, ErrInvalid) || errors.Is(err, ErrExpired) {
+			t.Errorf("expired, %s: %v, want ErrInvalid", name, err)
+		}
+		c["channel"] = "c"
+		tok = sign(t, jwt.SigningMethodHS256, []byte("k"), c)
+		if _, err := v.Subscribe(tok, now); !errors.Is(err, ErrInvalid) || errors.Is(err, ErrExpired) {
+			t.Errorf("expired sub token, %s: %v, want ErrInvalid", name, err)
+		}
+	}
+	// Expired with the right aud and iss is expired.
+	okExp := sign(t, jwt.SigningMethodHS256, []byte("k"), jwt.MapClaims{"sub": "u", "iss": "herald", "aud": "app", "exp": now.Add(-time.Hour).Unix()})
+	if _, err := v.Connect(okExp, now); !errors.Is(err, ErrExpired) {
+		t.Errorf("expired with right iss and aud: %v, want ErrExpired", err)
+	}
 	if _, err := v.Subscribe(sign(t, jwt.SigningMethodHS256, []byte("k"), jwt.MapClaims{"channel": "c", "iss": "herald", "aud": "nope"}), now); !errors.Is(err, ErrInvalid) {
 		t.Errorf("sub token with wrong aud: %v, want ErrInvalid", err)
 	}
