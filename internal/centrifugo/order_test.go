@@ -201,3 +201,52 @@ func TestServerUnsubscribeWithWorkAtItsBound(t *testing.T) {
 	publish(t, n, broker.Message{Channel: "news", Event: "e", Data: "1"})
 	tc.expect()
 }
+
+// partlyReady is a cluster node that receives every channel but "news"
+// at once, and "news" once gate is closed.
+type partlyReady struct{ *interestBroker }
+
+func (b partlyReady) InterestReady(app, ch string) bool {
+	return ch != "news" || b.interestBroker.InterestReady(app, ch)
+}
+
+func (b partlyReady) AwaitInterest(ctx context.Context, app, ch string) error {
+	if ch != "news" {
+		return nil
+	}
+	return b.interestBroker.AwaitInterest(ctx, app, ch)
+}
+
+// The commands sent in the same message as a connect whose reply waits
+// for the cluster are handled after that reply, like those of the
+// messages that follow, even when they could be answered at once (here a
+// subscribe to a channel the node already receives): no reply precedes
+// the connect reply.
+func TestCommandsWithAWaitingConnectFollowItsReply(t *testing.T) {
+	a := apps.App{ID: "1", Key: "key", Secret: secret, ClientPublish: true}
+	reg, err := apps.NewRegistry([]apps.App{a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := make(chan struct{})
+	h := hub.New(hub.Config{Broker: partlyReady{&interestBroker{Broker: broker.NewMemory(0), gate: gate}}, OpTimeout: 10 * time.Second})
+	clock := testkit.NewClock(start)
+	fe := New(Config{Apps: reg, Hub: h, Log: slog.New(slog.DiscardHandler), Clock: clock})
+	n := &testNode{fe: fe, hub: h, app: reg.ByID(a.ID), clock: clock}
+
+	tc := n.dial(t)
+	tok := token(t, map[string]any{"sub": "u1", "channels": []string{"news"}})
+	tc.HandleMessage([]byte(`{"id":1,"connect":{"token":"` + tok + `"}}` + "\n" +
+		`{"id":2,"subscribe":{"channel":"other"}}` + "\n" +
+		`{"id":3,"publish":{"channel":"other","data":1}}`))
+	if got := tc.c.Take(); len(got) != 0 {
+		t.Fatalf("sent before the connect reply: %q", got)
+	}
+	close(gate)
+	tc.expect(
+		`{"connect":{"client":"`+tc.SocketID()+`","ping":25,"pong":true,"subs":{"news":{}},"version":"herald"},"id":1}`,
+		`{"id":2,"subscribe":{}}`,
+		`{"push":{"channel":"other","pub":{"data":1,"info":{"client":"","user":"u1"},"tags":{"event":"publication"}}}}`,
+		`{"id":3,"publish":{}}`,
+	)
+}

@@ -42,9 +42,11 @@ type Session struct {
 	mu        sync.Mutex
 	closed    bool
 	connected bool
-	// connecting: the connect reply waits for the cluster; held are the
-	// messages received meanwhile, handled after it.
+	// connecting: the connect reply waits for the cluster; rest are the
+	// commands that came after the connect in its message, and held the
+	// messages received meanwhile, all handled after it, in that order.
 	connecting bool
+	rest       []Command
 	held       [][]byte
 	user       string
 	info       json.RawMessage
@@ -193,6 +195,10 @@ func (s *Session) handleMessage(data []byte) {
 		s.badRequest()
 		return
 	}
+	s.handleCommands(cmds)
+}
+
+func (s *Session) handleCommands(cmds []Command) {
 	for i := range cmds {
 		if s.closed || s.reason.Load() != 0 {
 			return
@@ -203,6 +209,13 @@ func (s *Session) handleMessage(data []byte) {
 			// the message, the subscribes batched with it, is dropped,
 			// as Centrifugo does, rather than closed on as commands
 			// before connect; the client reconnects.
+			return
+		}
+		if s.connecting {
+			// The connect reply waits for the cluster: the commands
+			// batched with it wait too, or their replies would come
+			// first.
+			s.rest = cmds[i+1:]
 			return
 		}
 	}
@@ -384,8 +397,9 @@ func (s *Session) handleConnect(id uint32, req *ConnectRequest) {
 		}
 		now := s.fe.clock.Now()
 		s.arm(now)
-		held := s.held
-		s.held = nil
+		rest, held := s.rest, s.held
+		s.rest, s.held = nil, nil
+		s.handleCommands(rest)
 		for _, data := range held {
 			s.handleMessage(data)
 		}
