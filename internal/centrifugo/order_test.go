@@ -2,10 +2,19 @@ package centrifugo
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/broker"
@@ -249,4 +258,93 @@ func TestCommandsWithAWaitingConnectFollowItsReply(t *testing.T) {
 		`{"push":{"channel":"other","pub":{"data":1,"info":{"client":"","user":"u1"},"tags":{"event":"publication"}}}}`,
 		`{"id":3,"publish":{}}`,
 	)
+}
+
+// esToken signs claims with ES256, as a backend with an ECDSA key would.
+func esToken(t *testing.T, key *ecdsa.PrivateKey, claims map[string]any) string {
+	t.Helper()
+	s, err := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims(claims)).SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// A token whose check takes a public-key signature (milliseconds for
+// ES512, and a message may carry a hundred of them) is checked off the
+// transport's loop, which serves many other connections: the command
+// waits, with the rest of its message and the messages sent meanwhile,
+// and all are handled in order once the check is done.
+func TestPublicKeyTokensAreCheckedOffTheLoop(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "jwt.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, gate := newGatedNode(t, apps.App{JWTPublicKey: path})
+	tc := n.dial(t)
+	tc.cmd(1, "connect", map[string]any{"token": esToken(t, key, map[string]any{"sub": "u1"})})
+	if r := tc.replies(); len(r) != 1 || r[0]["connect"] == nil {
+		t.Fatalf("connect with an ES256 token: %v", r)
+	}
+	// A presence join the broker holds keeps the connection's off-loop
+	// work busy, so that what waits for it can be seen waiting.
+	tc.cmd(2, "subscribe", map[string]any{"channel": "presence-room", "token": token(t, map[string]any{"sub": "u1", "channel": "presence-room"})})
+	tc.HandleMessage([]byte(`{"id":3,"subscribe":{"channel":"$x","token":"` + esToken(t, key, map[string]any{"sub": "u1", "channel": "$x"}) + `"}}` + "\n" +
+		`{"id":4,"subscribe":{"channel":"$y","token":"` + esToken(t, other, map[string]any{"sub": "u1", "channel": "$y"}) + `"}}`))
+	tc.HandleMessage([]byte(`{"id":5,"unsubscribe":{"channel":"none"}}`))
+	if got := tc.c.Take(); len(got) != 0 {
+		t.Fatalf("answered on the loop: %q", got)
+	}
+	close(gate)
+	tc.expect(`{"id":2,"subscribe":{}}`,
+		`{"id":3,"subscribe":{}}`,
+		`{"error":{"code":103,"message":"permission denied"},"id":4}`,
+		`{"id":5,"unsubscribe":{}}`)
+	tc.expectOpen()
+
+	// A validly signed token for another channel still closes 3500.
+	tc.cmd(6, "subscribe", map[string]any{"channel": "$z", "token": esToken(t, key, map[string]any{"sub": "u1", "channel": "$x"})})
+	tc.replies()
+	tc.expectClosed(CloseInvalidToken, "invalid token")
+}
+
+// What a client sends while one of its tokens is checked off the loop is
+// held up to maxHeldBytes; more closes 3013.
+func TestHeldWhileVerifyingIsBounded(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "jwt.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n, gate := newGatedNode(t, apps.App{JWTPublicKey: path})
+	defer close(gate)
+	tc := n.connect(t, "u1")
+	tc.cmd(2, "subscribe", map[string]any{"channel": "presence-room", "token": token(t, map[string]any{"sub": "u1", "channel": "presence-room"})})
+	tc.cmd(3, "subscribe", map[string]any{"channel": "$x", "token": esToken(t, key, map[string]any{"sub": "u1", "channel": "$x"})})
+	pong := []byte("{}" + strings.Repeat(" ", 64<<10-2))
+	for range maxHeldBytes / len(pong) {
+		tc.HandleMessage(pong)
+	}
+	tc.expectOpen()
+	tc.HandleMessage(pong)
+	tc.expectClosed(CloseTooManyRequests, "too many requests")
 }

@@ -42,12 +42,19 @@ type Session struct {
 	mu        sync.Mutex
 	closed    bool
 	connected bool
+	// verifying: a command's token is being checked off the loop (a
+	// public-key signature); the command and those after it wait, and
+	// what arrives meanwhile is held. verdict is the check's outcome,
+	// for the command's handler.
+	verifying bool
+	verdict   *verdict
 	// connecting: the connect reply waits for the cluster; rest are the
 	// commands that came after the connect in its message, and held the
 	// messages received meanwhile, all handled after it, in that order.
 	connecting bool
 	rest       []Command
 	held       [][]byte
+	heldBytes  int
 	user       string
 	info       json.RawMessage
 	expires    time.Time // connection expiry; zero: never
@@ -170,16 +177,34 @@ func (s *Session) HandleMessage(data []byte) {
 	if s.closed {
 		return
 	}
-	if s.connecting {
-		if len(s.held) >= maxHeldMessages {
+	if s.connecting || s.verifying {
+		if s.connecting && len(s.held) >= maxHeldMessages || s.verifying && s.heldBytes+len(data) > maxHeldBytes {
 			s.disconnect(CloseTooManyRequests, "too many requests", hub.ReasonProtocolError)
 			return
 		}
 		// The transport may reuse data once this returns.
 		s.held = append(s.held, append([]byte(nil), data...))
+		s.heldBytes += len(data)
 		return
 	}
 	s.handleMessage(data)
+}
+
+// resume handles what waited while the session was paused (a connect
+// waiting for the cluster, a token checked off the loop): cmds, then the
+// messages held, until it pauses again.
+func (s *Session) resume(cmds []Command) {
+	s.handleCommands(cmds)
+	for len(s.held) > 0 && !s.connecting && !s.verifying {
+		data := s.held[0]
+		s.held[0] = nil
+		s.held = s.held[1:]
+		s.heldBytes -= len(data)
+		s.handleMessage(data)
+	}
+	if len(s.held) == 0 {
+		s.held = nil
+	}
 }
 
 func (s *Session) handleMessage(data []byte) {
@@ -203,7 +228,14 @@ func (s *Session) handleCommands(cmds []Command) {
 		if s.closed || s.reason.Load() != 0 {
 			return
 		}
+		if s.verdict == nil {
+			if tok, conn := s.costlyToken(&cmds[i]); tok != "" {
+				s.verifyOffLoop(tok, conn, cmds[i:])
+				return
+			}
+		}
 		s.handle(&cmds[i])
+		s.verdict = nil
 		if cmds[i].Connect != nil && !s.connected {
 			// Answered with an error (an expired token): the rest of
 			// the message, the subscribes batched with it, is dropped,
@@ -219,6 +251,87 @@ func (s *Session) handleCommands(cmds []Command) {
 			return
 		}
 	}
+}
+
+// verdict is the outcome of a token check made off the loop.
+type verdict struct {
+	token   string
+	connect jwtauth.ConnectClaims
+	sub     jwtauth.SubscribeClaims
+	err     error
+}
+
+// costlyToken returns the token c's handler would check, when that check
+// may verify a public-key signature (milliseconds for ES512, and a message
+// may carry a hundred commands), and whether it is a connection token.
+// Such checks are made off the transport's loop, which serves many other
+// connections.
+func (s *Session) costlyToken(c *Command) (string, bool) {
+	var tok string
+	var conn bool
+	switch {
+	case c.ID == 0:
+		return "", false
+	case c.Connect != nil && !s.connected:
+		tok, conn = c.Connect.Token, true
+	case c.Connect != nil, !s.connected:
+		return "", false // closed 3501 without a check
+	case c.Refresh != nil:
+		tok, conn = c.Refresh.Token, true
+	case c.Subscribe != nil:
+		tok = c.Subscribe.Token
+	case c.SubRefresh != nil && c.SubRefresh.Channel != "":
+		tok = c.SubRefresh.Token
+	}
+	if tok == "" || !s.app.JWT().Costly(tok) {
+		return "", false
+	}
+	return tok, conn
+}
+
+// verifyOffLoop checks the token of cmds[0] off the loop, then handles
+// cmds with the outcome, then what arrived meanwhile. One check at a time:
+// the connection waits for it.
+func (s *Session) verifyOffLoop(tok string, conn bool, cmds []Command) {
+	s.verifying = true
+	v := s.app.JWT()
+	s.hc.Do(func(context.Context) {
+		out := &verdict{token: tok}
+		now := s.fe.clock.Now()
+		if conn {
+			out.connect, out.err = v.Connect(tok, now)
+		} else {
+			out.sub, out.err = v.Subscribe(tok, now)
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.verifying = false
+		if s.closed {
+			return
+		}
+		s.verdict = out
+		s.resume(cmds)
+		s.verdict = nil // unused if the session stopped first; a check resume started sets its own
+	})
+}
+
+// connectClaims checks a connection token, or takes the outcome of the
+// check made off the loop.
+func (s *Session) connectClaims(tok string, now time.Time) (jwtauth.ConnectClaims, error) {
+	if v := s.verdict; v != nil && v.token == tok {
+		s.verdict = nil
+		return v.connect, v.err
+	}
+	return s.app.JWT().Connect(tok, now)
+}
+
+// subClaims is connectClaims for a subscription token.
+func (s *Session) subClaims(tok string, now time.Time) (jwtauth.SubscribeClaims, error) {
+	if v := s.verdict; v != nil && v.token == tok {
+		s.verdict = nil
+		return v.sub, v.err
+	}
+	return s.app.JWT().Subscribe(tok, now)
 }
 
 func (s *Session) handle(c *Command) {
@@ -309,7 +422,7 @@ func (s *Session) handleConnect(id uint32, req *ConnectRequest) {
 		return
 	}
 	now := s.fe.clock.Now()
-	claims, err := s.app.JWT().Connect(req.Token, now)
+	claims, err := s.connectClaims(req.Token, now)
 	switch {
 	case errors.Is(err, jwtauth.ErrExpired):
 		s.send(errorReply(id, ErrTokenExpired))
@@ -397,19 +510,22 @@ func (s *Session) handleConnect(id uint32, req *ConnectRequest) {
 		}
 		now := s.fe.clock.Now()
 		s.arm(now)
-		rest, held := s.rest, s.held
-		s.rest, s.held = nil, nil
-		s.handleCommands(rest)
-		for _, data := range held {
-			s.handleMessage(data)
-		}
+		rest := s.rest
+		s.rest = nil
+		s.resume(rest)
 	})
 }
 
 // maxHeldMessages bounds the messages a connection may send while its
 // connect waits for the cluster; centrifuge-js sends its subscriptions
-// with the connect, in the same message.
-const maxHeldMessages = 16
+// with the connect, in the same message. maxHeldBytes bounds what is held
+// while a token is checked off the loop: a short wait, but centrifuge-js
+// may meanwhile send many small messages, a subscribe for each token it
+// fetched.
+const (
+	maxHeldMessages = 16
+	maxHeldBytes    = 1 << 20
+)
 
 func (s *Session) addSub(sub *subscription) {
 	if s.subs == nil {
@@ -488,7 +604,7 @@ func (s *Session) handleSubscribe(id uint32, req *SubscribeRequest) {
 // client itself when it fails: expired 109, not a valid subscription
 // token 103, a token for another channel, user or client closes 3500.
 func (s *Session) verifySub(id uint32, name, token string, now time.Time) (jwtauth.SubscribeClaims, bool) {
-	claims, err := s.app.JWT().Subscribe(token, now)
+	claims, err := s.subClaims(token, now)
 	switch {
 	case errors.Is(err, jwtauth.ErrExpired):
 		s.refuse(id, ErrTokenExpired, hub.RefusedAuth)
@@ -780,7 +896,7 @@ func (s *Session) handlePresence(id uint32, req *ChannelRequest, stats bool) {
 
 func (s *Session) handleRefresh(id uint32, req *RefreshRequest) {
 	now := s.fe.clock.Now()
-	claims, err := s.app.JWT().Connect(req.Token, now)
+	claims, err := s.connectClaims(req.Token, now)
 	switch {
 	case errors.Is(err, jwtauth.ErrExpired):
 		s.disconnect(CloseExpired, "connection expired", hub.ReasonUnauthorized)
@@ -809,7 +925,7 @@ func (s *Session) handleSubRefresh(id uint32, req *SubRefreshRequest) {
 		return
 	}
 	now := s.fe.clock.Now()
-	claims, err := s.app.JWT().Subscribe(req.Token, now)
+	claims, err := s.subClaims(req.Token, now)
 	switch {
 	case errors.Is(err, jwtauth.ErrExpired):
 		// Refused, unlike Centrifugo v6.9.1, which accepted it and let the

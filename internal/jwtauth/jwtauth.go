@@ -53,6 +53,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -146,6 +147,30 @@ func (v *Verifier) SharesKey(o *Verifier) bool {
 		return true
 	}
 	return false
+}
+
+// Costly reports whether checking token may take a public-key signature
+// verification, which costs far more than an HMAC (tens of microseconds
+// for RS256 or ES256, milliseconds for ES512): v has a public key, and the
+// token's header does not name an HMAC algorithm. A header that does not
+// decode counts as costly too; the caller may check such tokens off a busy
+// loop. Tokens are read as the parser reads them, so a token this calls
+// cheap is one the parser checks with the HMAC secret, or refuses.
+func (v *Verifier) Costly(token string) bool {
+	if v.keys.Public == nil {
+		return false
+	}
+	seg, _, _ := strings.Cut(token, ".")
+	b, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil {
+		return true
+	}
+	var h map[string]any
+	if json.Unmarshal(b, &h) != nil {
+		return true
+	}
+	alg, _ := h["alg"].(string)
+	return !strings.HasPrefix(alg, "HS")
 }
 
 // Methods returns the algorithms the verifier accepts.

@@ -505,3 +505,42 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// Costly tells the tokens that may take a public-key verification from
+// those checked with the HMAC secret, reading the header as the parser
+// does, so that no token it calls cheap gets a public-key check.
+func TestCostly(t *testing.T) {
+	testKeys(t)
+	hmacOnly := verifier(t, Keys{HMAC: []byte("s")})
+	both := verifier(t, Keys{HMAC: []byte("s"), Public: &ecP521.PublicKey})
+	hs := sign(t, jwt.SigningMethodHS256, []byte("s"), jwt.MapClaims{"sub": "u"})
+	es := sign(t, jwt.SigningMethodES512, ecP521, jwt.MapClaims{"sub": "u"})
+	rs := sign(t, jwt.SigningMethodRS256, rsaKey, jwt.MapClaims{"sub": "u"})
+	sig := "." + b64(`{}`) + "." + b64("sig")
+	for _, tc := range []struct {
+		name  string
+		v     *Verifier
+		token string
+		want  bool
+	}{
+		{"HS256, no public key", hmacOnly, hs, false},
+		{"ES512, no public key", hmacOnly, es, false},
+		{"HS256 with a public key", both, hs, false},
+		{"ES512 with a public key", both, es, true},
+		{"RS256 with a public key", both, rs, true},
+		{"header not base64", both, "!!" + sig, true},
+		{"header not JSON", both, b64("nope") + sig, true},
+		{"no alg", both, b64(`{"typ":"JWT"}`) + sig, true},
+		{"alg none", both, b64(`{"alg":"none"}`) + sig, true},
+		// The parser reads the header into a map: "alg" is the key that
+		// counts, the last one when repeated, whatever other case says.
+		{"ALG HS256, alg ES512", both, b64(`{"ALG":"HS256","alg":"ES512"}`) + sig, true},
+		{"alg ES512, ALG HS256", both, b64(`{"alg":"ES512","ALG":"HS256"}`) + sig, true},
+		{"alg HS256 then ES512", both, b64(`{"alg":"HS256","alg":"ES512"}`) + sig, true},
+		{"alg ES512 then HS256", both, b64(`{"alg":"ES512","alg":"HS256"}`) + sig, false},
+	} {
+		if got := tc.v.Costly(tc.token); got != tc.want {
+			t.Errorf("%s: Costly = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
