@@ -686,6 +686,11 @@ func (s *Session) handleClientEvent(m Message) {
 		s.sendError(CodeClientEventRefused, "Client event rejected: not subscribed to channel "+truncate(m.Channel, 64), m.Channel)
 	case !sub.ch.AllowsClientEvents():
 		s.sendError(CodeClientEventRefused, "Client event rejected: only supported on private and presence channels", m.Channel)
+	case sub.pending != nil:
+		// Not confirmed yet: a presence join may still be refused (a full
+		// channel), and its members must not hear from a connection that
+		// never became one of them.
+		s.sendError(CodeClientEventRefused, "Client event rejected: subscription to channel "+truncate(m.Channel, 64)+" not yet succeeded", m.Channel)
 	case len(m.Event) > apps.DefaultMaxEventNameLength:
 		s.sendError(CodeClientEventRefused, "Client event rejected: event name too long", m.Channel)
 	case len(m.Data) > s.app.MaxEventBytes:

@@ -665,3 +665,42 @@ func TestSigninWaitsForClusterInterest(t *testing.T) {
 	}
 	c.expect("hello")
 }
+
+// gatedJoin is a broker whose presence joins wait until the test releases
+// them, like a shared broker slow to answer.
+type gatedJoin struct {
+	*broker.Memory
+	release chan struct{}
+}
+
+func (b *gatedJoin) Join(ctx context.Context, appID, channel, connID string, m broker.Member, maxMembers int) (bool, error) {
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	return b.Memory.Join(ctx, appID, channel, connID, m, maxMembers)
+}
+
+// A client event on a channel whose subscription is not yet confirmed is
+// refused: a presence join still waiting on the broker may yet be refused
+// (here the channel is full), and its members must hear nothing from a
+// connection that never became one of them.
+func TestClientEventBeforeConfirmationRefused(t *testing.T) {
+	b := &gatedJoin{Memory: broker.NewMemory(0), release: make(chan struct{}, 2)}
+	n := newTestNodeOn(t, apps.App{ClientEvents: true, ClientEventRate: 100, MaxPresenceMembers: 1}, b)
+	member, joiner := n.connect(t), n.connect(t)
+	b.release <- struct{}{}
+	member.subscribe("presence-room", `{"user_id":"member"}`)
+	member.expect("pusher_internal:subscription_succeeded")
+
+	joiner.subscribe("presence-room", `{"user_id":"intruder"}`)
+	joiner.HandleMessage([]byte(`{"event":"client-x","channel":"presence-room","data":{"from":"intruder"}}`))
+	got := take(t, joiner.c)
+	if len(got) != 1 || got[0].Event != "pusher:error" || errorCode(t, got[0]) != int(CodeClientEventRefused) {
+		t.Fatalf("client event before confirmation: sent %s, want pusher:error 4301", dump(got))
+	}
+	b.release <- struct{}{}
+	joiner.expectRefused("presence-room", errTypeLimit, 403)
+	member.expect()
+}
