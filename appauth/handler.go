@@ -215,7 +215,13 @@ func (a *Authorizer) handler(serve serveFunc) http.Handler {
 		h.Set("Cache-Control", "no-store")
 		h.Add("Vary", "Origin")
 		origin := r.Header.Get("Origin")
-		allowedCORS := origin != "" && a.origins[requestOrigin(r)]
+		// CORS is decided by Origin alone: a Referer says nothing about
+		// who reads the answer, and Origin null (sandboxed frames, data:
+		// documents, redirects) can be sent from any site.
+		allowedCORS := false
+		if norm, err := parseOrigin(origin); origin != "null" && err == nil {
+			allowedCORS = a.origins[norm]
+		}
 		if allowedCORS {
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Allow-Credentials", "true")

@@ -337,6 +337,17 @@ func TestCORS(t *testing.T) {
 	if !strings.Contains(post.header.Get("Vary"), "Origin") {
 		t.Error("no Vary: Origin")
 	}
+	// Origin null is what sandboxed iframes, data: documents and
+	// cross-origin redirects send: any site can make a browser send it, so
+	// it is never allowed, whatever the Referer says (a sandboxed frame on
+	// an allowed page has that page's Referer).
+	for _, method := range []string{"OPTIONS", "POST"} {
+		got := do(h, method, "/pusher/auth", form, "socket_id=1.2&channel_name=private-a", "Origin", "null",
+			"Referer", "http://good.example:8080/page", "Access-Control-Request-Method", "POST")
+		if v := got.header.Get("Access-Control-Allow-Origin"); v != "" {
+			t.Errorf("%s from Origin null with an allowed Referer: Access-Control-Allow-Origin %q", method, v)
+		}
+	}
 }
 
 func TestCSRF(t *testing.T) {
