@@ -359,9 +359,10 @@ func (s *Session) handleSubscribe(d SubscribeData) {
 			s.refuse(ch.Name, errTypeAuth, "Only the signed-in user may subscribe to its own server-to-user channel", 403, CodeUnauthorized, hub.RefusedAuth)
 			return
 		}
-		// Sign-in already subscribed the connection; this is pusher-js
-		// asking for the confirmation.
-		s.send(subscriptionSucceededFrame(ch.Name))
+		// Sign-in subscribed the connection, and a subscribe while that
+		// subscription stands is answered above; here the client left the
+		// channel and joins it again.
+		s.subscribeOwn(ch.Name, subscriptionSucceededFrame(ch.Name), true)
 		return
 	case channel.Private, channel.Encrypted:
 		if s.isJWT(d.Auth) {
@@ -488,8 +489,10 @@ func (s *Session) activate(sub subscription, confirm func()) {
 // sign in and a signed-in one keeps its whole allowance.
 func (s *Session) subscriptionCount() int {
 	n := len(s.subs.all())
-	if s.signedIn() != nil {
-		n--
+	if u := s.signedIn(); u != nil {
+		if _, ok := s.subs.get(channel.ServerToUserPrefix + u.ID); ok {
+			n--
+		}
 	}
 	return n
 }
@@ -753,21 +756,7 @@ func (s *Session) handleSignin(m Message) {
 	// is its confirmation, sent once the node receives the channel's
 	// cluster messages (at once on one node), so that an event sent to
 	// the user after the client saw it is never missed.
-	own := channel.ServerToUserPrefix + ud.ID
-	success := signinSuccessFrame(d.UserData)
-	sub := s.newSub(channel.Channel{Name: own, Kind: channel.ServerToUser}, "", time.Time{})
-	sub.pending, _ = s.fe.hub.SubscribeReady(s.app.ID, own, s, func() { s.send(success) })
-	s.subs.add(sub)
-	if sub.pending != nil {
-		s.hc.Do(func(ctx context.Context) {
-			if err := s.fe.hub.AwaitInterest(ctx, s.app.ID, own); err != nil {
-				s.logError("user channel subscription on the cluster failed", own, err)
-			}
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			s.activate(sub, func() { s.send(success) })
-		})
-	}
+	s.subscribeOwn(channel.ServerToUserPrefix+ud.ID, signinSuccessFrame(d.UserData), false)
 	s.fe.hub.SignIn(s.app.ID, ud.ID, s)
 
 	watch := ud.Watchlist
@@ -826,6 +815,34 @@ func (s *Session) handleSignin(m Message) {
 			s.send(watchlistFrame(on, off))
 		}
 	})
+}
+
+// subscribeOwn subscribes the connection to own, the signed-in user's
+// channel, and sends success once the node receives the channel's cluster
+// messages (at once on one node). Sign-in, once per connection, always
+// queues that wait; a client joining the channel again (after leaving it)
+// may do so at will, so its wait counts against the connection's pending
+// work like any subscription's.
+func (s *Session) subscribeOwn(own string, success []byte, again bool) {
+	sub := s.newSub(channel.Channel{Name: own, Kind: channel.ServerToUser}, "", time.Time{})
+	sub.pending, _ = s.fe.hub.SubscribeReady(s.app.ID, own, s, func() { s.send(success) })
+	s.subs.add(sub)
+	if sub.pending == nil {
+		return
+	}
+	wait := func(ctx context.Context) {
+		if err := s.fe.hub.AwaitInterest(ctx, s.app.ID, own); err != nil {
+			s.logError("user channel subscription on the cluster failed", own, err)
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.activate(sub, func() { s.send(success) })
+	}
+	if again {
+		s.queueSubscription(sub, wait)
+		return
+	}
+	s.hc.Do(wait)
 }
 
 // takeToken spends one of the connection's client-event tokens. The bucket

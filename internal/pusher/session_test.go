@@ -704,3 +704,57 @@ func TestClientEventBeforeConfirmationRefused(t *testing.T) {
 	joiner.expectRefused("presence-room", errTypeLimit, 403)
 	member.expect()
 }
+
+// The signed-in user's own channel may be left and joined again: the
+// confirmation of the new subscription is a real one (send-to-user events
+// arrive again), and while it is left the channel no longer stands in for
+// a subscription that does not count.
+func TestOwnChannelLeftAndJoinedAgain(t *testing.T) {
+	n := newTestNode(t, apps.App{MaxSubscriptionsPerConnection: 1})
+	c := n.connect(t)
+	own := channel.ServerToUserPrefix + "alice"
+	c.signin(`{"id":"alice"}`)
+	c.expect("pusher:signin_success")
+	c.sendJSON(map[string]any{"event": "pusher:unsubscribe", "data": map[string]string{"channel": own}})
+	c.subscribe("x", "")
+	c.expect("pusher_internal:subscription_succeeded")
+	c.subscribe("y", "")
+	c.expectRefused("y", "LimitReached", 403)
+
+	c.subscribe(own, "")
+	c.expect("pusher_internal:subscription_succeeded")
+	if err := n.hub.Publish(t.Context(), broker.Message{AppID: "1", Channel: own, Event: "hello", Data: "x"}, hub.SourceREST); err != nil {
+		t.Fatal(err)
+	}
+	c.expect("hello")
+	c.subscribe("y", "")
+	c.expectRefused("y", "LimitReached", 403)
+}
+
+// Leaving and joining the own channel again while the cluster has not yet
+// confirmed it queues a wait each time: those waits are bounded like any
+// subscription's, the joins beyond the bound refused.
+func TestOwnChannelRejoinsBounded(t *testing.T) {
+	b := &slowInterest{Memory: broker.NewMemory(0), ready: map[string]bool{}, release: make(chan struct{})}
+	n := newTestNodeOn(t, apps.App{}, b)
+	c := n.connect(t)
+	own := channel.ServerToUserPrefix + "alice"
+	c.signin(`{"id":"alice"}`)
+	const asked = hub.MaxPendingOps + 50
+	for range asked {
+		c.sendJSON(map[string]any{"event": "pusher:unsubscribe", "data": map[string]string{"channel": own}})
+		c.subscribe(own, "")
+	}
+	refused := 0
+	for _, m := range take(t, c.c) {
+		if m.Event == "pusher:subscription_error" {
+			refused++
+		}
+	}
+	// The sign-in's wait is queued too, and the first may already have
+	// left the queue for its goroutine.
+	if refused < asked-hub.MaxPendingOps || refused > asked-hub.MaxPendingOps+2 {
+		t.Fatalf("%d of %d joins refused, want about %d", refused, asked, asked-hub.MaxPendingOps)
+	}
+	close(b.release)
+}
