@@ -71,7 +71,11 @@ func runAuthServer(ctx context.Context, args []string, getenv func(string) strin
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+	host, _, err := net.SplitHostPort(*addr)
+	if err != nil {
+		host = *addr
+	}
+	srv := &http.Server{Handler: ownHostOnly(h, host), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 10 * time.Second, IdleTimeout: time.Minute}
 	fmt.Fprintf(warn, "\n%s\nfor app %s (key %q); never run it where anyone else can reach it.\n\n", devauth.Warning, a.ID, a.Key)
 	where := "http://" + ln.Addr().String()
@@ -102,4 +106,29 @@ func runAuthServer(ctx context.Context, args []string, getenv func(string) strin
 		return err
 	}
 	return nil
+}
+
+// ownHostOnly refuses requests whose Host names neither an IP address,
+// localhost, nor listenHost. The endpoints sign anything for anyone who can
+// read their answers, and a page can read them through DNS rebinding: its
+// own name, made to resolve to 127.0.0.1, makes the browser treat the auth
+// server as the page's own origin, with Sec-Fetch-Site same-origin and no
+// CORS needed. Such a request still carries the page's name as its Host,
+// which no loopback-only server answers to.
+func ownHostOnly(h http.Handler, listenHost string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.Host)
+		if err != nil {
+			host = r.Host
+		}
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+		lower := strings.ToLower(host)
+		switch {
+		case net.ParseIP(host) != nil, lower == "localhost", strings.HasSuffix(lower, ".localhost"),
+			listenHost != "" && strings.EqualFold(host, listenHost):
+			h.ServeHTTP(w, r)
+		default:
+			http.Error(w, "Forbidden: the request's Host is not this server's address", http.StatusForbidden)
+		}
+	})
 }

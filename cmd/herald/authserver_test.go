@@ -49,6 +49,25 @@ func TestAuthServer(t *testing.T) {
 			t.Errorf("%s: %d, want 403", ch, code)
 		}
 	}
+	// A page whose own name resolves to 127.0.0.1 (DNS rebinding) reads
+	// the answers as same-origin: its requests carry its name as Host.
+	for host, want := range map[string]int{"evil.example:6002": 403, "evil.example": 403, "localhost:6002": 200, "[::1]:6002": 200, "127.0.0.1": 200} {
+		req, err := http.NewRequest("POST", "http://"+addr[1]+"/pusher/auth", strings.NewReader("socket_id=1.2&channel_name=private-a"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || (want != 200 && strings.Contains(string(b), "auth")) {
+			t.Errorf("Host %s: %d %q, want %d", host, resp.StatusCode, b, want)
+		}
+	}
 	if !strings.Contains(warn.String(), "EVERYONE") {
 		t.Errorf("no warning: %q", warn.String())
 	}
