@@ -224,6 +224,12 @@ func (s *Session) WatchlistChange(userID string, online bool) {
 
 // HandleMessage implements transport.Handler. It does not block.
 func (s *Session) HandleMessage(data []byte) {
+	// Once the server has begun to close the connection (terminated,
+	// timed out, cut off as slow), nothing the client still sends while
+	// the close completes is acted on.
+	if s.reason.Load() != 0 {
+		return
+	}
 	// The subscriptions every client starts with are decoded in one pass;
 	// the rest, and any subscribe in a form that pass does not take, by
 	// encoding/json.

@@ -758,3 +758,33 @@ func TestOwnChannelRejoinsBounded(t *testing.T) {
 	}
 	close(b.release)
 }
+
+// Once the server has begun to close a connection (here the app terminated
+// its user), what the client still sends while the close completes is
+// ignored: a terminated user cannot go on sending client events, nor join
+// channels, in the seconds a client that does not answer the close frame
+// keeps its socket.
+func TestNothingHandledAfterServerClose(t *testing.T) {
+	n := newTestNode(t, apps.App{ClientEvents: true, ClientEventRate: 100})
+	sender, peer := n.connect(t), n.connect(t)
+	sender.signin(`{"id":"banned"}`)
+	sender.expect("pusher:signin_success")
+	for _, c := range []*testConn{sender, peer} {
+		c.subscribe("private-chat", "")
+		c.expect("pusher_internal:subscription_succeeded")
+	}
+	if err := n.hub.TerminateUser(t.Context(), "1", "banned"); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := sender.c.Closed(); code != int(CodeUnauthorized) {
+		t.Fatalf("terminated connection closed with %d, want 4009", code)
+	}
+	take(t, sender.c)
+	sender.HandleMessage([]byte(`{"event":"client-x","channel":"private-chat","data":{"after":"terminate"}}`))
+	sender.subscribe("presence-room", `{"user_id":"banned"}`)
+	n.hub.WaitOps(t.Context())
+	peer.expect()
+	if got := len(sender.subs.all()); got != 2 {
+		t.Fatalf("%d subscriptions after the close began, want the 2 from before", got)
+	}
+}
