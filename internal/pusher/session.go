@@ -2,6 +2,7 @@ package pusher
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -275,6 +276,13 @@ func (s *Session) HandleMessage(data []byte) {
 		if !fast {
 			var err error
 			if sd, err = decodeSubscribe(m); err != nil {
+				// A wrong type leaves the other fields decoded: when the
+				// channel is among them, its subscription is what fails.
+				var te *json.UnmarshalTypeError
+				if sd.Channel != "" && errors.As(err, &te) {
+					s.refuse(sd.Channel, errTypeAuth, "Invalid pusher:subscribe: "+truncate(te.Field, 32)+" must be a string", 400, 0, hub.RefusedInvalid)
+					return
+				}
 				s.sendError(0, "Invalid pusher:subscribe: "+ErrNoChannel.Error(), "")
 				s.fe.hub.SubscriptionRefused(s.app.ID, hub.RefusedInvalid)
 				return

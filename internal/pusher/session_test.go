@@ -788,3 +788,24 @@ func TestNothingHandledAfterServerClose(t *testing.T) {
 		t.Fatalf("%d subscriptions after the close began, want the 2 from before", got)
 	}
 }
+
+// A subscribe that names its channel but whose other fields have the wrong
+// type is refused for that channel, saying what is wrong: a client waiting
+// on the channel learns it failed, and is not told it named none.
+func TestSubscribeWithBadFieldRefusesChannel(t *testing.T) {
+	n := newTestNode(t, apps.App{})
+	c := n.connect(t)
+	c.HandleMessage([]byte(`{"event":"pusher:subscribe","data":{"channel":"private-a","auth":5}}`))
+	got := c.expect("pusher:subscription_error", "pusher:error")
+	if got[0].Channel != "private-a" || got[1].Channel != "private-a" || strings.Contains(string(got[1].Data), "no channel") {
+		t.Fatalf("refusal %s", dump(got))
+	}
+	c.HandleMessage([]byte(`{"event":"pusher:subscribe","data":{"auth":"x"}}`))
+	got = c.expect("pusher:error")
+	if !strings.Contains(string(got[0].Data), "no channel") {
+		t.Fatalf("refusal %s", dump(got))
+	}
+	if len(c.subs.all()) != 0 {
+		t.Fatal("a malformed subscribe was honoured")
+	}
+}

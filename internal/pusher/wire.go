@@ -68,7 +68,7 @@ func DecodeData(raw json.RawMessage, v any) error {
 		raw = []byte(s)
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadData, err)
+		return fmt.Errorf("%w: %w", ErrBadData, err)
 	}
 	return nil
 }
