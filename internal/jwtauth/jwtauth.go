@@ -161,6 +161,15 @@ func (v *Verifier) Costly(token string) bool {
 		return false
 	}
 	seg, _, _ := strings.Cut(token, ".")
+	if hmac, ok := plainHeaderHMAC(seg); ok {
+		return !hmac
+	}
+	return costlyHeader(seg)
+}
+
+// costlyHeader is Costly for any header segment: decoded as the parser
+// decodes it, into a map.
+func costlyHeader(seg string) bool {
 	b, err := base64.RawURLEncoding.DecodeString(seg)
 	if err != nil {
 		return true
@@ -172,6 +181,92 @@ func (v *Verifier) Costly(token string) bool {
 	alg, _ := h["alg"].(string)
 	return !strings.HasPrefix(alg, "HS")
 }
+
+// plainHeaderHMAC reads, without allocating, the header segment of the
+// tokens signers write, {"alg":"HS256","typ":"JWT"}: at most
+// maxPlainHeader bytes, one object whose members are all strings without
+// escapes or control characters. It reports whether alg (the last one, as
+// in the parser's map) names an HMAC algorithm; ok is false for any other
+// header, left to costlyHeader. Within that form a key is "alg" exactly
+// when its bytes are, and invalid UTF-8, which encoding/json replaces,
+// cannot change whether a value starts with "HS".
+func plainHeaderHMAC(seg string) (hmac, ok bool) {
+	var buf [maxPlainHeader]byte
+	if base64.RawURLEncoding.DecodedLen(len(seg)) > len(buf) {
+		return false, false
+	}
+	n, err := base64.RawURLEncoding.Decode(buf[:], []byte(seg))
+	if err != nil {
+		return false, false
+	}
+	b := buf[:n]
+	i := 0
+	ws := func() {
+		for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+			i++
+		}
+	}
+	str := func() (start, end int, ok bool) {
+		if i >= len(b) || b[i] != '"' {
+			return 0, 0, false
+		}
+		for j := i + 1; j < len(b); j++ {
+			switch c := b[j]; {
+			case c == '"':
+				start, end, i = i+1, j, j+1
+				return start, end, true
+			case c == '\\' || c < 0x20:
+				return 0, 0, false
+			}
+		}
+		return 0, 0, false
+	}
+	ws()
+	if i >= len(b) || b[i] != '{' {
+		return false, false
+	}
+	i++
+	ws()
+	if i < len(b) && b[i] == '}' {
+		i++
+	} else {
+		for {
+			ws()
+			ks, ke, ok := str()
+			if !ok {
+				return false, false
+			}
+			ws()
+			if i >= len(b) || b[i] != ':' {
+				return false, false
+			}
+			i++
+			ws()
+			vs, ve, ok := str()
+			if !ok {
+				return false, false
+			}
+			if string(b[ks:ke]) == "alg" {
+				hmac = ve-vs >= 2 && b[vs] == 'H' && b[vs+1] == 'S'
+			}
+			ws()
+			if i < len(b) && b[i] == ',' {
+				i++
+				continue
+			}
+			if i < len(b) && b[i] == '}' {
+				i++
+				break
+			}
+			return false, false
+		}
+	}
+	ws()
+	return hmac, i == len(b)
+}
+
+// maxPlainHeader bounds the headers plainHeaderHMAC reads, on the stack.
+const maxPlainHeader = 256
 
 // Methods returns the algorithms the verifier accepts.
 func (v *Verifier) Methods() []string { return slices.Clone(v.methods) }

@@ -544,3 +544,75 @@ func TestCostly(t *testing.T) {
 		}
 	}
 }
+
+// The headers Costly reads without allocating get the answer of the full
+// decoding; the others are left to it.
+func TestPlainHeader(t *testing.T) {
+	for _, tc := range []struct {
+		header string
+		plain  bool
+	}{
+		{`{"alg":"HS256","typ":"JWT"}`, true},
+		{`{"typ":"JWT","alg":"HS512"}`, true},
+		{`{"alg":"ES512","typ":"JWT","kid":"k1"}`, true},
+		{` { "alg" : "HS256" , "typ" : "JWT" } ` + "\r\n\t", true},
+		{`{}`, true},
+		{` {  } `, true},
+		{`{"alg":"HS"}`, true},
+		{`{"alg":"H"}`, true},
+		{`{"alg":""}`, true},
+		{`{"ALG":"HS256","alg":"ES512"}`, true},
+		{`{"alg":"HS256","alg":"ES512"}`, true},
+		{`{"alg":"ES512","alg":"HS256"}`, true},
+		{"{\"alg\":\"HS\xff\xfe\"}", true},
+		{"{\"al\xffg\":\"HS256\"}", true},
+		{"{\"alg\":\"\xffHS256\"}", true},
+		{`{"alg":"HS256"`, false},
+		{`{"alg":"HS256",}`, false},
+		{`{"alg":"HS256"}x`, false},
+		{`{"alg":"HS256"}{}`, false},
+		{`{"alg" "HS256"}`, false},
+		{`{"alg":"HS256" "typ":"JWT"}`, false},
+		{`{,}`, false},
+		{`{"\u0061lg":"HS256"}`, false},
+		{`{"alg":"H\u0053256"}`, false},
+		{`{"alg":"HS\n256"}`, false},
+		{`{"alg":256}`, false},
+		{`{"alg":null}`, false},
+		{`{"alg":"HS256","x":{"alg":"ES512"}}`, false},
+		{`{"alg":"HS256","x":["a"]}`, false},
+		{`["alg","HS256"]`, false},
+		{`"alg"`, false},
+		{``, false},
+		{`{"alg":"HS256","pad":"` + strings.Repeat("x", maxPlainHeader) + `"}`, false},
+	} {
+		seg := b64(tc.header)
+		hmac, ok := plainHeaderHMAC(seg)
+		if ok != tc.plain {
+			t.Errorf("%q: read without allocating %v, want %v", tc.header, ok, tc.plain)
+		}
+		if ok && !hmac != costlyHeader(seg) {
+			t.Errorf("%q: costly %v, the full decoding says %v", tc.header, !hmac, costlyHeader(seg))
+		}
+	}
+	// Segments the decoder refuses, or whose header does not fit.
+	for _, seg := range []string{"!!", b64(`{"alg":"HS256"}`) + "=", strings.Repeat("e", 400)} {
+		if _, ok := plainHeaderHMAC(seg); ok {
+			t.Errorf("segment %q read without allocating", seg)
+		}
+	}
+}
+
+// Telling an HMAC token from a public-key one costs no allocation: the
+// Pusher front end asks for every JWT channel auth, on the loop.
+func TestCostlyAllocs(t *testing.T) {
+	testKeys(t)
+	both := verifier(t, Keys{HMAC: []byte("s"), Public: &ecP521.PublicKey})
+	hs := sign(t, jwt.SigningMethodHS256, []byte("s"), jwt.MapClaims{"sub": "u", "channel": "private-a"})
+	es := sign(t, jwt.SigningMethodES512, ecP521, jwt.MapClaims{"sub": "u"})
+	for _, tok := range []string{hs, es} {
+		if n := testing.AllocsPerRun(100, func() { both.Costly(tok) }); n != 0 {
+			t.Errorf("Costly allocates %v times for %.20s…", n, tok)
+		}
+	}
+}

@@ -57,9 +57,11 @@ type Session struct {
 	timer hub.ConnTimer
 	live  hub.Liveness
 	// rare is made, under mu, by the first of start (when the app requires
-	// sign-in), a client event or a successful sign-in, and never
-	// replaced: WatchlistChange, which does not take mu, reads it only
-	// after the hub.Watch that follows its making.
+	// sign-in), a client event, a successful sign-in or a subscription JWT
+	// checked off the loop, and never replaced: WatchlistChange, which
+	// does not take mu, reads it only after the hub.Watch that follows its
+	// making, and HandleMessage, which does not either, is on the loop
+	// that makes it.
 	rare *sessionRare
 }
 
@@ -78,6 +80,16 @@ type sessionRare struct {
 	// A leaf lock: WatchlistChange takes it, and not mu.
 	watchMu   sync.Mutex
 	watchSeen map[string]bool
+
+	// holding is set while a subscription JWT is checked off the loop
+	// (see checkOffLoop) and until what arrived meanwhile, held, has been
+	// handled; the loop reads it without mu. checking and verdict are
+	// the check's, under mu.
+	holding   atomic.Bool
+	checking  bool
+	verdict   *jwtVerdict
+	held      [][]byte
+	heldBytes int
 }
 
 // more returns s.rare, making it if need be. s.mu is held.
@@ -225,6 +237,16 @@ func (s *Session) WatchlistChange(userID string, online bool) {
 
 // HandleMessage implements transport.Handler. It does not block.
 func (s *Session) HandleMessage(data []byte) {
+	// s.rare is only made on the loop, or already there when made.
+	if r := s.rare; r != nil && r.holding.Load() && s.hold(data) {
+		return
+	}
+	s.handleMessage(data)
+}
+
+// handleMessage handles a client message, on the loop or, for one held,
+// in the off-loop work that resumes the connection (resumeHeld).
+func (s *Session) handleMessage(data []byte) {
 	// Once the server has begun to close the connection (terminated,
 	// timed out, cut off as slow), nothing the client still sends while
 	// the close completes is acted on.
@@ -380,6 +402,9 @@ func (s *Session) handleSubscribe(d SubscribeData) {
 		return
 	case channel.Private, channel.Encrypted:
 		if s.isJWT(d.Auth) {
+			if s.checkOffLoop(ch, d) {
+				return
+			}
 			c, err := s.verifyChannelJWT(ch, d.Auth)
 			if err != nil {
 				s.refuseAuth(ch.Name, err)
@@ -516,6 +541,9 @@ func (s *Session) subscribePresence(ch channel.Channel, d SubscribeData) {
 	var expires time.Time
 	switch {
 	case s.isJWT(d.Auth):
+		if s.checkOffLoop(ch, d) {
+			return
+		}
 		// The member is the token's: user_id from sub, user_info from info.
 		c, err := s.verifyChannelJWT(ch, d.Auth)
 		if err == nil && c.Sub == "" {
@@ -923,7 +951,7 @@ func (s *Session) isJWT(token string) bool {
 // as; each of them that is present must match.
 func (s *Session) verifyChannelJWT(ch channel.Channel, token string) (jwtauth.SubscribeClaims, error) {
 	now := s.fe.clock.Now()
-	c, err := s.app.JWT().Subscribe(token, now)
+	c, err := s.subClaims(token, now)
 	switch {
 	case errors.Is(err, jwtauth.ErrExpired), err == nil && !c.Expires.IsZero() && !now.Before(c.Expires):
 		// The second: an expire_at already passed, which would end the
