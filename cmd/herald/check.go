@@ -12,13 +12,16 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/heraldhq/herald/appauth"
 	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/channel"
 	"github.com/heraldhq/herald/internal/config"
 	"github.com/heraldhq/herald/internal/jwtauth"
+	"github.com/heraldhq/herald/internal/pusher"
 )
 
 // errInvalid is a token check's verdict: the token is not valid, and why.
@@ -147,6 +150,9 @@ func checkAuth(cfg config.Config, app apps.App, f *tokenFlags, c checked) (strin
 		}
 	}
 	if hmacEqual(app.Secret, msg, sig) {
+		if err := checkSigned(app, *f.channel, c); err != nil {
+			return "", err
+		}
 		return what, nil
 	}
 	for _, v := range variants {
@@ -163,6 +169,42 @@ func checkAuth(cfg config.Config, app apps.App, f *tokenFlags, c checked) (strin
 }
 
 type variant struct{ msg, what string }
+
+// checkSigned refuses what a correctly signed auth carries that Herald
+// would still refuse on subscribe or sign-in: channel_data or user_data
+// that does not decode, a user id over the bound, a user_info over the
+// app's max_presence_user_info_bytes. The signature is right, so the
+// verdict says so: the backend, not the client, has to change.
+func checkSigned(app apps.App, ch string, c checked) error {
+	var id string
+	var info json.RawMessage
+	switch {
+	case c.hasUserData:
+		ud, err := pusher.ParseUserData(c.userData)
+		if err != nil {
+			return invalid("the signature is right, but Herald refuses the sign-in: %s", badData(err))
+		}
+		if !channel.ValidUserID(ud.ID) {
+			return invalid("the signature is right, but Herald refuses the sign-in: user id %q may only contain A-Z a-z 0-9 _ - = @ , . ; and at most %d of them", short(ud.ID), channel.MaxUserIDLength)
+		}
+		id, info = ud.ID, ud.UserInfo
+	case c.hasChannelData && strings.HasPrefix(ch, "presence-"):
+		cd, err := pusher.ParseChannelData(c.channelData)
+		if err != nil {
+			return invalid("the signature is right, but Herald refuses the subscription: %s", badData(err))
+		}
+		if channel.UserIDTooLong(cd.UserID) {
+			return invalid("the signature is right, but Herald refuses the subscription: user_id is %d characters, at most %d allowed", utf8.RuneCountInString(cd.UserID), channel.MaxUserIDLength)
+		}
+		id, info = cd.UserID, cd.UserInfo
+	default:
+		return nil
+	}
+	if len(info) > app.MaxPresenceUserInfoBytes {
+		return invalid("the signature is right, but Herald refuses user %q: user_info is %d bytes, at most %d allowed (max_presence_user_info_bytes)", short(id), len(info), app.MaxPresenceUserInfoBytes)
+	}
+	return nil
+}
 
 // channelDataVariants are the strings the signature may be for when the
 // channel_data given is not the one signed: none at all, or the same JSON
@@ -216,6 +258,12 @@ func hmacEqual(secret, msg, sig string) bool {
 	m.Write([]byte(msg))
 	want := hex.EncodeToString(m.Sum(nil))
 	return hmac.Equal([]byte(want), []byte(strings.ToLower(sig)))
+}
+
+// badData is a decoding error of the pusher package without its generic
+// prefix, which speaks of event data.
+func badData(err error) string {
+	return strings.TrimPrefix(err.Error(), pusher.ErrBadData.Error()+": ")
 }
 
 func short(s string) string {

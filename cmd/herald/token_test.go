@@ -146,6 +146,12 @@ func TestCheckDiagnoses(t *testing.T) {
 		b, _ := json.Marshal(map[string]string{"auth": sign("secret1", "1.2:presence-r:"+presence), "channel_data": data})
 		return string(b)
 	}
+	// signedAs is an auth endpoint's answer for data under field,
+	// correctly signed over prefix:data.
+	signedAs := func(prefix, field, data string) string {
+		b, _ := json.Marshal(map[string]string{"auth": sign("secret1", prefix+":"+data), field: data})
+		return string(b)
+	}
 	hs := func(secret string, c jwt.MapClaims) string {
 		s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(secret))
 		return s
@@ -172,6 +178,17 @@ func TestCheckDiagnoses(t *testing.T) {
 		{"tampered channel_data, re-encoded", []string{presenceAuth(`{"user_id": "u", "user_info": {"name": "x"}}`), "--socket-id", "1.2", "--channel", "presence-r"}, "tampered channel_data"},
 		{"tampered channel_data, added", []string{sign("secret1", "1.2:private-a"), "--channel-data", `{"user_id":"x"}`, "--socket-id", "1.2", "--channel", "private-a"}, "tampered channel_data: the signature is for no channel_data"},
 		{"tampered channel_data, other user", []string{presenceAuth(`{"user_id":"admin","user_info":{"name":"x"}}`), "--socket-id", "1.2", "--channel", "presence-r"}, "channel_data or user_data was changed"},
+		{"signed, but user_id too long", []string{signedAs("1.2:presence-r", "channel_data", `{"user_id":"`+strings.Repeat("u", 129)+`"}`), "--socket-id", "1.2", "--channel", "presence-r"},
+			"the signature is right, but Herald refuses the subscription: user_id is 129 characters, at most 128"},
+		{"signed, but user_info too large", []string{signedAs("1.2:presence-r", "channel_data", `{"user_id":"u","user_info":"`+strings.Repeat("i", 1100)+`"}`), "--socket-id", "1.2", "--channel", "presence-r"},
+			"user_info is 1102 bytes, at most 1024 allowed"},
+		{"signed, but channel_data not JSON", []string{signedAs("1.2:presence-r", "channel_data", `{"user_id":`), "--socket-id", "1.2", "--channel", "presence-r"},
+			"refuses the subscription: channel_data is not a JSON object"},
+		{"signed sign-in", []string{signedAs("1.2::user:", "user_data", `{"id":"u1","user_info":{"n":1}}`), "--socket-id", "1.2"}, ""},
+		{"signed, but sign-in id not allowed", []string{signedAs("1.2::user:", "user_data", `{"id":"a b"}`), "--socket-id", "1.2"},
+			`refuses the sign-in: user id "a b" may only contain`},
+		{"signed, but sign-in without id", []string{signedAs("1.2::user:", "user_data", `{"user_info":{}}`), "--socket-id", "1.2"},
+			"the signature is right, but Herald refuses the sign-in"},
 		{"valid JWT", []string{hs("jwt1", jwt.MapClaims{"sub": "u", "channel": "$x"}), "--channel", "$x"}, ""},
 		{"JWT other channel", []string{hs("jwt1", jwt.MapClaims{"sub": "u", "channel": "$x"}), "--channel", "$y"}, `other channel: the token is for channel "$x", not "$y"`},
 		{"JWT other client", []string{hs("jwt1", jwt.MapClaims{"sub": "u", "channel": "$x", "client": "c1"}), "--client", "c2"}, `other client`},
