@@ -101,6 +101,7 @@ func (b *Broker) subscriber() {
 		subscribed := map[chanKey]bool{}
 		err := b.subscribeControl(dc)
 		if err == nil {
+			b.ctlLost.Store(false)
 			ctlOnce.Do(func() { close(b.ctlReady) })
 			b.mu.Lock()
 			for k := range b.interest {
@@ -110,6 +111,8 @@ func (b *Broker) subscriber() {
 			err = b.syncSubscriptions(dc, subscribed)
 		}
 		if err == nil {
+			// Every channel of interest is subscribed again.
+			b.subLost.Store(false)
 			attempt = 0
 			b.markUp()
 		}
@@ -212,12 +215,15 @@ func (b *Broker) syncSubscriptions(dc rueidis.DedicatedClient, subscribed map[ch
 }
 
 // unready marks every interest as not in effect, after the pub/sub
-// connection was lost.
+// connection was lost: those that were ready have lapsed.
 func (b *Broker) unready() {
 	b.mu.Lock()
+	b.subLost.Store(true)
+	b.ctlLost.Store(true)
 	for _, in := range b.interest {
 		if in.ready {
 			in.ready = false
+			in.lapsed = true
 			in.readyCh = make(chan struct{})
 		}
 	}

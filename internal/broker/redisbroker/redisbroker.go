@@ -73,6 +73,11 @@ const (
 // first connection to Redis succeeded.
 var ErrNotConnected = errors.New("redisbroker: not connected to redis")
 
+// ErrSubscriptionLost is wrapped by a publish refused because this node's
+// own subscribers would miss it: the node's pub/sub connection was lost
+// and its subscription to the channel is not back yet.
+var ErrSubscriptionLost = errors.New("redisbroker: this node's subscription is lost until it reconnects")
+
 // Stats are the broker's health counters.
 type Stats struct {
 	Connected  bool
@@ -105,6 +110,12 @@ type Broker struct {
 	ctlReady  chan struct{}  // closed once the control channel was first subscribed
 
 	handler atomic.Pointer[broker.Handler]
+	// subLost is set from the loss of the pub/sub connection until the
+	// subscriptions of the interests it had are all made again, ctlLost
+	// until the control channel's is: meanwhile the node hears nothing
+	// of those channels (see missed).
+	subLost atomic.Bool
+	ctlLost atomic.Bool
 	trans   atomic.Pointer[transitions] // nil: transitions not tracked
 	queues  [workers]chan broker.Message
 
@@ -151,6 +162,9 @@ type presKey struct{ app, channel, conn string }
 type interest struct {
 	ready   bool
 	readyCh chan struct{} // closed when ready
+	// lapsed: the interest was ready, and the pub/sub connection was
+	// lost since; it is cleared when ready again.
+	lapsed bool
 }
 
 // readyClosed stands in for the readyCh of every ready interest. A node
@@ -168,6 +182,7 @@ var readyClosed = func() chan struct{} {
 // is held.
 func (in *interest) markReady() {
 	in.ready = true
+	in.lapsed = false
 	close(in.readyCh)
 	in.readyCh = readyClosed
 }
@@ -510,6 +525,9 @@ func (b *Broker) Publish(ctx context.Context, m broker.Message) error {
 	if err != nil {
 		return err
 	}
+	if b.missed(&m) {
+		return fmt.Errorf("redisbroker: publish: %w", ErrSubscriptionLost)
+	}
 	wire := string(broker.AppendWire(nil, &m))
 	ch := b.pubsubOf(&m)
 	if m.Cache && m.Kind == broker.KindEvent {
@@ -542,16 +560,59 @@ func (b *Broker) PublishBatch(ctx context.Context, ms []broker.Message) (int, er
 	if err != nil {
 		return 0, err
 	}
-	cmds := make(rueidis.Commands, len(ms))
+	// The messages before the first that this node's subscribers would
+	// miss are published; that one is refused.
+	n, lost := len(ms), false
 	for i := range ms {
-		cmds[i] = c.B().Publish().Channel(b.pubsubOf(&ms[i])).Message(string(broker.AppendWire(nil, &ms[i]))).Build()
-	}
-	for i, res := range c.DoMulti(ctx, cmds...) {
-		if err := res.Error(); err != nil {
-			return i, b.fail("publish", err)
+		if b.missed(&ms[i]) {
+			n, lost = i, true
+			break
 		}
 	}
-	return len(ms), nil
+	if n > 0 {
+		cmds := make(rueidis.Commands, n)
+		for i := range ms[:n] {
+			cmds[i] = c.B().Publish().Channel(b.pubsubOf(&ms[i])).Message(string(broker.AppendWire(nil, &ms[i]))).Build()
+		}
+		for i, res := range c.DoMulti(ctx, cmds...) {
+			if err := res.Error(); err != nil {
+				return i, b.fail("publish", err)
+			}
+		}
+	}
+	if lost {
+		return n, fmt.Errorf("redisbroker: publish: %w", ErrSubscriptionLost)
+	}
+	return n, nil
+}
+
+// missed reports whether m, published now, would miss this node's own
+// subscribers, whom Redis would not send it to: the pub/sub connection
+// was lost, and the subscription to m's channel (for an event), or to the
+// control channel (for a termination or an unsubscription), is not back
+// yet. Such a publish is refused, so that its sender (a REST request, a
+// client event) hears of a failure it can retry once the node has
+// reconnected, rather than of a success its own subscribers never see.
+// Member announcements, which follow a presence change already made and
+// are not retried by anyone, are published as ever: the other nodes'
+// subscribers still get them. A channel that had no subscribers here when
+// the connection was lost is not waited for: its subscribers, if any
+// came since, have not been confirmed.
+func (b *Broker) missed(m *broker.Message) bool {
+	if !b.subLost.Load() {
+		return false
+	}
+	switch m.Kind {
+	case broker.KindEvent:
+		b.mu.Lock()
+		in := b.interest[chanKey{m.AppID, m.Channel}]
+		lapsed := in != nil && in.lapsed
+		b.mu.Unlock()
+		return lapsed
+	case broker.KindTerminate, broker.KindUnsubscribe:
+		return b.ctlLost.Load()
+	}
+	return false
 }
 
 // pubsubOf is the Redis channel m is published on: its channel's for

@@ -754,3 +754,75 @@ func rawClient(t *testing.T, srv *redistest.Server) rueidis.Client {
 	t.Cleanup(c.Close)
 	return c
 }
+
+// TestPublishWhileSubscriptionLost: while the node's pub/sub connection
+// is lost (Redis dropped it: a restart, its output-buffer limit, CLIENT
+// KILL) and not yet subscribed again, a publish to a channel of its own
+// subscribers fails rather than succeed and never reach them; once the
+// subscriptions are back, publishes are delivered again. A channel the
+// node has no subscribers of is published to as before.
+func TestPublishWhileSubscriptionLost(t *testing.T) {
+	srv := redistest.Start(t)
+	raw := rawClient(t, srv)
+	ctx := t.Context()
+	acl := func(rules ...string) {
+		t.Helper()
+		cmd := raw.B().Arbitrary("ACL", "SETUSER", "node").Args(append([]string{"on", ">pw", "~*", "&*"}, rules...)...).Build()
+		if err := raw.Do(ctx, cmd).Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acl("+@all")
+	b := newBroker(t, srv, nil, func(o *redisbroker.Options) { o.URL = "redis://node:pw@" + srv.Addr() + "/0" })
+	var mu sync.Mutex
+	var got []string
+	b.SetHandler(func(m broker.Message) {
+		mu.Lock()
+		got = append(got, m.Data)
+		mu.Unlock()
+	})
+	received := func(data string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Contains(got, data)
+	}
+	b.SetLocalCount("app", "ch", 1)
+	if err := b.AwaitInterest(ctx, "app", "ch"); err != nil {
+		t.Fatal(err)
+	}
+	msg := func(ch, data string) broker.Message {
+		return broker.Message{Kind: broker.KindEvent, AppID: "app", Channel: ch, Event: "e", Data: data}
+	}
+	if err := b.Publish(ctx, msg("ch", "before")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first event", func() bool { return received("before") })
+
+	// The subscription connection goes, and cannot be made again for now;
+	// the node's other connections still work.
+	acl("-subscribe")
+	if err := raw.Do(ctx, raw.B().ClientKill().TypePubsub().Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the node to notice", func() bool { return !b.InterestReady("app", "ch") })
+	if err := b.Publish(ctx, msg("ch", "lost")); err == nil {
+		time.Sleep(200 * time.Millisecond)
+		t.Fatalf("publish while the subscription is lost succeeded; delivered to the node's subscribers: %v", received("lost"))
+	}
+	if n, err := b.PublishBatch(ctx, []broker.Message{msg("other", "x"), msg("ch", "lost2"), msg("other", "y")}); err == nil || n != 1 {
+		t.Fatalf("PublishBatch while the subscription is lost = %d, %v; want 1 and an error", n, err)
+	}
+	if err := b.Publish(ctx, broker.Message{Kind: broker.KindTerminate, AppID: "app", UserID: "u"}); !errors.Is(err, redisbroker.ErrSubscriptionLost) {
+		t.Fatalf("terminate while the control subscription is lost: %v, want ErrSubscriptionLost", err)
+	}
+	if err := b.Publish(ctx, msg("other", "elsewhere")); err != nil {
+		t.Fatalf("publish to a channel without local subscribers: %v", err)
+	}
+
+	acl("+subscribe")
+	waitFor(t, "the subscription to be back", func() bool { return b.InterestReady("app", "ch") })
+	if err := b.Publish(ctx, msg("ch", "after")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the event after the reconnection", func() bool { return received("after") })
+}
