@@ -266,7 +266,8 @@ func (a *API) trigger(r request) (any, error) {
 	for _, ch := range ev.channels {
 		info, err := a.info(r, ch, ev.info, false)
 		if err != nil {
-			return nil, err
+			a.infoFailed(r, err)
+			break
 		}
 		out[ch.Name] = info
 	}
@@ -321,11 +322,23 @@ func (a *API) batchTrigger(r request) (any, error) {
 		}
 		info, err := a.info(r, ev.channels[0], ev.info, false)
 		if err != nil {
-			return nil, err
+			a.infoFailed(r, err)
+			break
 		}
 		out[i] = info
 	}
 	return map[string]any{"batch": out}, nil
+}
+
+// infoFailed reports the info of a trigger that could not be read once
+// its events were published (the broker failed in between). The answer
+// stays a 200, without the counts not read: the events went out, and a
+// failure status would have the backend send them again.
+func (a *API) infoFailed(r request, err error) {
+	if ok, suppressed := a.unavailable.Allow(); ok {
+		a.cfg.Log.Warn("rest trigger published, but its info could not be read: answered without it",
+			"app_id", r.app.ID, "path", r.URL.Path, "err", err, "suppressed", suppressed)
+	}
 }
 
 func tooManyEvents(app *apps.App, n int) error {

@@ -170,3 +170,37 @@ func TestPublishOneBatchPerRequest(t *testing.T) {
 		t.Fatalf("status %d body %s", status, body)
 	}
 }
+
+// countsFail is a broker that publishes but cannot read counts.
+type countsFail struct{ broker.Broker }
+
+func (countsFail) SubscriptionCount(context.Context, string, string) (int, error) {
+	return 0, errors.New("i/o timeout")
+}
+
+func (countsFail) MemberCount(context.Context, string, string) (int, error) {
+	return 0, errors.New("i/o timeout")
+}
+
+// A trigger whose event went out but whose info could not be read after
+// is answered 200, with the counts it could not read left out: a failure
+// status would have the backend publish the event again.
+func TestTriggerInfoFailureAfterPublish(t *testing.T) {
+	f := newFixture(t)
+	f.hub = hub.New(hub.Config{Broker: countsFail{broker.NewMemory(0)}})
+	f.api = New(Config{Apps: f.api.cfg.Apps, Hub: f.hub, Now: f.api.cfg.Now})
+	s := f.subscribe("news", "1.1")
+	f.expect("POST", "/apps/42/events", nil, `{"name":"e","data":"d","channels":["news","other"],"info":"subscription_count"}`, 200, `{"channels":{}}`)
+	f.expect("POST", "/apps/42/batch_events", nil, `{"batch":[{"name":"a","data":"d","channel":"news","info":"subscription_count"},{"name":"b","data":"d","channel":"news"}]}`, 200, `{"batch":[{},{}]}`)
+	var events []string
+	for _, m := range s.Messages() {
+		events = append(events, m.Event)
+	}
+	if strings.Join(events, " ") != "e a b" {
+		t.Fatalf("news received %v, want e a b", events)
+	}
+	// A query that publishes nothing still says it failed.
+	if status, body := f.do("GET", "/apps/42/channels/news", url.Values{"info": {"subscription_count"}}, ""); status != 503 {
+		t.Fatalf("channel query: %d %s, want 503", status, body)
+	}
+}
