@@ -66,7 +66,7 @@ func (b *Broker) Join(ctx context.Context, appID, channel, connID string, m brok
 	user, pending := b.leaves[k]
 	b.mu.Unlock()
 	if pending {
-		if _, err := b.runLeave(ctx, c, appID, channel, connID, user, false); err != nil {
+		if _, _, err := b.runLeave(ctx, c, appID, channel, connID, user, false); err != nil {
 			return false, b.fail("presence join", err)
 		}
 		b.mu.Lock()
@@ -146,7 +146,7 @@ func (b *Broker) Leave(ctx context.Context, appID, channel, connID, userID strin
 	unlock := b.presLock(connID)
 	defer unlock()
 	b.presMu.Lock()
-	_, joined := b.presence[k]
+	m, joined := b.presence[k]
 	delete(b.presence, k)
 	b.presMu.Unlock()
 	b.mu.Lock()
@@ -156,9 +156,12 @@ func (b *Broker) Leave(ctx context.Context, appID, channel, connID, userID strin
 	b.mu.Unlock()
 	c, err := b.conn(ctx, "presence leave")
 	if err == nil {
-		var last bool
-		last, err = b.runLeave(ctx, c, appID, channel, connID, userID, false)
+		var last, unrecorded bool
+		last, unrecorded, err = b.runLeave(ctx, c, appID, channel, connID, userID, false)
 		if err == nil {
+			if unrecorded && joined && m.UserID == userID {
+				last = b.lostLeave(ctx, c, appID, channel, userID)
+			}
 			return last, nil
 		}
 		err = b.fail("presence leave", err)
@@ -175,10 +178,46 @@ func (b *Broker) Leave(ctx context.Context, appID, channel, connID, userID strin
 	return false, err
 }
 
+// lostLeave handles the leave of a connection whose join had succeeded
+// but which Redis no longer records: Redis lost the presence records (it
+// restarted empty, say) and the node has not registered its own again.
+// The other subscribers had the user in their lists and would keep them
+// there for good, so the user is reported as gone (the caller announces
+// the removal, and a tracked app's webhook follows as for any last leave)
+// unless another connection of theirs is still in the channel: here, or
+// counted in Redis; one on a node that has not registered again yet is
+// announced as added again when it does. The node registers what it holds
+// at once rather than at its next heartbeat.
+func (b *Broker) lostLeave(ctx context.Context, c rueidis.Client, appID, channel, userID string) bool {
+	b.resync.Store(true)
+	kick(b.keeperKick)
+	b.presMu.Lock()
+	for k, m := range b.presence {
+		if k.app == appID && k.channel == channel && m.UserID == userID {
+			b.presMu.Unlock()
+			return false
+		}
+	}
+	b.presMu.Unlock()
+	keys := []string{b.k.presence(appID, channel).counts, b.k.pendingRemoval(appID, channel, userID), b.k.epochs()}
+	res, err := lostLeave.Exec(ctx, c, keys, []string{userID, b.tracking(appID), holdMS}).AsIntSlice()
+	if err != nil || len(res) != 2 {
+		// Whether the user is still counted elsewhere is unknown: the
+		// removal is announced, and corrected by an addition if not.
+		b.noteFailure(err)
+		return true
+	}
+	if res[0] == 1 && res[1] > 0 {
+		b.report(broker.Transition{Kind: broker.TransitionMemberRemoved, AppID: appID, Channel: channel, UserID: userID, Epoch: res[1]})
+	}
+	return res[0] == 1
+}
+
 // runLeave runs the leave script; with announce, the script itself
 // publishes KindMemberRemoved when the user lost its last connection. A
 // member gone from the cluster is reported as a pending removal.
-func (b *Broker) runLeave(ctx context.Context, c rueidis.Client, appID, channel, connID, userID string, announce bool) (bool, error) {
+// unrecorded reports that Redis had no record of the connection.
+func (b *Broker) runLeave(ctx context.Context, c rueidis.Client, appID, channel, connID, userID string, announce bool) (last, unrecorded bool, err error) {
 	p := b.k.presence(appID, channel)
 	field := segs(b.node, connID)
 	args := []string{field, userID, "p" + segs(p.conns, field), b.tracking(appID), holdMS}
@@ -189,15 +228,15 @@ func (b *Broker) runLeave(ctx context.Context, c rueidis.Client, appID, channel,
 	keys := append(p.list(), b.k.registry(b.node), b.k.pendingRemoval(appID, channel, userID), b.k.epochs())
 	res, err := leave.Exec(ctx, c, keys, args).AsIntSlice()
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	if len(res) != 2 {
-		return false, errors.New("unexpected leave reply")
+		return false, false, errors.New("unexpected leave reply")
 	}
 	if res[0] == 1 && res[1] > 0 {
 		b.report(broker.Transition{Kind: broker.TransitionMemberRemoved, AppID: appID, Channel: channel, UserID: userID, Epoch: res[1]})
 	}
-	return res[0] == 1, nil
+	return res[0] == 1, res[0] == -1, nil
 }
 
 // retryLeaves redoes the leaves that failed, announcing the members who
@@ -220,7 +259,7 @@ func (b *Broker) retryLeaves(ctx context.Context, c rueidis.Client) error {
 			unlock()
 			continue
 		}
-		_, err := b.runLeave(ctx, c, k.app, k.channel, k.conn, user, true)
+		_, _, err := b.runLeave(ctx, c, k.app, k.channel, k.conn, user, true)
 		if err == nil {
 			b.mu.Lock()
 			delete(b.leaves, k)

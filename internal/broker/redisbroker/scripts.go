@@ -135,9 +135,12 @@ return {1, added, report}
 // the pub/sub channel to publish it on when the user loses its last
 // connection, before anything is written: the removal is announced if and
 // only if it is made. Returns {last (1 when the user lost its last
-// connection), epoch of the pending removal (0: not tracked)}.
+// connection, -1 when the connection is not recorded at all), epoch of the
+// pending removal (0: not tracked)}.
 var leave = rueidis.NewLuaScript(`
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return {0, 0} end
+local user = redis.call('HGET', KEYS[1], ARGV[1])
+if not user then return {-1, 0} end
+if user ~= ARGV[2] then return {0, 0} end
 if ARGV[6] and tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0') <= 1 then
   redis.call('PUBLISH', ARGV[7], ARGV[6])
 end
@@ -152,6 +155,22 @@ local epoch = 0
 if ARGV[4] == '1' then
   epoch = redis.call('INCR', KEYS[8])
   redis.call('SET', KEYS[7], epoch, 'PX', ARGV[5])
+end
+return {1, epoch}
+`)
+
+// lostLeave: KEYS counts, pending removal, epoch counter; ARGV user,
+// track ('1': report transitions), hold ms. For the leave of a connection
+// Redis has no record of any more (see Broker.lostLeave): the user is gone
+// unless a connection of theirs is still counted, and then, when tracked,
+// the removal is recorded as pending, as the leave script records it.
+// Returns {gone (1 or 0), epoch of the pending removal (0: not tracked)}.
+var lostLeave = rueidis.NewLuaScript(`
+if tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') > 0 then return {0, 0} end
+local epoch = 0
+if ARGV[2] == '1' then
+  epoch = redis.call('INCR', KEYS[3])
+  redis.call('SET', KEYS[2], epoch, 'PX', ARGV[3])
 end
 return {1, epoch}
 `)

@@ -826,3 +826,68 @@ func TestPublishWhileSubscriptionLost(t *testing.T) {
 	}
 	waitFor(t, "the event after the reconnection", func() bool { return received("after") })
 }
+
+// TestLeaveAfterStateLost: a member who leaves after Redis lost the
+// presence records (it restarted empty) and before the node registered
+// them again is still reported as the user's last leave, which the hub
+// announces, and as a pending removal for the webhooks: the other
+// subscribers and the backend, who had the member in their lists, would
+// keep a member who is gone. Not so while another connection of the user
+// is in the channel, on this node or counted in Redis. The node registers
+// the rest again at once, not at its next heartbeat.
+func TestLeaveAfterStateLost(t *testing.T) {
+	srv := redistest.Start(t)
+	raw := rawClient(t, srv)
+	ctx := t.Context()
+	b := newBroker(t, srv, nil)
+	var mu sync.Mutex
+	var removed []string
+	b.SetTransitionHandler(func(tr broker.Transition) {
+		if tr.Kind == broker.TransitionMemberRemoved && tr.Epoch > 0 {
+			mu.Lock()
+			removed = append(removed, tr.UserID)
+			mu.Unlock()
+		}
+	}, nil)
+	other := newBroker(t, srv, nil)
+	join := func(b *redisbroker.Broker, conn, user string) {
+		t.Helper()
+		if _, err := b.Join(ctx, "app", "presence-x", conn, broker.Member{UserID: user}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leave := func(conn, user string, want bool) {
+		t.Helper()
+		if last, err := b.Leave(ctx, "app", "presence-x", conn, user); err != nil || last != want {
+			t.Fatalf("Leave of %s's connection %s = %v, %v; want %v", user, conn, last, err, want)
+		}
+	}
+	join(b, "1.1", "alice")
+	join(b, "1.2", "alice")
+	join(b, "1.3", "bob")
+	join(b, "1.4", "carol")
+	if err := raw.Do(ctx, raw.B().Flushall().Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	// Carol connects through another node meanwhile.
+	join(other, "2.1", "carol")
+
+	leave("1.1", "alice", false) // she is still here
+	leave("1.2", "alice", true)
+	leave("1.4", "carol", false) // she is still on the other node
+	mu.Lock()
+	got := fmt.Sprint(removed)
+	mu.Unlock()
+	if got != "[alice]" {
+		t.Fatalf("pending removals reported for %s, want [alice]", got)
+	}
+	// Bob is registered again, and stays, with carol.
+	waitFor(t, "bob registered again", func() bool {
+		ms, err := b.Members(ctx, "app", "presence-x")
+		return err == nil && len(ms) == 2
+	})
+	ms, _ := b.Members(ctx, "app", "presence-x")
+	if ids := []string{ms[0].UserID, ms[1].UserID}; !slices.Contains(ids, "bob") || !slices.Contains(ids, "carol") {
+		t.Fatalf("members %v, want bob and carol", ids)
+	}
+}
