@@ -111,8 +111,12 @@ func (b *Broker) subscriber() {
 			err = b.syncSubscriptions(dc, subscribed)
 		}
 		if err == nil {
-			// Every channel of interest is subscribed again.
-			b.subLost.Store(false)
+			// Every channel of interest is subscribed again. Redis may
+			// have come back empty: the heartbeat finds out now, rather
+			// than at its time, and registers the node's state again.
+			if b.subLost.Swap(false) {
+				kick(b.keeperKick)
+			}
 			attempt = 0
 			b.markUp()
 		}

@@ -891,3 +891,29 @@ func TestLeaveAfterStateLost(t *testing.T) {
 		t.Fatalf("members %v, want bob and carol", ids)
 	}
 }
+
+// TestRegisteredAgainAfterEmptyRestart: once Redis restarted empty and
+// the node subscribed again, the node registers what it holds at once,
+// not at its next heartbeat (refresh_interval away): until then the
+// cluster would see none of its subscribers and members, and other nodes
+// would decide occupations and member lists without them.
+func TestRegisteredAgainAfterEmptyRestart(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := t.Context()
+	b := newBroker(t, srv, nil) // its heartbeat is half an hour away
+	b.SetLocalCount("app", "ch", 2)
+	if _, err := b.Join(ctx, "app", "presence-x", "1.1", broker.Member{UserID: "alice"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the count", func() bool {
+		n, _ := b.SubscriptionCount(ctx, "app", "ch")
+		return n == 2
+	})
+	srv.Restart(t)
+	waitFor(t, "the interest to be ready again", func() bool { return b.InterestReady("app", "ch") })
+	waitFor(t, "the count and the member registered again", func() bool {
+		n, err := b.SubscriptionCount(ctx, "app", "ch")
+		m, err2 := b.MemberCount(ctx, "app", "presence-x")
+		return err == nil && err2 == nil && n == 2 && m == 1
+	})
+}
