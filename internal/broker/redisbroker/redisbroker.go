@@ -129,6 +129,10 @@ type Broker struct {
 	written   chan struct{}        // closed and replaced after each write of counts
 	users     map[chanKey]int      // by app and user id
 	dirtyUser map[chanKey]struct{}
+	// usersSent are the users this node has sent Redis as online (the
+	// write attempted), until a write of them as offline succeeded: an
+	// offline write of any other user is a no-op, and is not made.
+	usersSent map[chanKey]struct{}
 	subDirty  map[chanKey]struct{}       // interest changes not yet (un)subscribed
 	leaves    map[presKey]string         // failed leaves to retry -> user id
 	unsure    map[presKey]struct{}       // failed joins that may have been applied
@@ -243,6 +247,7 @@ func New(ctx context.Context, o Options) (*Broker, error) {
 		written:    make(chan struct{}),
 		users:      map[chanKey]int{},
 		dirtyUser:  map[chanKey]struct{}{},
+		usersSent:  map[chanKey]struct{}{},
 		subDirty:   map[chanKey]struct{}{},
 		leaves:     map[presKey]string{},
 		unsure:     map[presKey]struct{}{},

@@ -74,21 +74,25 @@ return {added, ev, epoch, total}
 // setUser: KEYS user, registry, nodes; ARGV node, n, registry field,
 // registry value, online message, offline message, control channel,
 // deadline. The user's cluster-wide transitions are published here, so
-// they happen once and in order.
+// they happen once and in order. A user this node goes offline for whom
+// Redis holds no record at all, not even this node's registration of
+// them, was online here and its records were lost (Redis restarted
+// empty): the user is offline for the cluster all the same, and said so.
 var setUser = rueidis.NewLuaScript(`
 local added = redis.call('ZADD', KEYS[3], 'NX', ARGV[8], ARGV[1])
 local before = redis.call('EXISTS', KEYS[1])
+local lost = false
 if tonumber(ARGV[2]) > 0 then
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
   redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
 else
   redis.call('HDEL', KEYS[1], ARGV[1])
-  redis.call('HDEL', KEYS[2], ARGV[3])
+  lost = redis.call('HDEL', KEYS[2], ARGV[3]) == 0
 end
 local after = redis.call('EXISTS', KEYS[1])
 if before == 0 and after == 1 then
   redis.call('PUBLISH', ARGV[7], ARGV[5])
-elseif before == 1 and after == 0 then
+elseif after == 0 and (before == 1 or lost) then
   redis.call('PUBLISH', ARGV[7], ARGV[6])
 end
 return added

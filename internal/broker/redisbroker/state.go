@@ -84,7 +84,16 @@ func (b *Broker) flush(c rueidis.Client) error {
 			break
 		}
 		delete(b.dirtyUser, k)
-		uw = append(uw, countWrite{k, b.users[k]})
+		n := b.users[k]
+		if _, sent := b.usersSent[k]; n == 0 && !sent {
+			// Online and offline again before it was written: Redis
+			// has nothing of it to remove, nor the cluster to hear.
+			continue
+		}
+		if n > 0 {
+			b.usersSent[k] = struct{}{}
+		}
+		uw = append(uw, countWrite{k, n})
 	}
 	more := len(b.dirtyCnt)+len(b.dirtyUser) > 0
 	b.mu.Unlock()
@@ -113,6 +122,13 @@ func (b *Broker) flush(c rueidis.Client) error {
 				dirty[ws[i].k] = struct{}{}
 				b.mu.Unlock()
 				continue
+			}
+			if ws[i].n == 0 {
+				b.mu.Lock()
+				if b.users[ws[i].k] == 0 {
+					delete(b.usersSent, ws[i].k)
+				}
+				b.mu.Unlock()
 			}
 			b.sawAdded(added)
 		}

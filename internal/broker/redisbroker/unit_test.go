@@ -917,3 +917,74 @@ func TestRegisteredAgainAfterEmptyRestart(t *testing.T) {
 		return err == nil && err2 == nil && n == 2 && m == 1
 	})
 }
+
+// TestOfflineAfterStateLost: a signed-in user whose last connection goes
+// after Redis lost the records of the users (it restarted empty) and
+// before the node registered them again still goes offline for the
+// watchers, who would otherwise keep the user online.
+func TestOfflineAfterStateLost(t *testing.T) {
+	srv := redistest.Start(t)
+	raw := rawClient(t, srv)
+	ctx := t.Context()
+	b := newBroker(t, srv, nil)
+	watcher := newBroker(t, srv, nil)
+	var mu sync.Mutex
+	var got []string
+	watcher.SetHandler(func(m broker.Message) {
+		if m.Kind == broker.KindUserOnline || m.Kind == broker.KindUserOffline {
+			mu.Lock()
+			got = append(got, fmt.Sprintf("%s:%v", m.UserID, m.Kind == broker.KindUserOnline))
+			mu.Unlock()
+		}
+	})
+	events := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Join(got, " ")
+	}
+	// The control channel is subscribed before any channel is.
+	watcher.SetLocalCount("app", "w", 1)
+	if err := watcher.AwaitInterest(ctx, "app", "w"); err != nil {
+		t.Fatal(err)
+	}
+	b.SetLocalUser("app", "alice", 1)
+	b.SetLocalUser("app", "bob", 1)
+	waitFor(t, "alice and bob online", func() bool { return events() == "alice:true bob:true" || events() == "bob:true alice:true" })
+	mu.Lock()
+	got = nil
+	mu.Unlock()
+	if err := raw.Do(ctx, raw.B().Flushall().Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	// Bob is online through another node meanwhile.
+	watcher.SetLocalUser("app", "bob", 1)
+	waitFor(t, "bob online through the other node", func() bool { return events() == "bob:true" })
+	b.SetLocalUser("app", "alice", 0)
+	b.SetLocalUser("app", "bob", 0)
+	waitFor(t, "alice offline", func() bool { return events() == "bob:true alice:false" })
+	time.Sleep(100 * time.Millisecond)
+	if e := events(); e != "bob:true alice:false" {
+		t.Fatalf("watchers heard %s, want bob online and alice offline only", e)
+	}
+
+	// A user online and offline again before the node wrote it is
+	// heard of not at all, or online then offline: never offline alone.
+	mu.Lock()
+	got = nil
+	mu.Unlock()
+	for i := range 50 {
+		u := fmt.Sprintf("u%d", i)
+		b.SetLocalUser("app", u, 1)
+		b.SetLocalUser("app", u, 0)
+	}
+	b.SetLocalUser("app", "last", 1)
+	waitFor(t, "the last user online", func() bool { return strings.Contains(events(), "last:true") })
+	seen := map[string]bool{}
+	for _, e := range strings.Fields(events()) {
+		u, online, _ := strings.Cut(e, ":")
+		if online == "false" && !seen[u] {
+			t.Fatalf("%s went offline without having been online: %s", u, events())
+		}
+		seen[u] = true
+	}
+}
