@@ -132,11 +132,13 @@ type Broker struct {
 	// usersSent are the users this node has sent Redis as online (the
 	// write attempted), until a write of them as offline succeeded: an
 	// offline write of any other user is a no-op, and is not made.
-	usersSent map[chanKey]struct{}
-	subDirty  map[chanKey]struct{}       // interest changes not yet (un)subscribed
-	leaves    map[presKey]string         // failed leaves to retry -> user id
-	unsure    map[presKey]struct{}       // failed joins that may have been applied
-	announce  map[presKey]broker.Message // members re-registered as new, to announce
+	// countsSent are the same for channel counts.
+	usersSent  map[chanKey]struct{}
+	countsSent map[chanKey]struct{}
+	subDirty   map[chanKey]struct{}       // interest changes not yet (un)subscribed
+	leaves     map[presKey]string         // failed leaves to retry -> user id
+	unsure     map[presKey]struct{}       // failed joins that may have been applied
+	announce   map[presKey]broker.Message // members re-registered as new, to announce
 
 	presLocks [64]sync.Mutex // by connection: a join, a leave and a re-registration of one connection do not interleave
 	presMu    sync.Mutex
@@ -248,6 +250,7 @@ func New(ctx context.Context, o Options) (*Broker, error) {
 		users:      map[chanKey]int{},
 		dirtyUser:  map[chanKey]struct{}{},
 		usersSent:  map[chanKey]struct{}{},
+		countsSent: map[chanKey]struct{}{},
 		subDirty:   map[chanKey]struct{}{},
 		leaves:     map[presKey]string{},
 		unsure:     map[presKey]struct{}{},

@@ -38,20 +38,30 @@ return redis.call('PUBLISH', ARGV[3], ARGV[1])
 // 1 occupied, 2 vacated), epoch, cluster total after (-1: unchanged)}.
 // The cluster-wide 0->n and n->0 are decided here, atomically with the
 // count, so that one node reports each; a 0->n while a vacancy is pending
-// cancels it instead (a reload within the delay sends nothing).
+// cancels it instead (a reload within the delay sends nothing). A count
+// the node sets to 0 of which Redis holds no record, not even the node's
+// registration of it, had been written and was lost (Redis restarted
+// empty): with no subscriber left anywhere, the channel is vacated all
+// the same.
 var setCount = rueidis.NewLuaScript(`
 local added = redis.call('ZADD', KEYS[4], 'NX', ARGV[6], ARGV[1])
 local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 local n = tonumber(ARGV[2])
+local lost = false
 if n > 0 then
   redis.call('HSET', KEYS[1], ARGV[1], n)
   redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
 else
   redis.call('HDEL', KEYS[1], ARGV[1])
-  redis.call('HDEL', KEYS[3], ARGV[4])
+  lost = redis.call('HDEL', KEYS[3], ARGV[4]) == 0
 end
 local ev, epoch, total = 0, 0, -1
-if n ~= old then
+if n == 0 and old == 0 and lost and ARGV[7] == '1' and
+    tonumber(redis.call('HGET', KEYS[2], ARGV[3]) or '0') <= 0 then
+  epoch = redis.call('INCR', KEYS[6])
+  redis.call('SET', KEYS[5], epoch, 'PX', ARGV[8])
+  ev = 2
+elseif n ~= old then
   total = redis.call('HINCRBY', KEYS[2], ARGV[3], n - old)
   if total <= 0 then
     redis.call('HDEL', KEYS[2], ARGV[3])

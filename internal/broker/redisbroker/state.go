@@ -76,8 +76,15 @@ func (b *Broker) flush(c rueidis.Client) error {
 			break
 		}
 		delete(b.dirtyCnt, k)
+		n := b.counts[k]
+		if _, sent := b.countsSent[k]; n == 0 && !sent {
+			continue // as for users below
+		}
+		if n > 0 {
+			b.countsSent[k] = struct{}{}
+		}
 		b.writing[k] = struct{}{}
-		cw = append(cw, countWrite{k, b.counts[k]})
+		cw = append(cw, countWrite{k, n})
 	}
 	for k := range b.dirtyUser {
 		if len(cw)+len(uw) >= flushBatch {
@@ -173,6 +180,13 @@ func (b *Broker) flush(c rueidis.Client) error {
 				b.dirtyCnt[cw[i].k] = struct{}{}
 				b.mu.Unlock()
 				continue
+			}
+			if cw[i].n == 0 {
+				b.mu.Lock()
+				if b.counts[cw[i].k] == 0 {
+					delete(b.countsSent, cw[i].k)
+				}
+				b.mu.Unlock()
 			}
 			b.sawAdded(res[0])
 			b.reportCount(cw[i].k, res[1], res[2], res[3])

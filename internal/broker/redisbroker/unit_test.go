@@ -988,3 +988,82 @@ func TestOfflineAfterStateLost(t *testing.T) {
 		seen[u] = true
 	}
 }
+
+// TestVacatedAfterStateLost: a channel whose last local subscriber goes
+// after Redis lost the counts (it restarted empty) and before the node
+// registered them again is still reported vacated, as a pending vacancy,
+// unless another node has subscribers of it: the backend would otherwise
+// hold the channel occupied for good.
+func TestVacatedAfterStateLost(t *testing.T) {
+	srv := redistest.Start(t)
+	raw := rawClient(t, srv)
+	ctx := t.Context()
+	b := newBroker(t, srv, nil)
+	var mu sync.Mutex
+	var got []string
+	b.SetTransitionHandler(func(tr broker.Transition) {
+		switch {
+		case tr.Kind == broker.TransitionVacated && tr.Epoch > 0:
+			mu.Lock()
+			got = append(got, "vacated:"+tr.Channel)
+			mu.Unlock()
+		case tr.Kind == broker.TransitionOccupied:
+			mu.Lock()
+			got = append(got, "occupied:"+tr.Channel)
+			mu.Unlock()
+		}
+	}, nil)
+	events := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Join(got, " ")
+	}
+	other := newBroker(t, srv, nil)
+	count := func(b *redisbroker.Broker, ch string, want int) {
+		t.Helper()
+		waitFor(t, "the count of "+ch, func() bool {
+			n, err := b.SubscriptionCount(ctx, "app", ch)
+			return err == nil && n == want
+		})
+	}
+	b.SetLocalCount("app", "solo", 1)
+	b.SetLocalCount("app", "shared", 1)
+	count(b, "solo", 1)
+	count(b, "shared", 1)
+	mu.Lock()
+	got = nil
+	mu.Unlock()
+	if err := raw.Do(ctx, raw.B().Flushall().Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	other.SetLocalCount("app", "shared", 1)
+	count(other, "shared", 1)
+	b.SetLocalCount("app", "solo", 0)
+	b.SetLocalCount("app", "shared", 0)
+	waitFor(t, "solo vacated", func() bool { return events() == "vacated:solo" })
+	time.Sleep(100 * time.Millisecond)
+	if e := events(); e != "vacated:solo" {
+		t.Fatalf("transitions %s, want solo vacated only", e)
+	}
+
+	// A channel occupied and vacated again before the node wrote it is
+	// reported not at all, or occupied then vacated: never vacated alone.
+	mu.Lock()
+	got = nil
+	mu.Unlock()
+	for i := range 50 {
+		ch := fmt.Sprintf("c%d", i)
+		b.SetLocalCount("app", ch, 1)
+		b.SetLocalCount("app", ch, 0)
+	}
+	b.SetLocalCount("app", "last", 1)
+	waitFor(t, "the last channel occupied", func() bool { return strings.Contains(events(), "occupied:last") })
+	seen := map[string]bool{}
+	for _, e := range strings.Fields(events()) {
+		kind, ch, _ := strings.Cut(e, ":")
+		if kind == "vacated" && !seen[ch] {
+			t.Fatalf("%s vacated without having been occupied: %s", ch, events())
+		}
+		seen[ch] = true
+	}
+}
