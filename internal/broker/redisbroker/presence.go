@@ -160,6 +160,10 @@ func (b *Broker) Leave(ctx context.Context, appID, channel, connID, userID strin
 		last, unrecorded, err = b.runLeave(ctx, c, appID, channel, connID, userID, false)
 		if err == nil {
 			if unrecorded && joined && m.UserID == userID {
+				// The node registers what it holds at once rather
+				// than at its next heartbeat.
+				b.resync.Store(true)
+				kick(b.keeperKick)
 				last = b.lostLeave(ctx, c, appID, channel, userID)
 			}
 			return last, nil
@@ -179,18 +183,16 @@ func (b *Broker) Leave(ctx context.Context, appID, channel, connID, userID strin
 }
 
 // lostLeave handles the leave of a connection whose join had succeeded
-// but which Redis no longer records: Redis lost the presence records (it
-// restarted empty, say) and the node has not registered its own again.
+// (or, for a retried leave, may have) but which Redis no longer records:
+// Redis lost the presence records (it restarted empty, say) after the
+// join.
 // The other subscribers had the user in their lists and would keep them
 // there for good, so the user is reported as gone (the caller announces
 // the removal, and a tracked app's webhook follows as for any last leave)
 // unless another connection of theirs is still in the channel: here, or
 // counted in Redis; one on a node that has not registered again yet is
-// announced as added again when it does. The node registers what it holds
-// at once rather than at its next heartbeat.
+// announced as added again when it does.
 func (b *Broker) lostLeave(ctx context.Context, c rueidis.Client, appID, channel, userID string) bool {
-	b.resync.Store(true)
-	kick(b.keeperKick)
 	b.presMu.Lock()
 	for k, m := range b.presence {
 		if k.app == appID && k.channel == channel && m.UserID == userID {
@@ -259,7 +261,13 @@ func (b *Broker) retryLeaves(ctx context.Context, c rueidis.Client) error {
 			unlock()
 			continue
 		}
-		_, _, err := b.runLeave(ctx, c, k.app, k.channel, k.conn, user, true)
+		_, unrecorded, err := b.runLeave(ctx, c, k.app, k.channel, k.conn, user, true)
+		if err == nil && unrecorded && b.lostLeave(ctx, c, k.app, k.channel, user) {
+			// The records were lost meanwhile: the script had nothing
+			// to announce the removal from.
+			removed := broker.Message{Kind: broker.KindMemberRemoved, AppID: k.app, Channel: k.channel, UserID: user}
+			err = c.Do(ctx, c.B().Publish().Channel(b.k.pubsub(k.app, k.channel)).Message(string(broker.AppendWire(nil, &removed))).Build()).Error()
+		}
 		if err == nil {
 			b.mu.Lock()
 			delete(b.leaves, k)

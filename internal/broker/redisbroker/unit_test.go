@@ -1067,3 +1067,54 @@ func TestVacatedAfterStateLost(t *testing.T) {
 		seen[ch] = true
 	}
 }
+
+// TestRetriedLeaveAfterStateLost: a leave that failed, retried after
+// Redis lost the presence records, still announces the removal of a user
+// left with no connection.
+func TestRetriedLeaveAfterStateLost(t *testing.T) {
+	srv := redistest.Start(t)
+	raw := rawClient(t, srv)
+	ctx := t.Context()
+	b := newBroker(t, srv, nil)
+	var mu sync.Mutex
+	var got []broker.Message
+	watcher := newBroker(t, srv, nil)
+	watcher.SetHandler(func(m broker.Message) {
+		if m.Kind == broker.KindMemberRemoved { // bob is announced again as added
+			mu.Lock()
+			got = append(got, m)
+			mu.Unlock()
+		}
+	})
+	watcher.SetLocalCount("app", "presence-x", 1)
+	if err := watcher.AwaitInterest(ctx, "app", "presence-x"); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []struct{ conn, user string }{{"1.1", "alice"}, {"1.2", "bob"}, {"1.3", "bob"}} {
+		if _, err := b.Join(ctx, "app", "presence-x", m.conn, broker.Member{UserID: m.user}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	for _, m := range []struct{ conn, user string }{{"1.1", "alice"}, {"1.2", "bob"}} {
+		if _, err := b.Leave(gone, "app", "presence-x", m.conn, m.user); err == nil {
+			t.Fatal("Leave with an ended context succeeded")
+		}
+	}
+	if err := raw.Do(ctx, raw.B().Flushall().Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a heartbeat", func() bool { return b.Heartbeat(ctx) == nil && b.PendingLeaves() == 0 })
+	waitFor(t, "alice's removal", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 1 && got[0].UserID == "alice"
+	})
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 {
+		t.Fatalf("watcher got %+v, want alice's removal only (bob has a connection left)", got)
+	}
+}
