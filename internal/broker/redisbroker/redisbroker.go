@@ -568,30 +568,23 @@ func (b *Broker) PublishBatch(ctx context.Context, ms []broker.Message) (int, er
 	if err != nil {
 		return 0, err
 	}
-	// The messages before the first that this node's subscribers would
-	// miss are published; that one is refused.
-	n, lost := len(ms), false
+	// None is published if this node's subscribers would miss any: the
+	// request is then refused whole, and a retry duplicates nothing.
 	for i := range ms {
 		if b.missed(&ms[i]) {
-			n, lost = i, true
-			break
+			return 0, fmt.Errorf("redisbroker: publish: %w", ErrSubscriptionLost)
 		}
 	}
-	if n > 0 {
-		cmds := make(rueidis.Commands, n)
-		for i := range ms[:n] {
-			cmds[i] = c.B().Publish().Channel(b.pubsubOf(&ms[i])).Message(string(broker.AppendWire(nil, &ms[i]))).Build()
-		}
-		for i, res := range c.DoMulti(ctx, cmds...) {
-			if err := res.Error(); err != nil {
-				return i, b.fail("publish", err)
-			}
+	cmds := make(rueidis.Commands, len(ms))
+	for i := range ms {
+		cmds[i] = c.B().Publish().Channel(b.pubsubOf(&ms[i])).Message(string(broker.AppendWire(nil, &ms[i]))).Build()
+	}
+	for i, res := range c.DoMulti(ctx, cmds...) {
+		if err := res.Error(); err != nil {
+			return i, b.fail("publish", err)
 		}
 	}
-	if lost {
-		return n, fmt.Errorf("redisbroker: publish: %w", ErrSubscriptionLost)
-	}
-	return n, nil
+	return len(ms), nil
 }
 
 // missed reports whether m, published now, would miss this node's own
