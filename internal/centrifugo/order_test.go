@@ -348,3 +348,32 @@ func TestHeldWhileVerifyingIsBounded(t *testing.T) {
 	tc.HandleMessage(pong)
 	tc.expectClosed(CloseTooManyRequests, "too many requests")
 }
+
+// A command that carries more than one request is handled as its first
+// request in handle's order, here its subscribe: that subscribe's token,
+// not the empty one of the refresh beside it, is the one checked off the
+// loop.
+func TestTheHandledRequestsTokenIsCheckedOffTheLoop(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "jwt.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n, gate := newGatedNode(t, apps.App{JWTPublicKey: path})
+	tc := n.connect(t, "u1")
+	tc.cmd(2, "subscribe", map[string]any{"channel": "presence-room", "token": token(t, map[string]any{"sub": "u1", "channel": "presence-room"})})
+	tc.HandleMessage([]byte(`{"id":3,"refresh":{"token":""},"subscribe":{"channel":"$x","token":"` + esToken(t, key, map[string]any{"sub": "u1", "channel": "$x"}) + `"}}`))
+	if got := tc.c.Take(); len(got) != 0 {
+		t.Fatalf("answered on the loop: %q", got)
+	}
+	close(gate)
+	tc.expect(`{"id":2,"subscribe":{}}`, `{"id":3,"subscribe":{}}`)
+	tc.expectOpen()
+}

@@ -265,21 +265,29 @@ type verdict struct {
 // may verify a public-key signature (milliseconds for ES512, and a message
 // may carry a hundred commands), and whether it is a connection token.
 // Such checks are made off the transport's loop, which serves many other
-// connections.
+// connections. A command may carry several requests: the one read here is
+// the one handle dispatches to, in handle's order, so that no token is
+// verified on the loop.
 func (s *Session) costlyToken(c *Command) (string, bool) {
+	if c.Send != nil || c.ID == 0 {
+		return "", false // ignored, or closed 3501, without a check
+	}
 	var tok string
 	var conn bool
 	switch {
-	case c.ID == 0:
-		return "", false
-	case c.Connect != nil && !s.connected:
+	case c.Connect != nil:
+		if s.connected {
+			return "", false // closed 3501 without a check
+		}
 		tok, conn = c.Connect.Token, true
-	case c.Connect != nil, !s.connected:
+	case !s.connected:
 		return "", false // closed 3501 without a check
-	case c.Refresh != nil:
-		tok, conn = c.Refresh.Token, true
 	case c.Subscribe != nil:
 		tok = c.Subscribe.Token
+	case c.Unsubscribe != nil, c.Publish != nil, c.Presence != nil, c.PresenceStats != nil:
+		return "", false
+	case c.Refresh != nil:
+		tok, conn = c.Refresh.Token, true
 	case c.SubRefresh != nil && c.SubRefresh.Channel != "":
 		tok = c.SubRefresh.Token
 	}
@@ -334,6 +342,8 @@ func (s *Session) subClaims(tok string, now time.Time) (jwtauth.SubscribeClaims,
 	return s.app.JWT().Subscribe(tok, now)
 }
 
+// handle dispatches c to one handler, chosen in this order when c carries
+// several requests; costlyToken follows the same order.
 func (s *Session) handle(c *Command) {
 	if c.IsPong() {
 		// Liveness is the transport's LastRead.
