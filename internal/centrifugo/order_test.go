@@ -341,7 +341,7 @@ func TestHeldWhileVerifyingIsBounded(t *testing.T) {
 	tc.cmd(2, "subscribe", map[string]any{"channel": "presence-room", "token": token(t, map[string]any{"sub": "u1", "channel": "presence-room"})})
 	tc.cmd(3, "subscribe", map[string]any{"channel": "$x", "token": esToken(t, key, map[string]any{"sub": "u1", "channel": "$x"})})
 	pong := []byte("{}" + strings.Repeat(" ", 64<<10-2))
-	for range maxHeldBytes / len(pong) {
+	for range maxHeldBytes / (len(pong) + heldOverhead) {
 		tc.HandleMessage(pong)
 	}
 	tc.expectOpen()
@@ -376,4 +376,31 @@ func TestTheHandledRequestsTokenIsCheckedOffTheLoop(t *testing.T) {
 	close(gate)
 	tc.expect(`{"id":2,"subscribe":{}}`, `{"id":3,"subscribe":{}}`)
 	tc.expectOpen()
+}
+
+// Each held message counts against maxHeldBytes with what holding it
+// costs beyond its bytes: empty messages, sent as fast as the client can,
+// are bounded too.
+func TestHeldEmptyMessagesAreBounded(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "jwt.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n, gate := newGatedNode(t, apps.App{JWTPublicKey: path})
+	defer close(gate)
+	tc := n.connect(t, "u1")
+	tc.cmd(2, "subscribe", map[string]any{"channel": "presence-room", "token": token(t, map[string]any{"sub": "u1", "channel": "presence-room"})})
+	tc.cmd(3, "subscribe", map[string]any{"channel": "$x", "token": esToken(t, key, map[string]any{"sub": "u1", "channel": "$x"})})
+	for range maxHeldBytes/heldOverhead + 1 {
+		tc.HandleMessage(nil)
+	}
+	tc.expectClosed(CloseTooManyRequests, "too many requests")
 }

@@ -178,13 +178,14 @@ func (s *Session) HandleMessage(data []byte) {
 		return
 	}
 	if s.connecting || s.verifying {
-		if s.connecting && len(s.held) >= maxHeldMessages || s.verifying && s.heldBytes+len(data) > maxHeldBytes {
+		size := len(data) + heldOverhead
+		if s.connecting && len(s.held) >= maxHeldMessages || s.verifying && s.heldBytes+size > maxHeldBytes {
 			s.disconnect(CloseTooManyRequests, "too many requests", hub.ReasonProtocolError)
 			return
 		}
 		// The transport may reuse data once this returns.
 		s.held = append(s.held, append([]byte(nil), data...))
-		s.heldBytes += len(data)
+		s.heldBytes += size
 		return
 	}
 	s.handleMessage(data)
@@ -199,7 +200,7 @@ func (s *Session) resume(cmds []Command) {
 		data := s.held[0]
 		s.held[0] = nil
 		s.held = s.held[1:]
-		s.heldBytes -= len(data)
+		s.heldBytes -= len(data) + heldOverhead
 		s.handleMessage(data)
 	}
 	if len(s.held) == 0 {
@@ -531,10 +532,14 @@ func (s *Session) handleConnect(id uint32, req *ConnectRequest) {
 // with the connect, in the same message. maxHeldBytes bounds what is held
 // while a token is checked off the loop: a short wait, but centrifuge-js
 // may meanwhile send many small messages, a subscribe for each token it
-// fetched.
+// fetched. Each held message counts heldOverhead bytes more, what holding
+// it costs beyond its bytes (its slice header, the rounding of its copy):
+// a client sending empty messages, a few bytes of framing each, must not
+// be held without bound either.
 const (
 	maxHeldMessages = 16
 	maxHeldBytes    = 1 << 20
+	heldOverhead    = 64
 )
 
 func (s *Session) addSub(sub *subscription) {

@@ -24,6 +24,12 @@ import (
 // sends a subscribe for every channel at once on connecting.
 const maxHeldBytes = 1 << 20
 
+// heldOverhead is what holding a message costs beyond its bytes (its slice
+// header, the rounding of its copy), counted against maxHeldBytes with
+// them: a client sending empty messages, which cost the sender a few bytes
+// of framing each, must not be held without bound.
+const heldOverhead = 64
+
 // MsgHeldTooMuch is the close reason of a client that sends more than
 // maxHeldBytes while a subscription of its is being authorized.
 const MsgHeldTooMuch = "Too much sent while a subscription was authorized"
@@ -99,7 +105,7 @@ func (s *Session) hold(data []byte) bool {
 		return true
 	case !r.holding.Load():
 		return false
-	case r.heldBytes+len(data) > maxHeldBytes:
+	case r.heldBytes+len(data)+heldOverhead > maxHeldBytes:
 		r.held, r.heldBytes = nil, 0
 		s.reason.CompareAndSwap(0, uint32(hub.ReasonProtocolError)+1)
 		s.conn().Send(errorFrame(CodeOverCapacity, MsgHeldTooMuch, ""))
@@ -108,7 +114,7 @@ func (s *Session) hold(data []byte) bool {
 	}
 	// The transport may reuse data once this returns.
 	r.held = append(r.held, append([]byte(nil), data...))
-	r.heldBytes += len(data)
+	r.heldBytes += len(data) + heldOverhead
 	return true
 }
 
@@ -134,7 +140,7 @@ func (s *Session) resumeHeld() {
 		data := r.held[0]
 		r.held[0] = nil
 		r.held = r.held[1:]
-		r.heldBytes -= len(data)
+		r.heldBytes -= len(data) + heldOverhead
 		s.mu.Unlock()
 		s.handleMessage(data)
 	}

@@ -132,11 +132,11 @@ func TestHeldWhileCheckingIsBounded(t *testing.T) {
 	c.subscribeAuth("private-x", esJWT(t, key, jwt.MapClaims{"channel": "private-x", "client": c.socketID()}))
 	ping := []byte(`{"event":"pusher:ping","data":{}}`)
 	ping = append(ping, strings.Repeat(" ", 64<<10-len(ping))...)
-	for range maxHeldBytes / len(ping) {
+	for range maxHeldBytes / (len(ping) + heldOverhead) {
 		c.HandleMessage(ping)
 	}
 	if code, _, _ := c.c.Closed(); code != 0 {
-		t.Fatalf("closed %d holding %d bytes", code, maxHeldBytes/len(ping)*len(ping))
+		t.Fatalf("closed %d holding %d bytes", code, maxHeldBytes/(len(ping)+heldOverhead)*len(ping))
 	}
 	c.HandleMessage(ping)
 	code, reason, aborted := c.c.Closed()
@@ -231,5 +231,22 @@ func TestOrderKeptWhileChecking(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("answered\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// Each held message counts against maxHeldBytes with what holding it
+// costs beyond its bytes: empty messages, sent as fast as the client can,
+// are bounded too.
+func TestHeldEmptyMessagesAreBounded(t *testing.T) {
+	n, b, key := publicKeyNode(t, "private-x")
+	defer close(b.release)
+	c := n.connect(t)
+	c.subscribe("news", "")
+	c.subscribeAuth("private-x", esJWT(t, key, jwt.MapClaims{"channel": "private-x", "client": c.socketID()}))
+	for range maxHeldBytes/heldOverhead + 1 {
+		c.HandleMessage(nil)
+	}
+	if code, reason, _ := c.c.Closed(); code != int(CodeOverCapacity) || reason != MsgHeldTooMuch {
+		t.Fatalf("closed %d %q holding %d empty messages, want 4100 %q", code, reason, len(c.rare.held), MsgHeldTooMuch)
 	}
 }
