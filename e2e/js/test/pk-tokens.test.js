@@ -357,6 +357,52 @@ for (const transport of TRANSPORTS) {
         for (const p of plan) assert.deepEqual(p.pubs, [{ from: p.name }]);
       });
 
+      it(`centrifuge-js, ${alg}: a forged public-key connection token is refused (3500) with its batched subscribes unanswered; an expired one (109) is replaced through getToken`, T, async () => {
+        const { app, pk, forged } = apps[alg];
+        const user = h.uid('user');
+        const names = [`$${h.uid('pk')}`, h.uid('news'), h.uid('presence-pk')];
+        const subscribeAll = (c) => names.map((name) => {
+          const sub = c.newSubscription(name, name.startsWith('news') ? {} : { token: pk({ sub: user, channel: name }) });
+          const out = outcome(sub);
+          sub.subscribe();
+          return { sub, out };
+        });
+
+        const bad = centrifuge(server, app, { token: forged({ sub: user }) });
+        subscribeAll(bad);
+        const closed = h.withTimeout(new Promise((resolve, reject) => {
+          bad.once('disconnected', resolve);
+          bad.once('connected', () => reject(new Error('connected with a forged token')));
+        }), h.WAIT_MS, 'disconnected');
+        bad.connect();
+        const ctx = await closed;
+        assert.equal(ctx.code, 3500);
+        assert.equal(ctx.reason, 'invalid token');
+        assert.equal(bad.wire.sent[0].length, 1 + names.length, 'the subscribes were batched with the connect');
+        assert.deepEqual(replies(bad), [], 'nothing answered');
+
+        let calls = 0;
+        const c = centrifuge(server, app, {
+          token: pk({ sub: user, exp: now() - 10 }),
+          getToken: async () => { calls += 1; return pk({ sub: user, exp: now() + 600 }); },
+        });
+        const subs = subscribeAll(c);
+        await connected(c);
+        const results = await Promise.all(subs.map((x) => x.out));
+        results.forEach((r, i) => assert.equal(r.ok, true, `${names[i]}: ${JSON.stringify(r.ctx)}`));
+        assert.equal(calls, 1);
+        const first = c.wire.sent[0];
+        assert.equal(first.length, 1 + names.length, 'the subscribes were batched with the connect');
+        const firstReplies = replies(c).filter((r) => first.some((cmd) => cmd.id === r.id));
+        assert.deepEqual(firstReplies.map((r) => r.error && r.error.code), [109], 'only the connect answered, 109');
+        const pres = await subs[2].sub.presence();
+        assert.deepEqual(Object.keys(pres.clients).map((id) => pres.clients[id].user), [user]);
+        for (const x of subs) x.pubs = publications(x.sub);
+        for (const name of names) await api(app, 'publish', { channel: name, data: { to: name } });
+        await h.eventually(() => subs.every((x) => x.pubs.length === 1), { label: 'a publication on each channel' });
+        subs.forEach((x, i) => assert.deepEqual(x.pubs, [{ to: names[i] }]));
+      });
+
       it(`pusher-js, ${alg}: subscriptions through an auth endpoint answering public-key JWTs, an HMAC JWT and key:signature; forged and expired ones refused`, T, async () => {
         const { app, pk, forged, hmac } = apps[alg];
         const sdk = server.sdk(app);
