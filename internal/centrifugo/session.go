@@ -73,6 +73,9 @@ type subscription struct {
 	pending  *hub.Pending // nil once confirmed
 	expires  time.Time
 	presence bool // joined the hub's presence as the connection's user
+	// refused: its presence join failed after the subscribe was accepted;
+	// the commands queued behind it that needed it are refused too.
+	refused bool
 	// joinLeave: the client asked for join and leave pushes.
 	joinLeave bool
 }
@@ -693,6 +696,7 @@ func (s *Session) subscribePresence(id uint32, sub *subscription, chanInfo json.
 		first, _, err := s.fe.hub.JoinPresence(ctx, s.hc, name, bm, maxMembers)
 		s.mu.Lock()
 		if err != nil {
+			sub.refused = true
 			if s.current(sub) {
 				delete(s.subs, name)
 				s.fe.hub.Unsubscribe(s.app.ID, name, sub.pending)
@@ -814,7 +818,7 @@ func (s *Session) handleUnsubscribe(id uint32, req *ChannelRequest) {
 const PublicationEvent = "publication"
 
 func (s *Session) handlePublish(id uint32, req *PublishRequest) {
-	_, subscribed := s.subs[req.Channel]
+	sub, subscribed := s.subs[req.Channel]
 	switch {
 	case !s.app.ClientPublish, !subscribed:
 		s.send(errorReply(id, ErrPermissionDenied))
@@ -836,6 +840,9 @@ func (s *Session) handlePublish(id uint32, req *PublishRequest) {
 		Data: string(req.Data), DataJSON: true, UserID: s.user,
 	}
 	ok := s.hc.TryDo(func(ctx context.Context) {
+		if !s.confirmed(sub, id) {
+			return
+		}
 		err := s.fe.hub.Publish(ctx, m, hub.SourceClient)
 		if err != nil {
 			s.logError("publish failed", m.Channel, err)
@@ -854,6 +861,27 @@ func (s *Session) handlePublish(id uint32, req *PublishRequest) {
 	if !ok {
 		s.send(errorReply(id, ErrTooManyRequests))
 	}
+}
+
+// confirmed reports, from work queued by a command that needs sub (a
+// publish, a presence query), whether sub was confirmed. The command was
+// accepted while sub may still have been waiting for its presence join,
+// queued before it, which has run by now: when the join was refused (a
+// full channel, a broker failure) the client never was in the channel,
+// and the command is answered 103, as for a channel it is not in. A
+// subscription the client left after sending the command still counts:
+// the command came first.
+func (s *Session) confirmed(sub *subscription, id uint32) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	if sub.refused {
+		s.send(errorReply(id, ErrPermissionDenied))
+		return false
+	}
+	return true
 }
 
 // takeToken spends one of the connection's publish tokens.
@@ -881,6 +909,9 @@ func (s *Session) handlePresence(id uint32, req *ChannelRequest, stats bool) {
 	}
 	name := sub.ch.Name
 	ok = s.hc.TryDo(func(ctx context.Context) {
+		if !s.confirmed(sub, id) {
+			return
+		}
 		var b []byte
 		var err error
 		if stats {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -656,5 +657,62 @@ func TestPresenceUserIDs(t *testing.T) {
 			want = `{"error":{"code":106,"message":"limit exceeded"},"id":2}`
 		}
 		tc.expect(want)
+	}
+}
+
+// A presence subscription refused after the command was accepted (the
+// channel is full) grants nothing in the meantime: a publish or a presence
+// query sent right behind the subscribe, before its reply, is refused as
+// for a channel the client is not in. The members never hear from a
+// connection that did not become one of them, and it does not see them,
+// whichever protocol they use (Pusher refuses client events before
+// subscription_succeeded for the same reason).
+func TestCommandsBehindARefusedPresenceJoin(t *testing.T) {
+	n := newTestNode(t, apps.App{ClientPublish: true, MaxPresenceMembers: 1})
+	rec := &testkit.Subscriber{ID: "pusher.1"}
+	n.hub.Subscribe(n.app.ID, "presence-room", rec)
+	a := n.connect(t, "u1")
+	a.cmd(2, "subscribe", map[string]any{"channel": "presence-room", "token": token(t, map[string]any{"sub": "u1", "channel": "presence-room"})})
+	a.expect(`{"id":2,"subscribe":{}}`)
+	before := len(rec.Messages()) // u1's member_added
+
+	// In one message, so that every command is taken before the join's
+	// outcome is known.
+	b := n.connect(t, "u2")
+	b.HandleMessage([]byte(`{"id":2,"subscribe":{"channel":"presence-room","token":"` + token(t, map[string]any{"sub": "u2", "channel": "presence-room"}) + `"}}` + "\n" +
+		`{"id":3,"publish":{"channel":"presence-room","data":{"from":"u2"}}}` + "\n" +
+		`{"id":4,"presence":{"channel":"presence-room"}}` + "\n" +
+		`{"id":5,"presence_stats":{"channel":"presence-room"}}`))
+	b.expect(`{"error":{"code":106,"message":"limit exceeded"},"id":2}`,
+		`{"error":{"code":103,"message":"permission denied"},"id":3}`,
+		`{"error":{"code":103,"message":"permission denied"},"id":4}`,
+		`{"error":{"code":103,"message":"permission denied"},"id":5}`)
+	a.expect()
+	if ms := rec.Messages()[before:]; len(ms) != 0 {
+		t.Fatalf("the channel got %+v from a refused joiner", ms)
+	}
+
+	// Once confirmed, the same commands batched behind a subscribe work.
+	a.cmd(3, "unsubscribe", map[string]any{"channel": "presence-room"})
+	a.expect(`{"id":3,"unsubscribe":{}}`)
+	b.cmd(6, "subscribe", map[string]any{"channel": "presence-room", "token": token(t, map[string]any{"sub": "u2", "channel": "presence-room"})})
+	b.cmd(7, "publish", map[string]any{"channel": "presence-room", "data": 1})
+	b.cmd(8, "presence_stats", map[string]any{"channel": "presence-room"})
+	b.expect(`{"id":6,"subscribe":{}}`,
+		`{"push":{"channel":"presence-room","pub":{"data":1,"info":{"client":"","user":"u2"},"tags":{"event":"publication"}}}}`,
+		`{"id":7,"publish":{}}`,
+		`{"id":8,"presence_stats":{"num_clients":2,"num_users":1}}`)
+
+	// A publish sent before an unsubscribe is still made: it came first.
+	b.cmd(9, "unsubscribe", map[string]any{"channel": "presence-room"})
+	b.cmd(10, "subscribe", map[string]any{"channel": "presence-room", "token": token(t, map[string]any{"sub": "u2", "channel": "presence-room"})})
+	b.cmd(11, "publish", map[string]any{"channel": "presence-room", "data": 2})
+	b.cmd(12, "unsubscribe", map[string]any{"channel": "presence-room"})
+	// The join may or may not be done before the unsubscribe arrives.
+	if got := strings.Join(b.texts(), "\n"); !strings.Contains(got, `{"id":11,"publish":{}}`) {
+		t.Fatalf("publish then unsubscribe: sent %s", got)
+	}
+	if ms := rec.Messages(); !slices.ContainsFunc(ms, func(m broker.Message) bool { return m.Data == "2" }) {
+		t.Fatalf("the channel got %+v", ms)
 	}
 }
