@@ -226,6 +226,7 @@ type Registry struct {
 func NewRegistry(list []App) (*Registry, error) {
 	r := &Registry{byID: map[string]*App{}, byKey: map[string]*App{}}
 	apiKeys := map[string]struct{}{}
+	secrets := map[string]string{} // secret -> the app's id
 	for i := range list {
 		a := list[i]
 		a.Normalize()
@@ -241,6 +242,15 @@ func NewRegistry(list []App) (*Registry, error) {
 		if _, dup := r.byKey[a.Key]; dup {
 			return nil, fmt.Errorf("app key %q defined twice", a.Key)
 		}
+		// A channel authorization signs "socket_id:channel[:channel_data]"
+		// and a sign-in "socket_id::user::user_data", neither naming the
+		// app, and the key in front of the signature is the client's to
+		// choose: with one secret, what one app's backend signs for a
+		// socket would authorize that socket in the other app too.
+		if other, dup := secrets[a.Secret]; dup {
+			return nil, fmt.Errorf("apps %s and %s have the same secret: a channel authorization or sign-in signed for one would be valid in the other", other, a.ID)
+		}
+		secrets[a.Secret] = a.ID
 		if a.APIKey != "" {
 			// The server API finds the app by this key alone.
 			if _, dup := apiKeys[a.APIKey]; dup {

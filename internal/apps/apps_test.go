@@ -174,7 +174,10 @@ func TestRegistryErrors(t *testing.T) {
 		want string
 	}{
 		{"empty", nil, "no apps configured"},
-		{"duplicate id", []App{{ID: "1", Key: "a", Secret: "s"}, {ID: "1", Key: "b", Secret: "s"}}, `app id "1" defined twice`},
+		{"duplicate id", []App{{ID: "1", Key: "a", Secret: "s"}, {ID: "1", Key: "b", Secret: "t"}}, `app id "1" defined twice`},
+		// Even with JWT keys of their own: Pusher signatures do not name the app.
+		{"shared secret", []App{{ID: "1", Key: "a", Secret: "s", JWTSecret: "j1"}, {ID: "2", Key: "b", Secret: "s", JWTSecret: "j2"}}, "apps 1 and 2 have the same secret"},
+		{"shared secret, distinct audiences", []App{{ID: "1", Key: "a", Secret: "s", JWTAudience: "a"}, {ID: "2", Key: "b", Secret: "s", JWTAudience: "b"}}, "apps 1 and 2 have the same secret"},
 		{"duplicate key", []App{{ID: "1", Key: "a", Secret: "s"}, {ID: "2", Key: "a", Secret: "t"}}, `app key "a" defined twice`},
 		{"invalid app", []App{{ID: "1", Key: "a", Secret: "s"}, {ID: "2", Key: "b"}}, "app 2: secret is empty"},
 		{"invalid limit", []App{{ID: "1", Key: "a", Secret: "s", ActivityTimeout: time.Millisecond}}, "activity_timeout"},
@@ -325,7 +328,6 @@ func TestRegistrySharedJWTKey(t *testing.T) {
 		{"distinct secrets", App{Secret: "s1"}, App{Secret: "s2"}, true},
 		{"same jwt_secret", App{Secret: "s1", JWTSecret: "j"}, App{Secret: "s2", JWTSecret: "j"}, false},
 		{"jwt_secret is another app's secret", App{Secret: "s1"}, App{Secret: "s2", JWTSecret: "s1"}, false},
-		{"same secret", App{Secret: "s"}, App{Secret: "s"}, false},
 		{"same RSA key", App{Secret: "s1", JWTPublicKey: pkixPath}, App{Secret: "s2", JWTPublicKey: pkcs1Path}, false},
 		{"one audience only", App{Secret: "s1", JWTPublicKey: pkixPath, JWTAudience: "a"}, App{Secret: "s2", JWTPublicKey: pkixPath}, false},
 		{"same audience", App{Secret: "s1", JWTSecret: "j", JWTAudience: "a"}, App{Secret: "s2", JWTSecret: "j", JWTAudience: "a"}, false},
