@@ -83,22 +83,35 @@ type ChannelData struct {
 // ParseChannelData decodes presence channel_data. user_id may be a string or
 // a number (some backends sign numbers); it is kept as the string form.
 func ParseChannelData(s string) (ChannelData, error) {
-	var raw struct {
-		UserID   json.RawMessage `json:"user_id"`
-		UserInfo json.RawMessage `json:"user_info"`
-	}
-	if err := json.Unmarshal([]byte(s), &raw); err != nil {
+	raw, err := exactFields(s)
+	if err != nil {
 		return ChannelData{}, fmt.Errorf("%w: channel_data is not a JSON object", ErrBadData)
 	}
-	id, err := idString(raw.UserID)
+	id, err := idString(raw["user_id"])
 	if err != nil {
 		return ChannelData{}, fmt.Errorf("%w: channel_data.user_id %v", ErrBadData, err)
 	}
 	cd := ChannelData{UserID: id}
-	if len(raw.UserInfo) > 0 && string(raw.UserInfo) != "null" {
-		cd.UserInfo = raw.UserInfo
+	if info := raw["user_info"]; len(info) > 0 && string(info) != "null" {
+		cd.UserInfo = info
 	}
 	return cd, nil
+}
+
+// exactFields decodes the JSON object s into its members, matching names
+// exactly and keeping the last of a repeated one, as JSON.parse does in
+// the client. Decoding into a struct would also take "USER_ID" or
+// "User_Id" for user_id, so a backend that signed {"user_id":"a",
+// "USER_ID":"b"} would have the client see a and the other members b.
+func exactFields(s string) (map[string]json.RawMessage, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(s), &raw); err != nil {
+		return nil, err
+	}
+	if raw == nil { // the JSON null
+		return nil, ErrBadData
+	}
+	return raw, nil
 }
 
 // UserData is the decoded user_data of pusher:signin.
@@ -111,21 +124,22 @@ type UserData struct {
 // ParseUserData decodes sign-in user_data, whose id must be a non-empty
 // string.
 func ParseUserData(s string) (UserData, error) {
-	var raw struct {
-		ID        json.RawMessage `json:"id"`
-		UserInfo  json.RawMessage `json:"user_info"`
-		Watchlist []string        `json:"watchlist"`
-	}
-	if err := json.Unmarshal([]byte(s), &raw); err != nil {
+	raw, err := exactFields(s)
+	if err != nil {
 		return UserData{}, fmt.Errorf("%w: user_data is not a JSON object", ErrBadData)
 	}
 	var id string
-	if err := json.Unmarshal(raw.ID, &id); err != nil || id == "" {
+	if err := json.Unmarshal(raw["id"], &id); err != nil || id == "" {
 		return UserData{}, fmt.Errorf("%w: user_data.id must be a non-empty string", ErrBadData)
 	}
-	ud := UserData{ID: id, Watchlist: raw.Watchlist}
-	if len(raw.UserInfo) > 0 && string(raw.UserInfo) != "null" {
-		ud.UserInfo = raw.UserInfo
+	ud := UserData{ID: id}
+	if w := raw["watchlist"]; len(w) > 0 {
+		if err := json.Unmarshal(w, &ud.Watchlist); err != nil {
+			return UserData{}, fmt.Errorf("%w: user_data is not a JSON object", ErrBadData)
+		}
+	}
+	if info := raw["user_info"]; len(info) > 0 && string(info) != "null" {
+		ud.UserInfo = info
 	}
 	return ud, nil
 }

@@ -142,6 +142,11 @@ func TestParseChannelData(t *testing.T) {
 		{`{"user_id":"1","user_info":[1,2]}`, "1", `[1,2]`},
 		{`{"user_id":"1","user_info":"plain"}`, "1", `"plain"`},
 		{`{"user_info":{"a":1},"user_id":"2","extra":true}`, "2", `{"a":1}`},
+		// Names match exactly, and the last of a repeated one counts, as
+		// in JSON.parse: the client and the other members see one user.
+		{`{"user_id":"a","USER_ID":"b","User_Info":{"x":1}}`, "a", ""},
+		{`{"USER_ID":"b","user_id":"a"}`, "a", ""},
+		{`{"user_id":"a","user_id":"b"}`, "b", ""},
 	}
 	for _, tt := range good {
 		cd, err := ParseChannelData(tt.in)
@@ -159,6 +164,7 @@ func TestParseChannelData(t *testing.T) {
 		`{"money": "1.32"}`, // the A28 vector: signed, but no user
 		`{"user_id":""}`, `{"user_id":null}`, `{"user_id":true}`, `{"user_id":{}}`,
 		`{"user_id":["1"]}`, `{"user_info":{"name":"x"}}`, `{"user_id":"1"`,
+		`{"User_Id":"1"}`, `{"USER_ID":"1"}`,
 	}
 	for _, in := range bad {
 		if cd, err := ParseChannelData(in); !errors.Is(err, ErrBadData) {
@@ -177,6 +183,8 @@ func TestParseUserData(t *testing.T) {
 		{`{"id":"1","user_info":{"name":"a"},"watchlist":["2","3"]}`, "1", `{"name":"a"}`, []string{"2", "3"}},
 		{`{"id":"1","user_info":null,"watchlist":[]}`, "1", "", []string{}},
 		{`{"id":"ą§¶™€łü€ß£"}`, "ą§¶™€łü€ß£", "", nil},
+		{`{"id":"a","ID":"b","Watchlist":["c"]}`, "a", "", nil},
+		{`{"id":"a","id":"b"}`, "b", "", nil},
 	}
 	for _, tt := range good {
 		ud, err := ParseUserData(tt.in)
@@ -197,6 +205,7 @@ func TestParseUserData(t *testing.T) {
 		`{"id":123}`, // numeric ids are refused for sign-in
 		`{"id":""}`, `{"id":null}`, `{"id":true}`, `{"id":["1"]}`, `{"user_id":"1"}`,
 		`{"id":"1","watchlist":"2"}`, `{"id":"1","watchlist":[2]}`,
+		`{"ID":"1"}`, `{"Id":"1"}`,
 	}
 	for _, in := range bad {
 		if ud, err := ParseUserData(in); !errors.Is(err, ErrBadData) {
