@@ -265,6 +265,16 @@ func NewRegistry(list []App) (*Registry, error) {
 	if len(r.list) == 0 {
 		return nil, errors.New("no apps configured")
 	}
+	// The server API is opened by its api_key alone, and an app key is
+	// public: every client connects with it.
+	for _, a := range r.list {
+		if a.APIKey == "" {
+			continue
+		}
+		if b := r.byKey[a.APIKey]; b != nil {
+			return nil, fmt.Errorf("app %s: api_key is app %s's key, which every client of it knows; choose a secret api_key", a.ID, b.ID)
+		}
+	}
 	// A token signed for one app must never be valid in another: apps that
 	// verify with the same key can only tell their tokens apart by aud.
 	for i, a := range r.list {

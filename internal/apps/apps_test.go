@@ -179,6 +179,9 @@ func TestRegistryErrors(t *testing.T) {
 		{"shared secret", []App{{ID: "1", Key: "a", Secret: "s", JWTSecret: "j1"}, {ID: "2", Key: "b", Secret: "s", JWTSecret: "j2"}}, "apps 1 and 2 have the same secret"},
 		{"shared secret, distinct audiences", []App{{ID: "1", Key: "a", Secret: "s", JWTAudience: "a"}, {ID: "2", Key: "b", Secret: "s", JWTAudience: "b"}}, "apps 1 and 2 have the same secret"},
 		{"duplicate key", []App{{ID: "1", Key: "a", Secret: "s"}, {ID: "2", Key: "a", Secret: "t"}}, `app key "a" defined twice`},
+		// The server API would open to anyone who can connect a client.
+		{"api_key is the app key", []App{{ID: "1", Key: "a", Secret: "s", APIKey: "a"}}, "app 1: api_key is app 1's key"},
+		{"api_key is another app's key", []App{{ID: "1", Key: "a", Secret: "s", APIKey: "b"}, {ID: "2", Key: "b", Secret: "t"}}, "app 1: api_key is app 2's key"},
 		{"invalid app", []App{{ID: "1", Key: "a", Secret: "s"}, {ID: "2", Key: "b"}}, "app 2: secret is empty"},
 		{"invalid limit", []App{{ID: "1", Key: "a", Secret: "s", ActivityTimeout: time.Millisecond}}, "activity_timeout"},
 	}
