@@ -341,10 +341,18 @@ func (b *Broker) keeper() {
 	// other nodes need one round to refresh theirs before anyone judges
 	// them dead.
 	var upSince time.Time
+	// A failed heartbeat is tried again within a second, not a Refresh
+	// later: one kicked when the subscriptions came back may meet a
+	// command connection that is still reconnecting, and the node's state
+	// must be registered again as soon as Redis takes it.
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
 	for {
 		ctx, cancel := context.WithTimeout(b.ctx, b.refresh)
 		if err := b.Heartbeat(ctx); err != nil {
 			upSince = time.Time{}
+			retry.Reset(min(b.refresh, time.Second))
 		} else {
 			if upSince.IsZero() {
 				upSince = b.now()
@@ -361,6 +369,8 @@ func (b *Broker) keeper() {
 			return
 		case <-t.C:
 		case <-b.keeperKick:
+		case <-retry.C:
 		}
+		retry.Stop()
 	}
 }
