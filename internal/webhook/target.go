@@ -265,9 +265,16 @@ func (t *target) post(body []byte, sig string) string {
 		}
 		return ResultError
 	}
+	// The body is read within the attempt's timeout too. net/http ends a
+	// body's read when ctx ends, except a 101 Switching Protocols', whose
+	// connection it hands over to the caller: a target answering 101 and
+	// then nothing would hold this sender, and Close, for as long as it
+	// liked.
+	stop := context.AfterFunc(ctx, func() { resp.Body.Close() })
 	// Read a little so that the connection can be reused; a receiver's
 	// answer is not ours to keep.
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	stop()
 	resp.Body.Close()
 	if resp.StatusCode/100 == 2 {
 		return ResultSuccess
