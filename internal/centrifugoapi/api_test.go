@@ -214,6 +214,9 @@ func TestPublish(t *testing.T) {
 		{"encrypted channel", `{"channel":"private-encrypted-x","data":{}}`, `{"error":{"code":107,"message":"bad request"}}`, nil},
 		{"data over the event limit", `{"channel":"news","data":"` + strings.Repeat("x", 120) + `"}`, `{"error":{"code":107,"message":"bad request"}}`, nil},
 		{"wrong types", `{"channel":1,"data":{}}`, `{"error":{"code":107,"message":"bad request"}}`, nil},
+		{"protocol event from tags", `{"channel":"news","data":{},"tags":{"event":"pusher:error"}}`, `{"error":{"code":107,"message":"bad request"}}`, nil},
+		{"internal event from tags", `{"channel":"news","data":{},"tags":{"event":"pusher_internal:member_removed"}}`, `{"error":{"code":107,"message":"bad request"}}`, nil},
+		{"event from tags too long", `{"channel":"news","data":{},"tags":{"event":"` + strings.Repeat("e", 201) + `"}}`, `{"error":{"code":107,"message":"bad request"}}`, nil},
 		{"tags not strings", `{"channel":"news","data":{},"tags":{"a":1}}`, `{"error":{"code":107,"message":"bad request"}}`, nil},
 	}
 	var want []broker.Message

@@ -147,3 +147,15 @@ func validNameChars(s string) bool {
 	}
 	return true
 }
+
+// ReservedEvent reports whether an event name belongs to the Pusher
+// protocol's own namespaces, "pusher:" and "pusher_internal:". Clients act
+// on such events as if the server had sent them, whatever channel they
+// come on: pusher-js reads a channel's pusher_internal:subscription_succeeded
+// as its member list, pusher_internal:member_added as a join, pusher:error
+// as a connection error. Only Herald sends them; a publication by that
+// name is refused, as Pusher refuses it ("The 'pusher' namespace is
+// reserved for internal usage").
+func ReservedEvent(name string) bool {
+	return strings.HasPrefix(name, "pusher:") || strings.HasPrefix(name, "pusher_internal:")
+}

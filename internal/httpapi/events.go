@@ -62,6 +62,8 @@ func parseEvent(app *apps.App, b *eventBody, index int, room []channel.Channel) 
 		return ev, refuse(http.StatusBadRequest, "%sname is required", eventPrefix(index))
 	case len(b.Name) > apps.DefaultMaxEventNameLength:
 		return ev, refuse(http.StatusBadRequest, "%sevent name is longer than %d characters", eventPrefix(index), apps.DefaultMaxEventNameLength)
+	case channel.ReservedEvent(b.Name):
+		return ev, refuse(http.StatusBadRequest, "%sevent name %q: the 'pusher' namespace is reserved for internal usage", eventPrefix(index), truncate(b.Name, 64))
 	case b.Data == nil && !b.dataSet:
 		return ev, refuse(http.StatusBadRequest, "%sdata is required", eventPrefix(index))
 	}
