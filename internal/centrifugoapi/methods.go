@@ -116,7 +116,7 @@ func (p *publishParams) body(app *apps.App) (broker.Message, *Error) {
 	if event == "" {
 		event = DefaultEvent
 	}
-	if channel.ReservedEvent(event) || len(event) > apps.DefaultMaxEventNameLength {
+	if channel.ReservedEvent(event) || channel.EventNameTooLong(event, apps.DefaultMaxEventNameLength) {
 		// Pusher subscribers get it as the event's name: one of the
 		// protocol's own they would take for the server's message, and
 		// the REST API's bound on names holds here too.

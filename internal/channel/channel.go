@@ -159,3 +159,11 @@ func validNameChars(s string) bool {
 func ReservedEvent(name string) bool {
 	return strings.HasPrefix(name, "pusher:") || strings.HasPrefix(name, "pusher_internal:")
 }
+
+// EventNameTooLong reports whether an event name has more than max
+// characters. Pusher's limit on names is in characters, and a name, unlike
+// a channel name, may hold any Unicode text: one in a script other than
+// Latin has two or three bytes per character.
+func EventNameTooLong(name string, max int) bool {
+	return len(name) > max && utf8.RuneCountInString(name) > max
+}

@@ -60,7 +60,7 @@ func parseEvent(app *apps.App, b *eventBody, index int, room []channel.Channel) 
 	switch {
 	case b.Name == "":
 		return ev, refuse(http.StatusBadRequest, "%sname is required", eventPrefix(index))
-	case len(b.Name) > apps.DefaultMaxEventNameLength:
+	case channel.EventNameTooLong(b.Name, apps.DefaultMaxEventNameLength):
 		return ev, refuse(http.StatusBadRequest, "%sevent name is longer than %d characters", eventPrefix(index), apps.DefaultMaxEventNameLength)
 	case channel.ReservedEvent(b.Name):
 		return ev, refuse(http.StatusBadRequest, "%sevent name %q: the 'pusher' namespace is reserved for internal usage", eventPrefix(index), truncate(b.Name, 64))

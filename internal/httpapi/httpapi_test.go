@@ -277,6 +277,7 @@ func TestRefusals(t *testing.T) {
 		{"missing data", "POST", "/apps/42/events", `{"name":"e","channel":"news"}`, good, 400, "data is required"},
 		{"null data", "POST", "/apps/42/events", `{"name":"e","data":null,"channel":"news"}`, good, 400, "data is required"},
 		{"event name too long", "POST", "/apps/42/events", `{"name":"` + strings.Repeat("e", 201) + `","data":"d","channel":"news"}`, good, 400, "event name"},
+		{"event name of 201 characters", "POST", "/apps/42/events", `{"name":"` + strings.Repeat("é", 201) + `","data":"d","channel":"news"}`, good, 400, "longer than 200 characters"},
 		{"protocol event name", "POST", "/apps/42/events", `{"name":"pusher:error","data":"{}","channel":"news"}`, good, 400, "reserved"},
 		{"internal event name", "POST", "/apps/42/events", `{"name":"pusher_internal:member_added","data":"{}","channel":"news"}`, good, 400, "reserved"},
 		{"internal event name in a batch", "POST", "/apps/42/batch_events",
@@ -339,5 +340,19 @@ func TestRefusals(t *testing.T) {
 				t.Fatalf("a refused request delivered %+v", got)
 			}
 		})
+	}
+}
+
+// TestEventNameLimitCountsCharacters: an event name may have 200
+// characters, as Pusher documents, not 200 bytes: a name in another
+// script than Latin has more bytes than characters.
+func TestEventNameLimitCountsCharacters(t *testing.T) {
+	f := newFixture(t)
+	s := f.subscribe("news", "1.1")
+	name := strings.Repeat("é", 200) // 400 bytes
+	body, _ := json.Marshal(map[string]any{"name": name, "data": "d", "channel": "news"})
+	f.expect("POST", "/apps/42/events", nil, string(body), 200, `{}`)
+	if got := s.Messages(); len(got) != 1 || got[0].Event != name {
+		t.Fatalf("subscriber got %+v", got)
 	}
 }
