@@ -294,7 +294,11 @@ func (s *Server) brokerHealth(ctx context.Context) error {
 	if time.Since(h.at) < readyCache {
 		return h.last()
 	}
-	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	// The answer is every probe's for readyCache, not only this one's: a
+	// probe that goes away (its request's context cancelled) must not
+	// make it, or any client could have the node report its broker
+	// unavailable by sending GET /readyz and closing at once.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readyTimeout)
 	defer cancel()
 	err := s.broker.Ping(ctx)
 	// Logged when the answer changes, not at every probe: an outage is
