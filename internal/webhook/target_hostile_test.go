@@ -77,3 +77,50 @@ func TestSwitchingProtocolsTargetDoesNotHoldTheSender(t *testing.T) {
 		t.Fatalf("Close still waiting %v after its deadline: the sender is held by the target", time.Since(start))
 	}
 }
+
+// TestHugeAnswerHeadIsNotRead: a target's answer head is read up to a
+// bound of Herald's, not net/http's default of 10 MiB, which each
+// attempt of each target could otherwise make the node hold.
+func TestHugeAnswerHeadIsNotRead(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+					return
+				}
+				w := bufio.NewWriter(c)
+				w.WriteString("HTTP/1.1 200 OK\r\n")
+				for i := 0; i < 1024; i++ { // 1 MiB of header lines
+					w.WriteString("X-Pad: ")
+					for j := 0; j < 1014; j++ {
+						w.WriteByte('p')
+					}
+					w.WriteString("\r\n")
+				}
+				w.WriteString("Content-Length: 0\r\n\r\n")
+				w.Flush()
+			}()
+		}
+	}()
+	n := newNode(t, func(c *webhook.Config) {
+		c.Client = nil
+		c.Clock = nil
+		c.BatchWindow = time.Millisecond
+		c.RetryLimit = time.Millisecond // one attempt
+	}, apps.Webhook{URL: "http://" + ln.Addr().String() + "/hook", EventTypes: []string{"channel_occupied"}})
+	n.hub.Subscribe("1", "ch", &sub{"1.1"})
+	eventually(t, func() bool { return n.rec.get("request/error")+n.rec.get("request/success") == 1 })
+	if n.rec.get("request/success") != 0 {
+		t.Fatal("an answer with a 1 MiB head was read whole")
+	}
+}

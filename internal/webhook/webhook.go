@@ -169,7 +169,10 @@ func New(cfg Config) *Dispatcher {
 		// Redirects are not followed: a webhook answered 3xx was not
 		// delivered, and re-POSTing a signed body elsewhere is not ours
 		// to decide.
-		d.client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		d.client = &http.Client{
+			Transport:     newTransport(),
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	for _, a := range cfg.Apps {
@@ -186,6 +189,24 @@ func New(cfg Config) *Dispatcher {
 		})
 	}
 	return d
+}
+
+// maxAnswerHead bounds the head of a target's answer that is read: a
+// status line and a few headers are all Herald looks at.
+const maxAnswerHead = 64 << 10
+
+// newTransport is net/http's default transport (proxy settings from the
+// environment included) with the answer's head bounded by maxAnswerHead
+// rather than net/http's 10 MiB, which every attempt of every target could
+// make the node hold.
+func newTransport() http.RoundTripper {
+	t, ok := http.DefaultTransport.(*http.Transport)
+	if !ok {
+		return http.DefaultTransport
+	}
+	t = t.Clone()
+	t.MaxResponseHeaderBytes = maxAnswerHead
+	return t
 }
 
 // Enabled reports whether any app has a webhook target.
