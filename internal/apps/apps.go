@@ -23,6 +23,7 @@ import (
 const (
 	DefaultActivityTimeout          = 120 * time.Second
 	DefaultClientEventRate          = 10
+	DefaultPresenceJoinRate         = 10
 	DefaultMaxPresenceMembers       = 100
 	DefaultMaxPresenceUserInfoBytes = 1024
 	DefaultSigninTimeout            = 30 * time.Second
@@ -56,6 +57,13 @@ type App struct {
 	ActivityTimeout time.Duration `yaml:"activity_timeout"`
 	// ClientEventRate is the number of client events one connection may send per second.
 	ClientEventRate int `yaml:"client_event_rate"`
+	// PresenceJoinRate is the number of presence channels one connection
+	// may join per second, with bursts of PresenceJoinBurst. Every join
+	// and the leave it allows are announced to all the channel's members:
+	// without a bound, one member subscribing and unsubscribing in a loop
+	// sends every other member two events per round, at the pace of its
+	// own socket, until the slow ones are cut.
+	PresenceJoinRate int `yaml:"presence_join_rate"`
 	// MaxPresenceMembers is the number of distinct users a presence channel admits.
 	MaxPresenceMembers int `yaml:"max_presence_members"`
 	// MaxPresenceUserInfoBytes bounds the JSON user_info of one presence member.
@@ -180,6 +188,7 @@ func (a *App) Normalize() {
 	setDur(&a.ActivityTimeout, DefaultActivityTimeout)
 	setDur(&a.SigninTimeout, DefaultSigninTimeout)
 	setInt(&a.ClientEventRate, DefaultClientEventRate)
+	setInt(&a.PresenceJoinRate, DefaultPresenceJoinRate)
 	setInt(&a.MaxPresenceMembers, DefaultMaxPresenceMembers)
 	setInt(&a.MaxPresenceUserInfoBytes, DefaultMaxPresenceUserInfoBytes)
 	setInt(&a.MaxEventBytes, DefaultMaxEventBytes)
@@ -189,6 +198,12 @@ func (a *App) Normalize() {
 	setInt(&a.MaxChannelNameLength, DefaultMaxChannelNameLength)
 	setInt(&a.MaxSubscriptionsPerConnection, DefaultMaxSubscriptionsPerConnection)
 }
+
+// PresenceJoinBurst is how many presence joins a connection may make at
+// once: ten seconds' worth, so that a page joining its presence channels
+// together is not refused, while a connection that joins and leaves in a
+// loop is held to PresenceJoinRate.
+func (a *App) PresenceJoinBurst() int { return 10 * a.PresenceJoinRate }
 
 // Validate reports the first thing wrong with a normalized app.
 func (a *App) Validate() error {
@@ -204,7 +219,7 @@ func (a *App) Validate() error {
 		return fmt.Errorf("app %s: key must not contain ':'", a.ID)
 	case a.ActivityTimeout < time.Second:
 		return fmt.Errorf("app %s: activity_timeout must be at least 1s", a.ID)
-	case a.MaxConnections < 0, a.ClientEventRate < 0, a.MaxPresenceMembers < 0,
+	case a.MaxConnections < 0, a.ClientEventRate < 0, a.PresenceJoinRate < 0, a.MaxPresenceMembers < 0,
 		a.MaxPresenceUserInfoBytes < 0, a.MaxEventBytes < 0, a.MaxBatchEvents < 0,
 		a.MaxBodyBytes < 0, a.WatchlistLimit < 0, a.MaxChannelNameLength < 0,
 		a.MaxSubscriptionsPerConnection < 0:

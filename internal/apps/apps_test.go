@@ -24,6 +24,7 @@ func TestNormalizeDefaults(t *testing.T) {
 	want := App{
 		ActivityTimeout:          120 * time.Second,
 		ClientEventRate:          10,
+		PresenceJoinRate:         10,
 		MaxPresenceMembers:       100,
 		MaxPresenceUserInfoBytes: 1024,
 		SigninTimeout:            30 * time.Second,
@@ -47,7 +48,7 @@ func TestNormalizeKeepsSetValues(t *testing.T) {
 	off := false
 	a := App{
 		ID: "1", Key: "k", Secret: "s", Enabled: &off, ClientEvents: true, MaxConnections: 5,
-		ActivityTimeout: 30 * time.Second, ClientEventRate: 3, MaxPresenceMembers: 7,
+		ActivityTimeout: 30 * time.Second, ClientEventRate: 3, PresenceJoinRate: 6, MaxPresenceMembers: 7,
 		MaxPresenceUserInfoBytes: 99, RequireSignin: true, SigninTimeout: time.Second,
 		MaxEventBytes: 1, MaxBatchEvents: 2, MaxBodyBytes: 3, WatchlistLimit: 4, MaxChannelNameLength: 164,
 		MaxSubscriptionsPerConnection: 5,
@@ -101,6 +102,7 @@ func TestValidate(t *testing.T) {
 		{"negative activity timeout", func(a *App) { a.ActivityTimeout = -time.Minute }, "activity_timeout"},
 		{"negative max_connections", func(a *App) { a.MaxConnections = -1 }, "limits must not be negative"},
 		{"negative client_event_rate", func(a *App) { a.ClientEventRate = -1 }, "limits must not be negative"},
+		{"negative presence_join_rate", func(a *App) { a.PresenceJoinRate = -1 }, "limits must not be negative"},
 		{"negative max_presence_members", func(a *App) { a.MaxPresenceMembers = -1 }, "limits must not be negative"},
 		{"negative max_presence_user_info_bytes", func(a *App) { a.MaxPresenceUserInfoBytes = -1 }, "limits must not be negative"},
 		{"negative max_event_bytes", func(a *App) { a.MaxEventBytes = -1 }, "limits must not be negative"},

@@ -62,6 +62,7 @@ type Session struct {
 	subSeq     uint64
 	timer      hub.ConnTimer     // the session's one timer (onTimer)
 	rate       *ratelimit.Bucket // publishes; made by the first one
+	joins      *ratelimit.Bucket // presence joins; made by the first one
 	started    time.Time
 	nextPing   time.Time
 	pingSent   time.Time // zero: no ping waits for its pong
@@ -681,6 +682,11 @@ func (s *Session) subscribePresence(id uint32, sub *subscription, chanInfo json.
 		s.refuse(id, ErrLimitExceeded, hub.RefusedLimit)
 		return
 	}
+	if !s.takeJoin() {
+		// Temporary: centrifuge-js subscribes again after a backoff.
+		s.refuse(id, ErrTooManyRequests, hub.RefusedLimit)
+		return
+	}
 	name := sub.ch.Name
 	if sub.joinLeave {
 		s.setJoinLeave(name, true)
@@ -892,6 +898,18 @@ func (s *Session) takeToken() bool {
 		s.rate = &b
 	}
 	return s.rate.Take(now)
+}
+
+// takeJoin spends one of the connection's presence-join tokens (see
+// apps.App.PresenceJoinRate): every join and the leave it allows are
+// announced to the channel's members, Pusher clients among them.
+func (s *Session) takeJoin() bool {
+	now := s.fe.clock.Now()
+	if s.joins == nil {
+		b := ratelimit.NewBurst(s.app.PresenceJoinRate, s.app.PresenceJoinBurst(), now)
+		s.joins = &b
+	}
+	return s.joins.Take(now)
 }
 
 // handlePresence answers presence and presence_stats for a presence-

@@ -716,3 +716,41 @@ func TestCommandsBehindARefusedPresenceJoin(t *testing.T) {
 		t.Fatalf("the channel got %+v", ms)
 	}
 }
+
+// Presence joins are bounded per connection as on the Pusher front end:
+// after a burst of ten seconds' worth, a join beyond presence_join_rate a
+// second is refused with 111 (temporary: centrifuge-js tries again after a
+// backoff) and announced to nobody.
+func TestPresenceJoinRate(t *testing.T) {
+	n := newTestNode(t, apps.App{PresenceJoinRate: 1})
+	const room = "presence-room"
+	tok := func(user string) string { return token(t, map[string]any{"sub": user, "channel": room}) }
+	w := n.connect(t, "w")
+	w.cmd(2, "subscribe", map[string]any{"channel": room, "join_leave": true, "token": tok("w")})
+	w.texts()
+
+	c := n.connect(t, "f")
+	id := uint32(2)
+	for i := 0; i < 10; i++ { // the burst: 10 s × 1
+		c.cmd(id, "subscribe", map[string]any{"channel": room, "token": tok("f")})
+		c.expect(fmt.Sprintf(`{"id":%d,"subscribe":{}}`, id))
+		c.cmd(id+1, "unsubscribe", map[string]any{"channel": room})
+		c.expect(fmt.Sprintf(`{"id":%d,"unsubscribe":{}}`, id+1))
+		if got := w.texts(); len(got) != 2 {
+			t.Fatalf("round %d: the watcher got %v, want a join and a leave", i, got)
+		}
+		id += 2
+	}
+	c.cmd(id, "subscribe", map[string]any{"channel": room, "token": tok("f")})
+	c.expect(fmt.Sprintf(`{"error":{"code":111,"message":"too many requests","temporary":true},"id":%d}`, id))
+	w.expect()
+	c.cmd(id+1, "subscribe", map[string]any{"channel": "news"})
+	c.expect(fmt.Sprintf(`{"id":%d,"subscribe":{}}`, id+1))
+
+	n.clock.Advance(time.Second)
+	c.cmd(id+2, "subscribe", map[string]any{"channel": room, "token": tok("f")})
+	c.expect(fmt.Sprintf(`{"id":%d,"subscribe":{}}`, id+2))
+	if got := w.texts(); len(got) != 1 {
+		t.Fatalf("the watcher got %v, want one join", got)
+	}
+}

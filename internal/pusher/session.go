@@ -57,8 +57,8 @@ type Session struct {
 	timer hub.ConnTimer
 	live  hub.Liveness
 	// rare is made, under mu, by the first of start (when the app requires
-	// sign-in), a client event, a successful sign-in or a subscription JWT
-	// checked off the loop, and never replaced: WatchlistChange, which
+	// sign-in), a client event, a presence join, a successful sign-in or a
+	// subscription JWT checked off the loop, and never replaced: WatchlistChange, which
 	// does not take mu, reads it only after the hub.Watch that follows its
 	// making, and HandleMessage, which does not either, is on the loop
 	// that makes it.
@@ -66,12 +66,13 @@ type Session struct {
 }
 
 // sessionRare is the state of a session that must sign in or signed in,
-// sent a client event, or watches users.
+// sent a client event, joined a presence channel, or watches users.
 type sessionRare struct {
 	// user is set by a successful pusher:signin; its Watchlist is the
 	// honoured part of the one signed.
 	user      *UserData
 	rate      *ratelimit.Bucket // made by the first client event
+	joins     *ratelimit.Bucket // made by the first presence join
 	signinDue hub.Timer
 
 	// watchMu orders the watchlist's first list after the changes sent
@@ -589,6 +590,10 @@ func (s *Session) subscribePresence(ch channel.Channel, d SubscribeData) {
 		s.refuse(ch.Name, errTypeLimit, fmt.Sprintf("user_info is %d bytes, at most %d allowed", len(member.UserInfo), s.app.MaxPresenceUserInfoBytes), 400, 0, hub.RefusedLimit)
 		return
 	}
+	if !s.takeJoin() {
+		s.refuse(ch.Name, errTypeLimit, fmt.Sprintf("Presence subscription rejected due to rate limit (%d per second)", s.app.PresenceJoinRate), 429, 0, hub.RefusedLimit)
+		return
+	}
 	s.markAuthed()
 	// The subscription is in the channel from now on, its events held until
 	// the member list is sent, so a member who joins meanwhile is either in
@@ -898,6 +903,20 @@ func (s *Session) takeToken() bool {
 		r.rate = &b
 	}
 	return r.rate.Take(now)
+}
+
+// takeJoin spends one of the connection's presence-join tokens (see
+// apps.App.PresenceJoinRate). Only joins are counted: a leave follows a
+// join, so bounding joins bounds the member events one connection can make
+// a channel's members receive.
+func (s *Session) takeJoin() bool {
+	now := s.fe.clock.Now()
+	r := s.more()
+	if r.joins == nil {
+		b := ratelimit.NewBurst(s.app.PresenceJoinRate, s.app.PresenceJoinBurst(), now)
+		r.joins = &b
+	}
+	return r.joins.Take(now)
 }
 
 func (s *Session) markAuthed() {

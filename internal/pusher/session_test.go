@@ -72,6 +72,13 @@ func newTestNode(t *testing.T, a apps.App) *testNode {
 // newTestNodeOn is newTestNode with a broker of the test's.
 func newTestNodeOn(t *testing.T, a apps.App, b broker.Broker) *testNode {
 	t.Helper()
+	return newTestNodeWith(t, a, b, nil)
+}
+
+// newTestNodeWith is newTestNodeOn with a clock of the test's (nil: the
+// real one).
+func newTestNodeWith(t *testing.T, a apps.App, b broker.Broker, clock hub.SessionClock) *testNode {
+	t.Helper()
 	if a.ID == "" {
 		a.ID, a.Key, a.Secret = "1", "key", "secret"
 	}
@@ -80,7 +87,7 @@ func newTestNodeOn(t *testing.T, a apps.App, b broker.Broker) *testNode {
 		t.Fatal(err)
 	}
 	h := hub.New(hub.Config{Broker: b})
-	fe := New(Config{Apps: reg, Hub: h, Log: slog.New(slog.DiscardHandler)})
+	fe := New(Config{Apps: reg, Hub: h, Log: slog.New(slog.DiscardHandler), Clock: clock})
 	return &testNode{fe: fe, hub: h, app: reg.ByID(a.ID)}
 }
 
@@ -808,4 +815,54 @@ func TestSubscribeWithBadFieldRefusesChannel(t *testing.T) {
 	if len(c.subs.all()) != 0 {
 		t.Fatal("a malformed subscribe was honoured")
 	}
+}
+
+// A connection that joins and leaves a presence channel in a loop makes
+// every member receive two events a round. Joins are bounded per
+// connection: a burst of ten seconds' worth, then presence_join_rate a
+// second, refused with LimitReached 429 and announced to nobody. Other
+// subscriptions and other connections are not held to it.
+func TestPresenceJoinRate(t *testing.T) {
+	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
+	n := newTestNodeWith(t, apps.App{PresenceJoinRate: 2}, broker.NewMemory(0), clock)
+	const room = "presence-room"
+	watcher := n.connect(t)
+	watcher.subscribe(room, `{"user_id":"watcher"}`)
+	watcher.expect("pusher_internal:subscription_succeeded")
+
+	c := n.connect(t)
+	leave := func() {
+		c.sendJSON(map[string]any{"event": "pusher:unsubscribe", "data": map[string]string{"channel": room}})
+	}
+	for i := 0; i < 20; i++ { // the burst: 10 s × 2
+		c.subscribe(room, `{"user_id":"flapper"}`)
+		c.expect("pusher_internal:subscription_succeeded")
+		leave()
+		watcher.expect("pusher_internal:member_added", "pusher_internal:member_removed")
+	}
+	c.subscribe(room, `{"user_id":"flapper"}`)
+	c.expectRefused(room, "LimitReached", 429)
+	watcher.expect()
+	if got := n.hub.SubscriptionCount(n.app.ID, room); got != 1 {
+		t.Fatalf("%d subscribers after the refused join, want 1", got)
+	}
+
+	// Other subscriptions are not joins, and another connection has a
+	// bucket of its own.
+	c.subscribe("public-news", "")
+	c.subscribe("private-x", "")
+	c.expect("pusher_internal:subscription_succeeded", "pusher_internal:subscription_succeeded")
+	other := n.connect(t)
+	other.subscribe(room, `{"user_id":"other"}`)
+	other.expect("pusher_internal:subscription_succeeded")
+	watcher.expect("pusher_internal:member_added")
+
+	// The bucket refills at the rate: one join per half second.
+	clock.Advance(499 * time.Millisecond)
+	c.subscribe(room, `{"user_id":"flapper"}`)
+	c.expectRefused(room, "LimitReached", 429)
+	clock.Advance(2 * time.Millisecond)
+	c.subscribe(room, `{"user_id":"flapper"}`)
+	c.expect("pusher_internal:subscription_succeeded")
+	watcher.expect("pusher_internal:member_added")
 }

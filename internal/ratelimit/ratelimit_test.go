@@ -86,3 +86,18 @@ func TestTokenBucketZeroRate(t *testing.T) {
 		t.Error("a zero rate granted a token")
 	}
 }
+
+func TestTokenBucketLargerBurst(t *testing.T) {
+	b := NewBurst(10, 100, t0)
+	if got := drain(&b, t0); got != 100 {
+		t.Fatalf("burst of %d, want 100", got)
+	}
+	// Refills at the rate, not the burst: 0.5 s is 5 tokens.
+	if got := drain(&b, t0.Add(525*time.Millisecond)); got != 5 {
+		t.Errorf("after 0.525 s: %d tokens, want 5", got)
+	}
+	// Idle, it fills back to the burst and no further.
+	if got := drain(&b, t0.Add(time.Hour)); got != 100 {
+		t.Errorf("after an hour: %d tokens, want 100", got)
+	}
+}
