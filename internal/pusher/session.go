@@ -741,7 +741,8 @@ func (s *Session) handleClientEvent(m Message) {
 		// channel), and its members must not hear from a connection that
 		// never became one of them.
 		s.sendError(CodeClientEventRefused, "Client event rejected: subscription to channel "+truncate(m.Channel, 64)+" not yet succeeded", m.Channel)
-	case len(m.Event) > apps.DefaultMaxEventNameLength:
+	case channel.EventNameTooLong(m.Event, apps.DefaultMaxEventNameLength):
+		// Characters, as the REST API counts them.
 		s.sendError(CodeClientEventRefused, "Client event rejected: event name too long", m.Channel)
 	case len(m.Data) > s.app.MaxEventBytes:
 		s.sendError(CodeClientEventRefused, fmt.Sprintf("Client event rejected: data over %d bytes", s.app.MaxEventBytes), m.Channel)

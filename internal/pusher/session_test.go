@@ -345,6 +345,8 @@ func TestClientEventChecks(t *testing.T) {
 		{"plain", `{"event":"client-x","channel":"` + ch + `","data":{"a":"é"}}`, true},
 		{"event name of 200", `{"event":"client-` + strings.Repeat("e", 193) + `","channel":"` + ch + `","data":1}`, true},
 		{"event name of 201", `{"event":"client-` + strings.Repeat("e", 194) + `","channel":"` + ch + `","data":1}`, false},
+		{"event name of 200 two-byte characters", `{"event":"client-` + strings.Repeat("я", 193) + `","channel":"` + ch + `","data":1}`, true},
+		{"event name of 201 two-byte characters", `{"event":"client-` + strings.Repeat("я", 194) + `","channel":"` + ch + `","data":1}`, false},
 		{"data of max_event_bytes", `{"event":"client-x","channel":"` + ch + `","data":"` + strings.Repeat("d", 98) + `"}`, true},
 		{"data over max_event_bytes", `{"event":"client-x","channel":"` + ch + `","data":"` + strings.Repeat("d", 99) + `"}`, false},
 		{"invalid UTF-8 in data", `{"event":"client-x","channel":"` + ch + "\",\"data\":\"\xff\xfe\"}", false},
