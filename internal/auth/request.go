@@ -195,6 +195,38 @@ func checkRepeats(query url.Values) error {
 			return fmt.Errorf("%w: %s is given more than once", ErrDuplicateParam, authParams[i])
 		}
 	}
+	return checkCaseRepeats(query)
+}
+
+// checkCaseRepeats refuses two keys that differ only in letter case
+// ("Info" and "info"). RequestString signs keys lower-cased, so it would
+// sign one of the two values, which one up to map order, while the API
+// reads the key as spelt: the same request would be accepted or refused
+// at random. Repeats of one spelling are signed joined, as Pusher's are.
+func checkCaseRepeats(query url.Values) error {
+	var lower map[string]string // lower-cased key -> the spelling seen
+	dup := ""
+	for k := range query {
+		lk := strings.ToLower(k)
+		if lk == k && lower == nil {
+			continue // the usual query: no upper case met yet
+		}
+		if lower == nil {
+			lower = make(map[string]string, len(query))
+			for k2 := range query {
+				if l2 := strings.ToLower(k2); l2 == k2 {
+					lower[l2] = k2
+				}
+			}
+		}
+		if other, ok := lower[lk]; ok && other != k && (dup == "" || lk < dup) {
+			dup = lk // the least, so that the refusal does not depend on map order
+		}
+		lower[lk] = k
+	}
+	if dup != "" {
+		return fmt.Errorf("%w: %s is given in two spellings", ErrDuplicateParam, truncate(dup, 64))
+	}
 	return nil
 }
 

@@ -412,6 +412,46 @@ func TestVerifyRequestDuplicateParams(t *testing.T) {
 	}
 }
 
+// TestVerifyRequestKeysInTwoSpellings: a non-auth key given in two letter
+// cases is signed lower-cased, so which value the signature covered would
+// be up to map order while the API reads one spelling; such a request is
+// refused every time, the general way and the one-pass way alike. One
+// upper-case key on its own is signed as Pusher's SDKs sign it.
+func TestVerifyRequestKeysInTwoSpellings(t *testing.T) {
+	const key, secret, method, path = "key", "secret", "GET", "/apps/1/channels"
+	now := time.Unix(1_700_000_000, 0)
+	v := auth.NewRequestVerifier(key, secret)
+	for _, tc := range []struct {
+		name  string
+		query url.Values
+		dup   string
+	}{
+		{"Info and info", url.Values{"Info": {"user_count"}, "info": {"subscription_count"}}, "info"},
+		{"INFO and Info", url.Values{"INFO": {"a"}, "Info": {"b"}}, "info"},
+		{"two collisions", url.Values{"B": {"1"}, "b": {"2"}, "A": {"1"}, "a": {"2"}}, "a"},
+		{"one upper-case key", url.Values{"Filter_By_Prefix": {"presence-"}}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := auth.SignRequest(key, secret, method, path, tc.query, nil, now)
+			// Many times: map order must not decide.
+			for range 50 {
+				_, fast := v.VerifyQuery(method, path, "", q.Encode(), now)
+				for _, err := range []error{auth.VerifyRequest(key, secret, method, path, q, nil, now), fast} {
+					if tc.dup == "" {
+						if err != nil {
+							t.Fatal(err)
+						}
+						continue
+					}
+					if !errors.Is(err, auth.ErrDuplicateParam) || !strings.Contains(err.Error(), tc.dup+" is given in two spellings") {
+						t.Fatalf("%v, want ErrDuplicateParam naming %s", err, tc.dup)
+					}
+				}
+			}
+		})
+	}
+}
+
 // TestVerifyRequestRepeatsNamedInOrder: of several repeated auth
 // parameters the refusal always names the same one, whatever order Go's
 // map iteration visits the query in.
