@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/heraldhq/herald/internal/channel"
 )
@@ -208,10 +209,17 @@ func (a *API) users(r request) (any, error) {
 	return map[string]any{"users": out}, nil
 }
 
+// maxTerminateUserID is the longest user id terminate takes, in
+// characters: what Pusher's server SDKs allow.
+const maxTerminateUserID = 200
+
 // terminate is POST /apps/{app_id}/users/{user_id}/terminate_connections.
 func (a *API) terminate(r request) (any, error) {
 	id := r.PathValue("user_id")
-	if !channel.ValidUserID(id) {
+	// Not channel.ValidUserID, the bound of Pusher sign-in ids: users are
+	// shared with the Centrifugo front end, whose token's sub may be any
+	// text ("auth0|5f3c", say). Up to the server SDKs' 200 characters.
+	if id == "" || !utf8.ValidString(id) || utf8.RuneCountInString(id) > maxTerminateUserID {
 		return nil, refuse(http.StatusBadRequest, "invalid user id %q", truncate(id, 64))
 	}
 	if err := a.cfg.Hub.TerminateUser(r.Context(), r.app.ID, id); err != nil {

@@ -198,6 +198,9 @@ func TestTerminateConnections(t *testing.T) {
 	f.hub.SignIn("42", "alice", mine)
 	f.hub.SignIn("42", "bob", other)
 	f.expect("POST", "/apps/42/users/alice/terminate_connections", nil, "{}", 200, `{}`)
+	// Users are shared with Centrifugo clients, whose ids are any text.
+	f.expect("POST", "/apps/42/users/auth0|5f3c/terminate_connections", nil, "{}", 200, `{}`)
+	f.expect("POST", "/apps/42/users/"+strings.Repeat("é", 200)+"/terminate_connections", nil, "{}", 200, `{}`)
 	if len(mine.Closes()) != 1 || mine.Closes()[0] != hub.ReasonTerminated || len(other.Closes()) != 0 {
 		t.Fatalf("alice closed %v, bob closed %v", mine.Closes(), other.Closes())
 	}
@@ -320,7 +323,9 @@ func TestRefusals(t *testing.T) {
 			}, 400, "cache channel"},
 		{"users of a public channel", "GET", "/apps/42/channels/news/users", "", good, 400, "presence"},
 		{"invalid channel in path", "GET", "/apps/42/channels/bad$name", "", good, 400, "invalid channel name"},
-		{"invalid user id", "POST", "/apps/42/users/bad$user/terminate_connections", "{}", good, 400, "invalid user id"},
+		{"user id of 201 characters", "POST", "/apps/42/users/" + strings.Repeat("u", 201) + "/terminate_connections", "{}", good, 400, "invalid user id"},
+		{"user id not UTF-8", "POST", "/apps/42/users/%FF/terminate_connections", "{}",
+			func(f *fixture, m, p, b string) string { return good(f, m, "/apps/42/users/\xff/terminate_connections", b) }, 400, "invalid user id"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

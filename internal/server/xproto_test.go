@@ -81,3 +81,18 @@ func TestUsersAcrossProtocols(t *testing.T) {
 	}
 	w.Expect("pusher_internal:watchlist_events")
 }
+
+// A Centrifugo token's sub may be any text, an Auth0 id among others:
+// terminate_connections reaches such a user too, not only ids a Pusher
+// sign-in may have.
+func TestTerminateUserWithAnyID(t *testing.T) {
+	a := testApp("1")
+	ts := startServer(t, config.Config{Apps: []apps.App{a}})
+	c := centrifugoClient(t, ts, a.Secret, "auth0|5f3c")
+	if code, body := testkit.REST(t, ts.addr, a, "POST", "/apps/1/users/auth0|5f3c/terminate_connections", nil, "{}"); code != 200 {
+		t.Fatalf("terminate_connections: %d %s", code, body)
+	}
+	if _, code, why := centrifugoRead(t, c); code != 3503 || why != "force disconnect" {
+		t.Fatalf("closed %d %q, want 3503", code, why)
+	}
+}
