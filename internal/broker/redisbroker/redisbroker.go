@@ -559,20 +559,23 @@ func (b *Broker) PublishBatch(ctx context.Context, ms []broker.Message) (int, er
 	if len(ms) == 0 {
 		return 0, nil
 	}
-	for i := range ms {
-		if ms[i].Cache && ms[i].Kind == broker.KindEvent {
-			return broker.PublishEach(ctx, b, ms)
-		}
-	}
 	c, err := b.conn(ctx, "publish")
 	if err != nil {
 		return 0, err
 	}
 	// None is published if this node's subscribers would miss any: the
-	// request is then refused whole, and a retry duplicates nothing.
+	// request is then refused whole, and a retry duplicates nothing. This
+	// comes before the one-at-a-time path of a batch with a cached event,
+	// whose Publish calls would otherwise send the messages before the
+	// first refused one.
 	for i := range ms {
 		if b.missed(&ms[i]) {
 			return 0, fmt.Errorf("redisbroker: publish: %w", ErrSubscriptionLost)
+		}
+	}
+	for i := range ms {
+		if ms[i].Cache && ms[i].Kind == broker.KindEvent {
+			return broker.PublishEach(ctx, b, ms)
 		}
 	}
 	cmds := make(rueidis.Commands, len(ms))

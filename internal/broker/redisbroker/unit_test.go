@@ -813,6 +813,16 @@ func TestPublishWhileSubscriptionLost(t *testing.T) {
 	if n, err := b.PublishBatch(ctx, []broker.Message{msg("other", "x"), msg("ch", "lost2"), msg("other", "y")}); !errors.Is(err, redisbroker.ErrSubscriptionLost) || n != 0 {
 		t.Fatalf("PublishBatch while the subscription is lost = %d, %v; want 0 and ErrSubscriptionLost", n, err)
 	}
+	// So is one holding a cached event, which goes out one message at a
+	// time.
+	cached := msg("other", "cached")
+	cached.Cache = true
+	if n, err := b.PublishBatch(ctx, []broker.Message{cached, msg("ch", "lost3")}); !errors.Is(err, redisbroker.ErrSubscriptionLost) || n != 0 {
+		t.Fatalf("PublishBatch with a cached event while the subscription is lost = %d, %v; want 0 and ErrSubscriptionLost", n, err)
+	}
+	if _, ok, err := b.LastEvent(ctx, "app", "other"); ok || err != nil {
+		t.Fatalf("a refused batch's cached event was published: %v, %v", ok, err)
+	}
 	if err := b.Publish(ctx, broker.Message{Kind: broker.KindTerminate, AppID: "app", UserID: "u"}); !errors.Is(err, redisbroker.ErrSubscriptionLost) {
 		t.Fatalf("terminate while the control subscription is lost: %v, want ErrSubscriptionLost", err)
 	}
