@@ -62,6 +62,10 @@ func (k keys) control() string { return k.p + "ctl" }
 
 func (k keys) registry(node string) string { return k.p + "reg:" + segs(node) }
 
+// swept marks, for sweptTTL, a node whose registration the others removed
+// after its deadline passed, announcing what it held (see Sweep).
+func (k keys) swept(node string) string { return k.p + "swept:" + segs(node) }
+
 // pubsub is the Redis channel of one app channel's messages.
 func (k keys) pubsub(app, ch string) string { return k.p + "msg:" + segs(app, ch) }
 func (k keys) cache(app, ch string) string  { return k.p + "cache:" + segs(app, ch) }

@@ -3,6 +3,7 @@ package redisbroker
 import (
 	"context"
 	"strconv"
+	"time"
 
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/redis/rueidis"
@@ -192,6 +193,15 @@ func (b *Broker) announceRejoined(ctx context.Context, c rueidis.Client) error {
 	return nil
 }
 
+// sweptTTL is how long a swept node's marker lasts: a node back from a
+// partition within it does not announce again what its sweep announced.
+// One longer away may (a second member_removed, user offline or
+// channel_vacated). The marker of a node that never comes back goes with
+// it.
+const sweptTTL = 24 * time.Hour
+
+var sweptMS = strconv.FormatInt(sweptTTL.Milliseconds(), 10)
+
 // Sweep removes the nodes whose deadline has passed, with everything they
 // registered. Several nodes may sweep at once: the cleanup script lets
 // exactly one of them remove each dead node.
@@ -211,8 +221,8 @@ func (b *Broker) Sweep(ctx context.Context) error {
 			// heartbeat refreshes it; never remove ourselves.
 			continue
 		}
-		res, err := cleanup.Exec(ctx, c, []string{b.k.nodes(), b.k.registry(node)},
-			[]string{node, now, b.k.control(), b.tracking(""), holdMS}).ToArray()
+		res, err := cleanup.Exec(ctx, c, []string{b.k.nodes(), b.k.registry(node), b.k.swept(node)},
+			[]string{node, now, b.k.control(), b.tracking(""), holdMS, sweptMS}).ToArray()
 		if err != nil {
 			return b.fail("sweep", err)
 		}

@@ -191,7 +191,8 @@ func (b *Broker) Leave(ctx context.Context, appID, channel, connID, userID strin
 // the removal, and a tracked app's webhook follows as for any last leave)
 // unless another connection of theirs is still in the channel: here, or
 // counted in Redis; one on a node that has not registered again yet is
-// announced as added again when it does.
+// announced as added again when it does. Nor when the node was swept
+// meanwhile: the sweep removed the connection and announced the removal.
 func (b *Broker) lostLeave(ctx context.Context, c rueidis.Client, appID, channel, userID string) bool {
 	b.presMu.Lock()
 	for k, m := range b.presence {
@@ -201,7 +202,7 @@ func (b *Broker) lostLeave(ctx context.Context, c rueidis.Client, appID, channel
 		}
 	}
 	b.presMu.Unlock()
-	keys := []string{b.k.presence(appID, channel).counts, b.k.pendingRemoval(appID, channel, userID), b.k.epochs()}
+	keys := []string{b.k.presence(appID, channel).counts, b.k.pendingRemoval(appID, channel, userID), b.k.epochs(), b.k.swept(b.node)}
 	res, err := lostLeave.Exec(ctx, c, keys, []string{userID, b.tracking(appID), holdMS}).AsIntSlice()
 	if err != nil || len(res) != 2 {
 		// Whether the user is still counted elsewhere is unknown: the

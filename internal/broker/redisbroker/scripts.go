@@ -32,7 +32,7 @@ return redis.call('PUBLISH', ARGV[3], ARGV[1])
 `)
 
 // setCount: KEYS occ, apps, registry, nodes, pending vacancy, epoch
-// counter; ARGV node, n, channel, registry field, registry value,
+// counter, swept marker; ARGV node, n, channel, registry field, registry value,
 // deadline, track ('1': report transitions), hold ms. Absolute values:
 // applying it twice changes nothing. Returns {added, transition (0 none,
 // 1 occupied, 2 vacated), epoch, cluster total after (-1: unchanged)}.
@@ -42,7 +42,8 @@ return redis.call('PUBLISH', ARGV[3], ARGV[1])
 // the node sets to 0 of which Redis holds no record, not even the node's
 // registration of it, had been written and was lost (Redis restarted
 // empty): with no subscriber left anywhere, the channel is vacated all
-// the same.
+// the same. Not when the node was swept (the marker): the cleanup removed
+// the count, and reported the vacancy if there was one.
 var setCount = rueidis.NewLuaScript(`
 local added = redis.call('ZADD', KEYS[4], 'NX', ARGV[6], ARGV[1])
 local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
@@ -53,7 +54,7 @@ if n > 0 then
   redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
 else
   redis.call('HDEL', KEYS[1], ARGV[1])
-  lost = redis.call('HDEL', KEYS[3], ARGV[4]) == 0
+  lost = redis.call('HDEL', KEYS[3], ARGV[4]) == 0 and redis.call('EXISTS', KEYS[7]) == 0
 end
 local ev, epoch, total = 0, 0, -1
 if n == 0 and old == 0 and lost and ARGV[7] == '1' and
@@ -81,13 +82,14 @@ end
 return {added, ev, epoch, total}
 `)
 
-// setUser: KEYS user, registry, nodes; ARGV node, n, registry field,
+// setUser: KEYS user, registry, nodes, swept marker; ARGV node, n, registry field,
 // registry value, online message, offline message, control channel,
 // deadline. The user's cluster-wide transitions are published here, so
 // they happen once and in order. A user this node goes offline for whom
 // Redis holds no record at all, not even this node's registration of
 // them, was online here and its records were lost (Redis restarted
 // empty): the user is offline for the cluster all the same, and said so.
+// Not when the node was swept (the marker): the cleanup said so already.
 var setUser = rueidis.NewLuaScript(`
 local added = redis.call('ZADD', KEYS[3], 'NX', ARGV[8], ARGV[1])
 local before = redis.call('EXISTS', KEYS[1])
@@ -97,7 +99,7 @@ if tonumber(ARGV[2]) > 0 then
   redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
 else
   redis.call('HDEL', KEYS[1], ARGV[1])
-  lost = redis.call('HDEL', KEYS[2], ARGV[3]) == 0
+  lost = redis.call('HDEL', KEYS[2], ARGV[3]) == 0 and redis.call('EXISTS', KEYS[4]) == 0
 end
 local after = redis.call('EXISTS', KEYS[1])
 if before == 0 and after == 1 then
@@ -173,13 +175,17 @@ end
 return {1, epoch}
 `)
 
-// lostLeave: KEYS counts, pending removal, epoch counter; ARGV user,
-// track ('1': report transitions), hold ms. For the leave of a connection
-// Redis has no record of any more (see Broker.lostLeave): the user is gone
-// unless a connection of theirs is still counted, and then, when tracked,
-// the removal is recorded as pending, as the leave script records it.
+// lostLeave: KEYS counts, pending removal, epoch counter, swept marker;
+// ARGV user, track ('1': report transitions), hold ms. For the leave of a
+// connection Redis has no record of any more (see Broker.lostLeave): the
+// user is gone unless a connection of theirs is still counted, and then,
+// when tracked, the removal is recorded as pending, as the leave script
+// records it. A connection of a node that was swept (the marker) was
+// removed by the cleanup, which announced the removal if it was the
+// user's last: it is not announced again.
 // Returns {gone (1 or 0), epoch of the pending removal (0: not tracked)}.
 var lostLeave = rueidis.NewLuaScript(`
+if redis.call('EXISTS', KEYS[4]) == 1 then return {0, 0} end
 if tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') > 0 then return {0, 0} end
 local epoch = 0
 if ARGV[2] == '1' then
@@ -220,12 +226,15 @@ end
 return out
 `)
 
-// cleanup removes everything a node registered: KEYS nodes, registry;
-// ARGV node, now (ms; empty: the node removes itself), control channel,
-// track ('1': record and return the transitions), hold ms.
+// cleanup removes everything a node registered: KEYS nodes, registry,
+// swept marker; ARGV node, now (ms; empty: the node removes itself),
+// control channel, track ('1': record and return the transitions), hold
+// ms, swept marker ttl ms.
 // When now is given the node must have expired, and only the caller whose
 // ZREM removed it goes on: with several survivors sweeping at once, one
-// cleans up. Members who lost their last connection get KindMemberRemoved
+// cleans up. It then sets the swept marker: the node may be alive behind a
+// partition, and what it finds missing when it is back was removed and
+// announced here, not lost (see setCount, setUser, lostLeave). Members who lost their last connection get KindMemberRemoved
 // and users who went offline KindUserOffline, published here from the
 // messages stored in the registry, so that a user coming back on another
 // node at the same moment is announced after, not before, the removal.
@@ -239,6 +248,7 @@ if ARGV[2] ~= '' then
   local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
   if not s or tonumber(s) > tonumber(ARGV[2]) then return {0, 0, 0, 0} end
   if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return {0, 0, 0, 0} end
+  redis.call('SET', KEYS[3], '1', 'PX', ARGV[6])
 else
   redis.call('ZREM', KEYS[1], ARGV[1])
 end

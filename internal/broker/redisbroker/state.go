@@ -151,7 +151,7 @@ func (b *Broker) flush(c rueidis.Client) error {
 			offline.Kind = broker.KindUserOffline
 			off := string(broker.AppendWire(nil, &offline))
 			execs[i] = rueidis.LuaExec{
-				Keys: []string{ukey, reg, b.k.nodes()},
+				Keys: []string{ukey, reg, b.k.nodes(), b.k.swept(b.node)},
 				Args: []string{b.node, strconv.Itoa(w.n), "u" + ukey, segs(ukey, off, w.k.name),
 					string(broker.AppendWire(nil, &online)), off, b.k.control(), dl},
 			}
@@ -164,7 +164,7 @@ func (b *Broker) flush(c rueidis.Client) error {
 			occ, apps := b.k.occ(w.k.app, w.k.name), b.k.apps(w.k.app)
 			vac := b.k.pendingVacancy(w.k.app, w.k.name)
 			execs[i] = rueidis.LuaExec{
-				Keys: []string{occ, apps, reg, b.k.nodes(), vac, b.k.epochs()},
+				Keys: []string{occ, apps, reg, b.k.nodes(), vac, b.k.epochs(), b.k.swept(b.node)},
 				Args: []string{b.node, strconv.Itoa(w.n), w.k.name, "o" + occ,
 					segs(occ, apps, w.k.name, w.k.app, vac, b.k.epochs()), dl, b.tracking(w.k.app), holdMS},
 			}

@@ -1129,3 +1129,91 @@ func TestRetriedLeaveAfterStateLost(t *testing.T) {
 		t.Fatalf("watcher got %+v, want alice's removal only (bob has a connection left)", got)
 	}
 }
+
+// TestNothingAnnouncedAgainAfterSweep: a node cut off from Redis for
+// longer than node_ttl is swept by the others, whose cleanup announces its
+// members' removal, its users' offline and its channels' vacancy. What
+// the node then finds missing when it is back was removed, not lost: a
+// member who left meanwhile (directly, or by a retried leave), a user gone
+// offline and a channel vacated are not announced a second time, nor
+// recorded as a second pending transition for the webhooks.
+func TestNothingAnnouncedAgainAfterSweep(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := t.Context()
+	// Two nodes are cut off: one with members, one with a subscriber and
+	// a user (the members' node registers its state again as soon as a
+	// leave finds it missing, which would make the others' changes
+	// ordinary ones).
+	b := newBroker(t, srv, nil)
+	b2 := newBroker(t, srv, nil)
+	sweeper := newBroker(t, srv, func() time.Time { return time.Now().Add(2 * time.Hour) })
+	var mu sync.Mutex
+	var trans, heard []string
+	record := func(node string) broker.TransitionHandler {
+		return func(tr broker.Transition) {
+			if tr.Epoch > 0 {
+				mu.Lock()
+				trans = append(trans, fmt.Sprintf("%s:%v:%s%s", node, tr.Kind, tr.Channel, tr.UserID))
+				mu.Unlock()
+			}
+		}
+	}
+	b.SetTransitionHandler(record("b"), nil)
+	b2.SetTransitionHandler(record("b2"), nil)
+	sweeper.SetTransitionHandler(record("sweeper"), nil)
+	sweeper.SetHandler(func(m broker.Message) {
+		if m.Kind == broker.KindMemberRemoved || m.Kind == broker.KindUserOffline {
+			mu.Lock()
+			heard = append(heard, map[broker.Kind]string{broker.KindMemberRemoved: "removed", broker.KindUserOffline: "offline"}[m.Kind]+":"+m.UserID)
+			mu.Unlock()
+		}
+	})
+	sweeper.SetLocalCount("app", "presence-x", 1)
+	if err := sweeper.AwaitInterest(ctx, "app", "presence-x"); err != nil {
+		t.Fatal(err)
+	}
+	b2.SetLocalCount("app", "ch", 1)
+	b2.SetLocalUser("app", "alice", 1)
+	for _, m := range []struct{ conn, user string }{{"1.1", "alice"}, {"1.2", "bob"}} {
+		if _, err := b.Join(ctx, "app", "presence-x", m.conn, broker.Member{UserID: m.user}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the count and the user", func() bool {
+		n, err := b.SubscriptionCount(ctx, "app", "ch")
+		on, err2 := b.OnlineUsers(ctx, "app", []string{"alice"})
+		return err == nil && err2 == nil && n == 1 && len(on) == 1
+	})
+	// Bob's leave fails, and waits for a retry.
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := b.Leave(gone, "app", "presence-x", "1.2", "bob"); err == nil {
+		t.Fatal("Leave with an ended context succeeded")
+	}
+	if err := sweeper.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	snapshot := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		a, h := slices.Clone(trans), slices.Clone(heard)
+		slices.Sort(a)
+		slices.Sort(h)
+		return strings.Join(a, " ") + " | " + strings.Join(h, " ")
+	}
+	want := "sweeper:member_removed:presence-xalice sweeper:member_removed:presence-xbob sweeper:vacated:ch" +
+		" | offline:alice removed:alice removed:bob"
+	waitFor(t, "the sweep's announcements", func() bool { return snapshot() == want })
+
+	if last, err := b.Leave(ctx, "app", "presence-x", "1.1", "alice"); err != nil || last {
+		t.Errorf("Leave after the sweep = %v, %v; want false (the sweep announced the removal)", last, err)
+	}
+	waitFor(t, "the retried leave", func() bool { return b.Heartbeat(ctx) == nil && b.PendingLeaves() == 0 })
+	b2.SetLocalCount("app", "ch", 0)
+	b2.SetLocalUser("app", "alice", 0)
+	waitFor(t, "the other node written again", func() bool { return b2.Heartbeat(ctx) == nil })
+	time.Sleep(300 * time.Millisecond)
+	if got := snapshot(); got != want {
+		t.Fatalf("after the sweep:\n got %s\nwant %s", got, want)
+	}
+}
