@@ -64,8 +64,19 @@ func (b *Broker) writer() {
 }
 
 type countWrite struct {
-	k chanKey
-	n int
+	k    chanKey
+	n    int
+	sent bool // in usersSent or countsSent before this write
+}
+
+// unsent takes back the mark of a write that Redis certainly did not
+// apply (refused, or never sent) and that was the key's first: Redis
+// holds nothing of it, and an offline or vacancy written for it later
+// would be announced as if its records had been lost. b.mu is held.
+func unsent(sent map[chanKey]struct{}, w countWrite, err error) {
+	if !w.sent && notSent(err) {
+		delete(sent, w.k)
+	}
 }
 
 func (b *Broker) flush(c rueidis.Client) error {
@@ -77,14 +88,15 @@ func (b *Broker) flush(c rueidis.Client) error {
 		}
 		delete(b.dirtyCnt, k)
 		n := b.counts[k]
-		if _, sent := b.countsSent[k]; n == 0 && !sent {
+		_, sent := b.countsSent[k]
+		if n == 0 && !sent {
 			continue // as for users below
 		}
 		if n > 0 {
 			b.countsSent[k] = struct{}{}
 		}
 		b.writing[k] = struct{}{}
-		cw = append(cw, countWrite{k, n})
+		cw = append(cw, countWrite{k, n, sent})
 	}
 	for k := range b.dirtyUser {
 		if len(cw)+len(uw) >= flushBatch {
@@ -92,7 +104,8 @@ func (b *Broker) flush(c rueidis.Client) error {
 		}
 		delete(b.dirtyUser, k)
 		n := b.users[k]
-		if _, sent := b.usersSent[k]; n == 0 && !sent {
+		_, sent := b.usersSent[k]
+		if n == 0 && !sent {
 			// Online and offline again before it was written: Redis
 			// has nothing of it to remove, nor the cluster to hear.
 			continue
@@ -100,7 +113,7 @@ func (b *Broker) flush(c rueidis.Client) error {
 		if n > 0 {
 			b.usersSent[k] = struct{}{}
 		}
-		uw = append(uw, countWrite{k, n})
+		uw = append(uw, countWrite{k, n, sent})
 	}
 	more := len(b.dirtyCnt)+len(b.dirtyUser) > 0
 	b.mu.Unlock()
@@ -127,6 +140,7 @@ func (b *Broker) flush(c rueidis.Client) error {
 				failed = err
 				b.mu.Lock()
 				dirty[ws[i].k] = struct{}{}
+				unsent(b.usersSent, ws[i], err)
 				b.mu.Unlock()
 				continue
 			}
@@ -178,6 +192,7 @@ func (b *Broker) flush(c rueidis.Client) error {
 				failed = err
 				b.mu.Lock()
 				b.dirtyCnt[cw[i].k] = struct{}{}
+				unsent(b.countsSent, cw[i], err)
 				b.mu.Unlock()
 				continue
 			}

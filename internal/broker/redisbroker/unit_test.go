@@ -1217,3 +1217,64 @@ func TestNothingAnnouncedAgainAfterSweep(t *testing.T) {
 		t.Fatalf("after the sweep:\n got %s\nwant %s", got, want)
 	}
 }
+
+// TestRefusedWritesAnnounceNothing: a count or a user whose write Redis
+// refused (an error reply: out of memory, a read-only replica, an ACL)
+// was never recorded: when it goes back to 0 before a write succeeds,
+// nothing is announced, where a write that may have been applied and
+// was lost since would be announced (channel vacated, user offline).
+func TestRefusedWritesAnnounceNothing(t *testing.T) {
+	srv := redistest.Start(t)
+	raw := rawClient(t, srv)
+	ctx := t.Context()
+	acl := func(rules ...string) {
+		t.Helper()
+		cmd := raw.B().Arbitrary("ACL", "SETUSER", "node").Args(append([]string{"on", ">pw", "~*", "&*"}, rules...)...).Build()
+		if err := raw.Do(ctx, cmd).Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acl("+@all")
+	b := newBroker(t, srv, nil, func(o *redisbroker.Options) { o.URL = "redis://node:pw@" + srv.Addr() + "/0" })
+	var mu sync.Mutex
+	var got []string
+	b.SetTransitionHandler(func(tr broker.Transition) {
+		if tr.Kind == broker.TransitionVacated || tr.Kind == broker.TransitionOccupied {
+			mu.Lock()
+			got = append(got, fmt.Sprintf("%v:%s", tr.Kind, tr.Channel))
+			mu.Unlock()
+		}
+	}, nil)
+	watcher := newBroker(t, srv, nil)
+	watcher.SetHandler(func(m broker.Message) {
+		if m.Kind == broker.KindUserOnline || m.Kind == broker.KindUserOffline {
+			mu.Lock()
+			got = append(got, fmt.Sprintf("%v:%s", m.Kind == broker.KindUserOnline, m.UserID))
+			mu.Unlock()
+		}
+	})
+	watcher.SetLocalCount("app", "w", 1)
+	if err := watcher.AwaitInterest(ctx, "app", "w"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the node connected", b.Connected)
+
+	acl("+@all", "-@scripting")
+	b.SetLocalCount("app", "ch", 1)
+	b.SetLocalUser("app", "alice", 1)
+	time.Sleep(300 * time.Millisecond) // the writer tries, and is refused
+	b.SetLocalCount("app", "ch", 0)
+	b.SetLocalUser("app", "alice", 0)
+	acl("+@all")
+	b.SetLocalCount("app", "last", 1)
+	waitFor(t, "the last channel written", func() bool {
+		n, err := watcher.SubscriptionCount(ctx, "app", "last")
+		return err == nil && n == 1
+	})
+	time.Sleep(300 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if e := strings.Join(got, " "); e != "occupied:last" {
+		t.Fatalf("heard %s, want occupied:last only", e)
+	}
+}
