@@ -56,3 +56,11 @@ func (b *Broker) OwnReadyChannels() int {
 	}
 	return n
 }
+
+// MarkUnsure records a presence join as failed in a way that may have
+// applied it (a timeout), as Join does.
+func (b *Broker) MarkUnsure(app, channel, conn string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.unsure[presKey{app, channel, conn}] = struct{}{}
+}

@@ -63,10 +63,10 @@ func (b *Broker) Join(ctx context.Context, appID, channel, connID string, m brok
 	// script takes a connection still recorded for a repeated join, and
 	// the user would not be a new member, never announced again.
 	b.mu.Lock()
-	user, pending := b.leaves[k]
+	pl, pending := b.leaves[k]
 	b.mu.Unlock()
 	if pending {
-		if _, _, err := b.runLeave(ctx, c, appID, channel, connID, user, false); err != nil {
+		if _, _, err := b.runLeave(ctx, c, appID, channel, connID, pl.user, false); err != nil {
 			return false, b.fail("presence join", err)
 		}
 		b.mu.Lock()
@@ -176,14 +176,14 @@ func (b *Broker) Leave(ctx context.Context, appID, channel, connID, userID strin
 	// during an outage leaves nothing behind.
 	if (joined || unsure) && !errors.Is(err, broker.ErrClosed) {
 		b.mu.Lock()
-		b.leaves[k] = userID
+		b.leaves[k] = pendingLeave{userID, joined && m.UserID == userID}
 		b.mu.Unlock()
 	}
 	return false, err
 }
 
 // lostLeave handles the leave of a connection whose join had succeeded
-// (or, for a retried leave, may have) but which Redis no longer records:
+// (directly or retried) but which Redis no longer records:
 // Redis lost the presence records (it restarted empty, say) after the
 // join.
 // The other subscribers had the user in their lists and would keep them
@@ -248,12 +248,13 @@ func (b *Broker) runLeave(ctx context.Context, c rueidis.Client, appID, channel,
 // not would leave the member in every other subscriber's list.
 func (b *Broker) retryLeaves(ctx context.Context, c rueidis.Client) error {
 	b.mu.Lock()
-	pending := make(map[presKey]string, len(b.leaves))
-	for k, u := range b.leaves {
-		pending[k] = u
+	pending := make(map[presKey]pendingLeave, len(b.leaves))
+	for k, pl := range b.leaves {
+		pending[k] = pl
 	}
 	b.mu.Unlock()
-	for k, user := range pending {
+	for k, pl := range pending {
+		user := pl.user
 		unlock := b.presLock(k.conn)
 		b.mu.Lock()
 		_, still := b.leaves[k]
@@ -263,7 +264,11 @@ func (b *Broker) retryLeaves(ctx context.Context, c rueidis.Client) error {
 			continue
 		}
 		_, unrecorded, err := b.runLeave(ctx, c, k.app, k.channel, k.conn, user, true)
-		if err == nil && unrecorded && b.lostLeave(ctx, c, k.app, k.channel, user) {
+		// Only for a connection whose join had succeeded, as for a
+		// direct leave: one whose join failed in a way that may have
+		// applied it (a timeout) and that Redis has no record of was,
+		// far more likely, never recorded, and its user never announced.
+		if err == nil && unrecorded && pl.joined && b.lostLeave(ctx, c, k.app, k.channel, user) {
 			// The records were lost meanwhile: the script had nothing
 			// to announce the removal from.
 			removed := broker.Message{Kind: broker.KindMemberRemoved, AppID: k.app, Channel: k.channel, UserID: user}

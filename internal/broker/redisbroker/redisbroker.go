@@ -136,7 +136,7 @@ type Broker struct {
 	usersSent  map[chanKey]struct{}
 	countsSent map[chanKey]struct{}
 	subDirty   map[chanKey]struct{}       // interest changes not yet (un)subscribed
-	leaves     map[presKey]string         // failed leaves to retry -> user id
+	leaves     map[presKey]pendingLeave   // failed leaves to retry
 	unsure     map[presKey]struct{}       // failed joins that may have been applied
 	announce   map[presKey]broker.Message // members re-registered as new, to announce
 
@@ -164,6 +164,13 @@ var (
 type chanKey struct{ app, name string }
 
 type presKey struct{ app, channel, conn string }
+
+// pendingLeave is a failed leave to retry: the user, and whether the
+// connection's join had succeeded (not merely may have).
+type pendingLeave struct {
+	user   string
+	joined bool
+}
 
 type interest struct {
 	ready   bool
@@ -252,7 +259,7 @@ func New(ctx context.Context, o Options) (*Broker, error) {
 		usersSent:  map[chanKey]struct{}{},
 		countsSent: map[chanKey]struct{}{},
 		subDirty:   map[chanKey]struct{}{},
-		leaves:     map[presKey]string{},
+		leaves:     map[presKey]pendingLeave{},
 		unsure:     map[presKey]struct{}{},
 		announce:   map[presKey]broker.Message{},
 		presence:   map[presKey]broker.Member{},

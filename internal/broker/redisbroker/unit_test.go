@@ -1278,3 +1278,50 @@ func TestRefusedWritesAnnounceNothing(t *testing.T) {
 		t.Fatalf("heard %s, want occupied:last only", e)
 	}
 }
+
+// TestRetriedLeaveOfUnsureJoin: the leave of a connection whose join
+// failed in a way that may have applied it is retried; when the retry
+// finds no record, the join was not applied, and nobody is told of a
+// removal (nor the backend sent a member_removed) for a user never added.
+func TestRetriedLeaveOfUnsureJoin(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := t.Context()
+	b := newBroker(t, srv, nil)
+	var mu sync.Mutex
+	var got []string
+	b.SetTransitionHandler(func(tr broker.Transition) {
+		mu.Lock()
+		got = append(got, fmt.Sprintf("%v:%s", tr.Kind, tr.UserID))
+		mu.Unlock()
+	}, nil)
+	watcher := newBroker(t, srv, nil)
+	watcher.SetHandler(func(m broker.Message) {
+		if m.Kind == broker.KindMemberRemoved {
+			mu.Lock()
+			got = append(got, "announced:"+m.UserID)
+			mu.Unlock()
+		}
+	})
+	watcher.SetLocalCount("app", "presence-x", 1)
+	if err := watcher.AwaitInterest(ctx, "app", "presence-x"); err != nil {
+		t.Fatal(err)
+	}
+	// Mallory's join timed out before it reached Redis, and the leave
+	// that undoes it failed too.
+	b.MarkUnsure("app", "presence-x", "1.1")
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := b.Leave(gone, "app", "presence-x", "1.1", "mallory"); err == nil {
+		t.Fatal("Leave with an ended context succeeded")
+	}
+	if b.PendingLeaves() != 1 {
+		t.Fatal("the leave of an unsure join is not retried")
+	}
+	waitFor(t, "the retried leave", func() bool { return b.Heartbeat(ctx) == nil && b.PendingLeaves() == 0 })
+	time.Sleep(200 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 0 {
+		t.Fatalf("heard %v for a member never added", got)
+	}
+}
