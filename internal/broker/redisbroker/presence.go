@@ -66,7 +66,12 @@ func (b *Broker) Join(ctx context.Context, appID, channel, connID string, m brok
 	pl, pending := b.leaves[k]
 	b.mu.Unlock()
 	if pending {
-		if _, _, err := b.runLeave(ctx, c, appID, channel, connID, pl.user, false); err != nil {
+		// Rejoining as the same user, the removal is not announced: the
+		// join makes the user a member again and says so. As another
+		// user (a new subscribe with other channel_data), the old one
+		// may have lost their last connection here: the script announces
+		// it, or every member would keep them in their list for good.
+		if _, _, err := b.runLeave(ctx, c, appID, channel, connID, pl.user, pl.user != m.UserID); err != nil {
 			return false, b.fail("presence join", err)
 		}
 		b.mu.Lock()

@@ -1325,3 +1325,48 @@ func TestRetriedLeaveOfUnsureJoin(t *testing.T) {
 		t.Fatalf("heard %v for a member never added", got)
 	}
 }
+
+// TestJoinAfterFailedLeaveAsAnotherUser: a connection whose leave failed
+// joins the channel again before the leave was retried, as another user
+// (a new subscribe with other channel_data). The join does the leave
+// first; the old user, whose last connection that was, is announced as
+// removed, or every member would keep them in their list for good.
+func TestJoinAfterFailedLeaveAsAnotherUser(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := t.Context()
+	b := newBroker(t, srv, nil)
+	var mu sync.Mutex
+	var got []string
+	watcher := newBroker(t, srv, nil)
+	watcher.SetHandler(func(m broker.Message) {
+		mu.Lock()
+		got = append(got, fmt.Sprintf("%d %s", m.Kind, m.UserID))
+		mu.Unlock()
+	})
+	watcher.SetLocalCount("app", "presence-x", 1)
+	if err := watcher.AwaitInterest(ctx, "app", "presence-x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Join(ctx, "app", "presence-x", "1.1", broker.Member{UserID: "alice"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := b.Leave(gone, "app", "presence-x", "1.1", "alice"); err == nil {
+		t.Fatal("Leave with an ended context succeeded")
+	}
+	first, err := b.Join(ctx, "app", "presence-x", "1.1", broker.Member{UserID: "bob"}, 0)
+	if err != nil || !first {
+		t.Fatalf("Join as bob = %v, %v; want a new member", first, err)
+	}
+	want := fmt.Sprintf("%d alice", broker.KindMemberRemoved)
+	waitFor(t, "alice's removal", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Contains(got, want)
+	})
+	members, err := b.Members(ctx, "app", "presence-x")
+	if err != nil || len(members) != 1 || members[0].UserID != "bob" {
+		t.Fatalf("Members = %+v, %v; want bob alone", members, err)
+	}
+}
