@@ -325,7 +325,9 @@ func TestRefusals(t *testing.T) {
 		{"invalid channel in path", "GET", "/apps/42/channels/bad$name", "", good, 400, "invalid channel name"},
 		{"user id of 201 characters", "POST", "/apps/42/users/" + strings.Repeat("u", 201) + "/terminate_connections", "{}", good, 400, "invalid user id"},
 		{"user id not UTF-8", "POST", "/apps/42/users/%FF/terminate_connections", "{}",
-			func(f *fixture, m, p, b string) string { return good(f, m, "/apps/42/users/\xff/terminate_connections", b) }, 400, "invalid user id"},
+			func(f *fixture, m, p, b string) string {
+				return good(f, m, "/apps/42/users/\xff/terminate_connections", b)
+			}, 400, "invalid user id"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
