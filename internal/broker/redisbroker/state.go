@@ -341,6 +341,14 @@ func (b *Broker) OnlineUsers(ctx context.Context, appID string, ids []string) ([
 	return out, nil
 }
 
+// heartbeatRetry is how long the keeper waits before trying a heartbeat
+// again after failures consecutive failed ones before the last: a second,
+// doubling, at most refresh.
+func heartbeatRetry(failures int, refresh time.Duration) time.Duration {
+	d := time.Second << min(failures, 16)
+	return min(d, refresh)
+}
+
 // keeper heartbeats and sweeps every Refresh, and re-registers the node
 // when its registration was found missing.
 func (b *Broker) keeper() {
@@ -359,16 +367,22 @@ func (b *Broker) keeper() {
 	// A failed heartbeat is tried again within a second, not a Refresh
 	// later: one kicked when the subscriptions came back may meet a
 	// command connection that is still reconnecting, and the node's state
-	// must be registered again as soon as Redis takes it.
+	// must be registered again as soon as Redis takes it. Failing again,
+	// it waits twice as long each time, up to a Refresh: a Redis that
+	// keeps refusing (out of memory, say) is not sent the node's whole
+	// registration every second.
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	defer retry.Stop()
+	failures := 0
 	for {
 		ctx, cancel := context.WithTimeout(b.ctx, b.refresh)
 		if err := b.Heartbeat(ctx); err != nil {
 			upSince = time.Time{}
-			retry.Reset(min(b.refresh, time.Second))
+			retry.Reset(heartbeatRetry(failures, b.refresh))
+			failures++
 		} else {
+			failures = 0
 			if upSince.IsZero() {
 				upSince = b.now()
 			}
