@@ -80,30 +80,30 @@ func Parse(buf []byte, h *Head) Result {
 		}
 		i = next
 		switch {
-		case equalFold(name, "host"):
+		case EqualFold(name, "host"):
 			if sawHost || !validHost(value) {
 				return Declined
 			}
 			sawHost, h.Host = true, value
-		case equalFold(name, "content-length"):
+		case EqualFold(name, "content-length"):
 			n, ok := contentLength(value)
 			if sawLength || !ok {
 				return Declined
 			}
 			sawLength, h.ContentLength = true, n
-		case equalFold(name, "connection"):
+		case EqualFold(name, "connection"):
 			switch {
 			case sawConnection:
 				return Declined
-			case equalFold(value, "keep-alive"):
-			case equalFold(value, "close"):
+			case EqualFold(value, "keep-alive"):
+			case EqualFold(value, "close"):
 				h.Close = true
 			default:
 				return Declined
 			}
 			sawConnection = true
-		case equalFold(name, "transfer-encoding"), equalFold(name, "expect"),
-			equalFold(name, "upgrade"), equalFold(name, "te"), equalFold(name, "trailer"):
+		case EqualFold(name, "transfer-encoding"), EqualFold(name, "expect"),
+			EqualFold(name, "upgrade"), EqualFold(name, "te"), EqualFold(name, "trailer"):
 			// Framing or a response the fast path does not give.
 			return Declined
 		}
@@ -265,9 +265,10 @@ func tchar(c byte) bool {
 	return false
 }
 
-// equalFold compares b with lower, which is in lower case, ignoring the
-// case of ASCII letters in b.
-func equalFold(b []byte, lower string) bool {
+// EqualFold compares b with lower, which is in lower case, ignoring the
+// case of ASCII letters in b: a header name or token as HTTP compares it,
+// without the allocation of bytes.EqualFold's Unicode folding.
+func EqualFold(b []byte, lower string) bool {
 	if len(b) != len(lower) {
 		return false
 	}

@@ -1,6 +1,10 @@
 package server
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/heraldhq/herald/internal/http1"
+)
 
 // framing follows the requests net/http reads from a connection just far
 // enough to see each head whole. net/http serves a request that declares
@@ -145,13 +149,13 @@ func (f *framing) endLine() bool {
 	case !ok:
 		// No colon in what was kept: a name longer than either below, or
 		// a line net/http refuses.
-	case asciiFold(name, "content-length"):
+	case http1.EqualFold(name, "content-length"):
 		v, ok := parseContentLength(value)
 		if !ok || n > len(f.line) || f.sawCL && v != f.contentLen {
 			f.clBad = true
 		}
 		f.sawCL, f.contentLen = true, v
-	case asciiFold(name, "transfer-encoding"):
+	case http1.EqualFold(name, "transfer-encoding"):
 		f.sawTE = true
 	}
 	return false
@@ -172,22 +176,4 @@ func parseContentLength(b []byte) (int64, bool) {
 		v = v*10 + int64(c-'0')
 	}
 	return v, true
-}
-
-// asciiFold reports whether b is lower, ignoring ASCII case; lower is in
-// lower case.
-func asciiFold(b []byte, lower string) bool {
-	if len(b) != len(lower) {
-		return false
-	}
-	for i := range len(b) {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
 }
