@@ -41,19 +41,20 @@ func temporary(code int) bool { return code == ErrInternal || code == ErrTooMany
 // reason: centrifuge-js treats a terminal code (3500-3999) as final only
 // when the reason is non-empty and does not parse as JSON.
 const (
-	CloseShutdown         = 3001
-	CloseInternal         = 3004
-	CloseExpired          = 3005
-	CloseSubExpired       = 3006
-	CloseSlow             = 3008
-	CloseNoPong           = 3012
-	CloseTooManyRequests  = 3013
-	CloseInvalidToken     = 3500
-	CloseBadRequest       = 3501
-	CloseStale            = 3502
-	CloseForceDisconnect  = 3503
-	CloseConnectionLimit  = 3504
-	ClosePermissionDenied = 3507
+	CloseShutdown          = 3001
+	CloseInternal          = 3004
+	CloseExpired           = 3005
+	CloseSubExpired        = 3006
+	CloseSlow              = 3008
+	CloseInsufficientState = 3010
+	CloseNoPong            = 3012
+	CloseTooManyRequests   = 3013
+	CloseInvalidToken      = 3500
+	CloseBadRequest        = 3501
+	CloseStale             = 3502
+	CloseForceDisconnect   = 3503
+	CloseConnectionLimit   = 3504
+	ClosePermissionDenied  = 3507
 )
 
 // Unsubscribe push codes.

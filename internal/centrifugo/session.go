@@ -79,6 +79,9 @@ type subscription struct {
 	refused bool
 	// joinLeave: the client asked for join and leave pushes.
 	joinLeave bool
+	// server: made by the connection token's channels (a server-side
+	// subscription), not by a subscribe.
+	server bool
 }
 
 var (
@@ -460,24 +463,16 @@ func (s *Session) handleConnect(id uint32, req *ConnectRequest) {
 	// Server-side subscriptions: public and $ channels of the token's
 	// list, within the connection's allowance. They are subscribed after
 	// the reply is queued, so no publication precedes it.
-	var server []channel.Channel
 	res := connectResult{
 		Client: s.SocketID(), Version: s.fe.cfg.Version, expiring: ttl(s.expires, now),
 		Ping: int(s.fe.cfg.PingInterval / time.Second), Pong: true,
 	}
-	for _, name := range claims.Channels {
-		ch, _, err := channel.ParseToken(name, s.app.MaxChannelNameLength)
-		if err != nil || ch.Kind != channel.Public || len(server) >= s.app.MaxSubscriptionsPerConnection {
-			continue
-		}
+	server := s.serverChannels(claims.Channels)
+	for _, ch := range server {
 		if res.Subs == nil {
 			res.Subs = map[string]json.RawMessage{}
 		}
-		if _, dup := res.Subs[ch.Name]; dup {
-			continue
-		}
 		res.Subs[ch.Name] = emptyObject
-		server = append(server, ch)
 	}
 	s.nextPing = now.Add(s.fe.cfg.PingInterval)
 	connectReply := reply(id, "connect", mustJSON(res))
@@ -489,7 +484,7 @@ func (s *Session) handleConnect(id uint32, req *ConnectRequest) {
 		s.send(connectReply)
 		for _, ch := range server {
 			s.subSeq++
-			s.addSub(&subscription{ch: ch, id: s.subSeq})
+			s.addSub(&subscription{ch: ch, id: s.subSeq, server: true})
 			s.fe.hub.Subscribe(s.app.ID, ch.Name, s)
 		}
 		s.arm(now)
@@ -502,7 +497,7 @@ func (s *Session) handleConnect(id uint32, req *ConnectRequest) {
 	subs := make([]*subscription, len(server))
 	for i, ch := range server {
 		s.subSeq++
-		subs[i] = &subscription{ch: ch, id: s.subSeq}
+		subs[i] = &subscription{ch: ch, id: s.subSeq, server: true}
 		subs[i].pending, _ = s.fe.hub.SubscribePending(s.app.ID, ch.Name, s)
 		s.addSub(subs[i])
 	}
@@ -529,6 +524,45 @@ func (s *Session) handleConnect(id uint32, req *ConnectRequest) {
 		s.rest = nil
 		s.resume(rest)
 	})
+}
+
+// serverChannels are the server-side subscriptions a connection token's
+// channel list makes: its public and $ channels with valid names, each
+// once, at most the app's subscription limit of them; the others are
+// skipped.
+func (s *Session) serverChannels(names []string) []channel.Channel {
+	var out []channel.Channel
+	seen := map[string]bool{}
+	for _, name := range names {
+		ch, _, err := channel.ParseToken(name, s.app.MaxChannelNameLength)
+		if err != nil || ch.Kind != channel.Public || seen[ch.Name] || len(out) >= s.app.MaxSubscriptionsPerConnection {
+			continue
+		}
+		seen[ch.Name] = true
+		out = append(out, ch)
+	}
+	return out
+}
+
+// serverChannelsChanged reports whether a refreshed connection token's
+// channel list differs from the server-side subscriptions the connection
+// has: it lists a channel the connection is not in, or no longer lists
+// one the connection was subscribed to by its token.
+func (s *Session) serverChannelsChanged(names []string) bool {
+	want := s.serverChannels(names)
+	listed := make(map[string]bool, len(want))
+	for _, ch := range want {
+		if _, ok := s.subs[ch.Name]; !ok {
+			return true
+		}
+		listed[ch.Name] = true
+	}
+	for name, sub := range s.subs {
+		if sub.server && !listed[name] {
+			return true
+		}
+	}
+	return false
 }
 
 // maxHeldMessages bounds the messages a connection may send while its
@@ -970,6 +1004,14 @@ func (s *Session) handleRefresh(id uint32, req *RefreshRequest) {
 		return
 	case expiredAt(claims.Expires, now):
 		s.send(errorReply(id, ErrExpired))
+		return
+	case s.serverChannelsChanged(claims.Channels):
+		// The token's channels are what the backend grants now: keeping
+		// a server-side subscription the new token no longer lists would
+		// outlive its revocation for as long as the client refreshes.
+		// Centrifugo closes 3010, after which the client reconnects and
+		// the token's channels are subscribed afresh.
+		s.disconnect(CloseInsufficientState, "insufficient state", hub.ReasonUnauthorized)
 		return
 	}
 	s.expires = claims.Expires

@@ -754,3 +754,51 @@ func TestPresenceJoinRate(t *testing.T) {
 		t.Fatalf("the watcher got %v, want one join", got)
 	}
 }
+
+// Server-side subscriptions follow the connection token: a refresh whose
+// token no longer lists a channel (access revoked), or lists one the
+// connection is not in, closes 3010 "insufficient state", as Centrifugo
+// does, so that the client reconnects and gets the token's channels. A
+// token with the same channels keeps the connection; channels the token
+// could not subscribe (a presence- one) do not count.
+func TestRefreshChecksServerSideChannels(t *testing.T) {
+	n := newTestNode(t, apps.App{})
+	connect := func() *testConn {
+		tc := n.dial(t)
+		tc.cmd(1, "connect", map[string]any{"token": token(t, map[string]any{"sub": "u1", "channels": []string{"news", "$feed", "presence-x"}})})
+		tc.replies()
+		return tc
+	}
+	refresh := func(tc *testConn, channels ...string) {
+		tc.cmd(2, "refresh", map[string]any{"token": token(t, map[string]any{"sub": "u1", "channels": channels})})
+	}
+
+	tc := connect()
+	refresh(tc, "$feed", "news", "news", "presence-x")
+	if r := tc.replies(); len(r) != 1 || r[0]["refresh"] == nil {
+		t.Fatalf("same channels: %v", r)
+	}
+	tc.expectOpen()
+
+	tc = connect()
+	refresh(tc, "news")
+	tc.expect()
+	tc.expectClosed(CloseInsufficientState, "insufficient state")
+	publish(t, n, broker.Message{Channel: "$feed", Event: "e", Data: "1"})
+	tc.expect()
+
+	tc = connect()
+	refresh(tc, "news", "$feed", "$more")
+	tc.expect()
+	tc.expectClosed(CloseInsufficientState, "insufficient state")
+
+	// A channel the client subscribed itself counts as subscribed.
+	tc = connect()
+	tc.cmd(3, "subscribe", map[string]any{"channel": "sports"})
+	tc.replies()
+	refresh(tc, "news", "$feed", "sports")
+	if r := tc.replies(); len(r) != 1 || r[0]["refresh"] == nil {
+		t.Fatalf("a channel subscribed by the client: %v", r)
+	}
+	tc.expectOpen()
+}
