@@ -802,3 +802,21 @@ func TestRefreshChecksServerSideChannels(t *testing.T) {
 	}
 	tc.expectOpen()
 }
+
+// A token presented before its nbf (the backend's clock is ahead) is
+// answered as an expired one, as Centrifugo does: 109, after which
+// centrifuge-js fetches a fresh token and tries again, not 3500 or 103,
+// after which it gives up for good.
+func TestTokenBeforeNotBefore(t *testing.T) {
+	n := newTestNode(t, apps.App{})
+	nbf := start.Add(time.Second).Unix()
+	tc := n.dial(t)
+	tc.cmd(1, "connect", map[string]any{"token": token(t, map[string]any{"sub": "u1", "nbf": nbf})})
+	tc.expect(`{"error":{"code":109,"message":"token expired"},"id":1}`)
+	tc.expectOpen()
+
+	tc = n.connect(t, "u1")
+	tc.cmd(2, "subscribe", map[string]any{"channel": "$s", "token": token(t, map[string]any{"sub": "u1", "channel": "$s", "nbf": nbf})})
+	tc.expect(`{"error":{"code":109,"message":"token expired"},"id":2}`)
+	tc.expectOpen()
+}

@@ -19,10 +19,9 @@
 // contain the configured audience and iss must equal the configured issuer
 // (each only when configured); exp is checked with no leeway, a token being
 // expired from the second exp names (now >= exp gives ErrExpired); a token
-// without exp never expires. A nbf in the future makes the token invalid
-// (Centrifugo answers it like an expired token; here it is ErrInvalid, since
-// fetching a fresh token cannot help before nbf either). iat and jti are not
-// checked. A sub claim that is not a string, a connection token with a
+// without exp never expires. A nbf in the future gives ErrExpired too, as
+// Centrifugo answers it: the client fetches a fresh token, valid by then
+// when the backend's clock merely runs ahead. iat and jti are not checked. A sub claim that is not a string, a connection token with a
 // channel claim and a subscription token without one are invalid.
 //
 // Anonymous connections. A connection token with no sub (or an empty one)
@@ -59,13 +58,13 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// ErrExpired is a validly signed token whose exp has passed. A client can
-// fetch a fresh one.
+// ErrExpired is a validly signed token whose exp has passed, or whose nbf
+// has not come yet. A client can fetch a fresh one.
 var ErrExpired = errors.New("jwtauth: token expired")
 
 // ErrInvalid is any other refusal: a malformed token, alg none, an algorithm
-// with no configured key, a bad signature, a wrong aud or iss, a nbf in the
-// future, or claims of the wrong shape.
+// with no configured key, a bad signature, a wrong aud or iss, or claims of
+// the wrong shape.
 var ErrInvalid = errors.New("jwtauth: invalid token")
 
 // Keys are an app's verification keys and expected claims.
@@ -366,15 +365,19 @@ func (v *Verifier) parse(token string, now time.Time) (*claims, error) {
 	_, err := jwt.NewParser(opts...).ParseWithClaims(token, &c, v.key)
 	switch {
 	case err == nil:
-	case errors.Is(err, jwt.ErrTokenExpired) && !errors.Is(err, jwt.ErrTokenNotValidYet) &&
+	case (errors.Is(err, jwt.ErrTokenExpired) || errors.Is(err, jwt.ErrTokenNotValidYet)) &&
 		!errors.Is(err, jwt.ErrTokenInvalidAudience) && !errors.Is(err, jwt.ErrTokenInvalidIssuer) &&
 		!errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
 		// Reached only past the signature check: the parser verifies
-		// the signature before any claim. Expired and nothing else: a
-		// token that also fails another check (an aud or iss that is
-		// wrong, or missing when required, which the parser reports as
-		// a missing claim) is invalid, since a fresh token of the same
-		// kind would fail too.
+		// the signature before any claim. Expired, or not valid yet,
+		// and nothing else: a token that also fails another check (an
+		// aud or iss that is wrong, or missing when required, which the
+		// parser reports as a missing claim) is invalid, since a fresh
+		// token of the same kind would fail too. A token before its nbf
+		// is answered as expired, as Centrifugo does: a backend whose
+		// clock runs ahead of this node's signs nbf in its future, and
+		// a fresh token fetched a moment later is valid, whereas an
+		// invalid one makes the client give up for good.
 		return nil, ErrExpired
 	default:
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
