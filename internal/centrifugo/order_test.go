@@ -271,7 +271,7 @@ func esToken(t *testing.T, key *ecdsa.PrivateKey, claims map[string]any) string 
 }
 
 // A token whose check takes a public-key signature (milliseconds for
-// ES512, and a message may carry a hundred of them) is checked off the
+// ES512, and a message may carry hundreds of them) is checked off the
 // transport's loop, which serves many other connections: the command
 // waits, with the rest of its message and the messages sent meanwhile,
 // and all are handled in order once the check is done.

@@ -223,7 +223,11 @@ func (s *Session) handleMessage(data []byte) {
 		s.badRequest()
 		return
 	}
-	cmds, err := DecodeCommands(data, MaxCommandsPerFrame)
+	// centrifuge-js sends its connect (and, after a reconnect, its
+	// resubscriptions) with a subscribe for every subscription it has,
+	// in one message: a bound below what the app lets a connection
+	// subscribe would close such a client 3501, which it takes as final.
+	cmds, err := DecodeCommands(data, s.app.MaxSubscriptionsPerConnection+MaxCommandsPerFrame)
 	if err != nil {
 		s.badRequest()
 		return
@@ -271,7 +275,7 @@ type verdict struct {
 
 // costlyToken returns the token c's handler would check, when that check
 // may verify a public-key signature (milliseconds for ES512, and a message
-// may carry a hundred commands), and whether it is a connection token.
+// may carry hundreds of commands), and whether it is a connection token.
 // Such checks are made off the transport's loop, which serves many other
 // connections. A command may carry several requests: the one read here is
 // the one handle dispatches to, in handle's order, so that no token is

@@ -820,3 +820,29 @@ func TestTokenBeforeNotBefore(t *testing.T) {
 	tc.expect(`{"error":{"code":109,"message":"token expired"},"id":2}`)
 	tc.expectOpen()
 }
+
+// centrifuge-js sends its connect, or after a reconnect, with a
+// subscribe for every subscription it has, all in one message: a client
+// with more than a hundred channels must not be closed 3501 (which it
+// takes as final) for it. A message may carry a subscribe for each
+// channel the app lets a connection have, and a hundred commands more.
+func TestConnectBatchedWithManySubscribes(t *testing.T) {
+	n := newTestNode(t, apps.App{MaxSubscriptionsPerConnection: 300})
+	tc := n.dial(t)
+	var b strings.Builder
+	b.WriteString(`{"id":1,"connect":{"token":"` + token(t, map[string]any{"sub": "u1"}) + `"}}`)
+	for i := range 300 {
+		fmt.Fprintf(&b, "\n"+`{"id":%d,"subscribe":{"channel":"ch%d"}}`, i+2, i)
+	}
+	tc.HandleMessage([]byte(b.String()))
+	if r := tc.replies(); len(r) != 301 || r[0]["connect"] == nil || string(r[300]["subscribe"]) != "{}" {
+		t.Fatalf("%d replies", len(r))
+	}
+	tc.expectOpen()
+
+	// Past that bound the message is still refused.
+	tc = n.connect(t, "u2")
+	tc.HandleMessage([]byte(strings.Repeat(`{"id":9,"unsubscribe":{"channel":"x"}}`+"\n", 300+MaxCommandsPerFrame+1)))
+	tc.expect()
+	tc.expectClosed(CloseBadRequest, "bad request")
+}

@@ -12,7 +12,8 @@ import (
 	"fmt"
 )
 
-// MaxCommandsPerFrame bounds the commands one WebSocket message may carry.
+// MaxCommandsPerFrame bounds the commands one WebSocket message may carry
+// besides a subscribe for each channel the app lets a connection have.
 const MaxCommandsPerFrame = 100
 
 // Command is one client command. Exactly one of the request fields is set
