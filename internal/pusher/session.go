@@ -488,8 +488,11 @@ func (s *Session) queueSubscription(sub subscription, fn func(ctx context.Contex
 func (s *Session) newSub(ch channel.Channel, userID string, expires time.Time) subscription {
 	s.subSeq++
 	sub := subscription{ch: ch, id: uint64(s.subSeq)}
-	if userID != "" || !expires.IsZero() {
+	if userID != "" || !expires.IsZero() || ch.Kind == channel.Presence {
 		sub.grant = &subGrant{userID: userID}
+	}
+	if ch.Kind == channel.Presence {
+		sub.grant.s = s // its subscriber in the hub
 	}
 	if !expires.IsZero() {
 		sub.grant.expires = expires.UnixNano()
@@ -600,7 +603,9 @@ func (s *Session) subscribePresence(ch channel.Channel, d SubscribeData) {
 	// the list or announced afterwards, and nothing arrives before the
 	// confirmation.
 	sub := s.newSub(ch, member.UserID, expires)
-	sub.pending, _ = s.fe.hub.SubscribePending(s.app.ID, ch.Name, s)
+	// Through the grant, which keeps the member's own announcements from
+	// it (see subGrant.Deliver).
+	sub.pending, _ = s.fe.hub.SubscribePending(s.app.ID, ch.Name, sub.grant)
 	s.subs.add(sub)
 	bm := broker.Member{UserID: member.UserID, Info: member.UserInfo}
 	maxMembers := s.app.MaxPresenceMembers
@@ -709,11 +714,7 @@ func (s *Session) handleUnsubscribe(m Message) {
 // connection.
 func (s *Session) leave(sub subscription) {
 	name := sub.ch.Name
-	if sub.pending != nil {
-		s.fe.hub.Unsubscribe(s.app.ID, name, sub.pending)
-	} else {
-		s.fe.hub.Unsubscribe(s.app.ID, name, s)
-	}
+	s.fe.hub.Unsubscribe(s.app.ID, name, sub.subscriber(s))
 	if sub.ch.Kind != channel.Presence {
 		return
 	}

@@ -1,6 +1,7 @@
 package pusher
 
 import (
+	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/channel"
 	"github.com/heraldhq/herald/internal/hub"
 )
@@ -36,7 +37,39 @@ type subGrant struct {
 	// expires is when the JWT that authorized it expires, in unix
 	// nanoseconds; 0: never, or not authorized by a JWT.
 	expires int64
+	// s is set for a presence subscription, whose grant is its subscriber
+	// in the hub (see Deliver).
+	s *Session
 }
+
+var _ hub.Client = (*subGrant)(nil)
+
+// SocketID implements hub.Subscriber.
+func (g *subGrant) SocketID() string { return g.s.SocketID() }
+
+// Deliver implements hub.Subscriber for a presence subscription: the
+// channel's events, except the announcements about the connection's own
+// member. While the connection is a member its user is in the channel, so
+// an announcement about that user is stale or redundant: a removal
+// published by the user's previous last connection (another tab, or this
+// connection's own earlier subscription, left while this join was under
+// way), or the addition announced by the user's first connection after
+// this one's member list already had the user. Passed on, the removal
+// would take the member out of its own list (pusher-js deletes it, and
+// Laravel Echo reports it leaving), the addition report it joining.
+func (g *subGrant) Deliver(p *hub.Publication) {
+	if (p.Kind == broker.KindMemberAdded || p.Kind == broker.KindMemberRemoved) && p.UserID == g.userID {
+		return
+	}
+	g.s.Deliver(p)
+}
+
+// CloseWith implements hub.Client: a pending presence subscription that
+// held too much closes the connection as a slow consumer.
+func (g *subGrant) CloseWith(reason hub.CloseReason) { g.s.CloseWith(reason) }
+
+// Protocol implements hub.Client.
+func (g *subGrant) Protocol() string { return Protocol }
 
 // userID is the connection's presence member id on this channel, or "".
 func (s *subscription) userID() string {
@@ -44,6 +77,19 @@ func (s *subscription) userID() string {
 		return ""
 	}
 	return s.grant.userID
+}
+
+// subscriber is what stands for the subscription in the hub's channel: its
+// holder while pending, else its grant for a presence channel, else the
+// session.
+func (s *subscription) subscriber(sess *Session) hub.Subscriber {
+	switch {
+	case s.pending != nil:
+		return s.pending
+	case s.grant != nil && s.grant.s != nil:
+		return s.grant
+	}
+	return sess
 }
 
 // expires is when the subscription's JWT expires, in unix nanoseconds; 0:
