@@ -31,6 +31,7 @@ type target struct {
 	mu       sync.Mutex
 	queue    []*event
 	counts   map[string]*event // queued subscription_count by channel, replaced in place
+	misses   map[string]bool   // channels with a cache_miss queued
 	finished bool              // no more events will come
 	warned   bool              // a burst of drops was logged
 	wake     chan struct{}
@@ -40,7 +41,7 @@ func newTarget(d *Dispatcher, a *apps.App, w apps.Webhook) *target {
 	t := &target{
 		d: d, appID: a.ID, key: a.Key, secret: a.Secret, url: w.URL,
 		headers: http.Header{}, prefix: w.ChannelPrefix, suffix: w.ChannelSuffix,
-		counts: map[string]*event{}, wake: make(chan struct{}, 1),
+		counts: map[string]*event{}, misses: map[string]bool{}, wake: make(chan struct{}, 1),
 	}
 	for k, v := range w.Headers {
 		t.headers.Set(k, v)
@@ -61,7 +62,12 @@ func (t *target) wants(ev *event) bool {
 
 // enqueue adds an event, or drops it when the queue is full. A
 // subscription_count replaces the one of its channel still queued: only
-// the latest count matters.
+// the latest count matters. A cache_miss of a channel that has one queued
+// is the same news: it is left out, as Pusher de-duplicates the misses of
+// a channel's subscribers. Otherwise every subscribe to an empty cache
+// channel, which one client can repeat as fast as it likes, would be a
+// webhook event, and enough of them would fill the queue and have the
+// app's other events dropped.
 func (t *target) enqueue(ev event) {
 	t.mu.Lock()
 	if ev.Name == nameSubscriptionCount {
@@ -70,6 +76,10 @@ func (t *target) enqueue(ev event) {
 			t.mu.Unlock()
 			return
 		}
+	}
+	if ev.Name == nameCacheMiss && t.misses[ev.Channel] {
+		t.mu.Unlock()
+		return
 	}
 	if len(t.queue) >= t.d.cfg.QueueSize {
 		warn := !t.warned
@@ -89,6 +99,9 @@ func (t *target) enqueue(ev event) {
 	}
 	if ev.Name == nameSubscriptionCount {
 		t.counts[ev.Channel] = p
+	}
+	if ev.Name == nameCacheMiss {
+		t.misses[ev.Channel] = true
 	}
 	t.mu.Unlock()
 	t.kick()
@@ -141,6 +154,9 @@ func (t *target) cut() (batch []*event, finished bool) {
 	for _, ev := range batch {
 		if ev.Name == nameSubscriptionCount && t.counts[ev.Channel] == ev {
 			delete(t.counts, ev.Channel)
+		}
+		if ev.Name == nameCacheMiss {
+			delete(t.misses, ev.Channel)
 		}
 	}
 	return batch, t.finished
@@ -203,6 +219,7 @@ func (t *target) dropAll() int {
 	n := len(t.queue)
 	t.queue = nil
 	clear(t.counts)
+	clear(t.misses)
 	return n
 }
 

@@ -510,3 +510,25 @@ func TestSettleRetried(t *testing.T) {
 		t.Errorf("dropped %d", got)
 	}
 }
+
+// TestCacheMissesDeduplicated: a cache channel's subscribers finding it
+// empty, many clients at once or one client subscribing again and again,
+// make one cache_miss while one is still queued: the backend is told the
+// channel needs filling, not once per subscribe, and the misses do not
+// crowd the other events out of the queue.
+func TestCacheMissesDeduplicated(t *testing.T) {
+	n := newNode(t, func(c *webhook.Config) { c.QueueSize = 10 })
+	ctx := context.Background()
+	for range 50 {
+		n.hub.CachedEvent(ctx, "1", "cache-a")
+		n.hub.CachedEvent(ctx, "1", "cache-b")
+	}
+	n.hub.Subscribe("1", "ch", &sub{"1.1"})
+	wantNames(t, n.flush(t), "cache_miss cache-a", "cache_miss cache-b", "channel_occupied ch", "subscription_count ch")
+	if got := n.rec.get("dropped/queue_full"); got != 0 {
+		t.Errorf("dropped %d, want 0", got)
+	}
+	// Sent: the next miss is news again.
+	n.hub.CachedEvent(ctx, "1", "cache-a")
+	wantNames(t, n.flush(t), "cache_miss cache-a")
+}
