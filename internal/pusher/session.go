@@ -815,8 +815,17 @@ func (s *Session) handleSignin(m Message) {
 	}
 	// A copy, so the ids beyond the limit are not kept reachable; an id no
 	// user can sign in with can never come online and is not held either
-	// (the list is the backend's, but one id could be 60 KB long).
-	watch = slices.DeleteFunc(slices.Clone(watch), func(id string) bool { return !channel.ValidUserID(id) })
+	// (the list is the backend's, but one id could be 60 KB long). An id
+	// named again is left out: it is watched once, and the first list,
+	// which pusher-js hands the app as is, names it once.
+	seen := make(map[string]struct{}, len(watch))
+	watch = slices.DeleteFunc(slices.Clone(watch), func(id string) bool {
+		if _, dup := seen[id]; dup || !channel.ValidUserID(id) {
+			return true
+		}
+		seen[id] = struct{}{}
+		return false
+	})
 	if len(watch) == 0 {
 		return
 	}

@@ -868,3 +868,18 @@ func TestPresenceJoinRate(t *testing.T) {
 	c.expect("pusher_internal:subscription_succeeded")
 	watcher.expect("pusher_internal:member_added")
 }
+
+// A user id the watchlist names twice is watched once: the first list
+// names it once, and its changes come once.
+func TestWatchlistDuplicatesWatchedOnce(t *testing.T) {
+	n := newTestNode(t, apps.App{})
+	c := n.connect(t)
+	c.signin(`{"id":"w","watchlist":["a","w","a","b","w"]}`)
+	got := c.expect("pusher:signin_success", "pusher_internal:watchlist_events")
+	if want := `{"events":[{"name":"online","user_ids":["w"]},{"name":"offline","user_ids":["a","b"]}]}`; string(got[1].Data) != want {
+		t.Fatalf("first list %s, want %s", got[1].Data, want)
+	}
+	if fmt.Sprint(c.rare.user.Watchlist) != "[a w b]" {
+		t.Fatalf("holding %q", c.rare.user.Watchlist)
+	}
+}
