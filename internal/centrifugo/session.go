@@ -361,14 +361,16 @@ func (s *Session) handle(c *Command) {
 		// Liveness is the transport's LastRead.
 		return
 	}
+	if !s.connected && c.Connect == nil {
+		// Any command but connect first, an asynchronous message
+		// included, closes 3501, as Centrifugo does.
+		s.badRequest()
+		return
+	}
 	if c.Send != nil {
 		return // no handler for asynchronous messages: ignored
 	}
 	if c.ID == 0 {
-		s.badRequest()
-		return
-	}
-	if !s.connected && c.Connect == nil {
 		s.badRequest()
 		return
 	}

@@ -212,6 +212,11 @@ func TestCommandsBeforeConnect(t *testing.T) {
 	tc = n.dial(t)
 	tc.HandleMessage([]byte("not json"))
 	tc.expectClosed(CloseBadRequest, "bad request")
+
+	// An asynchronous message is a command too: before connect, 3501.
+	tc = n.dial(t)
+	tc.HandleMessage([]byte(`{"send":{"data":{}}}`))
+	tc.expectClosed(CloseBadRequest, "bad request")
 }
 
 // The commands of one message are handled in order: connect first, then
