@@ -594,6 +594,12 @@ func (s *Session) addSub(sub *subscription) {
 }
 
 func (s *Session) handleSubscribe(id uint32, req *SubscribeRequest) {
+	if req.Channel == "" {
+		// A malformed command, which Centrifugo closes 3501; a name
+		// that is given but wrong is answered 107 below.
+		s.badRequest()
+		return
+	}
 	ch, needsToken, err := channel.ParseToken(req.Channel, s.app.MaxChannelNameLength)
 	if err != nil {
 		s.send(errorReply(id, ErrBadRequest))
@@ -852,6 +858,10 @@ func (s *Session) ServerUnsubscribe(name string) {
 }
 
 func (s *Session) handleUnsubscribe(id uint32, req *ChannelRequest) {
+	if req.Channel == "" {
+		s.badRequest() // as Centrifugo
+		return
+	}
 	if sub, ok := s.subs[req.Channel]; ok {
 		delete(s.subs, req.Channel)
 		s.leave(sub)
@@ -999,6 +1009,12 @@ func (s *Session) handlePresence(id uint32, req *ChannelRequest, stats bool) {
 }
 
 func (s *Session) handleRefresh(id uint32, req *RefreshRequest) {
+	if req.Token == "" {
+		// A refresh without a token is malformed: 3501, as Centrifugo,
+		// not the 3500 of a token that fails its checks.
+		s.badRequest()
+		return
+	}
 	now := s.fe.clock.Now()
 	claims, err := s.connectClaims(req.Token, now)
 	switch {
@@ -1034,6 +1050,10 @@ func (s *Session) handleSubRefresh(id uint32, req *SubRefreshRequest) {
 	sub, ok := s.subs[req.Channel]
 	if !ok {
 		s.send(errorReply(id, ErrPermissionDenied))
+		return
+	}
+	if req.Token == "" {
+		s.send(errorReply(id, ErrBadRequest)) // 107, as Centrifugo
 		return
 	}
 	now := s.fe.clock.Now()

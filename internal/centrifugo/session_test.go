@@ -851,3 +851,32 @@ func TestConnectBatchedWithManySubscribes(t *testing.T) {
 	tc.expect()
 	tc.expectClosed(CloseBadRequest, "bad request")
 }
+
+// A command missing what it is about (a channel, a token) is malformed:
+// Centrifugo closes 3501, except for sub_refresh's token, which it answers
+// 107. Herald answers the same, not as for a wrong channel name (107) or a
+// token that fails its checks (3500).
+func TestCommandsMissingTheirSubject(t *testing.T) {
+	n := newTestNode(t, apps.App{})
+	for _, tc := range []struct {
+		method string
+		body   map[string]any
+	}{
+		{"subscribe", map[string]any{"channel": ""}},
+		{"unsubscribe", map[string]any{"channel": ""}},
+		{"refresh", map[string]any{"token": ""}},
+		{"sub_refresh", map[string]any{"channel": "", "token": "x"}},
+	} {
+		t.Run(tc.method, func(t *testing.T) {
+			c := n.connect(t, "u1")
+			c.cmd(2, tc.method, tc.body)
+			c.expectClosed(CloseBadRequest, "bad request")
+		})
+	}
+	c := n.connect(t, "u1")
+	c.cmd(2, "subscribe", map[string]any{"channel": "$x", "token": token(t, map[string]any{"sub": "u1", "channel": "$x"})})
+	c.expect(`{"id":2,"subscribe":{}}`)
+	c.cmd(3, "sub_refresh", map[string]any{"channel": "$x", "token": ""})
+	c.expect(`{"error":{"code":107,"message":"bad request"},"id":3}`)
+	c.expectOpen()
+}
