@@ -404,7 +404,12 @@ func (p *poller) flushWith(c *pconn, iovs []unix.Iovec, scratch []byte) {
 		// The answer to the latest ping, behind the data already queued.
 		// While the kernel refuses more it stays pending, so that newer
 		// pings replace it rather than pile up behind the blocked bytes.
+		// Charged like any queued frame: the lending below takes the
+		// whole queue off queued, and what is written is not given back,
+		// so an uncharged pong would lower the count by its size each
+		// time, and a client could ping its way past MaxQueueBytes.
 		c.queue = append(c.queue, rawFrame(pong))
+		c.queued += int32(len(pong))
 		c.rare.pong = nil
 	}
 	for i := range c.queue {
