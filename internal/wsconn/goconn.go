@@ -264,15 +264,37 @@ func (c *goConn) readFrames() error {
 		}
 		if err != nil {
 			c.mu.Lock()
-			defer c.mu.Unlock()
+			fatal, peerClosed, sent := c.fatal, c.peerClosed, c.sentClose
+			c.mu.Unlock()
+			if (fatal != nil || peerClosed) && !sent {
+				// The client owes nothing more, but is owed the close
+				// frame the writer has queued: a client may send its
+				// close frame and shut down its side of the socket at
+				// once, reading on. The writer ends the connection once
+				// that frame is out, or its write fails or times out;
+				// dropping the socket now would cut the frame off.
+				c.awaitWriter()
+			}
 			switch {
-			case c.fatal != nil:
-				return c.fatal
-			case c.peerClosed:
+			case fatal != nil:
+				return fatal
+			case peerClosed:
 				return io.EOF
 			}
 			return err
 		}
+	}
+}
+
+// awaitWriter waits for the writer to end the connection, which it does
+// within WriteTimeout once its close frame is queued; the timer only
+// guards against a writer that somehow does not.
+func (c *goConn) awaitWriter() {
+	t := time.NewTimer(c.cfg.WriteTimeout + closeGrace)
+	defer t.Stop()
+	select {
+	case <-c.done:
+	case <-t.C:
 	}
 }
 

@@ -367,10 +367,42 @@ func (p *poller) read(c *pconn) {
 			c.fail(err)
 		}
 	case n == 0:
-		p.shutdown(c, io.EOF)
+		p.readEOF(c)
 	case err == unix.EAGAIN || err == unix.EINTR:
 	default:
 		p.shutdown(c, err)
+	}
+}
+
+// readEOF handles the client's FIN. A client may send its close frame and
+// shut down its side of the socket at once, reading on, so the socket only
+// goes once the close frame it is owed is out: its answer to the client's
+// close, or to a violation. Frames that came with the handshake, not yet
+// parsed, are parsed first: the client sent them before its FIN.
+func (p *poller) readEOF(c *pconn) {
+	c.mu.Lock()
+	carry := c.pendingCarry
+	c.pendingCarry = false
+	c.mu.Unlock()
+	if carry {
+		if err := c.reader.feed(nil, p.maxMessage, c); err != nil {
+			c.fail(err)
+		}
+	}
+	if c.isClosed() {
+		return // the close frame went out while the carry was parsed
+	}
+	if c.sentClose || !c.peerClosed && c.failure() == nil {
+		p.shutdown(c, c.closeErr())
+		return
+	}
+	// The flush ends the connection once the close frame is written. If
+	// the kernel refuses it for now, only room to write is waited for:
+	// the FIN would report the socket readable again and again. The close
+	// timer bounds the wait.
+	p.flush(c)
+	if !c.isClosed() && c.wantWrite {
+		p.modify(c, unix.EPOLLOUT)
 	}
 }
 
@@ -814,13 +846,17 @@ func (c *pconn) Start(h Handler) {
 	if len(c.out) == 0 {
 		c.out = nil // the loop does not see c before register
 	}
+	// Decide before registering: from then on the reader is the loop's.
+	// Frames that arrived with the handshake are marked for parsing before
+	// the loop can see the socket, too: it may find the client's FIN
+	// before Start asks it to look, and must parse them first (readEOF).
+	early := len(c.reader.carry()) > 0
 	c.mu.Lock()
 	if len(c.queue) == 0 {
 		c.queue = nil
 	}
+	c.pendingCarry = early
 	c.mu.Unlock()
-	// Decide before registering: from then on the reader is the loop's.
-	early := len(c.reader.carry()) > 0
 	if err := c.p.register(c); err != nil {
 		c.mu.Lock()
 		c.scheduled = false
@@ -832,7 +868,6 @@ func (c *pconn) Start(h Handler) {
 	c.scheduled = false
 	// Frames that arrived with the handshake are parsed without waiting for
 	// the next read.
-	c.pendingCarry = early
 	sched := (early || len(c.queue) > 0 || c.forceClose) && c.needsLoop()
 	c.mu.Unlock()
 	if sched {
