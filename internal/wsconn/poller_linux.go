@@ -521,6 +521,7 @@ func (p *poller) flushWith(c *pconn, iovs []unix.Iovec, scratch []byte) {
 			c.wantWrite = true
 			c.blockedSince = monoNow()
 			p.modify(c, unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLOUT)
+			c.armWriteTimer()
 		} else if time.Duration(monoNow()-c.blockedSince) > p.cfg.WriteTimeout {
 			p.shutdown(c, errors.New("write timeout"))
 		}
@@ -581,15 +582,18 @@ func (p *poller) shutdown(c *pconn, err error) {
 	clear(c.queue)
 	c.queue = nil
 	c.queued = 0
-	var timer *time.Timer
+	var timer, writeTimer *time.Timer
 	if c.rare != nil {
-		timer = c.rare.closeTimer
+		timer, writeTimer = c.rare.closeTimer, c.rare.writeTimer
 		c.rare = nil
 	}
 	h := c.h
 	c.mu.Unlock()
 	if timer != nil {
 		timer.Stop()
+	}
+	if writeTimer != nil {
+		writeTimer.Stop()
 	}
 	c.out, c.outHead, c.outOff, c.outBytes = nil, 0, 0, 0
 	// A shut-down reader is done: shutdown may run inside feed (the
@@ -784,7 +788,8 @@ type pconn struct {
 type pconnRare struct {
 	pong       []byte // a pong not yet taken by the loop: see queuePong
 	closeTimer *time.Timer
-	fatal      error // the client error that failed the connection: see fail
+	writeTimer *time.Timer // see armWriteTimer
+	fatal      error       // the client error that failed the connection: see fail
 }
 
 // more returns c.rare, making it if need be. c.mu is held.
@@ -945,6 +950,34 @@ func (c *pconn) close(code int, reason string, drop bool) {
 	// Whatever happens on the wire, the socket is gone by then.
 	c.more().closeTimer = time.AfterFunc(c.p.cfg.WriteTimeout+closeGrace, c.forceShutdown)
 	sched := c.needsLoop()
+	c.mu.Unlock()
+	if sched {
+		c.p.schedule(c)
+	}
+}
+
+// armWriteTimer has the loop look at c once the write timeout has passed
+// since the kernel began refusing its bytes: the flush that finds the
+// socket still full then drops it. Without it only the next frame queued
+// for c would have the loop look, and a client that never reads, sent
+// nothing more, would keep its connection, and what is queued for it,
+// for as long as it liked. Only a connection that fills its socket gets
+// the timer, once; each time it fills it again the timer is reset. Only
+// the loop calls it, or Start before it.
+func (c *pconn) armWriteTimer() {
+	c.mu.Lock()
+	if r := c.more(); r.writeTimer == nil {
+		r.writeTimer = time.AfterFunc(c.p.cfg.WriteTimeout, c.recheck)
+	} else {
+		r.writeTimer.Reset(c.p.cfg.WriteTimeout)
+	}
+	c.mu.Unlock()
+}
+
+// recheck has the loop flush c, which checks the write timeout.
+func (c *pconn) recheck() {
+	c.mu.Lock()
+	sched := !c.closed && c.needsLoop()
 	c.mu.Unlock()
 	if sched {
 		c.p.schedule(c)
