@@ -656,6 +656,10 @@ func (s *Session) handleSubscribe(id uint32, req *SubscribeRequest) {
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		if s.left(sub) {
+			s.send(reply(id, "subscribe", result))
+			return
+		}
 		s.activate(sub, func() { s.send(reply(id, "subscribe", result)) })
 	})
 	if !ok {
@@ -749,10 +753,12 @@ func (s *Session) subscribePresence(id uint32, sub *subscription, chanInfo json.
 		s.mu.Lock()
 		if err != nil {
 			sub.refused = true
-			if s.current(sub) {
-				delete(s.subs, name)
-				s.fe.hub.Unsubscribe(s.app.ID, name, sub.pending)
-				s.setJoinLeave(name, false)
+			if s.current(sub) || s.left(sub) {
+				if s.current(sub) {
+					delete(s.subs, name)
+					s.fe.hub.Unsubscribe(s.app.ID, name, sub.pending)
+					s.setJoinLeave(name, false)
+				}
 				if errors.Is(err, broker.ErrMemberLimit) {
 					s.refuse(id, ErrLimitExceeded, hub.RefusedLimit)
 				} else {
@@ -764,6 +770,12 @@ func (s *Session) subscribePresence(id uint32, sub *subscription, chanInfo json.
 			return
 		}
 		sub.presence = true
+		if s.left(sub) {
+			// Joined, and its leave is queued behind this.
+			s.send(reply(id, "subscribe", result))
+			s.mu.Unlock()
+			return
+		}
 		s.activate(sub, func() {
 			s.send(reply(id, "subscribe", result))
 			if sub.joinLeave {
@@ -789,6 +801,16 @@ func (s *Session) subscribePresence(id uint32, sub *subscription, chanInfo json.
 // its channel, for the results of off-loop work.
 func (s *Session) current(sub *subscription) bool {
 	return !s.closed && s.subs[sub.ch.Name] == sub
+}
+
+// left reports whether the client unsubscribed from sub while its
+// subscribe was under way. The subscribe is still answered: every command
+// gets its reply, as in Centrifugo, which answers a subscribe before it
+// reads the unsubscribe behind it. A reply that never came would leave the
+// client's call waiting for its timeout, and centrifuge-js takes a
+// subscribe timeout for a broken connection and reconnects.
+func (s *Session) left(sub *subscription) bool {
+	return !s.closed && s.reason.Load() == 0 && s.subs[sub.ch.Name] != sub
 }
 
 func (s *Session) activate(sub *subscription, confirm func()) {

@@ -880,3 +880,36 @@ func TestCommandsMissingTheirSubject(t *testing.T) {
 	c.expect(`{"error":{"code":107,"message":"bad request"},"id":3}`)
 	c.expectOpen()
 }
+
+// A subscribe still under way (a presence join) when the client
+// unsubscribes is answered all the same, as Centrifugo answers every
+// command: a client waiting for the reply would otherwise time out, and
+// centrifuge-js reconnects on a subscribe timeout. A join refused meanwhile
+// is answered with its error.
+func TestSubscribeLeftWhileJoiningIsAnswered(t *testing.T) {
+	n := newTestNode(t, apps.App{MaxPresenceMembers: 1})
+	sub := func(user string, id uint32) string {
+		return fmt.Sprintf(`{"id":%d,"subscribe":{"channel":"presence-room","token":%q}}`, id,
+			token(t, map[string]any{"sub": user, "channel": "presence-room"}))
+	}
+	a := n.connect(t, "u1")
+	a.HandleMessage([]byte(sub("u1", 2) + "\n" + `{"id":3,"unsubscribe":{"channel":"presence-room"}}`))
+	got := a.texts()
+	if len(got) != 2 || !slices.Contains(got, `{"id":2,"subscribe":{}}`) || !slices.Contains(got, `{"id":3,"unsubscribe":{}}`) {
+		t.Fatalf("sent %v, want both replies", got)
+	}
+	a.expectOpen()
+
+	// The channel is full: the join is refused, after the unsubscribe.
+	b := n.connect(t, "u2")
+	b.HandleMessage([]byte(sub("u2", 2)))
+	b.expect(`{"id":2,"subscribe":{}}`)
+	a.HandleMessage([]byte(sub("u1", 4) + "\n" + `{"id":5,"unsubscribe":{"channel":"presence-room"}}`))
+	got = a.texts()
+	if len(got) != 2 || !slices.Contains(got, `{"error":{"code":106,"message":"limit exceeded"},"id":4}`) {
+		t.Fatalf("sent %v, want the refusal and the unsubscribe", got)
+	}
+	if p, err := n.hub.Members(t.Context(), n.app.ID, "presence-room"); err != nil || len(p) != 1 {
+		t.Fatalf("members %v, %v; want u2 alone", p, err)
+	}
+}
