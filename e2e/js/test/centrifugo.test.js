@@ -330,6 +330,38 @@ describe('centrifugo clients', () => {
     assert.equal(calls, 1);
   });
 
+  it('a refreshed token that drops a server-side channel revokes it: 3010, and the client reconnects without it', T, async () => {
+    const keep = h.uid('feed-keep');
+    const drop = h.uid('feed-drop');
+    let refreshed = 0;
+    const c = centrifuge(server, app, {
+      token: jwt({ sub: 'u1', exp: now() + 2, channels: [keep, drop] }),
+      getToken: async () => { refreshed += 1; return jwt({ sub: 'u1', exp: now() + 600, channels: [keep] }); },
+    });
+    const subscribedTo = new Set();
+    c.on('subscribed', (ctx) => subscribedTo.add(ctx.channel));
+    c.on('unsubscribed', (ctx) => subscribedTo.delete(ctx.channel));
+    await connected(c);
+    assert.deepEqual([...subscribedTo].sort(), [drop, keep].sort());
+    // The refresh comes at the token's expiry; the new token lists only
+    // keep, so the connection closes 3010 and the client connects again
+    // with it.
+    await h.eventually(() => c.states.some((st) => st.state === 'disconnected' || (st.state === 'connecting' && st.ctx.code === 3010)),
+      { timeout: 8000, label: 'the 3010 close' });
+    await h.eventually(() => c.state === 'connected' && !subscribedTo.has(drop), { timeout: 8000, label: 'reconnected without the dropped channel' });
+    assert.ok(refreshed >= 1, 'getToken called');
+    const codes = c.states.filter((st) => st.state === 'connecting' && st.ctx && st.ctx.code).map((st) => st.ctx.code);
+    assert.ok(codes.includes(3010), `reconnect codes ${JSON.stringify(codes)}`);
+    let dropped = 0;
+    c.on('publication', (ctx) => { if (ctx.channel === drop) dropped += 1; });
+    const got = h.withTimeout(new Promise((resolve) => c.on('publication', (ctx) => { if (ctx.channel === keep) resolve(ctx); })), h.WAIT_MS, 'publication on keep');
+    await server.sdk(app).trigger(drop, 'x', { n: 1 });
+    await server.sdk(app).trigger(keep, 'x', { n: 2 });
+    assert.deepEqual((await got).data, { n: 2 });
+    await h.sleep(200);
+    assert.equal(dropped, 0, 'a publication on the revoked channel arrived');
+  });
+
   it('an expiring connection is refreshed before it is closed, and stays subscribed', T, async () => {
     const ch = h.uid('news');
     let calls = 0;
