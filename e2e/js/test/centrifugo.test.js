@@ -362,6 +362,17 @@ describe('centrifugo clients', () => {
     assert.equal(dropped, 0, 'a publication on the revoked channel arrived');
   });
 
+  it('a token used before its nbf is answered as expired: the client gets a fresh one and connects', T, async () => {
+    let calls = 0;
+    const c = centrifuge(server, app, {
+      // A backend whose clock runs ahead of Herald's.
+      token: jwt({ sub: 'u1', nbf: now() + 30, exp: now() + 600 }),
+      getToken: async () => { calls += 1; return jwt({ sub: 'u1', exp: now() + 600 }); },
+    });
+    await connected(c);
+    assert.equal(calls, 1);
+  });
+
   it('an expiring connection is refreshed before it is closed, and stays subscribed', T, async () => {
     const ch = h.uid('news');
     let calls = 0;
