@@ -373,6 +373,24 @@ describe('centrifugo clients', () => {
     assert.equal(calls, 1);
   });
 
+  it('a client with 150 subscriptions connects, and reconnects, with them all', T, async () => {
+    const c = centrifuge(server, app, { token: jwt({ sub: 'u1' }) });
+    const subs = [];
+    for (let i = 0; i < 150; i += 1) subs.push(c.newSubscription(h.uid(`many-${i}`)));
+    // Subscribed before connecting: centrifuge-js sends them in the
+    // connect's message, as it does after every reconnect.
+    const all = Promise.all(subs.map((sub) => once(sub, 'subscribed', `subscribed to ${sub.channel}`)));
+    for (const sub of subs) sub.subscribe();
+    await connected(c);
+    await all;
+    const again = Promise.all(subs.map((sub) => once(sub, 'subscribed', `subscribed again to ${sub.channel}`)));
+    c.disconnect();
+    c.connect();
+    await again;
+    assert.equal(c.state, 'connected');
+    assert.ok(!c.states.some((st) => st.state === 'disconnected' && st.ctx.code === 3501), JSON.stringify(c.states.map((st) => st.ctx && st.ctx.code)));
+  });
+
   it('an expiring connection is refreshed before it is closed, and stays subscribed', T, async () => {
     const ch = h.uid('news');
     let calls = 0;
