@@ -66,6 +66,20 @@ describe('presence channels', () => {
     assert.equal(aliceCh.members.count, 1);
   });
 
+  it('a quick unsubscribe and resubscribe leaves the member in its own list', T, async () => {
+    // What a component mounted twice does (React's StrictMode, say).
+    const ch = `presence-${h.uid('remount')}`;
+    const alice = await h.connectClient(server, { presence: member('alice', { n: 1 }) });
+    await alice.subscribe(ch);
+    alice.pusher.unsubscribe(ch);
+    const again = await alice.subscribe(ch);
+    await h.sleep(300); // the first subscription's leave, announced meanwhile
+    assert.ok(again.members.me, 'members.me is null: the member was told it left');
+    assert.equal(again.members.me.id, 'alice');
+    assert.equal(again.members.count, 1);
+    assert.deepEqual(membersOf(again), { alice: { n: 1 } });
+  });
+
   it('subscription_succeeded carries presence ids, hash and count', T, async () => {
     const ch = `presence-${h.uid('raw')}`;
     const carol = await h.connectClient(server, { presence: member('carol', { n: 1 }) });
