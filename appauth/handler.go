@@ -337,13 +337,40 @@ func isJSON(ct string) bool {
 
 // parseJSONBody reads a JSON object body into its raw members and the
 // parameters they make: strings as they are, other values as JSON text.
+//
+// A member named twice is refused, as a form parameter given twice is:
+// encoding/json would keep the last, other parsers keep the first, so a
+// proxy, middleware or log that read the body before the handler could
+// have seen another socket_id, channel_name or user_id than the one
+// decided on and signed.
 func parseJSONBody(body []byte) (map[string]json.RawMessage, url.Values, error) {
-	var obj map[string]json.RawMessage
+	notObject := badRequest("the body is not a JSON object")
 	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&obj); err != nil || obj == nil {
-		return nil, nil, badRequest("the body is not a JSON object")
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, nil, notObject
 	}
-	if dec.More() {
+	obj := map[string]json.RawMessage{}
+	for dec.More() {
+		t, err := dec.Token()
+		k, ok := t.(string)
+		if err != nil || !ok {
+			return nil, nil, notObject
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, nil, notObject
+		}
+		if _, dup := obj[k]; dup {
+			return nil, nil, badRequest("%s given twice", truncate(k, 64))
+		}
+		obj[k] = v
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return nil, nil, notObject
+	}
+	// Anything after the object, even a lone ] or } that dec.More would
+	// not report, is data the handler did not read.
+	if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
 		return nil, nil, badRequest("the body has data after its JSON object")
 	}
 	p := url.Values{}
