@@ -88,6 +88,10 @@ type Options struct {
 	Tokens *TokenSigner
 	// SubscriptionTTL is the lifetime of those tokens (default 1h).
 	SubscriptionTTL time.Duration
+	// SubscriptionAudience and SubscriptionIssuer, when set, become the aud
+	// and iss of those tokens. An app with jwt_audience or jwt_issuer
+	// (which apps sharing a JWT key must set) refuses tokens without them.
+	SubscriptionAudience, SubscriptionIssuer string
 	// Decide is the app's decision.
 	Decide DecideFunc
 
@@ -601,6 +605,7 @@ func (a *Authorizer) centrifugeBatch(r *http.Request, p url.Values, obj map[stri
 		}
 		tok, err := a.opts.Tokens.Subscription(SubscriptionClaims{
 			Sub: d.UserID, Channel: ch, Client: client, ExpiresAt: now.Add(a.opts.SubscriptionTTL), Info: info,
+			Audience: a.opts.SubscriptionAudience, Issuer: a.opts.SubscriptionIssuer,
 		}, now)
 		if err != nil {
 			return nil, err

@@ -194,3 +194,30 @@ func TestCentrifugeBatch(t *testing.T) {
 		t.Errorf("no JWT key: %d", w.Code)
 	}
 }
+
+// An app that sets jwt_audience or jwt_issuer (which apps sharing a JWT key
+// must) refuses tokens without them: the batch's tokens carry the ones
+// configured.
+func TestCentrifugeBatchAudienceIssuer(t *testing.T) {
+	secret := []byte("jwt-secret")
+	signer, _ := appauth.NewTokenSigner("HS256", secret)
+	now := time.Unix(1_800_000_000, 0)
+	a, err := appauth.New(appauth.Options{Key: "k", Secret: "s", Tokens: signer, Now: func() time.Time { return now },
+		SubscriptionAudience: "app-1", SubscriptionIssuer: "backend",
+		Decide: func(*appauth.Request) appauth.Decision { return appauth.AllowUser("u1", nil) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("POST", "/", strings.NewReader(`{"client":"c-1","channels":["$a"]}`))
+	r.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	a.ChannelHandler().ServeHTTP(w, r)
+	var out map[string]struct{ Token string }
+	if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	v, _ := jwtauth.NewVerifier(jwtauth.Keys{HMAC: secret, Audience: "app-1", Issuer: "backend"})
+	if _, err := v.Subscribe(out["$a"].Token, now); err != nil {
+		t.Fatal(err)
+	}
+}

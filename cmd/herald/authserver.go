@@ -63,6 +63,7 @@ func runAuthServer(ctx context.Context, args []string, getenv func(string) strin
 		return err
 	}
 	h, err := devauth.Handler(devauth.Options{Key: a.Key, Secret: a.Secret, JWTSecret: a.JWTSecret,
+		JWTAudience: a.JWTAudience, JWTIssuer: a.JWTIssuer,
 		EncryptionMasterKey: key, Deny: deny, AllowedOrigins: origins})
 	if err != nil {
 		return err

@@ -3,13 +3,17 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/auth"
 )
 
@@ -80,4 +84,50 @@ func TestAuthServer(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("auth-server did not stop")
 	}
+}
+
+// The Centrifuge batch tokens of herald auth-server are ones the app
+// accepts, jwt_audience and jwt_issuer included.
+func TestAuthServerTokensCarryAppAudience(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "herald.yaml")
+	if err := os.WriteFile(cfgPath, []byte("apps:\n  - id: a1\n    key: k1\n    secret: s1\n    jwt_secret: j1\n    jwt_audience: aud-1\n    jwt_issuer: iss-1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- runAuthServer(ctx, []string{"--addr", "127.0.0.1:0", "--config", cfgPath}, func(string) string { return "" }, pw, io.Discard)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, pr)
+	addr := regexp.MustCompile(`listening on (\S+)`).FindStringSubmatch(line)
+	if addr == nil {
+		t.Fatalf("no address in %q", line)
+	}
+	resp, err := http.Post("http://"+addr[1]+"/pusher/auth", "application/json", strings.NewReader(`{"client":"c-1","channels":["$a"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]struct{ Token string }
+	err = json.NewDecoder(resp.Body).Decode(&out)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := apps.NewRegistry([]apps.App{{ID: "a1", Key: "k1", Secret: "s1", JWTSecret: "j1", JWTAudience: "aud-1", JWTIssuer: "iss-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.All()[0].JWT().Subscribe(out["$a"].Token, time.Now()); err != nil {
+		t.Errorf("Herald refuses the batch token: %v", err)
+	}
+	cancel()
+	<-done
 }

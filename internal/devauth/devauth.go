@@ -67,6 +67,10 @@ type Options struct {
 	// JWTSecret signs the subscription tokens of Centrifuge batches
 	// (HS256); empty: the app secret, as Herald verifies them.
 	JWTSecret string
+	// JWTAudience and JWTIssuer are the app's jwt_audience and jwt_issuer,
+	// the aud and iss of those tokens: Herald refuses the app's tokens
+	// without them.
+	JWTAudience, JWTIssuer string
 	// EncryptionMasterKey, 32 bytes or nil, enables private-encrypted
 	// channels.
 	EncryptionMasterKey []byte
@@ -92,6 +96,7 @@ func Handler(o Options) (http.Handler, error) {
 	}
 	a, err := appauth.New(appauth.Options{
 		Key: o.Key, Secret: o.Secret, EncryptionMasterKey: o.EncryptionMasterKey, Tokens: tokens,
+		SubscriptionAudience: o.JWTAudience, SubscriptionIssuer: o.JWTIssuer,
 		AllowedOrigins: o.AllowedOrigins, Decide: Decide(o.Deny),
 	})
 	if err != nil {

@@ -5,8 +5,10 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/jwtauth"
 )
 
 func TestHandler(t *testing.T) {
@@ -69,5 +71,26 @@ func TestAnyOrigin(t *testing.T) {
 	h.ServeHTTP(w, r)
 	if w.Code != 204 || w.Header().Get("Access-Control-Allow-Origin") != "*" || w.Header().Get("Access-Control-Allow-Headers") != "x-csrf-token" {
 		t.Errorf("%d %v", w.Code, w.Header())
+	}
+}
+
+// The subscription tokens of Centrifuge batches carry the app's audience
+// and issuer, without which Herald refuses them.
+func TestHandlerTokensCarryAudienceIssuer(t *testing.T) {
+	h, err := Handler(Options{Key: "k", Secret: "s", JWTSecret: "j", JWTAudience: "aud-1", JWTIssuer: "iss-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("POST", ChannelPath, strings.NewReader(`{"client":"c-1","channels":["$a"]}`))
+	r.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	var out map[string]struct{ Token string }
+	if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	v, _ := jwtauth.NewVerifier(jwtauth.Keys{HMAC: []byte("j"), Audience: "aud-1", Issuer: "iss-1"})
+	if _, err := v.Subscribe(out["$a"].Token, time.Now()); err != nil {
+		t.Fatal(err)
 	}
 }

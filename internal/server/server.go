@@ -192,7 +192,8 @@ func newServer(cfg config.Config, log *slog.Logger, opt options) (*Server, error
 		// protect nothing a page could not sign itself, and let private
 		// and presence channels be tried without a backend.
 		dev := cfg.Apps[0]
-		h, err := devauth.Handler(devauth.Options{Key: dev.Key, Secret: dev.Secret, JWTSecret: dev.JWTSecret, AnyOrigin: true})
+		h, err := devauth.Handler(devauth.Options{Key: dev.Key, Secret: dev.Secret, JWTSecret: dev.JWTSecret,
+			JWTAudience: dev.JWTAudience, JWTIssuer: dev.JWTIssuer, AnyOrigin: true})
 		if err != nil {
 			return nil, fmt.Errorf("development auth endpoints: %w", err)
 		}
