@@ -391,7 +391,31 @@ func decodeYAML(data []byte, c *Config) error {
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
-	return nil
+	// Decode reads the first document only. The apps of a second one
+	// (two files concatenated, a stray ---) would be dropped without a
+	// word, and a file whose first document is empty would even leave
+	// Herald serving the development app, whose credentials are public.
+	// An empty document after it (a trailing ---) holds nothing to drop.
+	for {
+		var rest yaml.Node
+		err := dec.Decode(&rest)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil || !emptyDocument(&rest) {
+			return errors.New("the file has more than one YAML document (a --- line); Herald reads one")
+		}
+	}
+}
+
+// emptyDocument reports whether n is a document with no content, or only
+// a null.
+func emptyDocument(n *yaml.Node) bool {
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	return n.Kind == 0 || (n.Kind == yaml.DocumentNode && len(n.Content) == 0) ||
+		(n.Kind == yaml.ScalarNode && n.Tag == "!!null")
 }
 
 func (c *Config) applyDefaults() {
