@@ -44,7 +44,7 @@ func runAuthServer(ctx context.Context, args []string, getenv func(string) strin
 		args, getenv, func(fs *flag.FlagSet) {
 			addr = fs.String("addr", DefaultAuthServerAddr, "listen address of the auth endpoints")
 			app = fs.String("app", "", "id of the app to use when the config has several")
-			mk = fs.String("encryption-master-key", "", "base64 of the 32-byte master key of private-encrypted channels")
+			mk = fs.String("encryption-master-key", "", "base64 of the 32-byte master key of private-encrypted channels (default: $"+config.EnvEncryptionMasterKey+")")
 			fs.Var(&deny, "deny", "refuse channels starting with this prefix (repeatable, or comma-separated)")
 			fs.Var(&origins, "allowed-origins", "comma-separated origins (http://host:port) allowed cross-site: JSONP and CORS")
 		})
@@ -58,7 +58,7 @@ func runAuthServer(ctx context.Context, args []string, getenv func(string) strin
 	if err != nil {
 		return err
 	}
-	key, err := masterKey(*mk)
+	key, err := masterKey(orEnv(*mk, getenv, config.EnvEncryptionMasterKey))
 	if err != nil {
 		return err
 	}

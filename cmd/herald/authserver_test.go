@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -130,4 +132,42 @@ func TestAuthServerTokensCarryAppAudience(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// The master key of private-encrypted channels may come from
+// HERALD_ENCRYPTION_MASTER_KEY, out of the process listing.
+func TestAuthServerMasterKeyFromEnv(t *testing.T) {
+	mk := bytes.Repeat([]byte{9}, 32)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- runAuthServer(ctx, []string{"--addr", "127.0.0.1:0"},
+			testEnv("HERALD_ENCRYPTION_MASTER_KEY", base64.StdEncoding.EncodeToString(mk)), pw, io.Discard)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, pr)
+	addr := regexp.MustCompile(`listening on (\S+)`).FindStringSubmatch(line)
+	if addr == nil {
+		t.Fatalf("no address in %q", line)
+	}
+	resp, err := http.Post("http://"+addr[1]+"/pusher/auth", "application/x-www-form-urlencoded", strings.NewReader("socket_id=1.2&channel_name=private-encrypted-z"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ Auth, Shared_secret string }
+	err = json.NewDecoder(resp.Body).Decode(&got)
+	resp.Body.Close()
+	if want := base64.StdEncoding.EncodeToString(auth.SharedSecret("private-encrypted-z", mk)); err != nil || resp.StatusCode != 200 || got.Shared_secret != want {
+		t.Fatalf("%d %+v %v, want shared_secret %s", resp.StatusCode, got, err, want)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }

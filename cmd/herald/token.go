@@ -38,7 +38,7 @@ func (f *tokenFlags) register(fs *flag.FlagSet) {
 	f.userID = fs.String("user-id", "", "the presence member's or signed-in user's id")
 	f.userInfo = fs.String("user-info", "", "the user's user_info, JSON")
 	f.watchlist = fs.String("watchlist", "", "the signed-in user's watchlist, comma-separated ids")
-	f.masterKey = fs.String("encryption-master-key", "", "base64 of the 32-byte master key of private-encrypted channels")
+	f.masterKey = fs.String("encryption-master-key", "", "base64 of the 32-byte master key of private-encrypted channels (default: $"+config.EnvEncryptionMasterKey+")")
 	f.sub = fs.String("sub", "", "the JWT's user (sub)")
 	f.client = fs.String("client", "", "the Centrifugo client id a subscription JWT is bound to")
 	f.info = fs.String("info", "", "the JWT's info, JSON")
@@ -64,6 +64,7 @@ func runToken(args []string, getenv func(string) string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	*f.masterKey = orEnv(*f.masterKey, getenv, config.EnvEncryptionMasterKey)
 	app, err := pickApp(cfg, *f.app)
 	if err != nil {
 		return err
@@ -113,9 +114,17 @@ func masterKey(b64 string) ([]byte, error) {
 	}
 	k, err := base64.StdEncoding.DecodeString(b64)
 	if err != nil || len(k) != 32 {
-		return nil, errors.New("--encryption-master-key must be base64 of 32 bytes (openssl rand -base64 32)")
+		return nil, errors.New("--encryption-master-key (or " + config.EnvEncryptionMasterKey + ") must be base64 of 32 bytes (openssl rand -base64 32)")
 	}
 	return k, nil
+}
+
+// orEnv is a flag's value, or the variable's when the flag was not given.
+func orEnv(flagValue string, getenv func(string) string, name string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	return getenv(name)
 }
 
 // jsonFlag is a flag's JSON text, or nil when it is empty.
@@ -169,7 +178,7 @@ func tokenChannel(app apps.App, f *tokenFlags, out io.Writer) error {
 	}
 	a, err := s.AuthorizeChannel(*f.socketID, *f.channel, m)
 	if errors.Is(err, appauth.ErrNoMasterKey) {
-		return errors.New("token channel: private-encrypted channels need --encryption-master-key")
+		return errors.New("token channel: private-encrypted channels need --encryption-master-key (or " + config.EnvEncryptionMasterKey + ")")
 	}
 	if err != nil {
 		return err

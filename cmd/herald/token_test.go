@@ -71,6 +71,16 @@ func TestTokensAreAcceptedByHerald(t *testing.T) {
 	if want := base64.StdEncoding.EncodeToString(auth.SharedSecret("private-encrypted-e", bytes.Repeat([]byte{7}, 32))); ch.Shared_secret != want {
 		t.Errorf("shared_secret %s, want %s", ch.Shared_secret, want)
 	}
+	// The key may come from the environment instead of the command line,
+	// where every process listing shows it.
+	ch.Shared_secret = ""
+	json.Unmarshal([]byte(mustToken(t, testEnv("HERALD_ENCRYPTION_MASTER_KEY", mk), "channel", "--socket-id", "1.2", "--channel", "private-encrypted-e")), &ch)
+	if want := base64.StdEncoding.EncodeToString(auth.SharedSecret("private-encrypted-e", bytes.Repeat([]byte{7}, 32))); ch.Shared_secret != want {
+		t.Errorf("shared_secret from HERALD_ENCRYPTION_MASTER_KEY %s, want %s", ch.Shared_secret, want)
+	}
+	if _, err := token(t, testEnv("HERALD_ENCRYPTION_MASTER_KEY", "c2hvcnQ="), "channel", "--socket-id", "1.2", "--channel", "private-encrypted-e"); err == nil || !strings.Contains(err.Error(), "HERALD_ENCRYPTION_MASTER_KEY") {
+		t.Errorf("a short key from the environment: %v", err)
+	}
 	var u struct{ Auth, User_data string }
 	json.Unmarshal([]byte(mustToken(t, env, "user", "--socket-id", "1.2", "--user-id", "u", "--watchlist", "a,b")), &u)
 	if u.User_data != `{"id":"u","watchlist":["a","b"]}` {

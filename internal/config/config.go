@@ -169,6 +169,13 @@ Subcommands, which read the same settings (docs/backend.md):
   herald auth-server                    development auth endpoints that authorize everyone
 `
 
+// EnvEncryptionMasterKey is where herald token and herald auth-server
+// take the master key of private-encrypted channels from when their
+// --encryption-master-key flag is not given: a flag's value is in every
+// process listing and in the shell's history, a variable's is not. The
+// server itself never reads it, since it never holds the key.
+const EnvEncryptionMasterKey = "HERALD_ENCRYPTION_MASTER_KEY"
+
 // LoadCommand reads the settings for a subcommand of herald (herald token,
 // herald auth-server): the same flags, variables and file as Load, plus
 // the subcommand's own flags, which register adds to the set. Flags and
