@@ -282,6 +282,17 @@ func (r Redis) TLSConfig() (*tls.Config, error) {
 	return c, nil
 }
 
+// Database is the database number the URL selects (0 when it names none
+// or does not parse).
+func (r Redis) Database() int {
+	u, err := url.Parse(r.URL)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimPrefix(u.Path, "/"))
+	return n
+}
+
 // Addr describes where the node finds Redis, for logs: the URL with its
 // password masked, and the sentinels if any.
 func (r Redis) Addr() string {

@@ -32,6 +32,16 @@ func newBroker(cfg config.Config, log *slog.Logger) (broker.Broker, *clusterBrok
 	}
 	log.Info("cluster mode: sharing state through Redis", "node_id", cb.nodeID, "redis", cfg.Redis.Addr(),
 		"prefix", cfg.Redis.Prefix, "node_ttl", cfg.Redis.NodeTTL.String(), "refresh_interval", cfg.Redis.RefreshInterval.String())
+	if db := cfg.Redis.Database(); db != 0 && (cfg.Redis.Prefix == "" || cfg.Redis.Prefix == config.DefaultRedisPrefix) {
+		// Redis keeps keys per database but has one pub/sub space for
+		// them all: a second deployment told apart by its database alone
+		// keeps its own state and yet hears this one's events, presence
+		// announcements and terminate_connections for apps of the same
+		// id. Only the prefix separates deployments; say so to whoever
+		// chose a database for it.
+		log.Warn("redis pub/sub is shared by every database: a Herald deployment using another database of this Redis must have another redis.prefix (HERALD_REDIS_PREFIX), or the two exchange events",
+			"database", db, "prefix", config.DefaultRedisPrefix)
+	}
 	return cb.Broker, cb, nil
 }
 
