@@ -509,6 +509,15 @@ func (s *Server) shutdown(d *demux, errc <-chan error) error {
 	// broker call that ignores its cancelled context does not keep the
 	// process from exiting.
 	cerr := s.hub.Close(sctx)
+	// The counts the leaving clients set to 0 reach Redis before the
+	// observers close: a channel they vacated over the cluster is reported
+	// and its channel_vacated held back, then sent below. Left to the
+	// broker's Close, whose cleanup reports nothing, it would be lost.
+	if f, ok := s.broker.(interface{ FlushCounts(context.Context) error }); ok {
+		if err := f.FlushCounts(sctx); err != nil {
+			s.log.Warn("subscription counts not all written to redis before shutdown", "err", err)
+		}
+	}
 	// The hub emits nothing more: what observers have queued is let
 	// through, within what is left of the grace period.
 	for _, b := range s.buffered {

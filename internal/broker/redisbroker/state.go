@@ -224,6 +224,42 @@ func (b *Broker) countsWritten(cw []countWrite) {
 	b.mu.Unlock()
 }
 
+// FlushCounts waits until every subscription count this node changed has
+// been written to Redis and what the writes decided (a channel vacated
+// over the cluster, made pending for its webhook) has been reported, or
+// until ctx ends or Redis is unreachable. A node shutting down calls it
+// after its clients are gone and before its webhooks are flushed: Close
+// removes what is left of the node without reporting anything, so a
+// vacancy whose count had not reached Redis yet (one round trip after the
+// last client left) would never be recorded, and its channel_vacated
+// never sent by anyone. Users need nothing of the kind: Close's cleanup
+// announces their going offline.
+func (b *Broker) FlushCounts(ctx context.Context) error {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		b.mu.Lock()
+		busy := len(b.dirtyCnt)+len(b.writing) > 0
+		written := b.written
+		b.mu.Unlock()
+		if !busy {
+			return nil
+		}
+		if !b.Connected() {
+			return fmt.Errorf("redisbroker: flushing counts: %w", ErrNotConnected)
+		}
+		kick(b.writeKick)
+		select {
+		case <-written:
+		case <-tick.C: // Redis may have gone meanwhile
+		case <-ctx.Done():
+			return fmt.Errorf("redisbroker: flushing counts: %w", ctx.Err())
+		case <-b.ctx.Done():
+			return broker.ErrClosed
+		}
+	}
+}
+
 // countWait bounds how long a join waits for its channel's count.
 const countWait = time.Second
 
