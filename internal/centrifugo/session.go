@@ -82,6 +82,9 @@ type subscription struct {
 	// server: made by the connection token's channels (a server-side
 	// subscription), not by a subscribe.
 	server bool
+	// byToken: made by a subscribe with a subscription token, the only
+	// kind a sub_refresh refreshes.
+	byToken bool
 }
 
 var (
@@ -636,7 +639,7 @@ func (s *Session) handleSubscribe(id uint32, req *SubscribeRequest) {
 	}
 	result := mustJSON(ttl(exp, now))
 	s.subSeq++
-	sub := &subscription{ch: ch, id: s.subSeq, expires: exp}
+	sub := &subscription{ch: ch, id: s.subSeq, expires: exp, byToken: req.Token != ""}
 	if ch.Kind == channel.Presence {
 		sub.joinLeave = req.JoinLeave
 		s.subscribePresence(id, sub, chanInfo, result)
@@ -1072,6 +1075,13 @@ func (s *Session) handleSubRefresh(id uint32, req *SubRefreshRequest) {
 	sub, ok := s.subs[req.Channel]
 	if !ok {
 		s.send(errorReply(id, ErrPermissionDenied))
+		return
+	}
+	if !sub.byToken {
+		// Nothing to refresh: a subscription made without a token (or
+		// by the connection token) never expires by a subscription
+		// token's exp. Centrifugo closes 3501 for it.
+		s.badRequest()
 		return
 	}
 	if req.Token == "" {

@@ -879,6 +879,19 @@ func TestCommandsMissingTheirSubject(t *testing.T) {
 	c.cmd(3, "sub_refresh", map[string]any{"channel": "$x", "token": ""})
 	c.expect(`{"error":{"code":107,"message":"bad request"},"id":3}`)
 	c.expectOpen()
+
+	// A subscription made without a token has nothing to refresh.
+	c.cmd(4, "subscribe", map[string]any{"channel": "news"})
+	c.expect(`{"id":4,"subscribe":{}}`)
+	c.cmd(5, "sub_refresh", map[string]any{"channel": "news", "token": token(t, map[string]any{"sub": "u1", "channel": "news"})})
+	c.expectClosed(CloseBadRequest, "bad request")
+
+	// Nor has a server-side one, made by the connection token.
+	s := n.dial(t)
+	s.cmd(1, "connect", map[string]any{"token": token(t, map[string]any{"sub": "u1", "channels": []string{"feed"}})})
+	s.replies()
+	s.cmd(2, "sub_refresh", map[string]any{"channel": "feed", "token": token(t, map[string]any{"sub": "u1", "channel": "feed"})})
+	s.expectClosed(CloseBadRequest, "bad request")
 }
 
 // A subscribe still under way (a presence join) when the client
