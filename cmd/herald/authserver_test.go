@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -19,26 +20,46 @@ import (
 	"github.com/heraldhq/herald/internal/auth"
 )
 
-func TestAuthServer(t *testing.T) {
+// startAuthServer runs herald auth-server with args until the test ends,
+// and returns the address it listens on and a stop that waits for it to
+// return, reporting its error.
+func startAuthServer(t *testing.T, args []string, getenv func(string) string, warn io.Writer) (addr string, stop func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	var warn strings.Builder
 	done := make(chan error, 1)
 	go func() {
-		done <- runAuthServer(ctx, []string{"--addr", "127.0.0.1:0", "--deny", "private-no-,private-never-"}, testEnv(), pw, &warn)
+		done <- runAuthServer(ctx, append([]string{"--addr", "127.0.0.1:0"}, args...), getenv, pw, warn)
 		pw.Close()
 	}()
+	stop = func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(5 * time.Second):
+			return errors.New("auth-server did not stop")
+		}
+	}
 	line, err := bufio.NewReader(pr).ReadString('\n')
 	if err != nil {
+		stop()
 		t.Fatal(err)
 	}
 	go io.Copy(io.Discard, pr)
-	addr := regexp.MustCompile(`listening on (\S+)`).FindStringSubmatch(line)
-	if addr == nil {
+	m := regexp.MustCompile(`listening on (\S+)`).FindStringSubmatch(line)
+	if m == nil {
+		stop()
 		t.Fatalf("no address in %q", line)
 	}
+	return m[1], stop
+}
+
+func TestAuthServer(t *testing.T) {
+	var warn strings.Builder
+	addr, stop := startAuthServer(t, []string{"--deny", "private-no-,private-never-"}, testEnv(), &warn)
 	post := func(body string) (int, string) {
-		resp, err := http.Post("http://"+addr[1]+"/pusher/auth", "application/x-www-form-urlencoded", strings.NewReader(body))
+		resp, err := http.Post("http://"+addr+"/pusher/auth", "application/x-www-form-urlencoded", strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,7 +79,7 @@ func TestAuthServer(t *testing.T) {
 	// A page whose own name resolves to 127.0.0.1 (DNS rebinding) reads
 	// the answers as same-origin: its requests carry its name as Host.
 	for host, want := range map[string]int{"evil.example:6002": 403, "evil.example": 403, "localhost:6002": 200, "[::1]:6002": 200, "127.0.0.1": 200} {
-		req, err := http.NewRequest("POST", "http://"+addr[1]+"/pusher/auth", strings.NewReader("socket_id=1.2&channel_name=private-a"))
+		req, err := http.NewRequest("POST", "http://"+addr+"/pusher/auth", strings.NewReader("socket_id=1.2&channel_name=private-a"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -77,14 +98,8 @@ func TestAuthServer(t *testing.T) {
 	if !strings.Contains(warn.String(), "EVERYONE") {
 		t.Errorf("no warning: %q", warn.String())
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("auth-server: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("auth-server did not stop")
+	if err := stop(); err != nil {
+		t.Errorf("auth-server: %v", err)
 	}
 }
 
@@ -96,24 +111,9 @@ func TestAuthServerTokensCarryAppAudience(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte("apps:\n  - id: a1\n    key: k1\n    secret: s1\n    jwt_secret: j1\n    jwt_audience: aud-1\n    jwt_issuer: iss-1\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- runAuthServer(ctx, []string{"--addr", "127.0.0.1:0", "--config", cfgPath}, func(string) string { return "" }, pw, io.Discard)
-		pw.Close()
-	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	go io.Copy(io.Discard, pr)
-	addr := regexp.MustCompile(`listening on (\S+)`).FindStringSubmatch(line)
-	if addr == nil {
-		t.Fatalf("no address in %q", line)
-	}
-	resp, err := http.Post("http://"+addr[1]+"/pusher/auth", "application/json", strings.NewReader(`{"client":"c-1","channels":["$a"]}`))
+	addr, stop := startAuthServer(t, []string{"--config", cfgPath}, func(string) string { return "" }, io.Discard)
+	defer stop()
+	resp, err := http.Post("http://"+addr+"/pusher/auth", "application/json", strings.NewReader(`{"client":"c-1","channels":["$a"]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,33 +130,14 @@ func TestAuthServerTokensCarryAppAudience(t *testing.T) {
 	if _, err := reg.All()[0].JWT().Subscribe(out["$a"].Token, time.Now()); err != nil {
 		t.Errorf("Herald refuses the batch token: %v", err)
 	}
-	cancel()
-	<-done
 }
 
 // The master key of private-encrypted channels may come from
 // HERALD_ENCRYPTION_MASTER_KEY, out of the process listing.
 func TestAuthServerMasterKeyFromEnv(t *testing.T) {
 	mk := bytes.Repeat([]byte{9}, 32)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- runAuthServer(ctx, []string{"--addr", "127.0.0.1:0"},
-			testEnv("HERALD_ENCRYPTION_MASTER_KEY", base64.StdEncoding.EncodeToString(mk)), pw, io.Discard)
-		pw.Close()
-	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	go io.Copy(io.Discard, pr)
-	addr := regexp.MustCompile(`listening on (\S+)`).FindStringSubmatch(line)
-	if addr == nil {
-		t.Fatalf("no address in %q", line)
-	}
-	resp, err := http.Post("http://"+addr[1]+"/pusher/auth", "application/x-www-form-urlencoded", strings.NewReader("socket_id=1.2&channel_name=private-encrypted-z"))
+	addr, stop := startAuthServer(t, nil, testEnv("HERALD_ENCRYPTION_MASTER_KEY", base64.StdEncoding.EncodeToString(mk)), io.Discard)
+	resp, err := http.Post("http://"+addr+"/pusher/auth", "application/x-www-form-urlencoded", strings.NewReader("socket_id=1.2&channel_name=private-encrypted-z"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,8 +147,7 @@ func TestAuthServerMasterKeyFromEnv(t *testing.T) {
 	if want := base64.StdEncoding.EncodeToString(auth.SharedSecret("private-encrypted-z", mk)); err != nil || resp.StatusCode != 200 || got.Shared_secret != want {
 		t.Fatalf("%d %+v %v, want shared_secret %s", resp.StatusCode, got, err, want)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 }
