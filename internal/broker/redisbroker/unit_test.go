@@ -576,15 +576,7 @@ func TestRejoinAnnouncedDespiteFailure(t *testing.T) {
 	srv := redistest.Start(t)
 	raw := rawClient(t, srv)
 	ctx := t.Context()
-	acl := func(rules ...string) {
-		t.Helper()
-		cmd := raw.B().Arbitrary("ACL", "SETUSER", "node").Args(append([]string{"on", ">pw", "~*", "&*"}, rules...)...).Build()
-		if err := raw.Do(ctx, cmd).Error(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	acl("+@all")
-	b := newBroker(t, srv, nil, func(o *redisbroker.Options) { o.URL = "redis://node:pw@" + srv.Addr() + "/0" })
+	b, acl := brokerAsACLUser(t, srv, raw)
 	if _, err := b.Join(ctx, "app", "presence-x", "1.1", broker.Member{UserID: "alice"}, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -652,15 +644,7 @@ func TestRetriedLeaveAnnounced(t *testing.T) {
 	srv := redistest.Start(t)
 	raw := rawClient(t, srv)
 	ctx := t.Context()
-	acl := func(rules ...string) {
-		t.Helper()
-		cmd := raw.B().Arbitrary("ACL", "SETUSER", "node").Args(append([]string{"on", ">pw", "~*", "&*"}, rules...)...).Build()
-		if err := raw.Do(ctx, cmd).Error(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	acl("+@all")
-	b := newBroker(t, srv, nil, func(o *redisbroker.Options) { o.URL = "redis://node:pw@" + srv.Addr() + "/0" })
+	b, acl := brokerAsACLUser(t, srv, raw)
 	var mu sync.Mutex
 	var got []broker.Message
 	watcher := newBroker(t, srv, nil)
@@ -745,6 +729,24 @@ func TestMembersOfALargeChannel(t *testing.T) {
 
 // rawClient is a plain Redis client of the test's own, to look at or change
 // what the broker keeps; closed when the test ends.
+// brokerAsACLUser is a broker that logs in to srv as the ACL user "node",
+// with every right at first, and acl, which sets that user's rules
+// (ACL SETUSER node ...) through raw: a test takes rights away to make
+// Redis refuse the broker's commands.
+func brokerAsACLUser(t *testing.T, srv *redistest.Server, raw rueidis.Client) (*redisbroker.Broker, func(rules ...string)) {
+	t.Helper()
+	acl := func(rules ...string) {
+		t.Helper()
+		cmd := raw.B().Arbitrary("ACL", "SETUSER", "node").Args(append([]string{"on", ">pw", "~*", "&*"}, rules...)...).Build()
+		if err := raw.Do(t.Context(), cmd).Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acl("+@all")
+	b := newBroker(t, srv, nil, func(o *redisbroker.Options) { o.URL = "redis://node:pw@" + srv.Addr() + "/0" })
+	return b, acl
+}
+
 func rawClient(t *testing.T, srv *redistest.Server) rueidis.Client {
 	t.Helper()
 	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}, DisableCache: true})
@@ -765,15 +767,7 @@ func TestPublishWhileSubscriptionLost(t *testing.T) {
 	srv := redistest.Start(t)
 	raw := rawClient(t, srv)
 	ctx := t.Context()
-	acl := func(rules ...string) {
-		t.Helper()
-		cmd := raw.B().Arbitrary("ACL", "SETUSER", "node").Args(append([]string{"on", ">pw", "~*", "&*"}, rules...)...).Build()
-		if err := raw.Do(ctx, cmd).Error(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	acl("+@all")
-	b := newBroker(t, srv, nil, func(o *redisbroker.Options) { o.URL = "redis://node:pw@" + srv.Addr() + "/0" })
+	b, acl := brokerAsACLUser(t, srv, raw)
 	var mu sync.Mutex
 	var got []string
 	b.SetHandler(func(m broker.Message) {
@@ -1227,15 +1221,7 @@ func TestRefusedWritesAnnounceNothing(t *testing.T) {
 	srv := redistest.Start(t)
 	raw := rawClient(t, srv)
 	ctx := t.Context()
-	acl := func(rules ...string) {
-		t.Helper()
-		cmd := raw.B().Arbitrary("ACL", "SETUSER", "node").Args(append([]string{"on", ">pw", "~*", "&*"}, rules...)...).Build()
-		if err := raw.Do(ctx, cmd).Error(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	acl("+@all")
-	b := newBroker(t, srv, nil, func(o *redisbroker.Options) { o.URL = "redis://node:pw@" + srv.Addr() + "/0" })
+	b, acl := brokerAsACLUser(t, srv, raw)
 	var mu sync.Mutex
 	var got []string
 	b.SetTransitionHandler(func(tr broker.Transition) {
