@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -42,6 +43,13 @@ func newHookRecorder(t *testing.T) *hookRecorder {
 	}))
 	t.Cleanup(r.srv.Close)
 	return r
+}
+
+// seen is what the recorder has received so far.
+func (r *hookRecorder) seen() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.events)
 }
 
 func (r *hookRecorder) count(prefix string) int {

@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -94,31 +92,10 @@ func TestWebhooksSentAndFlushedOnShutdown(t *testing.T) {
 // the delay passed.
 func TestWebhooksOncePerCluster(t *testing.T) {
 	rs := redistest.Start(t)
-	var mu sync.Mutex
-	var events []string
-	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		var body struct {
-			Events []struct {
-				Name, Channel string
-				UserID        string `json:"user_id"`
-			} `json:"events"`
-		}
-		json.Unmarshal(b, &body)
-		mu.Lock()
-		for _, e := range body.Events {
-			events = append(events, strings.TrimSpace(e.Name+" "+e.Channel+" "+e.UserID))
-		}
-		mu.Unlock()
-	}))
-	defer recv.Close()
-	seen := func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(events)
-	}
+	hooks := newHookRecorder(t)
+	seen := hooks.seen
 	a := testApp("1")
-	a.Webhooks = []apps.Webhook{{URL: recv.URL, EventTypes: []string{"channel_occupied", "channel_vacated", "member_added", "member_removed"}}}
+	a.Webhooks = []apps.Webhook{{URL: hooks.srv.URL, EventTypes: []string{"channel_occupied", "channel_vacated", "member_added", "member_removed"}}}
 	const delay = 300 * time.Millisecond
 	node := func(id string) *testServer {
 		cfg := config.Config{Apps: []apps.App{a}}
