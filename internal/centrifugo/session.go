@@ -756,12 +756,14 @@ func (s *Session) subscribePresence(id uint32, sub *subscription, chanInfo json.
 		s.mu.Lock()
 		if err != nil {
 			sub.refused = true
-			if s.current(sub) || s.left(sub) {
-				if s.current(sub) {
-					delete(s.subs, name)
-					s.fe.hub.Unsubscribe(s.app.ID, name, sub.pending)
-					s.setJoinLeave(name, false)
-				}
+			answer := s.left(sub) // answered even when left meanwhile
+			if s.current(sub) {
+				answer = true
+				delete(s.subs, name)
+				s.fe.hub.Unsubscribe(s.app.ID, name, sub.pending)
+				s.setJoinLeave(name, false)
+			}
+			if answer {
 				if errors.Is(err, broker.ErrMemberLimit) {
 					s.refuse(id, ErrLimitExceeded, hub.RefusedLimit)
 				} else {
