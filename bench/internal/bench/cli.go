@@ -27,6 +27,7 @@ through the Pusher protocol only: WebSocket protocol 7 and the signed REST API.
 Usage:
   herald-bench <scenario> [flags]
   herald-bench chart [-o chart.png] [--metrics m1,m2] result.json...
+  herald-bench floor [--addr 127.0.0.1:7005] [--loops N]
 
 Scenarios:
   fanout    --conns subscribers of one channel; --events published over REST by
@@ -46,6 +47,9 @@ Scenarios:
             channel must each get every event. Reports requests/s, request
             latency, events/s and, with --pid, server CPU per request and per
             event
+
+floor is not a scenario but a server: the least a Pusher WebSocket server can
+do per connection (Linux), to measure connect and idle against.
 
 A cluster is measured through all its nodes: --url (and --rest) take the nodes'
 bases comma separated, subscribers are spread over them round-robin and
@@ -78,9 +82,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if args[0] == "chart" {
 		return chartMain(args[1:], stdout, stderr)
 	}
+	if args[0] == "floor" {
+		return floorMain(ctx, args[1:], stderr)
+	}
 	scenario := args[0]
 	if !slices.Contains(Scenarios, scenario) {
-		fmt.Fprintf(stderr, "herald-bench: unknown scenario %q (want one of %s, or chart)\n", scenario, strings.Join(Scenarios, ", "))
+		fmt.Fprintf(stderr, "herald-bench: unknown scenario %q (want one of %s, chart or floor)\n", scenario, strings.Join(Scenarios, ", "))
 		return ExitError
 	}
 	fs, f := newFlagSet(stderr)
