@@ -219,11 +219,17 @@ func (a *App) Validate() error {
 		return fmt.Errorf("app %s: key must not contain ':'", a.ID)
 	case a.ActivityTimeout < time.Second:
 		return fmt.Errorf("app %s: activity_timeout must be at least 1s", a.ID)
+	case a.SigninTimeout < 0:
+		// The sign-in deadline would have passed as the connection opens.
+		return fmt.Errorf("app %s: signin_timeout must not be negative (0 means the default)", a.ID)
 	case a.MaxConnections < 0, a.ClientEventRate < 0, a.PresenceJoinRate < 0, a.MaxPresenceMembers < 0,
 		a.MaxPresenceUserInfoBytes < 0, a.MaxEventBytes < 0, a.MaxBatchEvents < 0,
 		a.MaxBodyBytes < 0, a.WatchlistLimit < 0, a.MaxChannelNameLength < 0,
 		a.MaxSubscriptionsPerConnection < 0:
 		return fmt.Errorf("app %s: limits must not be negative", a.ID)
+	}
+	if err := a.validateBounds(); err != nil {
+		return err
 	}
 	return a.validateWebhooks()
 }

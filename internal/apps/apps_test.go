@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -111,6 +112,7 @@ func TestValidate(t *testing.T) {
 		{"negative watchlist_limit", func(a *App) { a.WatchlistLimit = -1 }, "limits must not be negative"},
 		{"negative max_channel_name_length", func(a *App) { a.MaxChannelNameLength = -1 }, "limits must not be negative"},
 		{"negative max_subscriptions_per_connection", func(a *App) { a.MaxSubscriptionsPerConnection = -1 }, "limits must not be negative"},
+		{"negative signin_timeout", func(a *App) { a.SigninTimeout = -time.Second }, "app 1: signin_timeout must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -369,4 +371,56 @@ func TestRegistryDuplicateAPIKey(t *testing.T) {
 	}); err != nil {
 		t.Error(err)
 	}
+}
+
+// Every limit accepts its upper bound and refuses one more; the bounds
+// are far above any deployment's needs and refuse typos (an extra zero,
+// bytes for KiB).
+func TestValidateBounds(t *testing.T) {
+	tests := []struct {
+		key string
+		set func(a *App, over bool)
+	}{
+		{"max_connections", func(a *App, over bool) { a.MaxConnections = 10_000_000 + b2i(over) }},
+		{"client_event_rate", func(a *App, over bool) { a.ClientEventRate = 10_000 + b2i(over) }},
+		{"presence_join_rate", func(a *App, over bool) { a.PresenceJoinRate = 1_000 + b2i(over) }},
+		{"max_presence_members", func(a *App, over bool) { a.MaxPresenceMembers = 100_000 + b2i(over) }},
+		{"max_presence_user_info_bytes", func(a *App, over bool) { a.MaxPresenceUserInfoBytes = 64<<10 + b2i(over) }},
+		{"max_event_bytes", func(a *App, over bool) { a.MaxEventBytes = 4<<20 + b2i(over); a.MaxBodyBytes = 64 << 20 }},
+		{"max_batch_events", func(a *App, over bool) { a.MaxBatchEvents = 1_000 + b2i(over) }},
+		{"max_body_bytes", func(a *App, over bool) { a.MaxBodyBytes = 64<<20 + b2i(over) }},
+		{"watchlist_limit", func(a *App, over bool) { a.WatchlistLimit = 10_000 + b2i(over) }},
+		{"max_channel_name_length", func(a *App, over bool) { a.MaxChannelNameLength = 1024 + b2i(over) }},
+		{"max_subscriptions_per_connection", func(a *App, over bool) { a.MaxSubscriptionsPerConnection = 10_000 + b2i(over) }},
+		{"activity_timeout", func(a *App, over bool) { a.ActivityTimeout = time.Hour + time.Duration(b2i(over)) }},
+		{"signin_timeout", func(a *App, over bool) { a.SigninTimeout = time.Hour + time.Duration(b2i(over)) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key+" at its bound", func(t *testing.T) {
+			a := valid()
+			tt.set(&a, false)
+			if err := a.Validate(); err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+		})
+		t.Run(tt.key+" over its bound", func(t *testing.T) {
+			a := valid()
+			tt.set(&a, true)
+			err := a.Validate()
+			if err == nil || !strings.Contains(err.Error(), "app 1: "+tt.key+" ") || !strings.Contains(err.Error(), " is over ") {
+				t.Fatalf("Validate = %v, want app 1: %s ... is over ...", err, tt.key)
+			}
+			var le *LimitError
+			if !errors.As(err, &le) || le.App != "1" || le.Key != tt.key {
+				t.Fatalf("Validate = %#v, want a *LimitError for app 1's %s", err, tt.key)
+			}
+		})
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

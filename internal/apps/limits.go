@@ -1,0 +1,94 @@
+package apps
+
+import (
+	"fmt"
+	"time"
+)
+
+// LimitError is an app setting outside the range Herald accepts, or at
+// odds with another setting. Key is the setting's YAML key, so that the
+// caller can say where its value came from.
+type LimitError struct {
+	App string // the app's id
+	Key string // the setting refused, e.g. "max_event_bytes"
+	Msg string // what is wrong, naming the value and the bound
+}
+
+func (e *LimitError) Error() string { return fmt.Sprintf("app %s: %s", e.App, e.Msg) }
+
+// Upper bounds of the limits. Each is far above what any deployment needs,
+// and each keeps what one connection, channel or request can make Herald
+// hold bounded: a typo (an extra zero, bytes meant as KiB) is refused at
+// start rather than found when memory runs out.
+const (
+	// maxConnections is more than a node can hold (every connection is a
+	// file descriptor and some KiB of kernel memory).
+	maxConnections = 10_000_000
+	// maxClientEventRate and maxPresenceJoinRate are per connection per
+	// second, and each event or join is fanned out to the channel.
+	maxClientEventRate  = 10_000
+	maxPresenceJoinRate = 1_000
+	// maxPresenceMembers and maxPresenceUserInfoBytes: every member's
+	// user_info is held per channel and sent to each joiner in one frame
+	// (checked against max_queue_bytes by the config).
+	maxPresenceMembers       = 100_000
+	maxPresenceUserInfoBytes = 64 << 10
+	// maxEventBytes is 400 times Pusher's 10 KB; each event is held in the
+	// queue of every subscriber it goes to.
+	maxEventBytes  = 4 << 20
+	maxBatchEvents = 1_000
+	// maxBodyBytes holds a full batch of the largest events: a REST body
+	// is read whole into memory.
+	maxBodyBytes   = 64 << 20
+	watchlistLimit = 10_000
+	// maxChannelNameLength: a name is held for every subscription (up to
+	// max_subscriptions_per_connection per connection) and in every
+	// channel listing.
+	maxChannelNameLength          = 1024
+	maxSubscriptionsPerConnection = 10_000
+	// maxActivityTimeout and maxSigninTimeout bound how long a dead or
+	// unauthorized connection keeps its resources.
+	maxActivityTimeout = time.Hour
+	maxSigninTimeout   = time.Hour
+)
+
+// validateBounds reports the first limit of a normalized app over its
+// upper bound.
+func (a *App) validateBounds() error {
+	for _, l := range []struct {
+		key    string
+		v, max int
+	}{
+		{"max_connections", a.MaxConnections, maxConnections},
+		{"client_event_rate", a.ClientEventRate, maxClientEventRate},
+		{"presence_join_rate", a.PresenceJoinRate, maxPresenceJoinRate},
+		{"max_presence_members", a.MaxPresenceMembers, maxPresenceMembers},
+		{"max_presence_user_info_bytes", a.MaxPresenceUserInfoBytes, maxPresenceUserInfoBytes},
+		{"max_event_bytes", a.MaxEventBytes, maxEventBytes},
+		{"max_batch_events", a.MaxBatchEvents, maxBatchEvents},
+		{"max_body_bytes", a.MaxBodyBytes, maxBodyBytes},
+		{"watchlist_limit", a.WatchlistLimit, watchlistLimit},
+		{"max_channel_name_length", a.MaxChannelNameLength, maxChannelNameLength},
+		{"max_subscriptions_per_connection", a.MaxSubscriptionsPerConnection, maxSubscriptionsPerConnection},
+	} {
+		if l.v > l.max {
+			return a.limitError(l.key, "%s %d is over %d", l.key, l.v, l.max)
+		}
+	}
+	for _, l := range []struct {
+		key    string
+		v, max time.Duration
+	}{
+		{"activity_timeout", a.ActivityTimeout, maxActivityTimeout},
+		{"signin_timeout", a.SigninTimeout, maxSigninTimeout},
+	} {
+		if l.v > l.max {
+			return a.limitError(l.key, "%s %v is over %v", l.key, l.v, l.max)
+		}
+	}
+	return nil
+}
+
+func (a *App) limitError(key, format string, args ...any) error {
+	return &LimitError{App: a.ID, Key: key, Msg: fmt.Sprintf(format, args...)}
+}
