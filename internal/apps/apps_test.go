@@ -424,3 +424,37 @@ func b2i(b bool) int {
 	}
 	return 0
 }
+
+// An app's largest event must fit in a REST request, with at least the
+// JSON of the request around it.
+func TestValidateEventFitsBody(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*App)
+		want   string
+	}{
+		{"defaults", func(*App) {}, ""},
+		{"body just large enough", func(a *App) { a.MaxEventBytes = 100_000; a.MaxBodyBytes = 100_000 + 32 }, ""},
+		{"body one byte short", func(a *App) { a.MaxEventBytes = 100_000; a.MaxBodyBytes = 100_000 + 31 },
+			"app 1: max_event_bytes 100000 does not fit in max_body_bytes 100031: a REST request carrying such an event takes at least 100032 bytes"},
+		{"the default body under a raised event", func(a *App) { a.MaxEventBytes = 512 << 10 }, "max_body_bytes 262144 (the default)"},
+		{"a body lowered under the default event", func(a *App) { a.MaxBodyBytes = 8 << 10 }, "max_event_bytes 10240 (the default) does not fit in max_body_bytes 8192"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := valid()
+			tt.change(&a)
+			err := a.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("Validate: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("Validate = %v, want it to contain %q", err, tt.want)
+			}
+			var le *LimitError
+			if tt.want != "" && (!errors.As(err, &le) || le.Key != "max_event_bytes") {
+				t.Fatalf("Validate = %#v, want a *LimitError for max_event_bytes", err)
+			}
+		})
+	}
+}

@@ -52,8 +52,47 @@ const (
 	maxSigninTimeout   = time.Hour
 )
 
+// Framing allowances, in bytes, of the messages that carry an app's largest
+// values: the JSON around the value with one-character names and ids, and
+// no escaping. They give the least a message can take, so a setting whose
+// largest value does not fit even then can never be reached, and only such
+// settings are refused.
+const (
+	// eventEnvelope is the JSON around an event's data in a client event
+	// ({"event":"a","channel":"b","data":}), a REST request or a
+	// Centrifugo publish, each at least 34 bytes.
+	eventEnvelope = 32
+	// memberFraming is what one member adds to a presence member list
+	// besides its user_info: its id twice, quoted and escaped inside the
+	// event's data string, and the separators.
+	memberFraming = 12
+	// memberListEnvelope is the JSON around a member list (the event
+	// pusher_internal:subscription_succeeded alone is 38 characters).
+	memberListEnvelope = 64
+	// userInfoEnvelope is the JSON of a presence subscribe or a sign-in
+	// around its user_info, with the 64 hex digits of its signature.
+	userInfoEnvelope = 128
+)
+
+// EventMessageBytes is the least a message takes that carries event data
+// of MaxEventBytes: what a client message, a REST body and a client's send
+// queue must at least allow.
+func (a *App) EventMessageBytes() int { return a.MaxEventBytes + eventEnvelope }
+
+// MemberListBytes is the least the frame takes that lists the members of
+// a full presence channel whose user_info are all of the largest size:
+// every joiner is sent it whole.
+func (a *App) MemberListBytes() int {
+	return a.MaxPresenceMembers*(a.MaxPresenceUserInfoBytes+memberFraming) + memberListEnvelope
+}
+
+// UserInfoMessageBytes is the least a client message takes that carries a
+// user_info of MaxPresenceUserInfoBytes: a presence subscribe with its
+// channel_data, or a sign-in with its user_data.
+func (a *App) UserInfoMessageBytes() int { return a.MaxPresenceUserInfoBytes + userInfoEnvelope }
+
 // validateBounds reports the first limit of a normalized app over its
-// upper bound.
+// upper bound, or at odds with another.
 func (a *App) validateBounds() error {
 	for _, l := range []struct {
 		key    string
@@ -86,9 +125,22 @@ func (a *App) validateBounds() error {
 			return a.limitError(l.key, "%s %v is over %v", l.key, l.v, l.max)
 		}
 	}
+	if need := a.EventMessageBytes(); need > a.MaxBodyBytes {
+		return a.limitError("max_event_bytes", "max_event_bytes %d%s does not fit in max_body_bytes %d%s: a REST request carrying such an event takes at least %d bytes; raise max_body_bytes or lower max_event_bytes",
+			a.MaxEventBytes, IfDefault(a.MaxEventBytes, DefaultMaxEventBytes), a.MaxBodyBytes, IfDefault(a.MaxBodyBytes, DefaultMaxBodyBytes), need)
+	}
 	return nil
 }
 
 func (a *App) limitError(key, format string, args ...any) error {
 	return &LimitError{App: a.ID, Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+// IfDefault is " (the default)" when v is def, else "": an error about two
+// settings says which of them the operator did not choose.
+func IfDefault[T comparable](v, def T) string {
+	if v == def {
+		return " (the default)"
+	}
+	return ""
 }

@@ -318,6 +318,7 @@ func TestRESTRefusedBeforeBody(t *testing.T) { bothTransports(t, testRESTRefused
 func testRESTRefusedBeforeBody(t *testing.T) {
 	a := testApp("1")
 	a.MaxBodyBytes = 1000
+	a.MaxEventBytes = 512 // must fit in the body
 	ts := startServer(t, oneApp(a))
 	body := `{"name":"e","data":"d","channel":"news"}`
 	other := a
