@@ -61,7 +61,12 @@ func (c *Centrifugo) validate() error {
 		}
 	}
 	if c.PingInterval != 0 && (c.PingInterval < time.Second || c.PingInterval%time.Second != 0) {
-		return fmt.Errorf("centrifugo.ping_interval %s is not a whole number of seconds of at least 1s", c.PingInterval)
+		return &settingError{env: "HERALD_CENTRIFUGO_PING_INTERVAL", msg: fmt.Sprintf("centrifugo.ping_interval %s is not a whole number of seconds of at least 1s", c.PingInterval)}
 	}
-	return nil
+	return check(
+		bound[time.Duration]{key: "centrifugo.ping_interval", env: "HERALD_CENTRIFUGO_PING_INTERVAL", v: c.PingInterval, max: maxCentrifugoPingInterval},
+		bound[time.Duration]{key: "centrifugo.pong_timeout", env: "HERALD_CENTRIFUGO_PONG_TIMEOUT", v: c.PongTimeout, max: maxCentrifugoPongTimeout},
+		bound[time.Duration]{key: "centrifugo.expired_close_delay", env: "HERALD_CENTRIFUGO_EXPIRED_CLOSE_DELAY", v: c.ExpiredCloseDelay, max: maxCentrifugoExpiredDelay},
+		bound[time.Duration]{key: "centrifugo.stale_close_delay", env: "HERALD_CENTRIFUGO_STALE_CLOSE_DELAY", v: c.StaleCloseDelay, max: maxCentrifugoStaleDelay},
+	)
 }

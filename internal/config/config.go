@@ -274,7 +274,8 @@ func (f *flags) load(getenv func(string) string) (Config, error) {
 	}
 
 	var c Config
-	if path := pick(*file, "HERALD_CONFIG"); path != "" {
+	path := pick(*file, "HERALD_CONFIG")
+	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return Config{}, fmt.Errorf("config file: %w", err)
@@ -369,7 +370,7 @@ func (f *flags) load(getenv func(string) string) (Config, error) {
 	}
 	c.applyDefaults()
 	if err := c.Validate(); err != nil {
-		return Config{}, err
+		return Config{}, withSource(err, path, map[string]string{"shutdown-delay": *stopDelay}, getenv)
 	}
 	return c, nil
 }
@@ -485,6 +486,9 @@ func (c *Config) Validate() error {
 		if v.neg {
 			return fmt.Errorf("config: %s must not be negative (0 means the default)", v.key)
 		}
+	}
+	if err := c.validateBounds(); err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
 	if c.MetricsAddr != "" && c.MetricsAddr == c.Addr {
 		return fmt.Errorf("config: metrics_addr %q is addr; leave it empty to serve /metrics on addr", c.MetricsAddr)

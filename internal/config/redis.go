@@ -187,11 +187,14 @@ func (r Redis) validate() error {
 	case r.NodeTTL < 0 || r.RefreshInterval < 0:
 		return errors.New("redis.node_ttl and redis.refresh_interval must not be negative (0 means the default)")
 	case r.NodeTTL < time.Second:
-		return fmt.Errorf("redis.node_ttl %v is under 1s", r.NodeTTL)
+		return &settingError{env: "HERALD_REDIS_NODE_TTL", msg: fmt.Sprintf("redis.node_ttl %v is under 1s", r.NodeTTL)}
 	case r.RefreshInterval >= r.NodeTTL:
-		return fmt.Errorf("redis.refresh_interval %v must be less than redis.node_ttl %v, or a live node would expire between two refreshes", r.RefreshInterval, r.NodeTTL)
+		return &settingError{env: "HERALD_REDIS_REFRESH_INTERVAL", msg: fmt.Sprintf("redis.refresh_interval %v must be less than redis.node_ttl %v, or a live node would expire between two refreshes", r.RefreshInterval, r.NodeTTL)}
 	}
-	return nil
+	return check(
+		bound[time.Duration]{key: "redis.node_ttl", env: "HERALD_REDIS_NODE_TTL", v: r.NodeTTL, max: maxNodeTTL},
+		bound[time.Duration]{key: "redis.refresh_interval", env: "HERALD_REDIS_REFRESH_INTERVAL", v: r.RefreshInterval, min: minRefreshInterval},
+	)
 }
 
 // parseURL checks the URL's form: scheme, host and port, and database.

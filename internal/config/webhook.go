@@ -79,11 +79,13 @@ func (w Webhook) validate() error {
 	if w.BatchWindow < 0 || w.Delay < 0 || w.RetryLimit < 0 || w.RequestTimeout < 0 || w.QueueSize < 0 {
 		return errors.New("webhook: durations and queue_size must not be negative (0 means the default)")
 	}
-	if w.Delay > maxWebhookDelay {
-		return fmt.Errorf("webhook.delay %v is over %v", w.Delay, maxWebhookDelay)
+	if err := check(
+		bound[time.Duration]{key: "webhook.delay", env: "HERALD_WEBHOOK_DELAY", v: w.Delay, max: maxWebhookDelay},
+		bound[time.Duration]{key: "webhook.batch_window", env: "HERALD_WEBHOOK_BATCH_WINDOW", v: w.BatchWindow, max: maxWebhookBatchWindow},
+		bound[time.Duration]{key: "webhook.retry_limit", env: "HERALD_WEBHOOK_RETRY_LIMIT", v: w.RetryLimit, max: maxWebhookRetryLimit},
+		bound[time.Duration]{key: "webhook.request_timeout", env: "HERALD_WEBHOOK_REQUEST_TIMEOUT", v: w.RequestTimeout, max: maxWebhookRequestTimeout},
+	); err != nil {
+		return err
 	}
-	if w.BatchWindow > 10*time.Second {
-		return fmt.Errorf("webhook.batch_window %v is over 10s", w.BatchWindow)
-	}
-	return nil
+	return check(bound[int]{key: "webhook.queue_size", env: "HERALD_WEBHOOK_QUEUE_SIZE", v: w.QueueSize, max: maxWebhookQueueSize})
 }
