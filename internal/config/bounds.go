@@ -111,6 +111,46 @@ func (c *Config) validateBounds() error {
 	return err
 }
 
+// validateAppsFit checks each app's limits against the node settings that
+// carry them: a largest value that no client message or send queue can
+// hold would close every connection that reaches it instead of refusing
+// what is over the limit.
+func (c *Config) validateAppsFit() error {
+	msg, queue := c.MaxMessageBytes, c.MaxQueueBytes
+	msgDefault, queueDefault := apps.IfDefault(msg, 0), apps.IfDefault(queue, 0)
+	if msg == 0 {
+		msg = wsconn.DefaultMaxMessageBytes
+	}
+	if queue == 0 {
+		queue = wsconn.DefaultMaxQueueBytes
+	}
+	for _, a := range c.Apps {
+		a.Normalize()
+		limitErr := func(key, format string, args ...any) error {
+			return &apps.LimitError{App: a.ID, Key: key, Msg: fmt.Sprintf(format, args...)}
+		}
+		event := fmt.Sprintf("max_event_bytes %d%s", a.MaxEventBytes, apps.IfDefault(a.MaxEventBytes, apps.DefaultMaxEventBytes))
+		info := fmt.Sprintf("max_presence_user_info_bytes %d%s", a.MaxPresenceUserInfoBytes, apps.IfDefault(a.MaxPresenceUserInfoBytes, apps.DefaultMaxPresenceUserInfoBytes))
+		switch {
+		case (a.ClientEvents || a.ClientPublish) && a.EventMessageBytes() > msg:
+			// The transport closes a longer message (1009) before the
+			// front end can refuse the event (4301, 106).
+			return limitErr("max_event_bytes", "%s does not fit in max_message_bytes %d%s: with client_events or client_publish on, a client message carrying such an event takes at least %d bytes, and a longer message closes the connection (1009); raise max_message_bytes or lower max_event_bytes",
+				event, msg, msgDefault, a.EventMessageBytes())
+		case a.EventMessageBytes() > queue:
+			return limitErr("max_event_bytes", "%s does not fit in max_queue_bytes %d%s: an event that large takes at least %d bytes in a subscriber's send queue, and every subscriber sent one would be disconnected (4100); raise max_queue_bytes or lower max_event_bytes",
+				event, queue, queueDefault, a.EventMessageBytes())
+		case a.MemberListBytes() > queue:
+			return limitErr("max_presence_members", "max_presence_members %d%s with %s does not fit in max_queue_bytes %d%s: the member list of a full presence channel takes at least %d bytes, and a client joining it would be disconnected (4100); lower either limit or raise max_queue_bytes",
+				a.MaxPresenceMembers, apps.IfDefault(a.MaxPresenceMembers, apps.DefaultMaxPresenceMembers), info, queue, queueDefault, a.MemberListBytes())
+		case a.UserInfoMessageBytes() > msg:
+			return limitErr("max_presence_user_info_bytes", "%s does not fit in max_message_bytes %d%s: a presence subscribe or sign-in carrying such a user_info takes at least %d bytes, and a longer message closes the connection (1009); raise max_message_bytes or lower max_presence_user_info_bytes",
+				info, msg, msgDefault, a.UserInfoMessageBytes())
+		}
+	}
+	return nil
+}
+
 // withSource adds to an error about a setting's value where that value
 // came from: the flag or variable that set it, else the config file, if
 // one was read. flags are the values of the flags that can set a bounded

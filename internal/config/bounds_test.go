@@ -1,8 +1,11 @@
 package config
 
 import (
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/heraldhq/herald/internal/apps"
 )
 
 // oneApp is a file of one app with extra settings (a YAML flow map's
@@ -101,10 +104,65 @@ func checkLoad(t *testing.T, err error, want, from, path string) {
 	}
 }
 
-// An app's own limit over its bound names the file it came from.
+// An app's limits that Herald's node settings cannot carry are refused:
+// an event or user_info no client message or send queue can hold.
+func TestLoadCrossChecks(t *testing.T) {
+	tests := []struct {
+		name      string
+		node, app string
+		want      string
+	}{
+		{name: "defaults"},
+		// Client events travel in client messages: their largest, with
+		// the JSON around it, must fit in max_message_bytes.
+		{name: "client event just fits", node: "max_message_bytes: 100032\n", app: ", client_events: true, max_event_bytes: 100000"},
+		{name: "client event one byte over", node: "max_message_bytes: 100031\n", app: ", client_events: true, max_event_bytes: 100000",
+			want: "config: app 1: max_event_bytes 100000 does not fit in max_message_bytes 100031: with client_events or client_publish on, a client message carrying such an event takes at least 100032 bytes"},
+		{name: "Centrifugo publish one byte over", node: "max_message_bytes: 100031\n", app: ", client_publish: true, max_event_bytes: 100000",
+			want: "max_event_bytes 100000 does not fit in max_message_bytes 100031"},
+		{name: "raised event under the default message limit", app: ", client_events: true, max_event_bytes: 65536",
+			want: "max_message_bytes 65536 (the default)"},
+		{name: "large events without client events", node: "max_message_bytes: 4096\n", app: ", max_event_bytes: 100000"},
+		// Every event reaches a subscriber through its send queue.
+		{name: "event just fits the queue", node: "max_queue_bytes: 100032\n", app: ", max_event_bytes: 100000, max_presence_members: 10"},
+		{name: "event one byte over the queue", node: "max_queue_bytes: 100031\n", app: ", max_event_bytes: 100000, max_presence_members: 10",
+			want: "config: app 1: max_event_bytes 100000 does not fit in max_queue_bytes 100031: an event that large takes at least 100032 bytes in a subscriber's send queue"},
+		{name: "raised event over the default queue", app: ", max_event_bytes: 2097152, max_body_bytes: 4194304", want: "max_queue_bytes 1048576 (the default)"},
+		// The member list of a full presence channel is one frame.
+		{name: "member list just fits the queue", node: "max_queue_bytes: 1036064\n", app: ", max_presence_members: 1000"},
+		{name: "member list one byte over the queue", node: "max_queue_bytes: 1036063\n", app: ", max_presence_members: 1000",
+			want: "config: app 1: max_presence_members 1000 with max_presence_user_info_bytes 1024 (the default) does not fit in max_queue_bytes 1036063: the member list of a full presence channel takes at least 1036064 bytes"},
+		{name: "member list over the default queue", app: ", max_presence_members: 2000", want: "max_queue_bytes 1048576 (the default)"},
+		{name: "large user_info in a small channel", node: "max_message_bytes: 131072\n", app: ", max_presence_members: 10, max_presence_user_info_bytes: 65536"},
+		// A user_info arrives in a presence subscribe or a sign-in.
+		{name: "user_info just fits a message", node: "max_message_bytes: 4224\n", app: ", max_presence_user_info_bytes: 4096"},
+		{name: "user_info one byte over a message", node: "max_message_bytes: 4223\n", app: ", max_presence_user_info_bytes: 4096",
+			want: "config: app 1: max_presence_user_info_bytes 4096 does not fit in max_message_bytes 4223: a presence subscribe or sign-in carrying such a user_info takes at least 4224 bytes"},
+		{name: "user_info over the default message limit", app: ", max_presence_members: 10, max_presence_user_info_bytes: 65536", want: "max_message_bytes 65536 (the default)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeFile(t, oneApp(tt.node, tt.app))
+			_, err := Load([]string{"--config", path}, env(nil))
+			checkLoad(t, err, tt.want, "file", path)
+			var le *apps.LimitError
+			if tt.want != "" && !errors.As(err, &le) {
+				t.Fatalf("Load error %#v is no *apps.LimitError", err)
+			}
+		})
+	}
+}
+
+// An app's own limit over its bound names the file it came from; an app
+// of the variables, which has only default limits, names none.
 func TestLoadAppBoundsNameTheFile(t *testing.T) {
 	path := writeFile(t, oneApp("", ", max_channel_name_length: 20000"))
 	_, err := Load([]string{"--config", path}, env(nil))
 	checkLoad(t, err, "config: app 1: max_channel_name_length 20000 is over 1024", "file", path)
 
+	// A node setting from the file with the app from the variables: the
+	// cross-check still names the file.
+	path = writeFile(t, "max_message_bytes: 1024\n")
+	_, err = Load([]string{"--config", path}, env(map[string]string{"HERALD_APP_ID": "9", "HERALD_APP_KEY": "k", "HERALD_APP_SECRET": "s"}))
+	checkLoad(t, err, "config: app 9: max_presence_user_info_bytes 1024 (the default) does not fit in max_message_bytes 1024", "file", path)
 }

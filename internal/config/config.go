@@ -506,6 +506,9 @@ func (c *Config) Validate() error {
 	if _, err := apps.NewRegistry(c.Apps); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
+	if err := c.validateAppsFit(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
 	if err := c.Redis.validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
