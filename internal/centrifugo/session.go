@@ -42,6 +42,10 @@ type Session struct {
 	mu        sync.Mutex
 	closed    bool
 	connected bool
+	// spent: a connect was answered with an error (109, 110). The
+	// connection gets no second try, as in Centrifugo, whose client is
+	// then "unusable": whatever it sends next closes 3501.
+	spent bool
 	// verifying: a command's token is being checked off the loop (a
 	// public-key signature); the command and those after it wait, and
 	// what arrives meanwhile is held. verdict is the check's outcome,
@@ -284,7 +288,7 @@ type verdict struct {
 // the one handle dispatches to, in handle's order, so that no token is
 // verified on the loop.
 func (s *Session) costlyToken(c *Command) (string, bool) {
-	if c.Send != nil || c.ID == 0 {
+	if c.Send != nil || c.ID == 0 || s.spent {
 		return "", false // ignored, or closed 3501, without a check
 	}
 	var tok string
@@ -360,6 +364,12 @@ func (s *Session) subClaims(tok string, now time.Time) (jwtauth.SubscribeClaims,
 // handle dispatches c to one handler, chosen in this order when c carries
 // several requests; costlyToken follows the same order.
 func (s *Session) handle(c *Command) {
+	if s.spent {
+		// Centrifugo's HandleCommand closes an unusable client before it
+		// looks at the command, so a pong closes too.
+		s.badRequest()
+		return
+	}
 	if c.IsPong() {
 		// Liveness is the transport's LastRead.
 		return
@@ -452,12 +462,14 @@ func (s *Session) handleConnect(id uint32, req *ConnectRequest) {
 	claims, err := s.connectClaims(req.Token, now)
 	switch {
 	case errors.Is(err, jwtauth.ErrExpired):
+		s.spent = true
 		s.send(errorReply(id, ErrTokenExpired))
 		return
 	case err != nil:
 		s.disconnect(CloseInvalidToken, "invalid token", hub.ReasonUnauthorized)
 		return
 	case expiredAt(claims.Expires, now):
+		s.spent = true
 		s.send(errorReply(id, ErrExpired))
 		return
 	}
