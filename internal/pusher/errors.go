@@ -36,3 +36,10 @@ const (
 	MsgTerminated    = "Connection terminated by the application"
 	MsgTokenExpired  = "Subscription token expired; reconnect"
 )
+
+// Refusals of a second pusher:signin on a connection (see handleSignin).
+const (
+	MsgSigninInProgress    = "Sign-in refused: a sign-in of this connection is still in progress"
+	MsgSigninOtherUser     = "Sign-in refused: connection is already signed in as another user"
+	MsgSigninOtherUserData = "Sign-in refused: connection is already signed in with other user_data"
+)

@@ -2,6 +2,7 @@ package pusher
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -70,10 +71,15 @@ type Session struct {
 type sessionRare struct {
 	// user is set by a successful pusher:signin; its Watchlist is the
 	// honoured part of the one signed.
-	user      *UserData
-	rate      *ratelimit.Bucket // made by the first client event
-	joins     *ratelimit.Bucket // made by the first presence join
-	signinDue hub.Timer
+	user *UserData
+	// userData is a digest of the user_data the connection signed in
+	// with, for a second pusher:signin to be told apart; signinPending is
+	// set until the sign-in's pusher:signin_success is sent.
+	userData      [sha256.Size]byte
+	signinPending bool
+	rate          *ratelimit.Bucket // made by the first client event
+	joins         *ratelimit.Bucket // made by the first presence join
+	signinDue     hub.Timer
 
 	// watchMu orders the watchlist's first list after the changes sent
 	// while it was looked up; watchSeen, non-nil during the lookup,
@@ -791,15 +797,28 @@ func (s *Session) handleSignin(m Message) {
 		s.sendError(CodeUnauthorized, fmt.Sprintf("Sign-in refused: user_info is %d bytes, at most %d allowed", len(ud.UserInfo), s.app.MaxPresenceUserInfoBytes), "")
 		return
 	}
+	// A connection signs in once: its first valid sign-in decides the
+	// user, its user_info and its watchlist for the connection's life.
+	// pusher-js sends one per connection; a second one is answered
+	// success only when it is the same sign-in and the first has been
+	// answered, so that no answer precedes the first's and the client
+	// never takes other user_data for what the server holds.
 	if u := s.signedIn(); u != nil {
-		if u.ID != ud.ID {
-			s.sendError(CodeUnauthorized, "Sign-in refused: connection is already signed in as another user", "")
-		} else {
+		switch {
+		case u.ID != ud.ID:
+			s.sendError(CodeUnauthorized, MsgSigninOtherUser, "")
+		case s.rare.signinPending:
+			s.sendError(CodeUnauthorized, MsgSigninInProgress, "")
+		case sha256.Sum256([]byte(d.UserData)) != s.rare.userData:
+			s.sendError(CodeUnauthorized, MsgSigninOtherUserData, "")
+		default:
 			s.send(signinSuccessFrame(d.UserData))
 		}
 		return
 	}
-	s.more().user = &UserData{ID: ud.ID, UserInfo: ud.UserInfo}
+	r := s.more()
+	r.user = &UserData{ID: ud.ID, UserInfo: ud.UserInfo}
+	r.userData = sha256.Sum256([]byte(d.UserData))
 	s.markAuthed()
 	// The user's own channel carries send-to-user events: signin_success
 	// is its confirmation, sent once the node receives the channel's
@@ -829,8 +848,7 @@ func (s *Session) handleSignin(m Message) {
 	if len(watch) == 0 {
 		return
 	}
-	s.rare.user.Watchlist = watch
-	r := s.more()
+	r.user.Watchlist = watch
 	r.watchMu.Lock()
 	r.watchSeen = map[string]bool{}
 	r.watchMu.Unlock()
@@ -881,6 +899,9 @@ func (s *Session) handleSignin(m Message) {
 // queues that wait; a client joining the channel again (after leaving it)
 // may do so at will, so its wait counts against the connection's pending
 // work like any subscription's.
+//
+// The sign-in's success is sent even when the client left the channel
+// meanwhile: it answers the pusher:signin, which pusher-js waits for.
 func (s *Session) subscribeOwn(own string, success []byte, again bool) {
 	sub := s.newSub(channel.Channel{Name: own, Kind: channel.ServerToUser}, "", time.Time{})
 	sub.pending, _ = s.fe.hub.SubscribeReady(s.app.ID, own, s, func() { s.send(success) })
@@ -894,12 +915,20 @@ func (s *Session) subscribeOwn(own string, success []byte, again bool) {
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		s.activate(sub, func() { s.send(success) })
+		sent := false
+		s.activate(sub, func() { sent = true; s.send(success) })
+		if !again {
+			s.rare.signinPending = false
+			if !sent && !s.closed {
+				s.send(success)
+			}
+		}
 	}
 	if again {
 		s.queueSubscription(sub, wait)
 		return
 	}
+	s.rare.signinPending = true
 	s.hc.Do(wait)
 }
 
