@@ -8,6 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -161,9 +164,54 @@ func idString(raw json.RawMessage) (string, error) {
 		if err := json.Unmarshal(raw, &n); err != nil {
 			return "", errors.New("is not a number")
 		}
-		return n.String(), nil
+		return jsNumberString(n.String())
 	}
 	return "", errors.New("must be a string or a number")
+}
+
+// jsNumberString returns a JSON number literal as JavaScript's String()
+// spells the number JSON.parse makes of it: 1.0 is "1", 1e2 "100", -0 "0",
+// 12345678901234567890 "12345678901234567000". pusher-js finds its own
+// member (members.me) by the user_id of the channel_data it parsed, a
+// number, which becomes that string as a key of the presence hash; a
+// member announced as written ("1e2") would never be the client's own,
+// and the same user signed as 1 and 1.0 would be two members. A number
+// beyond a float64's range (JavaScript's Infinity) is refused.
+func jsNumberString(lit string) (string, error) {
+	f, err := strconv.ParseFloat(lit, 64)
+	if err != nil || math.IsInf(f, 0) {
+		return "", errors.New("is a number out of range")
+	}
+	if f == 0 {
+		return "0", nil // -0 too
+	}
+	// The shortest digits that round-trip, as ECMAScript's Number::toString
+	// picks them, and the position n of the decimal point after them.
+	e := strconv.FormatFloat(f, 'e', -1, 64)
+	var sign string
+	if e[0] == '-' {
+		sign, e = "-", e[1:]
+	}
+	mant, exp, _ := strings.Cut(e, "e")
+	digits := strings.Replace(mant, ".", "", 1)
+	x, _ := strconv.Atoi(exp)
+	k, n := len(digits), x+1
+	switch {
+	case k <= n && n <= 21:
+		return sign + digits + strings.Repeat("0", n-k), nil
+	case 0 < n && n <= 21:
+		return sign + digits[:n] + "." + digits[n:], nil
+	case -6 < n && n <= 0:
+		return sign + "0." + strings.Repeat("0", -n) + digits, nil
+	}
+	out := sign + digits[:1]
+	if k > 1 {
+		out += "." + digits[1:]
+	}
+	if n-1 >= 0 {
+		return out + "e+" + strconv.Itoa(n-1), nil
+	}
+	return out + "e" + strconv.Itoa(n-1), nil
 }
 
 // AppendString appends s as a JSON string literal. It is the one string

@@ -134,8 +134,10 @@ func TestParseChannelData(t *testing.T) {
 		{`{"user_id": "123"}`, "123", ""},
 		{`{"user_id":0}`, "0", ""},
 		{`{"user_id":-7}`, "-7", ""},
-		{`{"user_id":1.5e3}`, "1.5e3", ""},
-		{`{"user_id":12345678901234567890}`, "12345678901234567890", ""},
+		{`{"user_id":1.5e3}`, "1500", ""},
+		{`{"user_id":12345678901234567890}`, "12345678901234567000", ""},
+		{`{"user_id":1.0}`, "1", ""},
+		{`{"user_id":1e2,"user_info":{"n":1}}`, "100", `{"n":1}`},
 		{`{"user_id":"a\"b"}`, `a"b`, ""},
 		{`{"user_id":"ą§"}`, "ą§", ""},
 		{`{"user_id":"1","user_info":null}`, "1", ""},
@@ -165,6 +167,7 @@ func TestParseChannelData(t *testing.T) {
 		`{"user_id":""}`, `{"user_id":null}`, `{"user_id":true}`, `{"user_id":{}}`,
 		`{"user_id":["1"]}`, `{"user_info":{"name":"x"}}`, `{"user_id":"1"`,
 		`{"User_Id":"1"}`, `{"USER_ID":"1"}`,
+		`{"user_id":1e400}`, `{"user_id":-1e400}`, // JavaScript's Infinity
 	}
 	for _, in := range bad {
 		if cd, err := ParseChannelData(in); !errors.Is(err, ErrBadData) {
@@ -379,4 +382,24 @@ func FuzzParseMessage(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A numeric user_id is the string JavaScript's String() makes of the
+// number JSON.parse reads, as pusher-js keys its members: the expected
+// strings are node's String(JSON.parse(literal)).
+func TestNumericUserIDIsJavaScriptsString(t *testing.T) {
+	for lit, want := range map[string]string{
+		"1": "1", "1.0": "1", "1e2": "100", "1E+2": "100", "-5": "-5", "-0": "0", "0": "0",
+		"0.5": "0.5", "1.50": "1.5", "1e21": "1e+21", "1e20": "100000000000000000000",
+		"123456789012345678901234": "1.2345678901234569e+23", "1e-6": "0.000001", "1e-7": "1e-7",
+		"12345678901234567890": "12345678901234567000", "0.000001234": "0.000001234",
+		"1.5e-10": "1.5e-10", "9007199254740993": "9007199254740992", "1.5e3": "1500",
+		"-1.25e-7": "-1.25e-7", "100e-2": "1", "1e-400": "0", "0.1": "0.1", "123e-20": "1.23e-18",
+		"5e-324": "5e-324", "1.7976931348623157e308": "1.7976931348623157e+308", "-12.5e1": "-125",
+	} {
+		cd, err := ParseChannelData(`{"user_id":` + lit + `}`)
+		if err != nil || cd.UserID != want {
+			t.Errorf("user_id %s = %q, %v; want %q", lit, cd.UserID, err, want)
+		}
+	}
 }

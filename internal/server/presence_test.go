@@ -3,12 +3,16 @@ package server
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/config"
+	"github.com/heraldhq/herald/internal/testkit"
+	"github.com/heraldhq/herald/internal/testkit/redistest"
 )
 
 type presencePayload struct {
@@ -279,4 +283,63 @@ func TestSigninWatchlistAndServerToUser(t *testing.T) {
 	if m := watcher.Expect("pusher_internal:watchlist_events"); string(m.Data) != `{"events":[{"name":"offline","user_ids":["bob"]}]}` {
 		t.Fatalf("offline event %s", m.Data)
 	}
+}
+
+// A numeric user_id is the member JavaScript's String() makes of it: 1e2
+// and 100.0 are the user "100", announced so in the presence hash, in
+// member_added and by the REST users endpoint, on every node of a cluster.
+// The signature is still checked over the channel_data as signed.
+func TestNumericUserIDSpelling(t *testing.T) {
+	a := testApp("1")
+	check := func(t *testing.T, n0, n1 *testServer) {
+		ch := "presence-numbers"
+		first, _, p := joinPresence(t, n0, a, ch, `{"user_id":1e2,"user_info":{"n":1}}`)
+		if len(p.Presence.IDs) != 1 || p.Presence.IDs[0] != "100" || string(p.Presence.Hash["100"]) != `{"n":1}` {
+			t.Fatalf("presence of the first member %+v", p.Presence)
+		}
+		other, _, p := joinPresence(t, n1, a, ch, `{"user_id":1.5}`)
+		if p.Presence.Count != 2 || p.Presence.Hash["100"] == nil || p.Presence.Hash["1.5"] == nil {
+			t.Fatalf("presence seen by the second member %+v", p.Presence)
+		}
+		added := first.Expect("pusher_internal:member_added")
+		var s string
+		json.Unmarshal(added.Data, &s)
+		if s != `{"user_id":"1.5","user_info":{}}` && s != `{"user_id":"1.5"}` {
+			t.Fatalf("member_added %s", s)
+		}
+		// The same user spelt otherwise is the same member: nobody is told.
+		again, _, p := joinPresence(t, n1, a, ch, `{"user_id":100.0,"user_info":{"n":1}}`)
+		if p.Presence.Count != 2 {
+			t.Fatalf("100.0 counted as a new member: %+v", p.Presence)
+		}
+		first.ExpectSilence(200 * time.Millisecond)
+		other.ExpectSilence(100 * time.Millisecond)
+		again.Alive()
+		for _, n := range []*testServer{n0, n1} {
+			code, body := testkit.REST(t, n.addr, a, "GET", "/apps/1/channels/"+ch+"/users", nil, "")
+			body = strings.TrimSpace(body)
+			if code != 200 || (body != `{"users":[{"id":"100"},{"id":"1.5"}]}` && body != `{"users":[{"id":"1.5"},{"id":"100"}]}`) {
+				t.Fatalf("users: %d %s", code, body)
+			}
+		}
+		// Signed as 1e2, sent as 100: the signature covers what was signed.
+		c, sid := connect(t, n0, a.Key)
+		c.Subscribe(ch, channelToken(a, sid, ch, `{"user_id":1e2}`), `{"user_id":100}`)
+		c.Expect("pusher:subscription_error")
+	}
+	t.Run("one node", func(t *testing.T) {
+		ts := startServer(t, oneApp(a))
+		check(t, ts, ts)
+	})
+	t.Run("cluster", func(t *testing.T) {
+		rs := redistest.Start(t)
+		node := func(id string) *testServer {
+			cfg := config.Config{Apps: []apps.App{a}}
+			cfg.Redis = config.Redis{URL: "redis://" + rs.Addr(), NodeID: id, NodeTTL: 3 * time.Second, RefreshInterval: time.Second}
+			ts := startServerLog(t, cfg, options{}, nil, slog.New(slog.DiscardHandler))
+			waitForWithin(t, 10*time.Second, func() bool { code, _ := probe(t, ts, "/readyz"); return code == 200 })
+			return ts
+		}
+		check(t, node("a"), node("b"))
+	})
 }

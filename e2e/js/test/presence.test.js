@@ -5,6 +5,7 @@
 
 const { describe, it, before, after, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
 const h = require('../lib/harness');
 
 const T = { timeout: 20000 };
@@ -142,6 +143,34 @@ describe('presence channels', () => {
     const removed = a.nextEvent(ch, 'pusher:member_removed');
     b.pusher.unsubscribe(ch);
     assert.equal((await removed).data.id, 'ub');
+  });
+
+  it('a numeric user_id written 1e2 by the backend is the member "100", pusher-js\'s own', T, async () => {
+    // A PHP or Python backend may sign 1e2 or 100.0 where JSON.stringify
+    // would write 100; pusher-js finds members.me by the number it parsed.
+    const ch = `presence-${h.uid('numeric')}`;
+    const signRaw = (channelData) => ({ socketId, channelName }) => ({
+      auth: `${app.key}:${crypto.createHmac('sha256', app.secret).update(`${socketId}:${channelName}:${channelData}`).digest('hex')}`,
+      channel_data: channelData,
+    });
+    const other = await h.connectClient(server, { presence: member('other', {}) });
+    const otherCh = await other.subscribe(ch);
+    const added = other.nextEvent(ch, 'pusher:member_added');
+    const num = await h.connectClient(server, { channelAuth: signRaw('{"user_id":1e2,"user_info":{"n":1}}') });
+    const numCh = await num.subscribe(ch);
+    assert.ok(numCh.members.me, 'members.me is null: the member was announced under another id');
+    assert.equal(String(numCh.members.me.id), '100');
+    assert.deepEqual(numCh.members.me.info, { n: 1 });
+    assert.equal((await added).data.id, '100');
+    assert.deepEqual(membersOf(otherCh), { other: {}, 100: { n: 1 } });
+
+    // 100.0 is the same user: no new member.
+    const same = await h.connectClient(server, { channelAuth: signRaw('{"user_id":100.0,"user_info":{"n":1}}') });
+    const sameCh = await same.subscribe(ch);
+    assert.ok(sameCh.members.me, 'members.me of 100.0');
+    assert.equal(sameCh.members.count, 2);
+    const users = await h.jsonOf(await sdk.get({ path: `/channels/${ch}/users` }));
+    assert.deepEqual(users.body.users.map((u) => u.id).sort(), ['100', 'other']);
   });
 
   it('refuses tampered channel_data and announces nobody', T, async () => {
