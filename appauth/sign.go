@@ -138,6 +138,13 @@ func (s *Signer) AuthenticateUser(socketID string, u User) (UserAuth, error) {
 	if !ValidUserID(u.ID) {
 		return UserAuth{}, fmt.Errorf("%w: %q", ErrInvalidUserID, truncate(u.ID, 64))
 	}
+	// Herald refuses a sign-in whose watchlist names an id no user could
+	// sign in with; refused here, the app's bug shows where it is made.
+	for i, id := range u.Watchlist {
+		if !ValidUserID(id) {
+			return UserAuth{}, fmt.Errorf("%w: watchlist entry %d %q", ErrInvalidUserID, i, truncate(id, 64))
+		}
+	}
 	data, err := marshal(struct {
 		ID        string   `json:"id"`
 		UserInfo  any      `json:"user_info,omitempty"`

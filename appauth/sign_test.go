@@ -129,6 +129,13 @@ func TestSignerRefusals(t *testing.T) {
 	if _, err := s.AuthenticateUser("1.2", User{}); !errors.Is(err, ErrInvalidUserID) {
 		t.Errorf("user without id: %v", err)
 	}
+	// Herald refuses a sign-in whose watchlist names an id no user could
+	// sign in with: the signer refuses to sign it.
+	for _, w := range [][]string{{"ok", "a b"}, {""}, {string(make([]byte, 129))}} {
+		if _, err := s.AuthenticateUser("1.2", User{ID: "u", Watchlist: w}); !errors.Is(err, ErrInvalidUserID) {
+			t.Errorf("watchlist %q: %v, want ErrInvalidUserID", w, err)
+		}
+	}
 	if _, err := NewSigner("k", "s", make([]byte, 31)); err == nil {
 		t.Error("a 31-byte master key was accepted")
 	}

@@ -790,6 +790,17 @@ func (s *Session) handleSignin(m Message) {
 		s.sendError(CodeUnauthorized, fmt.Sprintf("Sign-in refused: user id may only contain A-Z a-z 0-9 _ - = @ , . ; and at most %d of them", channel.MaxUserIDLength), "")
 		return
 	}
+	// A watchlist names users, each by the rule of the sign-in id: an
+	// entry no user could sign in with is the backend's error, refused
+	// like a bad id rather than dropped, which would leave the app waiting
+	// for a user it can never hear of. Entries beyond the watchlist limit
+	// too: the whole user_data is checked, as signed.
+	for i, id := range ud.Watchlist {
+		if !channel.ValidUserID(id) {
+			s.sendError(CodeUnauthorized, fmt.Sprintf("Sign-in refused: watchlist entry %d is not a valid user id: at most %d of A-Z a-z 0-9 _ - = @ , . ;", i, channel.MaxUserIDLength), "")
+			return
+		}
+	}
 	// user_info is held for the connection's life and becomes the member's
 	// user_info on every presence channel the user joins without
 	// channel_data, so it gets the presence bound here.
@@ -832,14 +843,12 @@ func (s *Session) handleSignin(m Message) {
 		watch = watch[:s.app.WatchlistLimit]
 		s.sendError(CodeWatchlistLimit, fmt.Sprintf("Watchlist limit exceeded. Only the first %d user IDs are accepted.", s.app.WatchlistLimit), "")
 	}
-	// A copy, so the ids beyond the limit are not kept reachable; an id no
-	// user can sign in with can never come online and is not held either
-	// (the list is the backend's, but one id could be 60 KB long). An id
+	// A copy, so the ids beyond the limit are not kept reachable. An id
 	// named again is left out: it is watched once, and the first list,
 	// which pusher-js hands the app as is, names it once.
 	seen := make(map[string]struct{}, len(watch))
 	watch = slices.DeleteFunc(slices.Clone(watch), func(id string) bool {
-		if _, dup := seen[id]; dup || !channel.ValidUserID(id) {
+		if _, dup := seen[id]; dup {
 			return true
 		}
 		seen[id] = struct{}{}

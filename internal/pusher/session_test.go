@@ -445,15 +445,49 @@ func TestWatchlistHeld(t *testing.T) {
 	}
 }
 
-// Watchlist ids that no user could sign in with are not held.
-func TestWatchlistDropsInvalidIDs(t *testing.T) {
-	n := newTestNode(t, apps.App{})
-	c := n.connect(t)
-	long := strings.Repeat("x", 30000)
-	c.signin(`{"id":"w","watchlist":["ok","` + long + `","bad id","also-ok"]}`)
-	c.expect("pusher:signin_success", "pusher_internal:watchlist_events")
-	if fmt.Sprint(c.rare.user.Watchlist) != "[ok also-ok]" {
-		t.Fatalf("holding %.40q", c.rare.user.Watchlist)
+// A watchlist names users: each entry is a user id by the rule of the
+// sign-in id (a string of at most 128 of A-Z a-z 0-9 _ - = @ , . ;). A
+// watchlist with any other entry, or that is not a list of strings, is
+// the backend's error and refuses the sign-in with pusher:error 4009, as
+// a bad id does, rather than be honoured in part: dropped entries would
+// leave the app waiting for users it can never hear of.
+func TestWatchlistEntriesValidated(t *testing.T) {
+	long := strings.Repeat("x", 129)
+	tests := []struct {
+		name, watchlist, msg string
+	}{
+		{"too long", `["ok","` + long + `"]`, "Sign-in refused: watchlist entry 1 is not a valid user id: at most 128 of A-Z a-z 0-9 _ - = @ , . ;"},
+		{"60000 characters", `["` + strings.Repeat("x", 60000) + `"]`, "Sign-in refused: watchlist entry 0 is not a valid user id: at most 128 of A-Z a-z 0-9 _ - = @ , . ;"},
+		{"space", `["ok","bad id","also-ok"]`, "Sign-in refused: watchlist entry 1 is not a valid user id: at most 128 of A-Z a-z 0-9 _ - = @ , . ;"},
+		{"empty", `[""]`, "Sign-in refused: watchlist entry 0 is not a valid user id: at most 128 of A-Z a-z 0-9 _ - = @ , . ;"},
+		{"number", `["a",7]`, "Sign-in refused: event data has the wrong shape: user_data.watchlist must be a list of user id strings"},
+		{"null entry", `[null]`, "Sign-in refused: event data has the wrong shape: user_data.watchlist must be a list of user id strings"},
+		{"not a list", `"a,b"`, "Sign-in refused: event data has the wrong shape: user_data.watchlist must be a list of user id strings"},
+		{"object", `{"a":1}`, "Sign-in refused: event data has the wrong shape: user_data.watchlist must be a list of user id strings"},
+		{"beyond the limit", `[` + strings.Repeat(`"ok",`, 5) + `"bad id"]`, "Sign-in refused: watchlist entry 5 is not a valid user id: at most 128 of A-Z a-z 0-9 _ - = @ , . ;"},
+	}
+	n := newTestNode(t, apps.App{WatchlistLimit: 3})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := n.connect(t)
+			c.signin(`{"id":"w","watchlist":` + tt.watchlist + `}`)
+			c.expectSigninRefused(tt.msg)
+			c.mu.Lock()
+			u := c.signedIn()
+			c.mu.Unlock()
+			if u != nil {
+				t.Fatalf("signed in as %+v", u)
+			}
+			// The connection stays, and may sign in with a good list.
+			c.signin(`{"id":"w","watchlist":["ok"]}`)
+			c.expect("pusher:signin_success", "pusher_internal:watchlist_events")
+		})
+	}
+	// null or an empty list is no watchlist.
+	for _, w := range []string{`null`, `[]`} {
+		c := n.connect(t)
+		c.signin(`{"id":"w","watchlist":` + w + `}`)
+		c.expect("pusher:signin_success")
 	}
 }
 

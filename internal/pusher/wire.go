@@ -136,9 +136,21 @@ func ParseUserData(s string) (UserData, error) {
 		return UserData{}, fmt.Errorf("%w: user_data.id must be a non-empty string", ErrBadData)
 	}
 	ud := UserData{ID: id}
-	if w := raw["watchlist"]; len(w) > 0 {
-		if err := json.Unmarshal(w, &ud.Watchlist); err != nil {
-			return UserData{}, fmt.Errorf("%w: user_data is not a JSON object", ErrBadData)
+	if w := raw["watchlist"]; len(w) > 0 && string(w) != "null" {
+		// Entry by entry: into a []string a null entry would pass as "".
+		var entries []json.RawMessage
+		err := json.Unmarshal(w, &entries)
+		if err == nil {
+			ud.Watchlist = make([]string, len(entries))
+			for i, e := range entries {
+				if len(e) == 0 || e[0] != '"' || json.Unmarshal(e, &ud.Watchlist[i]) != nil {
+					err = ErrBadData
+					break
+				}
+			}
+		}
+		if err != nil {
+			return UserData{}, fmt.Errorf("%w: user_data.watchlist must be a list of user id strings", ErrBadData)
 		}
 	}
 	if info := raw["user_info"]; len(info) > 0 && string(info) != "null" {

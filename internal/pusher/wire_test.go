@@ -185,6 +185,8 @@ func TestParseUserData(t *testing.T) {
 		{`{"id":"123","name":"John Smith"}`, "123", "", nil},
 		{`{"id":"1","user_info":{"name":"a"},"watchlist":["2","3"]}`, "1", `{"name":"a"}`, []string{"2", "3"}},
 		{`{"id":"1","user_info":null,"watchlist":[]}`, "1", "", []string{}},
+		{`{"id":"1","watchlist":null}`, "1", "", nil},
+		{`{"id":"1","watchlist":["a\u0062"]}`, "1", "", []string{"ab"}},
 		{`{"id":"ą§¶™€łü€ß£"}`, "ą§¶™€łü€ß£", "", nil},
 		{`{"id":"a","ID":"b","Watchlist":["c"]}`, "a", "", nil},
 		{`{"id":"a","id":"b"}`, "b", "", nil},
@@ -208,6 +210,8 @@ func TestParseUserData(t *testing.T) {
 		`{"id":123}`, // numeric ids are refused for sign-in
 		`{"id":""}`, `{"id":null}`, `{"id":true}`, `{"id":["1"]}`, `{"user_id":"1"}`,
 		`{"id":"1","watchlist":"2"}`, `{"id":"1","watchlist":[2]}`,
+		`{"id":"1","watchlist":[null]}`, `{"id":"1","watchlist":["a",null]}`, `{"id":"1","watchlist":{}}`,
+		`{"id":"1","watchlist":[["a"]]}`, `{"id":"1","watchlist":true}`,
 		`{"ID":"1"}`, `{"Id":"1"}`,
 	}
 	for _, in := range bad {

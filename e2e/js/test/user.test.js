@@ -126,6 +126,19 @@ describe('users: signin, send-to-user, watchlist, terminate', () => {
     assert.equal(raw.log.find(h.is.event('pusher:signin_success'), since), undefined);
   });
 
+  it('a watchlist naming an id no user could sign in with refuses the sign-in with 4009', T, async () => {
+    const c = await h.connectClient(server, { user: { id: h.uid('w'), watchlist: ['ok', 'bad id'] } });
+    c.pusher.signin();
+    await h.eventually(() => c.errors.length > 0, { label: 'pusher:error for the bad watchlist' });
+    const err = c.errors[0];
+    assert.equal(err.data.code, 4009);
+    assert.match(err.data.message, /watchlist entry 1 is not a valid user id/);
+    await h.sleep(200);
+    assert.equal(c.log.find(h.is.event('pusher:signin_success')), undefined, 'signin_success after a refusal');
+    assert.equal(c.pusher.user.user_data, null);
+    assert.equal(c.state, 'connected');
+  });
+
   /** Records watchlist events of a client as an ordered list of 'online:<id>' / 'offline:<id>'. */
   function watchlistLog(client) {
     const log = [];
