@@ -1,13 +1,6 @@
 package centrifugo
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -58,18 +51,7 @@ func TestConnectAgain(t *testing.T) {
 // connect's public-key token is not checked first, or a spent connection
 // could make the node verify signatures for nothing.
 func TestConnectAgainChecksNoToken(t *testing.T) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "jwt.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	key, path := p256KeyFile(t)
 	n := newTestNode(t, apps.App{JWTPublicKey: path})
 	tc := n.dial(t)
 	tc.cmd(1, "connect", map[string]any{"token": esToken(t, key, map[string]any{"sub": "u1", "exp": start.Add(-time.Second).Unix()})})

@@ -276,18 +276,7 @@ func esToken(t *testing.T, key *ecdsa.PrivateKey, claims map[string]any) string 
 // waits, with the rest of its message and the messages sent meanwhile,
 // and all are handled in order once the check is done.
 func TestPublicKeyTokensAreCheckedOffTheLoop(t *testing.T) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "jwt.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	key, path := p256KeyFile(t)
 	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -323,18 +312,7 @@ func TestPublicKeyTokensAreCheckedOffTheLoop(t *testing.T) {
 // What a client sends while one of its tokens is checked off the loop is
 // held up to maxHeldBytes; more closes 3013.
 func TestHeldWhileVerifyingIsBounded(t *testing.T) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "jwt.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	key, path := p256KeyFile(t)
 	n, gate := newGatedNode(t, apps.App{JWTPublicKey: path})
 	defer close(gate)
 	tc := n.connect(t, "u1")
@@ -354,18 +332,7 @@ func TestHeldWhileVerifyingIsBounded(t *testing.T) {
 // not the empty one of the refresh beside it, is the one checked off the
 // loop.
 func TestTheHandledRequestsTokenIsCheckedOffTheLoop(t *testing.T) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "jwt.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	key, path := p256KeyFile(t)
 	n, gate := newGatedNode(t, apps.App{JWTPublicKey: path})
 	tc := n.connect(t, "u1")
 	tc.cmd(2, "subscribe", map[string]any{"channel": "presence-room", "token": token(t, map[string]any{"sub": "u1", "channel": "presence-room"})})
@@ -382,6 +349,22 @@ func TestTheHandledRequestsTokenIsCheckedOffTheLoop(t *testing.T) {
 // costs beyond its bytes: empty messages, sent as fast as the client can,
 // are bounded too.
 func TestHeldEmptyMessagesAreBounded(t *testing.T) {
+	key, path := p256KeyFile(t)
+	n, gate := newGatedNode(t, apps.App{JWTPublicKey: path})
+	defer close(gate)
+	tc := n.connect(t, "u1")
+	tc.cmd(2, "subscribe", map[string]any{"channel": "presence-room", "token": token(t, map[string]any{"sub": "u1", "channel": "presence-room"})})
+	tc.cmd(3, "subscribe", map[string]any{"channel": "$x", "token": esToken(t, key, map[string]any{"sub": "u1", "channel": "$x"})})
+	for range maxHeldBytes/heldOverhead + 1 {
+		tc.HandleMessage(nil)
+	}
+	tc.expectClosed(CloseTooManyRequests, "too many requests")
+}
+
+// p256KeyFile makes an ECDSA P-256 key and writes its public half as the
+// PEM file an app's jwt_public_key names.
+func p256KeyFile(t *testing.T) (*ecdsa.PrivateKey, string) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -394,13 +377,5 @@ func TestHeldEmptyMessagesAreBounded(t *testing.T) {
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n, gate := newGatedNode(t, apps.App{JWTPublicKey: path})
-	defer close(gate)
-	tc := n.connect(t, "u1")
-	tc.cmd(2, "subscribe", map[string]any{"channel": "presence-room", "token": token(t, map[string]any{"sub": "u1", "channel": "presence-room"})})
-	tc.cmd(3, "subscribe", map[string]any{"channel": "$x", "token": esToken(t, key, map[string]any{"sub": "u1", "channel": "$x"})})
-	for range maxHeldBytes/heldOverhead + 1 {
-		tc.HandleMessage(nil)
-	}
-	tc.expectClosed(CloseTooManyRequests, "too many requests")
+	return key, path
 }
