@@ -216,6 +216,25 @@ func TestPusherJWTExpiry(t *testing.T) {
 			t.Fatalf("closed %d %q (aborted %v), want 4200", code, reason, aborted)
 		}
 	})
+	// "exp": 9999999999, a common "never", is in 2286: past the int64
+	// nanoseconds that end in 2262, and not to be taken for a date before
+	// 1970.
+	t.Run("an expiry past 2262 is kept", func(t *testing.T) {
+		cs := newClockedSession(t, app)
+		sub(cs, "private-a", time.Unix(9999999999, 0))
+		cs.clock.Advance(120 * time.Second)
+		cs.expect("pusher:ping")
+		if code, _, _ := cs.tr.Closed(); code != 0 {
+			t.Fatalf("closed %d, want the subscription kept", code)
+		}
+		cs.clock.Advance(time.Second)
+		cs.tr.SetLastRead(cs.clock.Now()) // the pong
+		cs.clock.Advance(120 * time.Second)
+		cs.expect("pusher:ping")
+		if code, _, _ := cs.tr.Closed(); code != 0 {
+			t.Fatalf("closed %d at the second ping, want the subscription kept", code)
+		}
+	})
 	t.Run("liveness unchanged by a later expiry", func(t *testing.T) {
 		cs := newClockedSession(t, app)
 		sub(cs, "private-a", cs.clock.Now().Add(200*time.Second))

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -501,7 +502,7 @@ func (s *Session) newSub(ch channel.Channel, userID string, expires time.Time) s
 		sub.grant.s = s // its subscriber in the hub
 	}
 	if !expires.IsZero() {
-		sub.grant.expires = expires.UnixNano()
+		sub.grant.expires = unixNano(expires)
 		s.expiring = true
 		// Sooner than the timer's next liveness check, if it is: onTimer
 		// closes the connection at the expiry and re-arms for the check.
@@ -509,6 +510,25 @@ func (s *Session) newSub(ch channel.Channel, userID string, expires time.Time) s
 	}
 	return sub
 }
+
+// unixNano is t in unix nanoseconds, held to the int64 range: a token may
+// name an expiry past 2262 ("exp": 9999999999 is a common "never"), whose
+// UnixNano would wrap to a date in the past and end the subscription at
+// once.
+func unixNano(t time.Time) int64 {
+	switch {
+	case t.After(maxUnixNano):
+		return math.MaxInt64
+	case t.Before(minUnixNano):
+		return math.MinInt64
+	}
+	return t.UnixNano()
+}
+
+var (
+	maxUnixNano = time.Unix(0, math.MaxInt64)
+	minUnixNano = time.Unix(0, math.MinInt64)
+)
 
 // current reports whether sub is still the connection's subscription to its
 // channel: off-loop results for one that was left meanwhile are dropped.
