@@ -184,6 +184,11 @@ func TestPublicKeyJWTCheckBounded(t *testing.T) {
 		t.Fatalf("refused with %s, want %s 429", got[0].Data, errTypeLimit)
 	}
 	close(b.release)
+	// The queue drains off the loop: a subscribe sent before it has would
+	// be refused again.
+	if err := n.hub.WaitOps(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	c.subscribeAuth("private-x", esJWT(t, key, jwt.MapClaims{"channel": "private-x", "client": c.socketID()}))
 	if err := n.hub.WaitOps(t.Context()); err != nil {
 		t.Fatal(err)
