@@ -64,3 +64,9 @@ func (b *Broker) MarkUnsure(app, channel, conn string) {
 	defer b.mu.Unlock()
 	b.unsure[presKey{app, channel, conn}] = struct{}{}
 }
+
+// ClaimKey is the key of the claim of the broker's node id.
+func (b *Broker) ClaimKey() string { return b.k.claim(b.node) }
+
+// Token is the broker's claim token.
+func (b *Broker) Token() string { return b.token }

@@ -62,6 +62,10 @@ func (k keys) control() string { return k.p + "ctl" }
 
 func (k keys) registry(node string) string { return k.p + "reg:" + segs(node) }
 
+// claim holds the token of the one process that may write under a node
+// id, for the node TTL, refreshed by its heartbeats (see claim.go).
+func (k keys) claim(node string) string { return k.p + "claim:" + segs(node) }
+
 // swept marks, for sweptTTL, a node whose registration the others removed
 // after its deadline passed, announcing what it held (see Sweep).
 func (k keys) swept(node string) string { return k.p + "swept:" + segs(node) }

@@ -9,19 +9,24 @@ import (
 	"github.com/redis/rueidis"
 )
 
-// Heartbeat refreshes this node's deadline in the node set. When the node
-// was missing (Redis restarted empty, or the survivors of a partition
-// swept it), or a script found it missing, it re-registers everything the
-// node holds. The broker calls it every Refresh; tests call it directly.
+// Heartbeat refreshes this node's claim of its id and its deadline in the
+// node set. When the node was missing (Redis restarted empty, or the
+// survivors of a partition swept it), or a script found it missing, it
+// re-registers everything the node holds. When another process holds the
+// id, the broker stops (ErrNodeIDTaken). The broker calls it every
+// Refresh; tests call it directly.
 func (b *Broker) Heartbeat(ctx context.Context) error {
+	if err := b.stopped(); err != nil {
+		return err
+	}
 	c, err := b.conn(ctx, "heartbeat")
 	if err != nil {
 		return err
 	}
-	added, err := c.Do(ctx, c.B().Zadd().Key(b.k.nodes()).ScoreMember().
-		ScoreMember(float64(b.now().Add(b.nodeTTL).UnixMilli()), b.node).Build()).AsInt64()
+	added, err := heartbeat.Exec(ctx, c, []string{b.k.nodes(), b.k.claim(b.node)},
+		[]string{b.deadline(), b.node, b.token, b.claimTTL()}).AsInt64()
 	if err != nil {
-		return b.fail("heartbeat", err)
+		return b.fail("heartbeat", b.taken(err))
 	}
 	b.markUp()
 	if added == 1 || b.resync.Swap(false) {
@@ -34,7 +39,7 @@ func (b *Broker) Heartbeat(ctx context.Context) error {
 		return b.fail("announcing members registered again", err)
 	}
 	if err := b.retryLeaves(ctx, c); err != nil {
-		return b.fail("retrying presence leaves", err)
+		return b.fail("retrying presence leaves", b.taken(err))
 	}
 	return nil
 }
@@ -95,7 +100,7 @@ func (b *Broker) reregister(ctx context.Context, again bool) error {
 			for j, r := range res {
 				first, report, jerr := b.joinResult(r)
 				if jerr != nil {
-					err = jerr
+					err = b.taken(jerr)
 					continue
 				}
 				if report {
@@ -206,6 +211,9 @@ var sweptMS = strconv.FormatInt(sweptTTL.Milliseconds(), 10)
 // registered. Several nodes may sweep at once: the cleanup script lets
 // exactly one of them remove each dead node.
 func (b *Broker) Sweep(ctx context.Context) error {
+	if err := b.stopped(); err != nil {
+		return err
+	}
 	c, err := b.conn(ctx, "sweep")
 	if err != nil {
 		return err

@@ -38,18 +38,21 @@ func (b *Broker) joinExec(app, channel, conn string, m broker.Member, maxMembers
 	pubch := b.k.pubsub(app, channel)
 	pending := b.k.pendingRemoval(app, channel, m.UserID)
 	return rueidis.LuaExec{
-		Keys: append(p.list(), b.k.registry(b.node), b.k.nodes(), pending),
+		Keys: append(p.list(), b.k.registry(b.node), b.k.nodes(), pending, b.k.claim(b.node)),
 		Args: []string{field, m.UserID, string(m.Info), strconv.Itoa(max(maxMembers, 0)),
 			"p" + segs(p.conns, field),
 			segs(p.conns, p.counts, p.info, p.order, p.seq, field, m.UserID, string(broker.AppendWire(nil, &removed)), pubch,
 				app, channel, pending, b.k.epochs()),
-			b.node, b.deadline(), b.tracking(app)},
+			b.node, b.deadline(), b.tracking(app), b.token, b.claimTTL()},
 	}
 }
 
 // Join implements broker.PresenceManager with one script: limit check,
 // first-connection test and the records, atomically.
 func (b *Broker) Join(ctx context.Context, appID, channel, connID string, m broker.Member, maxMembers int) (bool, error) {
+	if err := b.stopped(); err != nil {
+		return false, err
+	}
 	c, err := b.conn(ctx, "presence join")
 	if err != nil {
 		return false, err
@@ -72,7 +75,7 @@ func (b *Broker) Join(ctx context.Context, appID, channel, connID string, m brok
 		// may have lost their last connection here: the script announces
 		// it, or every member would keep them in their list for good.
 		if _, _, err := b.runLeave(ctx, c, appID, channel, connID, pl.user, pl.user != m.UserID); err != nil {
-			return false, b.fail("presence join", err)
+			return false, b.fail("presence join", b.taken(err))
 		}
 		b.mu.Lock()
 		delete(b.leaves, k)
@@ -83,7 +86,8 @@ func (b *Broker) Join(ctx context.Context, appID, channel, connID string, m brok
 	}
 	first, report, err := b.runJoin(ctx, c, b.joinExec(appID, channel, connID, m, maxMembers))
 	if err != nil {
-		if !notSent(err) {
+		err = b.taken(err)
+		if !notSent(err) && !errors.Is(err, ErrNodeIDTaken) {
 			// It may have been applied: the leave that undoes it is
 			// retried if it fails.
 			b.mu.Lock()
@@ -159,6 +163,10 @@ func (b *Broker) Leave(ctx context.Context, appID, channel, connID, userID strin
 	delete(b.unsure, k)
 	delete(b.announce, k)
 	b.mu.Unlock()
+	if err := b.stopped(); err != nil {
+		// The records are the process's that holds the id now.
+		return false, err
+	}
 	c, err := b.conn(ctx, "presence leave")
 	if err == nil {
 		var last, unrecorded bool
@@ -173,13 +181,13 @@ func (b *Broker) Leave(ctx context.Context, appID, channel, connID, userID strin
 			}
 			return last, nil
 		}
-		err = b.fail("presence leave", err)
+		err = b.fail("presence leave", b.taken(err))
 	}
 	// Retried for a connection whose join succeeded, or failed in a way
 	// that may have applied it all the same (a timeout): not for one
 	// whose join certainly recorded nothing, so that what a client tries
 	// during an outage leaves nothing behind.
-	if (joined || unsure) && !errors.Is(err, broker.ErrClosed) {
+	if (joined || unsure) && !errors.Is(err, broker.ErrClosed) && !errors.Is(err, ErrNodeIDTaken) {
 		b.mu.Lock()
 		b.leaves[k] = pendingLeave{userID, joined && m.UserID == userID}
 		b.mu.Unlock()
@@ -207,8 +215,13 @@ func (b *Broker) lostLeave(ctx context.Context, c rueidis.Client, appID, channel
 		}
 	}
 	b.presMu.Unlock()
-	keys := []string{b.k.presence(appID, channel).counts, b.k.pendingRemoval(appID, channel, userID), b.k.epochs(), b.k.swept(b.node)}
-	res, err := lostLeave.Exec(ctx, c, keys, []string{userID, b.tracking(appID), holdMS}).AsIntSlice()
+	keys := []string{b.k.presence(appID, channel).counts, b.k.pendingRemoval(appID, channel, userID), b.k.epochs(), b.k.swept(b.node), b.k.claim(b.node)}
+	res, err := lostLeave.Exec(ctx, c, keys, []string{userID, b.tracking(appID), holdMS, b.token, b.claimTTL()}).AsIntSlice()
+	if isTaken(err) {
+		// Nothing of it is this node's to announce any more.
+		b.taken(err)
+		return false
+	}
 	if err != nil || len(res) != 2 {
 		// Whether the user is still counted elsewhere is unknown: the
 		// removal is announced, and corrected by an addition if not.
@@ -228,12 +241,12 @@ func (b *Broker) lostLeave(ctx context.Context, c rueidis.Client, appID, channel
 func (b *Broker) runLeave(ctx context.Context, c rueidis.Client, appID, channel, connID, userID string, announce bool) (last, unrecorded bool, err error) {
 	p := b.k.presence(appID, channel)
 	field := segs(b.node, connID)
-	args := []string{field, userID, "p" + segs(p.conns, field), b.tracking(appID), holdMS}
+	args := []string{field, userID, "p" + segs(p.conns, field), b.tracking(appID), holdMS, b.token, b.claimTTL()}
 	if announce {
 		removed := broker.Message{Kind: broker.KindMemberRemoved, AppID: appID, Channel: channel, UserID: userID}
 		args = append(args, string(broker.AppendWire(nil, &removed)), b.k.pubsub(appID, channel))
 	}
-	keys := append(p.list(), b.k.registry(b.node), b.k.pendingRemoval(appID, channel, userID), b.k.epochs())
+	keys := append(p.list(), b.k.registry(b.node), b.k.pendingRemoval(appID, channel, userID), b.k.epochs(), b.k.claim(b.node))
 	res, err := leave.Exec(ctx, c, keys, args).AsIntSlice()
 	if err != nil {
 		return false, false, err

@@ -17,6 +17,11 @@
 // the node's registration) is put back when Redis is reachable again, even
 // if it came back empty.
 //
+// One process writes under a node id at a time: the broker holds the id's
+// claim (claim.go), waits at start for another process's to expire, and
+// stops writing, reporting it through Failed, when another process holds
+// it.
+//
 // Redis Cluster is not supported (the scripts touch keys they compute);
 // a single primary, optionally behind Sentinel, is.
 package redisbroker
@@ -92,6 +97,7 @@ type Broker struct {
 	now      func() time.Time
 	k        keys
 	node     string
+	token    string // this process's claim of node (see claim.go)
 	nodeTTL  time.Duration
 	refresh  time.Duration
 	cacheTTL time.Duration
@@ -149,6 +155,11 @@ type Broker struct {
 	keeperKick chan struct{}
 	resync     atomic.Bool // the node's registration was found missing
 	registered atomic.Bool // a heartbeat registered the node once
+
+	claiming atomic.Bool   // waiting at start for another process's claim to expire
+	failed   chan struct{} // closed when the broker stopped writing for good (see stop)
+	failOnce sync.Once
+	failErr  error // set before failed is closed
 
 	state      atomic.Int32 // 0 starting, 1 up, 2 down
 	outages    atomic.Uint64
@@ -242,6 +253,7 @@ func New(ctx context.Context, o Options) (*Broker, error) {
 		now:        o.Clock,
 		k:          keys{p: o.Prefix + ":"},
 		node:       o.NodeID,
+		token:      newToken(),
 		nodeTTL:    o.NodeTTL,
 		refresh:    o.Refresh,
 		cacheTTL:   o.CacheTTL,
@@ -266,6 +278,7 @@ func New(ctx context.Context, o Options) (*Broker, error) {
 		writeKick:  make(chan struct{}, 1),
 		subKick:    make(chan struct{}, 1),
 		keeperKick: make(chan struct{}, 1),
+		failed:     make(chan struct{}),
 	}
 	if o.NodeTTL+o.Refresh > 30*time.Second {
 		b.log.Warn("node TTL plus refresh exceeds 30s: a crashed node's members linger longer",
@@ -353,12 +366,32 @@ func (b *Broker) connect() {
 	var once sync.Once
 	attempted := func() { once.Do(func() { close(b.attempted) }) }
 	defer attempted()
+	// While the claim is held by another process, callers are not kept
+	// waiting for the first attempt: they fail at once, saying why.
+	waiting := func() {
+		b.clientMu.Lock()
+		b.connErr = errClaimWait
+		b.clientMu.Unlock()
+		attempted()
+	}
 	for attempt := 0; ; attempt++ {
 		c, err := rueidis.NewClient(b.copt)
 		if err == nil {
-			if err = b.forgetEarlierSelf(c); err != nil {
+			// The claim comes first: what is registered under the id
+			// may be a live process's, not to be removed.
+			if err = b.claim(c, waiting); err == nil {
+				err = b.forgetEarlierSelf(c)
+			}
+			if err != nil {
 				c.Close()
 			}
+		}
+		if errors.Is(err, ErrNodeIDInUse) {
+			b.clientMu.Lock()
+			b.connErr = err
+			b.clientMu.Unlock()
+			b.stop(err)
+			return
 		}
 		if err == nil {
 			b.clientMu.Lock()
@@ -389,8 +422,8 @@ func (b *Broker) connect() {
 func (b *Broker) forgetEarlierSelf(c rueidis.Client) error {
 	ctx, cancel := context.WithTimeout(b.ctx, subTimeout)
 	defer cancel()
-	res, err := cleanup.Exec(ctx, c, []string{b.k.nodes(), b.k.registry(b.node)},
-		[]string{b.node, "", b.k.control(), b.tracking(""), holdMS}).ToArray()
+	res, err := cleanup.Exec(ctx, c, []string{b.k.nodes(), b.k.registry(b.node), b.k.swept(b.node), b.k.claim(b.node)},
+		[]string{b.node, "", b.k.control(), b.tracking(""), holdMS, sweptMS, b.token}).ToArray()
 	if err != nil {
 		return err
 	}
@@ -470,7 +503,7 @@ func isOutage(err error) bool {
 	if _, ok := rueidis.IsRedisErr(err); ok {
 		return false
 	}
-	return !errors.Is(err, broker.ErrClosed)
+	return !errors.Is(err, broker.ErrClosed) && !errors.Is(err, ErrNodeIDTaken)
 }
 
 // markDown logs the start of an outage once.
@@ -684,8 +717,10 @@ func (b *Broker) Ping(ctx context.Context) error {
 
 // Close implements broker.Broker: it stops the background work, removes
 // what this node registered (its members leave, with KindMemberRemoved
-// for those who lost their last connection, and its users go offline)
-// and closes the connection to Redis.
+// for those who lost their last connection, and its users go offline),
+// gives up the node id's claim and closes the connection to Redis. A
+// broker whose node id another process holds removes nothing: what is
+// registered under the id is that process's.
 func (b *Broker) Close(ctx context.Context) error {
 	if b.closed.Swap(true) {
 		return broker.ErrClosed
@@ -699,11 +734,17 @@ func (b *Broker) Close(ctx context.Context) error {
 		return nil
 	}
 	defer c.Close()
+	if errors.Is(b.stopped(), ErrNodeIDTaken) {
+		return nil
+	}
 	// Nothing is tracked: a node going away reports to no one.
-	err := cleanup.Exec(ctx, c, []string{b.k.nodes(), b.k.registry(b.node)},
-		[]string{b.node, "", b.k.control(), "", holdMS}).Error()
+	err := cleanup.Exec(ctx, c, []string{b.k.nodes(), b.k.registry(b.node), b.k.swept(b.node), b.k.claim(b.node)},
+		[]string{b.node, "", b.k.control(), "", holdMS, sweptMS, b.token}).Error()
 	if err != nil {
-		return fmt.Errorf("redisbroker: close: removing this node's state: %w", err)
+		return fmt.Errorf("redisbroker: close: removing this node's state: %w", b.taken(err))
+	}
+	if err := b.release(ctx, c); err != nil {
+		return fmt.Errorf("redisbroker: close: giving up the node id's claim: %w", err)
 	}
 	return nil
 }

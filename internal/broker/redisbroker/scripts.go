@@ -10,6 +10,15 @@ import "github.com/redis/rueidis"
 // What a node records is also listed in its registry hash, field -> the
 // keys and pre-encoded messages the cleanup script needs, as segments, so
 // that cleanup needs no knowledge of the key layout.
+//
+// Every script that writes this node's state (its counts, users, presence
+// connections, registration) first checks the node id's claim (see
+// claim.go): held by another process's token, the script changes nothing
+// and answers the error reply luaTaken names, so that a process another
+// one has replaced cannot write over the new one's state, even between
+// its heartbeats. Held by nobody (expired, or lost with everything else
+// in a Redis restart), the script takes it again for this process, as it
+// puts the node back in the node set. The check is one GET.
 
 // luaSegs is the Lua twin of splitSegs.
 const luaSegs = `
@@ -25,6 +34,41 @@ local function segs(s)
 end
 `
 
+// luaClaim defines claimed(key, token, ttl ms): false when another
+// process's token holds the claim; otherwise true, the claim taken for
+// token if nobody held it. And taken, the scripts' error reply then.
+const luaClaim = `
+local function claimed(key, token, ttl)
+  local held = redis.call('GET', key)
+  if held == token then return true end
+  if held then return false end
+  redis.call('SET', key, token, 'PX', ttl)
+  return true
+end
+local taken = '` + takenReply + ` another process holds this node id'
+`
+
+// takenReply is the code of the error reply of a script refused because
+// another process holds the node id's claim.
+const takenReply = "NODETAKEN"
+
+// takeClaim: KEYS claim; ARGV token, ttl ms. Takes or refreshes the claim
+// for token; 0 when another token holds it.
+var takeClaim = rueidis.NewLuaScript(luaClaim + `
+if not claimed(KEYS[1], ARGV[1], ARGV[2]) then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`)
+
+// heartbeat: KEYS nodes, claim; ARGV deadline, node, token, ttl ms.
+// Refreshes the claim (or takes it again, if it was lost) and the node's
+// deadline; returns 1 when the node had to be added to the node set.
+var heartbeat = rueidis.NewLuaScript(luaClaim + `
+if not claimed(KEYS[2], ARGV[3], ARGV[4]) then return redis.error_reply(taken) end
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+`)
+
 // publishCached: KEYS cache; ARGV wire, ttl ms, pub/sub channel.
 var publishCached = rueidis.NewLuaScript(`
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -32,8 +76,9 @@ return redis.call('PUBLISH', ARGV[3], ARGV[1])
 `)
 
 // setCount: KEYS occ, apps, registry, nodes, pending vacancy, epoch
-// counter, swept marker; ARGV node, n, channel, registry field, registry value,
-// deadline, track ('1': report transitions), hold ms. Absolute values:
+// counter, swept marker, claim; ARGV node, n, channel, registry field,
+// registry value, deadline, track ('1': report transitions), hold ms,
+// token, claim ttl ms. Absolute values:
 // applying it twice changes nothing. Returns {added, transition (0 none,
 // 1 occupied, 2 vacated), epoch, cluster total after (-1: unchanged)}.
 // The cluster-wide 0->n and n->0 are decided here, atomically with the
@@ -44,7 +89,8 @@ return redis.call('PUBLISH', ARGV[3], ARGV[1])
 // empty): with no subscriber left anywhere, the channel is vacated all
 // the same. Not when the node was swept (the marker): the cleanup removed
 // the count, and reported the vacancy if there was one.
-var setCount = rueidis.NewLuaScript(`
+var setCount = rueidis.NewLuaScript(luaClaim + `
+if not claimed(KEYS[8], ARGV[9], ARGV[10]) then return redis.error_reply(taken) end
 local added = redis.call('ZADD', KEYS[4], 'NX', ARGV[6], ARGV[1])
 local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 local n = tonumber(ARGV[2])
@@ -82,15 +128,16 @@ end
 return {added, ev, epoch, total}
 `)
 
-// setUser: KEYS user, registry, nodes, swept marker; ARGV node, n, registry field,
-// registry value, online message, offline message, control channel,
-// deadline. The user's cluster-wide transitions are published here, so
+// setUser: KEYS user, registry, nodes, swept marker, claim; ARGV node, n,
+// registry field, registry value, online message, offline message,
+// control channel, deadline, token, claim ttl ms. The user's cluster-wide transitions are published here, so
 // they happen once and in order. A user this node goes offline for whom
 // Redis holds no record at all, not even this node's registration of
 // them, was online here and its records were lost (Redis restarted
 // empty): the user is offline for the cluster all the same, and said so.
 // Not when the node was swept (the marker): the cleanup said so already.
-var setUser = rueidis.NewLuaScript(`
+var setUser = rueidis.NewLuaScript(luaClaim + `
+if not claimed(KEYS[5], ARGV[9], ARGV[10]) then return redis.error_reply(taken) end
 local added = redis.call('ZADD', KEYS[3], 'NX', ARGV[8], ARGV[1])
 local before = redis.call('EXISTS', KEYS[1])
 local lost = false
@@ -111,13 +158,15 @@ return added
 `)
 
 // join: KEYS conns, counts, info, order, seq, registry, nodes, pending
-// removal; ARGV conn field, user, info, max members (0: none), registry
-// field, registry value, node, deadline, track ('1': report transitions).
+// removal, claim; ARGV conn field, user, info, max members (0: none),
+// registry field, registry value, node, deadline, track ('1': report
+// transitions), token, claim ttl ms.
 // Returns {first (1, 0, or -1 for the limit), added, report (1: a new
 // member to report; 0 when its first join cancelled a pending removal)}.
 // Joining again with a connection already in is a no-op but for the info,
 // which the latest join sets.
-var join = rueidis.NewLuaScript(`
+var join = rueidis.NewLuaScript(luaClaim + `
+if not claimed(KEYS[9], ARGV[10], ARGV[11]) then return redis.error_reply(taken) end
 local added = redis.call('ZADD', KEYS[7], 'NX', ARGV[8], ARGV[7])
 local prev = redis.call('HGET', KEYS[1], ARGV[1])
 if prev then
@@ -146,19 +195,23 @@ return {1, added, report}
 `)
 
 // leave: KEYS conns, counts, info, order, seq, registry, pending removal,
-// epoch counter; ARGV conn field, user, registry field, track ('1':
-// report transitions), hold ms, and optionally the removed message and
-// the pub/sub channel to publish it on when the user loses its last
-// connection, before anything is written: the removal is announced if and
-// only if it is made. Returns {last (1 when the user lost its last
+// epoch counter, claim; ARGV conn field, user, registry field, track ('1':
+// report transitions), hold ms, token, claim ttl ms, and optionally the
+// removed message and the pub/sub channel to publish it on when the user
+// loses its last connection, before anything is written: the removal is
+// announced if and only if it is made. A leave checks the claim like a
+// join: the records it removes are the node id's, and once another
+// process holds the id they are that process's (a socket id may repeat),
+// as are the removals a leave announces and makes pending. Returns {last (1 when the user lost its last
 // connection, -1 when the connection is not recorded at all), epoch of the
 // pending removal (0: not tracked)}.
-var leave = rueidis.NewLuaScript(`
+var leave = rueidis.NewLuaScript(luaClaim + `
+if not claimed(KEYS[9], ARGV[6], ARGV[7]) then return redis.error_reply(taken) end
 local user = redis.call('HGET', KEYS[1], ARGV[1])
 if not user then return {-1, 0} end
 if user ~= ARGV[2] then return {0, 0} end
-if ARGV[6] and tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0') <= 1 then
-  redis.call('PUBLISH', ARGV[7], ARGV[6])
+if ARGV[8] and tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0') <= 1 then
+  redis.call('PUBLISH', ARGV[9], ARGV[8])
 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[6], ARGV[3])
@@ -175,8 +228,9 @@ end
 return {1, epoch}
 `)
 
-// lostLeave: KEYS counts, pending removal, epoch counter, swept marker;
-// ARGV user, track ('1': report transitions), hold ms. For the leave of a
+// lostLeave: KEYS counts, pending removal, epoch counter, swept marker,
+// claim; ARGV user, track ('1': report transitions), hold ms, token, claim
+// ttl ms. For the leave of a
 // connection Redis has no record of any more (see Broker.lostLeave): the
 // user is gone unless a connection of theirs is still counted, and then,
 // when tracked, the removal is recorded as pending, as the leave script
@@ -184,7 +238,8 @@ return {1, epoch}
 // removed by the cleanup, which announced the removal if it was the
 // user's last: it is not announced again.
 // Returns {gone (1 or 0), epoch of the pending removal (0: not tracked)}.
-var lostLeave = rueidis.NewLuaScript(`
+var lostLeave = rueidis.NewLuaScript(luaClaim + `
+if not claimed(KEYS[5], ARGV[4], ARGV[5]) then return redis.error_reply(taken) end
 if redis.call('EXISTS', KEYS[4]) == 1 then return {0, 0} end
 if tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') > 0 then return {0, 0} end
 local epoch = 0
@@ -227,9 +282,13 @@ return out
 `)
 
 // cleanup removes everything a node registered: KEYS nodes, registry,
-// swept marker; ARGV node, now (ms; empty: the node removes itself),
-// control channel, track ('1': record and return the transitions), hold
-// ms, swept marker ttl ms.
+// swept marker, claim (self-removal only); ARGV node, now (ms; empty: the
+// node removes itself), control channel, track ('1': record and return
+// the transitions), hold ms, swept marker ttl ms, token (self-removal
+// only).
+// A node removing itself does so only while no other process holds its
+// id's claim: a replaced process shutting down must not remove the
+// registration of the process that replaced it.
 // When now is given the node must have expired, and only the caller whose
 // ZREM removed it goes on: with several survivors sweeping at once, one
 // cleans up. It then sets the swept marker: the node may be alive behind a
@@ -243,7 +302,11 @@ return out
 // to the caller, which reports them.
 // Returns {node removed (0/1), counts, users offline, members removed,
 // then kind ('v' or 'm'), app, channel, user, epoch for each transition}.
-var cleanup = rueidis.NewLuaScript(luaSegs + `
+var cleanup = rueidis.NewLuaScript(luaSegs + luaClaim + `
+if ARGV[2] == '' and KEYS[4] then
+  local held = redis.call('GET', KEYS[4])
+  if held and held ~= ARGV[7] then return redis.error_reply(taken) end
+end
 if ARGV[2] ~= '' then
   local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
   if not s or tonumber(s) > tonumber(ARGV[2]) then return {0, 0, 0, 0} end

@@ -50,6 +50,9 @@ func (b *Broker) writer() {
 			return
 		case <-b.writeKick:
 		}
+		if b.stopped() != nil {
+			return
+		}
 		if err := b.flush(c); err != nil {
 			b.noteFailure(err)
 			failures++
@@ -132,12 +135,13 @@ func (b *Broker) flush(c rueidis.Client) error {
 	defer cancel()
 	dl := b.deadline()
 	reg := b.k.registry(b.node)
+	claim, ttl := b.k.claim(b.node), b.claimTTL()
 	var failed error
 	redo := func(res []rueidis.RedisResult, ws []countWrite, dirty map[chanKey]struct{}) {
 		for i, r := range res {
 			added, err := r.AsInt64()
 			if err != nil {
-				failed = err
+				failed = b.taken(err)
 				b.mu.Lock()
 				dirty[ws[i].k] = struct{}{}
 				unsent(b.usersSent, ws[i], err)
@@ -165,9 +169,9 @@ func (b *Broker) flush(c rueidis.Client) error {
 			offline.Kind = broker.KindUserOffline
 			off := string(broker.AppendWire(nil, &offline))
 			execs[i] = rueidis.LuaExec{
-				Keys: []string{ukey, reg, b.k.nodes(), b.k.swept(b.node)},
+				Keys: []string{ukey, reg, b.k.nodes(), b.k.swept(b.node), claim},
 				Args: []string{b.node, strconv.Itoa(w.n), "u" + ukey, segs(ukey, off, w.k.name),
-					string(broker.AppendWire(nil, &online)), off, b.k.control(), dl},
+					string(broker.AppendWire(nil, &online)), off, b.k.control(), dl, b.token, ttl},
 			}
 		}
 		redo(setUser.ExecMulti(ctx, c, execs...), uw, b.dirtyUser)
@@ -178,9 +182,9 @@ func (b *Broker) flush(c rueidis.Client) error {
 			occ, apps := b.k.occ(w.k.app, w.k.name), b.k.apps(w.k.app)
 			vac := b.k.pendingVacancy(w.k.app, w.k.name)
 			execs[i] = rueidis.LuaExec{
-				Keys: []string{occ, apps, reg, b.k.nodes(), vac, b.k.epochs(), b.k.swept(b.node)},
+				Keys: []string{occ, apps, reg, b.k.nodes(), vac, b.k.epochs(), b.k.swept(b.node), claim},
 				Args: []string{b.node, strconv.Itoa(w.n), w.k.name, "o" + occ,
-					segs(occ, apps, w.k.name, w.k.app, vac, b.k.epochs()), dl, b.tracking(w.k.app), holdMS},
+					segs(occ, apps, w.k.name, w.k.app, vac, b.k.epochs()), dl, b.tracking(w.k.app), holdMS, b.token, ttl},
 			}
 		}
 		for i, r := range setCount.ExecMulti(ctx, c, execs...) {
@@ -189,7 +193,7 @@ func (b *Broker) flush(c rueidis.Client) error {
 				err = errors.New("unexpected count reply")
 			}
 			if err != nil {
-				failed = err
+				failed = b.taken(err)
 				b.mu.Lock()
 				b.dirtyCnt[cw[i].k] = struct{}{}
 				unsent(b.countsSent, cw[i], err)
@@ -247,6 +251,9 @@ func (b *Broker) FlushCounts(ctx context.Context) error {
 		}
 		if !b.Connected() {
 			return fmt.Errorf("redisbroker: flushing counts: %w", ErrNotConnected)
+		}
+		if err := b.stopped(); err != nil {
+			return fmt.Errorf("redisbroker: flushing counts: %w", err)
 		}
 		kick(b.writeKick)
 		select {
@@ -429,6 +436,11 @@ func (b *Broker) keeper() {
 			}
 		}
 		cancel()
+		if b.stopped() != nil {
+			// Another process holds the node id: its heartbeats are
+			// the id's now.
+			return
+		}
 		select {
 		case <-b.ctx.Done():
 			return

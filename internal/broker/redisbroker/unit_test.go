@@ -418,10 +418,13 @@ func TestCloseDuringOutage(t *testing.T) {
 }
 
 // TestRestartWithSameNodeID: a node restarted under a configured NodeID
-// drops what its earlier process registered.
+// after a crash waits for its earlier process's claim of the id to
+// expire, within the node TTL, and then drops what that process
+// registered.
 func TestRestartWithSameNodeID(t *testing.T) {
 	srv := redistest.Start(t)
-	id := func(o *redisbroker.Options) { o.NodeID = "fixed-node" }
+	const ttl = time.Second
+	id := func(o *redisbroker.Options) { o.NodeID, o.NodeTTL, o.Refresh = "fixed-node", ttl, ttl/4 }
 	old := newBroker(t, srv, nil, id)
 	ctx := t.Context()
 	if _, err := old.Join(ctx, "app", "presence-x", "1.1", broker.Member{UserID: "alice"}, 0); err != nil {
@@ -433,8 +436,13 @@ func TestRestartWithSameNodeID(t *testing.T) {
 		return n == 1
 	})
 	old.Crash()
+	crashed := time.Now()
 
 	b := newBroker(t, srv, nil, id)
+	waitFor(t, "the restarted node connected", b.Connected)
+	if d := time.Since(crashed); d > ttl+time.Second {
+		t.Fatalf("the restarted node took %v to take over, want about the node TTL %v", d, ttl)
+	}
 	if n, err := b.MemberCount(ctx, "app", "presence-x"); err != nil || n != 0 {
 		t.Fatalf("MemberCount after the restart = %d, %v; want 0", n, err)
 	}
