@@ -128,7 +128,7 @@ func (b *Broker) taken(err error) error {
 func (b *Broker) stop(err error) error {
 	b.failOnce.Do(func() {
 		b.failErr = err
-		b.log.Warn("broker stopped: nothing more of this node is written to redis", "err", err)
+		b.log.Debug("broker stopped: nothing more of this node is written to redis", "err", err)
 		close(b.failed)
 		kick(b.writeKick)
 		kick(b.keeperKick)
