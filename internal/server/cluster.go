@@ -17,6 +17,13 @@ type clusterBroker struct {
 	nodeID string
 	// state reports the connection to the backend, for the metrics.
 	state metrics.RedisState
+	// failed is closed when the broker stopped for good, err says why:
+	// the node id is another process's. The node then shuts down.
+	failed <-chan struct{}
+	err    func() error
+	// claiming reports that the broker waits, at start, for another
+	// process's claim of the node id to expire.
+	claiming func() bool
 }
 
 // newBroker returns the node's broker: Redis's in cluster mode, else the

@@ -39,5 +39,8 @@ func newRedisBroker(rc config.Redis, log *slog.Logger) (*clusterBroker, error) {
 			st := b.Stats()
 			return st.Connected, st.Reconnects
 		},
+		failed:   b.Failed(),
+		err:      b.Err,
+		claiming: b.Claiming,
 	}, nil
 }

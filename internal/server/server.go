@@ -262,8 +262,8 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveReady answers 200 while the node should get new clients: not while
-// it is shutting down, at its connection limit, or when its broker fails
-// its health check.
+// it is shutting down, at its connection limit, waiting at start for its
+// node id, or when its broker fails its health check.
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	closeIfPending(w, r)
 	w.Header().Set("Content-Type", "text/plain")
@@ -335,6 +335,8 @@ func (s *Server) notReady(ctx context.Context) string {
 		return "shutting down"
 	case s.hub.AtCapacity():
 		return "at connection limit"
+	case s.cluster != nil && s.cluster.claiming():
+		return "waiting for another process's claim of this node id to expire"
 	}
 	if err := s.brokerHealth(ctx); err != nil {
 		return "broker unavailable"
@@ -434,7 +436,10 @@ func (s *Server) Listen() (net.Listener, error) {
 // stop sending clients, it stops accepting, tells every client to reconnect
 // (4200) and waits for them to go, lets the work queued on their behalf and
 // the observers finish, and closes the broker; all within ShutdownTimeout
-// after the delay.
+// after the delay. In cluster mode it shuts down the same way, and returns
+// an error wrapping the broker's, when the broker stops because another
+// process holds the node id (redisbroker.ErrNodeIDInUse at start,
+// redisbroker.ErrNodeIDTaken later).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// WebSocket upgrades bypass net/http; everything else, REST included,
 	// reaches it on the same port.
@@ -467,6 +472,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.hookConns()
 	errc := make(chan error, 1)
 	s.group.Go(func() { errc <- s.http.Serve(d.httpListener()) })
+	var brokerFailed <-chan struct{} // nil, never ready, for a single node
+	if s.cluster != nil {
+		brokerFailed = s.cluster.failed
+	}
 	select {
 	case err := <-errc:
 		d.close()
@@ -483,6 +492,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.group.Wait()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
+	case <-brokerFailed:
+		// Another process holds the node id: whatever this node does
+		// reaches the cluster no more. It goes as on SIGTERM, its clients
+		// told to reconnect (to a node that is in the cluster).
+		err := s.cluster.err()
+		s.log.Error("this node's id belongs to another process; shutting down", "node_id", s.cluster.nodeID, "err", err)
+		return errors.Join(fmt.Errorf("cluster: %w", err), s.shutdown(d, errc))
 	}
 	return s.shutdown(d, errc)
 }
