@@ -1,13 +1,14 @@
 // Package ratelimit holds the token bucket that bounds what one connection
-// may do per second: publish (Pusher client events, Centrifugo publishes)
-// or join presence channels.
+// may do per second (publish Pusher client events or Centrifugo
+// publications, join presence channels), and what one user may do on a node
+// (join presence channels, sign in).
 package ratelimit
 
 import "time"
 
 // Bucket allows rate events per second, bursting up to its size. It is
-// not safe for concurrent use: its owner (a session) guards it with its
-// lock.
+// not safe for concurrent use: its owner (a session, or a shard of the
+// hub's user budgets) guards it with its lock.
 type Bucket struct {
 	rate   float64
 	size   float64
@@ -39,4 +40,10 @@ func (b *Bucket) Take(now time.Time) bool {
 	}
 	b.tokens--
 	return true
+}
+
+// Full reports whether the bucket has refilled to its size by now: it then
+// allows what a new bucket would, and its owner may drop it.
+func (b *Bucket) Full(now time.Time) bool {
+	return b.tokens+now.Sub(b.last).Seconds()*b.rate >= b.size
 }

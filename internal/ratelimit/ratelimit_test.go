@@ -101,3 +101,24 @@ func TestTokenBucketLargerBurst(t *testing.T) {
 		t.Errorf("after an hour: %d tokens, want 100", got)
 	}
 }
+
+func TestTokenBucketFull(t *testing.T) {
+	b := NewBurst(10, 100, t0)
+	if !b.Full(t0) {
+		t.Fatal("a new bucket is not full")
+	}
+	b.Take(t0)
+	if b.Full(t0.Add(50 * time.Millisecond)) {
+		t.Error("full half a token after a take")
+	}
+	if !b.Full(t0.Add(100 * time.Millisecond)) {
+		t.Error("not full a token's time after a take")
+	}
+	drain(&b, t0)
+	if b.Full(t0.Add(9750 * time.Millisecond)) {
+		t.Error("full before the burst's refill time")
+	}
+	if !b.Full(t0.Add(10 * time.Second)) {
+		t.Error("not full after the burst's refill time")
+	}
+}
