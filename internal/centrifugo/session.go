@@ -747,7 +747,7 @@ func (s *Session) subscribePresence(id uint32, sub *subscription, chanInfo json.
 		s.refuse(id, ErrLimitExceeded, hub.RefusedLimit)
 		return
 	}
-	if !s.takeJoin() {
+	if !s.takeJoin() || !s.fe.hub.TakeJoin(s.app.ID, s.user, userBudget(s.app)) {
 		// Temporary: centrifuge-js subscribes again after a backoff.
 		s.refuse(id, ErrTooManyRequests, hub.RefusedLimit)
 		return
@@ -991,7 +991,10 @@ func (s *Session) takeToken() bool {
 
 // takeJoin spends one of the connection's presence-join tokens (see
 // apps.App.PresenceJoinRate): every join and the leave it allows are
-// announced to the channel's members, Pusher clients among them.
+// announced to the channel's members, Pusher clients among them. The user
+// has a budget of its own on the node (hub.TakeJoin), shared with its
+// Pusher connections and taken after this one, since a token without a
+// client claim lets a user join from a fresh connection every round.
 func (s *Session) takeJoin() bool {
 	now := s.fe.clock.Now()
 	if s.joins == nil {
@@ -999,6 +1002,12 @@ func (s *Session) takeJoin() bool {
 		s.joins = &b
 	}
 	return s.joins.Take(now)
+}
+
+// userBudget is how many presence channels one user may join on the node
+// per second: presence_join_rate, in its bursts.
+func userBudget(a *apps.App) hub.Budget {
+	return hub.Budget{Rate: a.PresenceJoinRate, Burst: a.PresenceJoinBurst()}
 }
 
 // handlePresence answers presence and presence_stats for a presence-

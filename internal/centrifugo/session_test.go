@@ -54,8 +54,8 @@ func newTestNode(t *testing.T, a apps.App) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := hub.New(hub.Config{Broker: broker.NewMemory(0)})
 	clock := testkit.NewClock(start)
+	h := hub.New(hub.Config{Broker: broker.NewMemory(0), Clock: clock})
 	fe := New(Config{Apps: reg, Hub: h, Log: slog.New(slog.DiscardHandler), Clock: clock,
 		PingInterval: 10 * time.Second, PongTimeout: 5 * time.Second, ExpiredDelay: 25 * time.Second, StaleDelay: 10 * time.Second})
 	return &testNode{fe: fe, hub: h, app: reg.ByID(a.ID), clock: clock}

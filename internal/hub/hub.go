@@ -49,6 +49,9 @@ type Config struct {
 	// EventTransition (what webhooks need; they cost the broker some
 	// state, so only for the apps someone listens to).
 	TransitionsFor func(appID string) bool
+	// Clock is the time of the user budgets (TakeJoin) and drives
+	// their sweep; nil is SystemClock.
+	Clock Clock
 }
 
 // Hub is one node's protocol-neutral core: the connection registry
@@ -62,6 +65,7 @@ type Hub struct {
 	seed      maphash.Seed
 	shards    [numShards]shard
 	users     users
+	budgets   budgets
 	conns     connRegistry
 	// slowConsumers counts connections cut off for not reading.
 	slowConsumers atomic.Uint64
@@ -176,7 +180,11 @@ func New(cfg Config) *Hub {
 	for i := range h.shards {
 		h.shards[i].channels = map[string]map[string]*channel{}
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock
+	}
 	h.users.init()
+	h.budgets.init(cfg.Clock)
 	h.conns.init()
 	h.broker.SetHandler(h.handle)
 	useLocalCounts(cfg.Broker, h)
@@ -205,13 +213,15 @@ func useLocalCounts(b broker.Broker, h *Hub) {
 }
 
 // Close refuses new off-loop work, cancels what still runs (its broker
-// calls fail with the context's error) and waits for it to end, or for ctx.
-// Call it after Drain, before closing the broker.
+// calls fail with the context's error) and waits for it to end, or for ctx;
+// it stops the sweep of the user budgets. Call it after Drain, before
+// closing the broker.
 func (h *Hub) Close(ctx context.Context) error {
 	h.opsMu.Lock()
 	h.opsClosed = true
 	h.opsMu.Unlock()
 	h.cancel()
+	h.budgets.close()
 	return h.WaitOps(ctx)
 }
 

@@ -619,7 +619,7 @@ func (s *Session) subscribePresence(ch channel.Channel, d SubscribeData) {
 		s.refuse(ch.Name, errTypeLimit, fmt.Sprintf("user_info is %d bytes, at most %d allowed", len(member.UserInfo), s.app.MaxPresenceUserInfoBytes), 400, 0, hub.RefusedLimit)
 		return
 	}
-	if !s.takeJoin() {
+	if !s.takeJoin() || !s.fe.hub.TakeJoin(s.app.ID, member.UserID, userBudget(s.app)) {
 		s.refuse(ch.Name, errTypeLimit, fmt.Sprintf("Presence subscription rejected due to rate limit (%d per second)", s.app.PresenceJoinRate), 429, 0, hub.RefusedLimit)
 		return
 	}
@@ -977,7 +977,9 @@ func (s *Session) takeToken() bool {
 // takeJoin spends one of the connection's presence-join tokens (see
 // apps.App.PresenceJoinRate). Only joins are counted: a leave follows a
 // join, so bounding joins bounds the member events one connection can make
-// a channel's members receive.
+// a channel's members receive. The member's user has a budget of its own
+// on the node (hub.TakeJoin), taken after this one, for the user who joins
+// from a fresh connection every round.
 func (s *Session) takeJoin() bool {
 	now := s.fe.clock.Now()
 	r := s.more()
@@ -986,6 +988,12 @@ func (s *Session) takeJoin() bool {
 		r.joins = &b
 	}
 	return r.joins.Take(now)
+}
+
+// userBudget is how many presence channels one user may join on the node
+// per second: presence_join_rate, in its bursts.
+func userBudget(a *apps.App) hub.Budget {
+	return hub.Budget{Rate: a.PresenceJoinRate, Burst: a.PresenceJoinBurst()}
 }
 
 func (s *Session) markAuthed() {

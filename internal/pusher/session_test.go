@@ -86,7 +86,7 @@ func newTestNodeWith(t *testing.T, a apps.App, b broker.Broker, clock hub.Sessio
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := hub.New(hub.Config{Broker: b})
+	h := hub.New(hub.Config{Broker: b, Clock: clock})
 	fe := New(Config{Apps: reg, Hub: h, Log: slog.New(slog.DiscardHandler), Clock: clock})
 	return &testNode{fe: fe, hub: h, app: reg.ByID(a.ID)}
 }
