@@ -473,14 +473,20 @@ func (s *Session) handleConnect(id uint32, req *ConnectRequest) {
 		s.send(errorReply(id, ErrExpired))
 		return
 	}
-	s.connected = true
-	s.user, s.info, s.expires = claims.Sub, claims.Info, claims.Expires
-	if s.user != "" {
+	if claims.Sub != "" && !s.fe.hub.SignIn(s.app.ID, claims.Sub, s, userBudget(s.app)) {
 		// Known to the hub as the user, so that the server API's
 		// disconnect and unsubscribe by user reach this connection, on
-		// whichever node it is.
-		s.fe.hub.SignIn(s.app.ID, s.user, s)
+		// whichever node it is, and Pusher watchlists see the user
+		// online. The user's first connection on the node takes a token
+		// of its sign-in budget: none left is Centrifugo's answer to a
+		// rate limit, temporary, so centrifuge-js connects again after a
+		// backoff; meanwhile the connection is unusable, as after 109.
+		s.spent = true
+		s.send(errorReply(id, ErrTooManyRequests))
+		return
 	}
+	s.connected = true
+	s.user, s.info, s.expires = claims.Sub, claims.Info, claims.Expires
 	// Server-side subscriptions: public and $ channels of the token's
 	// list, within the connection's allowance. They are subscribed after
 	// the reply is queued, so no publication precedes it.
@@ -1004,8 +1010,8 @@ func (s *Session) takeJoin() bool {
 	return s.joins.Take(now)
 }
 
-// userBudget is how many presence channels one user may join on the node
-// per second: presence_join_rate, in its bursts.
+// userBudget is what one user may do on the node per second, joins and
+// sign-ins each: presence_join_rate, in its bursts.
 func userBudget(a *apps.App) hub.Budget {
 	return hub.Budget{Rate: a.PresenceJoinRate, Burst: a.PresenceJoinBurst()}
 }

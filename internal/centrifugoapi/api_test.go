@@ -369,7 +369,7 @@ func TestGlob(t *testing.T) {
 func TestDisconnect(t *testing.T) {
 	f := newFixture(t)
 	u := &testkit.User{}
-	f.hub.SignIn("42", "u1", u)
+	f.hub.SignIn("42", "u1", u, hub.Budget{})
 	f.expect("/api/disconnect", `{"user":"nobody"}`, 200, `{"result":{}}`)
 	f.expect("/api/disconnect", `{"user":"u1","client":"c"}`, 200, `{"error":{"code":108,"message":"not available"}}`)
 	f.expect("/api/disconnect", `{"user":"u1","disconnect":{"code":4000,"reason":"x"}}`, 200, `{"error":{"code":108,"message":"not available"}}`)
@@ -399,7 +399,7 @@ func (u *unsubUser) ServerUnsubscribe(channel string) {
 func TestUnsubscribe(t *testing.T) {
 	f := newFixture(t)
 	u := &unsubUser{}
-	f.hub.SignIn("42", "u1", u)
+	f.hub.SignIn("42", "u1", u, hub.Budget{})
 	f.expect("/api/unsubscribe", `{"channel":"chat","user":"nobody"}`, 200, `{"result":{}}`)
 	for body, want := range map[string]string{
 		`{"channel":"chat"}`:                          `{"error":{"code":107,"message":"bad request"}}`,

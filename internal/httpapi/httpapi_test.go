@@ -195,8 +195,8 @@ func TestCacheChannelInfo(t *testing.T) {
 func TestTerminateConnections(t *testing.T) {
 	f := newFixture(t)
 	mine, other := &testkit.User{}, &testkit.User{}
-	f.hub.SignIn("42", "alice", mine)
-	f.hub.SignIn("42", "bob", other)
+	f.hub.SignIn("42", "alice", mine, hub.Budget{})
+	f.hub.SignIn("42", "bob", other, hub.Budget{})
 	f.expect("POST", "/apps/42/users/alice/terminate_connections", nil, "{}", 200, `{}`)
 	// Users are shared with Centrifugo clients, whose ids are any text.
 	f.expect("POST", "/apps/42/users/auth0|5f3c/terminate_connections", nil, "{}", 200, `{}`)

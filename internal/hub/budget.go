@@ -20,7 +20,8 @@ const budgetSweep = time.Second
 type budgetKind uint8
 
 const (
-	budgetJoin budgetKind = iota // presence joins (TakeJoin)
+	budgetJoin   budgetKind = iota // presence joins (TakeJoin)
+	budgetSignin                   // sign-ins that bring a user online here (SignIn)
 )
 
 type budgetKey struct {
@@ -32,7 +33,7 @@ type budgetKey struct {
 // what they bound. They bound what no per-connection limit can: a user who
 // reconnects in a loop gets a fresh connection, with fresh per-connection
 // buckets, every round, and every round is announced to others (a presence
-// member added and removed).
+// member added and removed, a watchlist online and offline).
 //
 // Locking: a bucket is read and written under its shard's lock, held for
 // the map lookup and the bucket's arithmetic only. mu guards the sweep's
@@ -41,7 +42,7 @@ type budgetKey struct {
 // An entry exists only while its bucket is short of full: the sweep, on the
 // hub's clock, drops the entries that have refilled (a full bucket is what
 // a missing entry stands for), and re-arms itself only while entries
-// remain. So the entries are those of users who joined during
+// remain. So the entries are those of users who joined or signed in during
 // the last refill time plus budgetSweep, and an idle node holds no timer.
 type budgets struct {
 	clock  Clock

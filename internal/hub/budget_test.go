@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -118,6 +119,9 @@ func TestTakeJoinBurstThenRate(t *testing.T) {
 	if got := joins(h, "other", "u", 5) + joins(h, "app", "v", 5); got != 10 {
 		t.Errorf("the same id in another app, or another user, was refused: %d of 10", got)
 	}
+	if !h.budgets.take(budgetKey{"app", "u", budgetSignin}, presenceBudget) {
+		t.Error("the user's joins emptied its sign-in budget")
+	}
 	c.step(time.Second)
 	if got := joins(h, "app", "u", 50); got != 10 {
 		t.Fatalf("%d joins a second after the burst, want the rate of 10", got)
@@ -163,6 +167,45 @@ func TestUserBudgetsSwept(t *testing.T) {
 	h.TakeJoin("app", "late", presenceBudget)
 	if c.armed() != 0 {
 		t.Error("a join after Close armed the sweep")
+	}
+}
+
+// A user signing in and out in a loop is held to its sign-in budget, so its
+// watchers hear at most two events per token; a second connection of a
+// user signed in on the node costs nothing.
+func TestSignInBudget(t *testing.T) {
+	h, c := newClockedHub()
+	w := &fakeUser{}
+	h.Watch("app", w, []string{"u"})
+	tab := &fakeUser{}
+	ok := 0
+	for range 150 {
+		if h.SignIn("app", "u", tab, presenceBudget) {
+			ok++
+			h.SignOut("app", "u", tab)
+		}
+	}
+	if ok != 100 || len(w.changes) != 200 {
+		t.Fatalf("%d sign-ins, watcher heard %d changes; want 100, 200", ok, len(w.changes))
+	}
+	if h.Online("app", "u") {
+		t.Fatal("a refused sign-in signed in")
+	}
+	c.step(time.Second)
+	first, second := &fakeUser{}, &fakeUser{}
+	if !h.SignIn("app", "u", first, presenceBudget) {
+		t.Fatal("refused after a second's refill")
+	}
+	for range 20 {
+		if !h.SignIn("app", "u", second, presenceBudget) {
+			t.Fatal("a second connection of a signed-in user was refused")
+		}
+	}
+	if !h.SignIn("app", "v", &fakeUser{}, presenceBudget) {
+		t.Fatal("another user was refused")
+	}
+	if fmt.Sprint(w.changes[200:]) != "[u:true]" {
+		t.Errorf("watcher then heard %v", w.changes[200:])
 	}
 }
 

@@ -49,7 +49,7 @@ type Config struct {
 	// EventTransition (what webhooks need; they cost the broker some
 	// state, so only for the apps someone listens to).
 	TransitionsFor func(appID string) bool
-	// Clock is the time of the user budgets (TakeJoin) and drives
+	// Clock is the time of the user budgets (TakeJoin, SignIn) and drives
 	// their sweep; nil is SystemClock.
 	Clock Clock
 }

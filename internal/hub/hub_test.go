@@ -164,9 +164,9 @@ func TestUsersWatchlistAndTerminate(t *testing.T) {
 	if online, err := h.OnlineUsers(t.Context(), "app", []string{"bob", "carol"}); err != nil || len(online) != 0 {
 		t.Fatalf("online %v, %v", online, err)
 	}
-	h.SignIn("app", "bob", tab1)
-	h.SignIn("app", "bob", tab2) // second tab: no second "online"
-	h.SignIn("other", "bob", &fakeUser{})
+	h.SignIn("app", "bob", tab1, Budget{})
+	h.SignIn("app", "bob", tab2, Budget{}) // second tab: no second "online"
+	h.SignIn("other", "bob", &fakeUser{}, Budget{})
 	if online, err := h.OnlineUsers(t.Context(), "app", []string{"bob", "carol"}); err != nil || len(online) != 1 || online[0] != "bob" {
 		t.Fatalf("online %v, %v", online, err)
 	}
@@ -179,7 +179,7 @@ func TestUsersWatchlistAndTerminate(t *testing.T) {
 	h.SignOut("app", "bob", tab1)
 	h.SignOut("app", "bob", tab2)
 	h.Unwatch("app", w, []string{"bob", "carol"})
-	h.SignIn("app", "bob", tab1)
+	h.SignIn("app", "bob", tab1, Budget{})
 	if fmt.Sprint(w.changes) != "[bob:true bob:false]" {
 		t.Fatalf("watcher saw %v", w.changes)
 	}
@@ -364,7 +364,7 @@ func TestLocalStateReportedToBroker(t *testing.T) {
 
 	w, tab := &fakeUser{}, &fakeUser{}
 	h.Watch("app", w, []string{"bob", "carol"})
-	h.SignIn("app", "bob", tab)
+	h.SignIn("app", "bob", tab, Budget{})
 	h.SignOut("app", "bob", tab)
 	h.SignOut("app", "bob", tab) // not signed in: nothing reported
 	if got := fmt.Sprint(b.users); got != "[bob/app=1 bob/app=0]" {
@@ -390,11 +390,11 @@ func TestUnsubscribeUser(t *testing.T) {
 	h := newHub()
 	tab1, tab2, other := &unsubUser{}, &unsubUser{}, &unsubUser{}
 	plain := &fakeUser{} // a front end without server unsubscribe
-	h.SignIn("app", "bob", tab1)
-	h.SignIn("app", "bob", tab2)
-	h.SignIn("app", "bob", plain)
-	h.SignIn("app", "carol", other)
-	h.SignIn("other", "bob", other)
+	h.SignIn("app", "bob", tab1, Budget{})
+	h.SignIn("app", "bob", tab2, Budget{})
+	h.SignIn("app", "bob", plain, Budget{})
+	h.SignIn("app", "carol", other, Budget{})
+	h.SignIn("other", "bob", other, Budget{})
 	if err := h.UnsubscribeUser(t.Context(), "app", "chat", "bob"); err != nil {
 		t.Fatal(err)
 	}

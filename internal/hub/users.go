@@ -43,16 +43,29 @@ func (u *users) init() {
 	u.watchers = map[userKey]map[User]struct{}{}
 }
 
-// SignIn records that c is signed in as userID. Watchers of the user, on
-// every node, hear "online" when this is the user's first connection in the
-// cluster.
-func (h *Hub) SignIn(appID, userID string, c User) {
+// SignIn records that c is signed in as userID, and reports whether it
+// did. Watchers of the user, on every node, hear "online" when this is the
+// user's first connection in the cluster.
+//
+// A sign-in that makes c the user's first connection on this node (the
+// only kind that can bring the user online, and whose connection's close
+// can take it offline) takes a token of the user's sign-in budget, lim;
+// with none left, c is not signed in and SignIn reports false. A user
+// reconnecting in a loop thus sends every watcher at most two watchlist
+// events per token. A sign-in on a node where the user is already signed
+// in costs nothing: a page opening tabs, or connecting over both protocols,
+// is not counted. The budget is per node, like TakeJoin's.
+func (h *Hub) SignIn(appID, userID string, c User, lim Budget) bool {
 	k := userKey{appID, userID}
 	h.users.report.Lock()
 	defer h.users.report.Unlock()
 	h.users.mu.Lock()
 	set := h.users.conns[k]
 	if set == nil {
+		if !h.budgets.take(budgetKey{appID, userID, budgetSignin}, lim) {
+			h.users.mu.Unlock()
+			return false
+		}
 		set = map[User]struct{}{}
 		h.users.conns[k] = set
 	}
@@ -60,6 +73,7 @@ func (h *Hub) SignIn(appID, userID string, c User) {
 	n := len(set)
 	h.users.mu.Unlock()
 	h.broker.SetLocalUser(appID, userID, n)
+	return true
 }
 
 // SignOut forgets c's sign-in. Watchers hear "offline" when it was the

@@ -43,3 +43,7 @@ const (
 	MsgSigninOtherUser     = "Sign-in refused: connection is already signed in as another user"
 	MsgSigninOtherUserData = "Sign-in refused: connection is already signed in with other user_data"
 )
+
+// MsgSigninRate refuses a sign-in over the user's budget on the node
+// (presence_join_rate, formatted in): the connection stays, not signed in.
+const MsgSigninRate = "Sign-in refused due to rate limit: this user signs in too often (%d per second)"

@@ -847,6 +847,14 @@ func (s *Session) handleSignin(m Message) {
 		}
 		return
 	}
+	// The user's first connection on the node takes a token of its
+	// sign-in budget, shared with its Centrifugo connections: a sign-in
+	// and the close that follows it each tell the user's watchers, and a
+	// fresh connection per round escapes any per-connection bound.
+	if !s.fe.hub.SignIn(s.app.ID, ud.ID, s, userBudget(s.app)) {
+		s.sendError(CodeUnauthorized, fmt.Sprintf(MsgSigninRate, s.app.PresenceJoinRate), "")
+		return
+	}
 	r := s.more()
 	r.user = &UserData{ID: ud.ID, UserInfo: ud.UserInfo}
 	r.userData = sha256.Sum256([]byte(d.UserData))
@@ -856,7 +864,6 @@ func (s *Session) handleSignin(m Message) {
 	// cluster messages (at once on one node), so that an event sent to
 	// the user after the client saw it is never missed.
 	s.subscribeOwn(channel.ServerToUserPrefix+ud.ID, signinSuccessFrame(d.UserData), false)
-	s.fe.hub.SignIn(s.app.ID, ud.ID, s)
 
 	watch := ud.Watchlist
 	if len(watch) > s.app.WatchlistLimit {
@@ -990,8 +997,8 @@ func (s *Session) takeJoin() bool {
 	return r.joins.Take(now)
 }
 
-// userBudget is how many presence channels one user may join on the node
-// per second: presence_join_rate, in its bursts.
+// userBudget is what one user may do on the node per second, joins and
+// sign-ins each: presence_join_rate, in its bursts.
 func userBudget(a *apps.App) hub.Budget {
 	return hub.Budget{Rate: a.PresenceJoinRate, Burst: a.PresenceJoinBurst()}
 }

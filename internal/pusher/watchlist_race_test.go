@@ -44,7 +44,7 @@ func TestWatchlistListNotStalerThanChange(t *testing.T) {
 	h := hub.New(hub.Config{Broker: b})
 	n := &testNode{fe: New(Config{Apps: reg, Hub: h, Log: slog.New(slog.DiscardHandler)}), hub: h, app: reg.ByID("1")}
 	var bob quietUser
-	h.SignIn("1", "bob", bob)
+	h.SignIn("1", "bob", bob, hub.Budget{})
 	b.after = func() { h.SignOut("1", "bob", bob) }
 	c := n.connect(t)
 	c.signin(`{"id":"w","watchlist":["bob"]}`)

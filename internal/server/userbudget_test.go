@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/gobwas/ws/wsutil"
 
 	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/config"
 )
 
@@ -34,6 +36,20 @@ func withinBudget(t *testing.T, what string, n int, elapsed time.Duration) {
 	t.Logf("%s: %d of %d rounds in %v allowed (at most %d)", what, n, loopRounds, elapsed, most)
 	if n < apps.DefaultPresenceJoinRate*10 || n > most {
 		t.Errorf("%s: %d of %d rounds allowed in %v, want the burst of %d and at most %d", what, n, loopRounds, elapsed, apps.DefaultPresenceJoinRate*10, most)
+	}
+}
+
+// signinsWithinBudget is withinBudget for sign-in rounds, each of which
+// takes a token only when the previous round's close has reached the
+// server (else it is not the user's first connection, and no news): the
+// bound is on what the watcher heard, at most an online and an offline per
+// token, and refusals show it bit.
+func signinsWithinBudget(t *testing.T, what string, ok, changes int, elapsed time.Duration) {
+	t.Helper()
+	most := budgetIn(elapsed)
+	t.Logf("%s: %d of %d rounds in %v allowed, watcher heard %d changes (at most %d)", what, ok, loopRounds, elapsed, changes, 2*most)
+	if ok < apps.DefaultPresenceJoinRate*10 || ok == loopRounds || changes > 2*most {
+		t.Errorf("%s: %d of %d rounds allowed in %v, watcher heard %d changes; want the burst of %d, refusals, at most %d changes", what, ok, loopRounds, elapsed, changes, apps.DefaultPresenceJoinRate*10, 2*most)
 	}
 }
 
@@ -83,6 +99,32 @@ func memberEvents(c *wsClient) (added, removed int) {
 	}
 }
 
+// watchlistChanges counts the user ids of the watchlist events c receives
+// until it has been silent for a second.
+func watchlistChanges(t *testing.T, c *wsClient) int {
+	n := 0
+	for {
+		m, err := c.Next(time.Second)
+		if err != nil {
+			return n
+		}
+		if m.Event != "pusher_internal:watchlist_events" {
+			continue
+		}
+		var d struct {
+			Events []struct {
+				UserIDs []string `json:"user_ids"`
+			} `json:"events"`
+		}
+		if err := json.Unmarshal(m.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range d.Events {
+			n += len(e.UserIDs)
+		}
+	}
+}
+
 func joinMember(t *testing.T, ts *testServer, a apps.App, ch, userID string) *wsClient {
 	t.Helper()
 	m, sid := connect(t, ts, a.Key)
@@ -124,6 +166,10 @@ func TestUserJoinBudgetCentrifugoReconnectLoop(t *testing.T) {
 	member := joinMember(t, ts, a, "presence-x", "member")
 	ctok := hs256(a.Secret, `{"sub":"u"}`)
 	stok := hs256(a.Secret, `{"sub":"u","channel":"presence-x"}`)
+	// A connection of u that stays: the loop's are then not the user's
+	// first on the node, and take nothing of its sign-in budget.
+	anchor, _ := cfRound(t, ts, cfConnect(ctok), 1)
+	defer anchor.Conn.Close()
 	ok := 0
 	start := time.Now()
 	for range loopRounds {
@@ -210,5 +256,81 @@ func TestUserJoinBudgetAllowsAPage(t *testing.T) {
 		if !strings.Contains(reply, `"subscribe":{`) {
 			t.Fatalf("centrifugo tab: %s", reply)
 		}
+	}
+}
+
+func watcherOf(t *testing.T, ts *testServer, a apps.App, id string) *wsClient {
+	t.Helper()
+	w, sid := connect(t, ts, a.Key)
+	ud := `{"id":"w","watchlist":["` + id + `"]}`
+	w.Send(map[string]any{"event": "pusher:signin", "data": map[string]string{
+		"auth": auth.Token(a.Key, a.Secret, auth.UserString(sid, ud)), "user_data": ud}})
+	w.Expect("pusher:signin_success")
+	w.Expect("pusher_internal:watchlist_events") // the first list: offline
+	return w
+}
+
+func TestSigninBudgetCentrifugoConnectLoop(t *testing.T) {
+	a := testApp("1")
+	ts := startServer(t, config.Config{Apps: []apps.App{a}})
+	w := watcherOf(t, ts, a, "u")
+	tok := hs256(a.Secret, `{"sub":"u"}`)
+	ok := 0
+	start := time.Now()
+	for range loopRounds {
+		c, r := cfRound(t, ts, cfConnect(tok), 1)
+		switch {
+		case strings.Contains(r[0], `"connect":{`):
+			ok++
+		case !strings.Contains(r[0], tooManyRequests):
+			t.Fatalf("connect answered %s", r[0])
+		}
+		c.Conn.Close()
+	}
+	elapsed := time.Since(start)
+	signinsWithinBudget(t, "centrifugo sign-ins", ok, watchlistChanges(t, w), elapsed)
+	c, r := cfRound(t, ts, cfConnect(hs256(a.Secret, `{"sub":"v"}`)), 1)
+	c.Conn.Close()
+	if !strings.Contains(r[0], `"connect":{`) {
+		t.Errorf("another user's connect answered %s", r[0])
+	}
+}
+
+func TestSigninBudgetPusherSigninLoop(t *testing.T) {
+	a := testApp("1")
+	ts := startServer(t, config.Config{Apps: []apps.App{a}})
+	w := watcherOf(t, ts, a, "u")
+	signin := func(id string) bool {
+		c, sid := connect(t, ts, a.Key)
+		defer c.Conn.Close()
+		ud := `{"id":"` + id + `"}`
+		c.Send(map[string]any{"event": "pusher:signin", "data": map[string]string{
+			"auth": auth.Token(a.Key, a.Secret, auth.UserString(sid, ud)), "user_data": ud}})
+		for {
+			m := c.Read()
+			switch m.Event {
+			case "pusher:signin_success":
+				return true
+			case "pusher:error":
+				code, msg := errorData(t, m)
+				if code == nil || *code != 4009 || !strings.Contains(msg, "rate limit") {
+					t.Fatalf("sign-in refused with %s", m.Data)
+				}
+				c.Alive() // the connection stays
+				return false
+			}
+		}
+	}
+	ok := 0
+	start := time.Now()
+	for range loopRounds {
+		if signin("u") {
+			ok++
+		}
+	}
+	elapsed := time.Since(start)
+	signinsWithinBudget(t, "pusher sign-ins", ok, watchlistChanges(t, w), elapsed)
+	if !signin("v") {
+		t.Error("another user was refused")
 	}
 }
