@@ -58,11 +58,14 @@ type App struct {
 	// ClientEventRate is the number of client events one connection may send per second.
 	ClientEventRate int `yaml:"client_event_rate"`
 	// PresenceJoinRate is the number of presence channels one connection
-	// may join per second, with bursts of PresenceJoinBurst. Every join
-	// and the leave it allows are announced to all the channel's members:
-	// without a bound, one member subscribing and unsubscribing in a loop
-	// sends every other member two events per round, at the pace of its
-	// own socket, until the slow ones are cut.
+	// may join per second, with bursts of PresenceJoinBurst, and one user
+	// over all its connections on a node. Every join and the leave it
+	// allows are announced to all the channel's members: without a bound,
+	// one member subscribing and unsubscribing in a loop sends every other
+	// member two events per round, at the pace of its own socket, until
+	// the slow ones are cut. It bounds a user's sign-ins on a node too
+	// (those that make a connection its first there), each announced to
+	// the user's watchers with the close that follows.
 	PresenceJoinRate int `yaml:"presence_join_rate"`
 	// MaxPresenceMembers is the number of distinct users a presence channel admits.
 	MaxPresenceMembers int `yaml:"max_presence_members"`
@@ -199,10 +202,11 @@ func (a *App) Normalize() {
 	setInt(&a.MaxSubscriptionsPerConnection, DefaultMaxSubscriptionsPerConnection)
 }
 
-// PresenceJoinBurst is how many presence joins a connection may make at
-// once: ten seconds' worth, so that a page joining its presence channels
-// together is not refused, while a connection that joins and leaves in a
-// loop is held to PresenceJoinRate.
+// PresenceJoinBurst is how many presence joins a connection (or a user on
+// a node, or sign-ins of one user) may make at once: ten seconds' worth,
+// so that a page joining its presence channels together is not refused,
+// while a connection that joins and leaves in a loop is held to
+// PresenceJoinRate.
 func (a *App) PresenceJoinBurst() int { return 10 * a.PresenceJoinRate }
 
 // Validate reports the first thing wrong with a normalized app.

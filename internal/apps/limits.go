@@ -25,7 +25,8 @@ const (
 	// file descriptor and some KiB of kernel memory).
 	maxConnections = 10_000_000
 	// maxClientEventRate and maxPresenceJoinRate are per connection per
-	// second, and each event or join is fanned out to the channel.
+	// second (presence joins and sign-ins per user per node too), and each
+	// event or join is fanned out to the channel.
 	maxClientEventRate  = 10_000
 	maxPresenceJoinRate = 1_000
 	// maxPresenceMembers and maxPresenceUserInfoBytes: every member's
