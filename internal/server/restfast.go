@@ -3,10 +3,12 @@ package server
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -207,6 +209,12 @@ func (c *restConn) serve() {
 	s := c.srv
 	handed := false
 	defer func() {
+		// As net/http does for its handlers: a panic while serving one
+		// connection ends that connection, logged, not the node.
+		if v := recover(); v != nil {
+			s.log.Error("panic serving a REST connection", "remote", c.hc.Conn.RemoteAddr().String(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			handed = false
+		}
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()
@@ -327,16 +335,30 @@ func (c *restConn) toHTTP() bool {
 	return c.d.handHTTP(c.hc)
 }
 
+// requestTarget returns the request target of head, parsed as h, and sets
+// u to its URL as net/http's url.ParseRequestURI would. The target is the
+// path, and '?' and the query when there is a '?' at all:
+// "/apps/1/events?" has an empty query, which net/http keeps as
+// ForceQuery.
+func requestTarget(head []byte, h *http1.Head, u *url.URL) string {
+	n := len(h.Path)
+	if h.Query != nil {
+		n += 1 + len(h.Query)
+	}
+	target := string(head[len(h.Method)+1 : len(h.Method)+1+n])
+	*u = url.URL{Path: target[:len(h.Path)]}
+	if h.Query != nil {
+		u.RawQuery = target[len(h.Path)+1:]
+		u.ForceQuery = len(h.Query) == 0
+	}
+	return target
+}
+
 // serveOne serves the request whose head h is at c.r.
 func (c *restConn) serveOne(h *http1.Head) int {
 	s := c.srv
 	nc := c.hc.Conn
-	head := c.buf[c.r : c.r+h.Len]
-	target := string(head[len(h.Method)+1 : len(h.Method)+1+len(h.Path)+len(h.Query)+min(len(h.Query), 1)])
-	c.url = url.URL{Path: target[:len(h.Path)]}
-	if h.Query != nil {
-		c.url.RawQuery = target[len(h.Path)+1:]
-	}
+	target := requestTarget(c.buf[c.r:c.r+h.Len], h, &c.url)
 	req := c.req
 	req.ContentLength = h.ContentLength
 	req.Close = h.Close

@@ -171,3 +171,26 @@ func TestRESTFastPathShutdown(t *testing.T) {
 		t.Errorf("shutdown took %v", d)
 	}
 }
+
+// A publish whose target ends in a '?' with nothing after it, or in "?&",
+// has an empty or meaningless query: it is refused as unsigned, as net/http
+// refuses it, and the node goes on serving.
+func TestRESTFastPathEmptyQuery(t *testing.T) { bothTransports(t, testRESTFastPathEmptyQuery) }
+
+func testRESTFastPathEmptyQuery(t *testing.T) {
+	a := testApp("1")
+	ts := startServer(t, oneApp(a))
+	for _, target := range []string{"/apps/1/events?", "/apps/1/events?&", "/apps/1/batch_events?"} {
+		rc := dialRaw(t, ts.addr)
+		rc.write(head("POST", target, "Content-Length: 0"))
+		if resp, got := rc.response(2 * time.Second); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("POST %s: %d %s, want 401", target, resp.StatusCode, got)
+		}
+	}
+	body := `{"name":"e","data":"d","channel":"news"}`
+	rc := dialRaw(t, ts.addr)
+	rc.write(head("POST", signedTarget(a, "POST", "/apps/1/events", nil, body), fmt.Sprintf("Content-Length: %d", len(body))) + body)
+	if resp, got := rc.response(2 * time.Second); resp.StatusCode != 200 || got != "{}" {
+		t.Fatalf("publish afterwards: %d %s", resp.StatusCode, got)
+	}
+}
