@@ -71,12 +71,7 @@ func (b *budgets) init(clock Clock) {
 }
 
 func (b *budgets) shard(k budgetKey) *budgetShard {
-	var mh maphash.Hash
-	mh.SetSeed(b.seed)
-	mh.WriteString(k.app)
-	mh.WriteByte(0)
-	mh.WriteString(k.user)
-	return &b.shards[mh.Sum64()%numShards]
+	return &b.shards[appKeyHash(b.seed, k.app, k.user)%numShards]
 }
 
 // take spends one token of k's bucket, created full at its first use, and

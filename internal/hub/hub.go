@@ -233,12 +233,18 @@ func (h *Hub) emit(e Event) {
 }
 
 func (h *Hub) shard(k chanKey) *shard {
+	return &h.shards[appKeyHash(h.seed, k.app, k.name)%numShards]
+}
+
+// appKeyHash hashes an app id and a name within the app (a channel, a
+// user), for the shard that holds what they key.
+func appKeyHash(seed maphash.Seed, app, name string) uint64 {
 	var mh maphash.Hash
-	mh.SetSeed(h.seed)
-	mh.WriteString(k.app)
+	mh.SetSeed(seed)
+	mh.WriteString(app)
 	mh.WriteByte(0)
-	mh.WriteString(k.name)
-	return &h.shards[mh.Sum64()%numShards]
+	mh.WriteString(name)
+	return mh.Sum64()
 }
 
 // Subscribe adds s to a channel. It reports the channel's local subscriber
